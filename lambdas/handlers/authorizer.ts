@@ -1,0 +1,2 @@
+// Placeholder: being written. Exports the Lambda handler for the 'authorizer' function.
+export const handler = async (): Promise<unknown> => ({ statusCode: 500 });

@@ -1,0 +1,243 @@
+/**
+ * The single source of truth for Parley's tables, queues, functions and routes.
+ * Pure data (no CDK imports): the CDK stack (`lib/`) and the local stack (`local/`) both read it,
+ * so the deployed and the emulated shapes cannot drift.
+ */
+
+/** A DynamoDB attribute type used in a key. */
+export type KeyType = 'S' | 'N';
+
+/** A key attribute of a table or index. */
+export interface KeyDefinition {
+  readonly name: string;
+  readonly type: KeyType;
+}
+
+/** A global secondary index (projection ALL). */
+export interface IndexDefinition {
+  readonly indexName: string;
+  readonly partitionKey: KeyDefinition;
+  readonly sortKey?: KeyDefinition;
+}
+
+/** A DynamoDB table as both stacks create it. */
+export interface TableDefinition {
+  /** Environment variable through which handlers learn the physical table name. */
+  readonly envVar: string;
+  readonly partitionKey: KeyDefinition;
+  readonly sortKey?: KeyDefinition;
+  readonly globalSecondaryIndexes?: readonly IndexDefinition[];
+  /** Attribute holding an epoch-seconds expiry that DynamoDB TTL deletes lazily. */
+  readonly timeToLiveAttribute?: string;
+  /** Holds user data that must survive a stack deletion in production. */
+  readonly retainInProduction: boolean;
+}
+
+export const tables = {
+  /** One item per conversation: kind, title, member count and the last assigned seq. */
+  conversations: {
+    envVar: 'CONVERSATIONS_TABLE',
+    partitionKey: { name: 'conversationId', type: 'S' },
+    retainInProduction: true,
+  },
+  /** One item per (conversation, member), with that member's receipt cursors. */
+  members: {
+    envVar: 'MEMBERS_TABLE',
+    partitionKey: { name: 'conversationId', type: 'S' },
+    sortKey: { name: 'userId', type: 'S' },
+    globalSecondaryIndexes: [
+      {
+        indexName: 'byUser',
+        partitionKey: { name: 'userId', type: 'S' },
+        sortKey: { name: 'conversationId', type: 'S' },
+      },
+    ],
+    retainInProduction: true,
+  },
+  /** Messages partitioned by conversation, sorted by their gap-free seq. */
+  messages: {
+    envVar: 'MESSAGES_TABLE',
+    partitionKey: { name: 'conversationId', type: 'S' },
+    sortKey: { name: 'seq', type: 'N' },
+    retainInProduction: true,
+  },
+  /** (sender, conversation, clientMessageId) -> seq, so a retried send yields the same ack. */
+  idempotency: {
+    envVar: 'IDEMPOTENCY_TABLE',
+    partitionKey: { name: 'idempotencyKey', type: 'S' },
+    timeToLiveAttribute: 'expiresAt',
+    retainInProduction: false,
+  },
+  /** One item per user: live connection ids with their expiry, and lastSeenAt. */
+  presence: {
+    envVar: 'PRESENCE_TABLE',
+    partitionKey: { name: 'userId', type: 'S' },
+    timeToLiveAttribute: 'expiresAt',
+    retainInProduction: false,
+  },
+} as const satisfies Record<string, TableDefinition>;
+
+/** Logical table names. */
+export type TableName = keyof typeof tables;
+
+/** An SQS queue feeding a Lambda function, with its dead-letter queue. */
+export interface QueueDefinition {
+  readonly envVar: string;
+  readonly visibilityTimeoutSeconds: number;
+  /** Receives before a message moves to the dead-letter queue. */
+  readonly maxReceiveCount: number;
+  readonly batchSize: number;
+  readonly maxBatchingWindowSeconds: number;
+  /** Upper bound on concurrent Lambda invocations from this queue. */
+  readonly maximumConcurrency: number;
+  readonly dlqRetentionDays: number;
+  /** The function (key of `functions`) that consumes this queue. */
+  readonly consumer: FunctionName;
+}
+
+export const queues = {
+  /** Fanout jobs: one event for up to `limits.fanoutChunkSize` recipients. */
+  fanout: {
+    envVar: 'FANOUT_QUEUE_URL',
+    visibilityTimeoutSeconds: 30,
+    maxReceiveCount: 5,
+    batchSize: 10,
+    maxBatchingWindowSeconds: 0,
+    maximumConcurrency: 50,
+    dlqRetentionDays: 14,
+    consumer: 'fanout',
+  },
+} as const satisfies Record<string, QueueDefinition>;
+
+/** A Lambda function and the handler module it runs. */
+export interface FunctionDefinition {
+  /** Path of the handler module relative to the repository root; it exports `handler`. */
+  readonly entry: string;
+  readonly description: string;
+  readonly memorySize: number;
+  readonly timeoutSeconds: number;
+  /** Tables it reads or writes, with the access it needs (least privilege). */
+  readonly tables: Partial<Record<TableName, 'read' | 'write' | 'readWrite'>>;
+  /** Queues it sends to. */
+  readonly sendsTo: readonly (keyof typeof queues)[];
+  /** Whether it calls the API Gateway Management API (@connections). */
+  readonly postsToConnections: boolean;
+}
+
+export const functions = {
+  authorizer: {
+    entry: 'lambdas/handlers/authorizer.ts',
+    description: 'Verifies the JWT on $connect and resolves the user id',
+    memorySize: 256,
+    timeoutSeconds: 5,
+    tables: {},
+    sendsTo: [],
+    postsToConnections: false,
+  },
+  connect: {
+    entry: 'lambdas/handlers/connect.ts',
+    description: 'Registers a new connection and marks the user online',
+    memorySize: 256,
+    timeoutSeconds: 10,
+    tables: { presence: 'readWrite', members: 'read' },
+    sendsTo: ['fanout'],
+    postsToConnections: false,
+  },
+  disconnect: {
+    entry: 'lambdas/handlers/disconnect.ts',
+    description: 'Removes a connection and records lastSeenAt when the user goes offline',
+    memorySize: 256,
+    timeoutSeconds: 10,
+    tables: { presence: 'readWrite', members: 'read' },
+    sendsTo: ['fanout'],
+    postsToConnections: false,
+  },
+  actions: {
+    entry: 'lambdas/handlers/actions.ts',
+    description: 'Handles every client action (send, history, sync, ...) and replies on the route response',
+    memorySize: 512,
+    timeoutSeconds: 15,
+    tables: {
+      conversations: 'readWrite',
+      members: 'readWrite',
+      messages: 'readWrite',
+      idempotency: 'readWrite',
+      presence: 'readWrite',
+    },
+    sendsTo: ['fanout'],
+    postsToConnections: true,
+  },
+  fanout: {
+    entry: 'lambdas/handlers/fanout.ts',
+    description: 'Pushes queued events to recipient connections with PostToConnection',
+    memorySize: 512,
+    timeoutSeconds: 25,
+    tables: { presence: 'readWrite', members: 'read' },
+    sendsTo: ['fanout'],
+    postsToConnections: true,
+  },
+} as const satisfies Record<string, FunctionDefinition>;
+
+/** Logical function names. */
+export type FunctionName = keyof typeof functions;
+
+/** Client actions; each is a WebSocket route handled by the `actions` function. */
+export const actions = [
+  'createConversation',
+  'addMembers',
+  'listConversations',
+  'send',
+  'history',
+  'sync',
+  'heartbeat',
+  'ack',
+  'typing',
+  'presence',
+] as const;
+
+/** A client action name. */
+export type ActionName = (typeof actions)[number];
+
+/** A WebSocket API route. */
+export interface RouteDefinition {
+  readonly routeKey: string;
+  readonly function: FunctionName;
+  /** Send the integration's response body back to the client (a two-way route). */
+  readonly returnResponse: boolean;
+}
+
+export const routeSelectionExpression = '$request.body.action';
+
+export const routes: readonly RouteDefinition[] = [
+  { routeKey: '$connect', function: 'connect', returnResponse: false },
+  { routeKey: '$disconnect', function: 'disconnect', returnResponse: false },
+  { routeKey: '$default', function: 'actions', returnResponse: true },
+  ...actions.map((routeKey) => ({ routeKey, function: 'actions' as const, returnResponse: true })),
+];
+
+/** The function that authorizes `$connect`, and where it finds the token. */
+export const connectAuthorizer = {
+  function: 'authorizer' as const,
+  /** Query string parameter carrying the JWT. */
+  tokenQueryParameter: 'token',
+  /** Alternative for clients that cannot set a query string: `Sec-WebSocket-Protocol: parley, <jwt>`. */
+  tokenProtocolHeader: 'Sec-WebSocket-Protocol',
+  /** The subprotocol the server echoes when the token came in the protocol header. */
+  subprotocol: 'parley',
+};
+
+/** API Gateway WebSocket service limits that the local emulator enforces too. */
+export const webSocketLimits = {
+  idleTimeoutSeconds: 600,
+  maxConnectionSeconds: 7200,
+  maxFrameBytes: 32 * 1024,
+  maxMessageBytes: 128 * 1024,
+};
+
+/** Environment variables every function receives besides the table and queue variables. */
+export const commonEnv = {
+  callbackUrl: 'CALLBACK_URL',
+  jwksUrl: 'JWKS_URL',
+  jwtIssuer: 'JWT_ISSUER',
+  jwtAudience: 'JWT_AUDIENCE',
+} as const;
