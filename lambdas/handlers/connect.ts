@@ -1,2 +1,20 @@
-// Placeholder: being written. Exports the Lambda handler for the 'connect' function.
-export const handler = async (): Promise<unknown> => ({ statusCode: 500 });
+import { connectAuthorizer } from '../../lib/definitions.js';
+import { deps } from '../app/runtime.js';
+import { offeredProtocols } from '../domain/auth.js';
+import { connected } from '../domain/presence.js';
+import { logger } from '../shared/logger.js';
+import { callerOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
+
+/** $connect: registers the connection; echoes the `parley` subprotocol when the token came in that header. */
+export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
+  try {
+    await connected(deps, callerOf(event));
+  } catch (error) {
+    logger.error('connect failed', { error: error as Error });
+    return { statusCode: 500 };
+  }
+  const protocolOffered = offeredProtocols(event.headers).includes(connectAuthorizer.subprotocol);
+  return protocolOffered
+    ? { statusCode: 200, headers: { [connectAuthorizer.tokenProtocolHeader]: connectAuthorizer.subprotocol } }
+    : { statusCode: 200 };
+};

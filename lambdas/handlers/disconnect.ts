@@ -1,2 +1,9 @@
-// Placeholder: being written. Exports the Lambda handler for the 'disconnect' function.
-export const handler = async (): Promise<unknown> => ({ statusCode: 500 });
+import { deps } from '../app/runtime.js';
+import { disconnected } from '../domain/presence.js';
+import { callerOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
+
+/** $disconnect: forgets the connection; the user goes offline with lastSeenAt when it was their last one. */
+export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
+  await disconnected(deps, callerOf(event));
+  return { statusCode: 200 };
+};

@@ -1,0 +1,137 @@
+import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AppendResult, MessageStore, NewMessage } from '../domain/ports.js';
+import type { Message } from '../domain/types.js';
+import { cancellationReasons } from './dynamo-errors.js';
+
+/** The idempotency key of a send: who sent which client id into which conversation. */
+export const idempotencyKey = (message: Pick<NewMessage, 'conversationId' | 'senderId' | 'clientMessageId'>) =>
+  JSON.stringify([message.conversationId, message.senderId, message.clientMessageId]);
+
+function toMessage(item: Record<string, unknown>): Message {
+  return {
+    conversationId: String(item.conversationId),
+    seq: Number(item.seq),
+    senderId: String(item.senderId),
+    clientMessageId: String(item.clientMessageId),
+    body: String(item.body),
+    createdAt: String(item.createdAt),
+  };
+}
+
+/**
+ * Appends with one TransactWriteItems: advance the conversation's lastSeq from the expected value
+ * (which also re-checks membership), put the message at that seq, and claim the idempotency key.
+ * Any failed condition cancels all three, so seqs stay gap-free and a retried send stores nothing.
+ */
+export class DynamoMessageStore implements MessageStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly conversationsTable: string,
+    private readonly messagesTable: string,
+    private readonly idempotencyTable: string,
+  ) {}
+
+  async append(message: NewMessage, expectedLastSeq: number, idempotencyTtlSeconds: number): Promise<AppendResult> {
+    const seq = expectedLastSeq + 1;
+    const key = idempotencyKey(message);
+    try {
+      await this.ddb.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.conversationsTable,
+                Key: { conversationId: message.conversationId },
+                UpdateExpression: 'SET lastSeq = :seq, lastMessageAt = :at',
+                ConditionExpression: 'lastSeq = :expected AND contains(members, :sender)',
+                ExpressionAttributeValues: {
+                  ':seq': seq,
+                  ':at': message.createdAt,
+                  ':expected': expectedLastSeq,
+                  ':sender': message.senderId,
+                },
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            {
+              Put: {
+                TableName: this.messagesTable,
+                Item: { ...message, seq },
+                ConditionExpression: 'attribute_not_exists(seq)',
+              },
+            },
+            {
+              Put: {
+                TableName: this.idempotencyTable,
+                Item: {
+                  idempotencyKey: key,
+                  seq,
+                  createdAt: message.createdAt,
+                  expiresAt: Math.floor(Date.parse(message.createdAt) / 1000) + idempotencyTtlSeconds,
+                },
+                ConditionExpression: 'attribute_not_exists(idempotencyKey)',
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+          ],
+        }),
+      );
+      return { status: 'stored', message: { ...message, seq } };
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (!reasons) throw error;
+      const [conversation, , idempotency] = reasons;
+      if (idempotency?.code === 'ConditionalCheckFailed') {
+        const previous = idempotency.item ?? (await this.readIdempotency(key));
+        if (!previous) throw error;
+        return { status: 'duplicate', seq: Number(previous.seq), createdAt: String(previous.createdAt) };
+      }
+      if (conversation?.code === 'ConditionalCheckFailed') {
+        const current = conversation.item;
+        if (!current) return { status: 'forbidden' };
+        const members = current.members as Set<string> | undefined;
+        if (!members?.has(message.senderId)) return { status: 'forbidden' };
+        return { status: 'conflict', lastSeq: Number(current.lastSeq) };
+      }
+      if (reasons.some((reason) => reason.code === 'TransactionConflict')) {
+        return { status: 'conflict', lastSeq: expectedLastSeq };
+      }
+      throw error;
+    }
+  }
+
+  private async readIdempotency(key: string): Promise<Record<string, unknown> | undefined> {
+    const { Item } = await this.ddb.send(
+      new GetCommand({ TableName: this.idempotencyTable, Key: { idempotencyKey: key }, ConsistentRead: true }),
+    );
+    return Item;
+  }
+
+  async before(conversationId: string, beforeSeq: number | undefined, limit: number): Promise<Message[]> {
+    const { Items } = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.messagesTable,
+        KeyConditionExpression:
+          beforeSeq === undefined ? 'conversationId = :c' : 'conversationId = :c AND seq < :before',
+        ExpressionAttributeValues: beforeSeq === undefined ? { ':c': conversationId } : { ':c': conversationId, ':before': beforeSeq },
+        ScanIndexForward: false,
+        Limit: limit,
+        ConsistentRead: true,
+      }),
+    );
+    return (Items ?? []).map(toMessage);
+  }
+
+  async after(conversationId: string, afterSeq: number, limit: number): Promise<Message[]> {
+    const { Items } = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.messagesTable,
+        KeyConditionExpression: 'conversationId = :c AND seq > :after',
+        ExpressionAttributeValues: { ':c': conversationId, ':after': afterSeq },
+        Limit: limit,
+        ConsistentRead: true,
+      }),
+    );
+    return (Items ?? []).map(toMessage);
+  }
+}

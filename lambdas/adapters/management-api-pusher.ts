@@ -1,0 +1,25 @@
+import {
+  GoneException,
+  PostToConnectionCommand,
+  type ApiGatewayManagementApiClient,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import type { ConnectionPusher, PushResult } from '../domain/ports.js';
+import { logger } from '../shared/logger.js';
+
+const encoder = new TextEncoder();
+
+/** PostToConnection with the outcome classified: 410 means the connection is gone, anything else failed. */
+export class ManagementApiPusher implements ConnectionPusher {
+  constructor(private readonly client: ApiGatewayManagementApiClient) {}
+
+  async post(connectionId: string, data: string): Promise<PushResult> {
+    try {
+      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: encoder.encode(data) }));
+      return 'ok';
+    } catch (error) {
+      if (error instanceof GoneException) return 'gone';
+      logger.warn('PostToConnection failed', { connectionId, error: error as Error });
+      return 'failed';
+    }
+  }
+}

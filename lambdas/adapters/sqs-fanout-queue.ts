@@ -1,0 +1,45 @@
+import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
+import type { FanoutQueue } from '../domain/ports.js';
+import type { FanoutJob } from '../domain/types.js';
+
+const maxEntries = 10;
+// SQS caps a batch at 256 KiB in total; stay below it with room for attributes.
+const maxBatchBytes = 200 * 1024;
+const maxRounds = 4;
+
+/** Enqueues fanout jobs with SendMessageBatch, packing batches by count and size and retrying failed entries. */
+export class SqsFanoutQueue implements FanoutQueue {
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly queueUrl: string,
+  ) {}
+
+  async enqueue(jobs: FanoutJob[], delaySeconds?: number): Promise<void> {
+    const batches: SendMessageBatchRequestEntry[][] = [];
+    let current: SendMessageBatchRequestEntry[] = [];
+    let bytes = 0;
+    jobs.forEach((job, index) => {
+      const body = JSON.stringify(job);
+      const size = Buffer.byteLength(body);
+      if (current.length === maxEntries || (current.length > 0 && bytes + size > maxBatchBytes)) {
+        batches.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push({ Id: String(index), MessageBody: body, DelaySeconds: delaySeconds });
+      bytes += size;
+    });
+    if (current.length > 0) batches.push(current);
+    await Promise.all(batches.map((batch) => this.sendBatch(batch)));
+  }
+
+  private async sendBatch(entries: SendMessageBatchRequestEntry[]): Promise<void> {
+    let pending = entries;
+    for (let round = 0; round < maxRounds && pending.length > 0; round++) {
+      const result = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: pending }));
+      const failed = new Set((result.Failed ?? []).map((entry) => entry.Id));
+      pending = pending.filter((entry) => failed.has(entry.Id));
+    }
+    if (pending.length > 0) throw new Error(`SQS rejected ${pending.length} fanout job(s) after ${maxRounds} attempts`);
+  }
+}

@@ -1,0 +1,27 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoConversationStore } from '../adapters/dynamo-conversation-store.js';
+import { DynamoMessageStore } from '../adapters/dynamo-message-store.js';
+import { DynamoPresenceStore } from '../adapters/dynamo-presence-store.js';
+import { ManagementApiPusher } from '../adapters/management-api-pusher.js';
+import { SqsFanoutQueue } from '../adapters/sqs-fanout-queue.js';
+import type { Deps } from '../domain/deps.js';
+import { MemoryRateLimiter } from '../domain/rate-limiter.js';
+import type { AwsClients } from '../shared/aws-clients.js';
+import type { Config } from '../shared/config.js';
+
+/** Wires the AWS adapters into the domain's dependencies. */
+export function createDeps(config: Config, clients: AwsClients): Deps {
+  const { tables } = config;
+  return {
+    conversations: new DynamoConversationStore(clients.ddb, tables.conversations, tables.members),
+    messages: new DynamoMessageStore(clients.ddb, tables.conversations, tables.messages, tables.idempotency),
+    presence: new DynamoPresenceStore(clients.ddb, tables.presence),
+    queue: new SqsFanoutQueue(clients.sqs, config.fanoutQueueUrl),
+    pusher: new ManagementApiPusher(clients.management),
+    limits: config.limits,
+    rateLimiter: new MemoryRateLimiter(),
+    now: () => new Date(),
+    newId: randomUUID,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  };
+}

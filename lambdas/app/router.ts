@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { actions, type ActionName } from '../../lib/definitions.js';
+import { addMembers, createDirectConversation, createGroupConversation, listConversations } from '../domain/conversations.js';
+import type { Deps } from '../domain/deps.js';
+import { ParleyError } from '../domain/errors.js';
+import { history, sendMessage, sync } from '../domain/messages.js';
+import { heartbeat, presenceOf } from '../domain/presence.js';
+import { acknowledge } from '../domain/receipts.js';
+import type { Caller } from '../domain/types.js';
+import { typing } from '../domain/typing.js';
+import { logger } from '../shared/logger.js';
+import { actionSchemas, type ActionSchemas } from './schemas.js';
+
+/** A frame sent back to the client. */
+export type ReplyFrame = { type: string; requestId?: string } & Record<string, unknown>;
+
+/** An incoming WebSocket frame as API Gateway hands it over. */
+export interface IncomingFrame {
+  body?: string | null;
+  isBase64Encoded?: boolean;
+}
+
+/** A reply before the requestId is attached. */
+type Result = { type: string } & Record<string, unknown>;
+type Handlers = { [A in ActionName]: (input: z.output<ActionSchemas[A]>, caller: Caller) => Promise<Result> };
+
+const errorFrame = (code: string, message: string, requestId?: string, details?: Record<string, unknown>): ReplyFrame => ({
+  type: 'error',
+  ...(requestId === undefined ? {} : { requestId }),
+  code,
+  message,
+  ...details,
+});
+
+// Errors the SDK raises once its own retries are spent: the client may retry later.
+const transientErrors = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TransactionConflictException',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'TimeoutError',
+]);
+
+/** Maps any error to an error frame; unexpected ones are logged and never sent with details. */
+export function toErrorFrame(error: unknown, requestId?: string): ReplyFrame {
+  if (error instanceof ParleyError) return errorFrame(error.code, error.message, requestId, error.details);
+  if (error instanceof Error && transientErrors.has(error.name)) {
+    logger.warn('transient failure', { error });
+    return errorFrame('unavailable', 'temporarily unavailable, retry with backoff', requestId);
+  }
+  logger.error('unhandled error', { error: error as Error });
+  return errorFrame('internal', 'internal error', requestId);
+}
+
+/** Builds the request router: parse, validate, dispatch to domain code, map the result or error to one reply. */
+export function createRouter(deps: Deps): (frame: IncomingFrame, caller: Caller) => Promise<ReplyFrame> {
+  const schemas = actionSchemas(deps.limits);
+  const handlers: Handlers = {
+    createConversation: async (input, caller) => ({
+      type: 'conversation',
+      conversation:
+        input.kind === 'direct'
+          ? await createDirectConversation(deps, caller, input.userId)
+          : await createGroupConversation(deps, caller, input),
+    }),
+    addMembers: async (input, caller) => ({ type: 'conversation', conversation: await addMembers(deps, caller, input) }),
+    listConversations: async (input, caller) => ({
+      type: 'conversations',
+      ...(await listConversations(deps, caller, { limit: input.limit, cursor: input.cursor ?? undefined })),
+    }),
+    send: async (input, caller) => ({ type: 'ack', ...(await sendMessage(deps, caller, input)) }),
+    history: async (input, caller) => ({
+      type: 'history',
+      conversationId: input.conversationId,
+      ...(await history(deps, caller, input)),
+    }),
+    sync: async (input, caller) => ({
+      type: 'sync',
+      ...(await sync(deps, caller, { cursors: input.cursors, limit: input.limit, page: input.page ?? undefined })),
+    }),
+    heartbeat: async (_input, caller) => ({ type: 'pong', ...(await heartbeat(deps, caller)) }),
+    ack: async (input, caller) => ({ type: 'receipt', ...(await acknowledge(deps, caller, input)) }),
+    typing: async (input, caller) => {
+      await typing(deps, caller, input);
+      return { type: 'ok' };
+    },
+    presence: async (input, caller) => ({ type: 'presence', users: await presenceOf(deps, caller, input.userIds) }),
+  };
+
+  return async (frame, caller) => {
+    if (frame.isBase64Encoded) return errorFrame('invalid_json', 'binary frames are not supported; send JSON text');
+    const raw = frame.body ?? '';
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return errorFrame('invalid_json', 'the frame is not valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      return errorFrame('invalid_json', 'the frame must be a JSON object');
+    }
+    const request = parsed as Record<string, unknown>;
+    const requestId =
+      typeof request.requestId === 'string' && request.requestId.length > 0 && request.requestId.length <= 128
+        ? request.requestId
+        : undefined;
+    if (Buffer.byteLength(raw) > deps.limits.maxFrameBytes) {
+      return errorFrame('payload_too_large', `frames are limited to ${deps.limits.maxFrameBytes} bytes`, requestId);
+    }
+    if (requestId === undefined) return errorFrame('bad_request', 'requestId: must be a string of 1-128 characters');
+    const action = request.action;
+    if (typeof action !== 'string' || !(actions as readonly string[]).includes(action)) {
+      return errorFrame('unknown_action', `unknown action; expected one of: ${actions.join(', ')}`, requestId);
+    }
+    const name = action as ActionName;
+    const input = schemas[name].safeParse(request);
+    if (!input.success) {
+      const issue = input.error.issues[0];
+      const path = issue?.path.length ? issue.path.join('.') : 'request';
+      return errorFrame('bad_request', `${path}: ${issue?.message ?? 'invalid'}`, requestId);
+    }
+    try {
+      const result = await (handlers[name] as (input: unknown, caller: Caller) => Promise<Result>)(input.data, caller);
+      return { ...result, requestId };
+    } catch (error) {
+      return toErrorFrame(error, requestId);
+    }
+  };
+}

@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import type { Deps } from './deps.js';
+import { BadRequestError, ForbiddenError, LimitExceededError, NotFoundError, UnavailableError } from './errors.js';
+import { publish } from './fanout.js';
+import type { Caller, Conversation } from './types.js';
+
+/** The id of the direct conversation between two users: the same pair always maps to the same id. */
+export function directConversationId(a: string, b: string): string {
+  const digest = createHash('sha256').update(JSON.stringify([a, b].sort())).digest('hex');
+  return `dm_${digest.slice(0, 40)}`;
+}
+
+/** Creates (or returns the existing) direct conversation between the caller and `userId`. */
+export async function createDirectConversation(deps: Deps, caller: Caller, userId: string): Promise<Conversation> {
+  if (userId === caller.userId) throw new BadRequestError('userId: a direct conversation needs another user');
+  const conversation: Conversation = {
+    conversationId: directConversationId(caller.userId, userId),
+    kind: 'direct',
+    title: null,
+    members: [caller.userId, userId].sort(),
+    createdBy: caller.userId,
+    createdAt: deps.now().toISOString(),
+    lastSeq: 0,
+    lastMessageAt: null,
+  };
+  const result = await deps.conversations.createDirect(conversation);
+  if (result.created) {
+    await publish(deps, { type: 'conversation', conversation: result.conversation }, result.conversation.members, {
+      excludeConnectionId: caller.connectionId,
+    });
+  }
+  return result.conversation;
+}
+
+/** Creates a group; the caller is always a member. */
+export async function createGroupConversation(
+  deps: Deps,
+  caller: Caller,
+  input: { title: string; members: string[] },
+): Promise<Conversation> {
+  const members = [...new Set([caller.userId, ...input.members])].sort();
+  if (members.length > deps.limits.maxGroupMembers) {
+    throw new LimitExceededError(`a group has at most ${deps.limits.maxGroupMembers} members`);
+  }
+  const conversation: Conversation = {
+    conversationId: `grp_${deps.newId()}`,
+    kind: 'group',
+    title: input.title,
+    members,
+    createdBy: caller.userId,
+    createdAt: deps.now().toISOString(),
+    lastSeq: 0,
+    lastMessageAt: null,
+  };
+  await deps.conversations.createGroup(conversation);
+  await publish(deps, { type: 'conversation', conversation }, members, { excludeConnectionId: caller.connectionId });
+  return conversation;
+}
+
+/** Reads a conversation the caller belongs to; `not_found` and `forbidden` otherwise. */
+export async function conversationOfMember(
+  deps: Deps,
+  caller: Caller,
+  conversationId: string,
+  consistent = false,
+): Promise<Conversation> {
+  const conversation = await deps.conversations.get(conversationId, consistent);
+  if (!conversation) throw new NotFoundError();
+  if (!conversation.members.includes(caller.userId)) throw new ForbiddenError();
+  return conversation;
+}
+
+/** Adds members to a group the caller belongs to; users who already belong are skipped. */
+export async function addMembers(
+  deps: Deps,
+  caller: Caller,
+  input: { conversationId: string; members: string[] },
+): Promise<Conversation> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const conversation = await conversationOfMember(deps, caller, input.conversationId, true);
+    if (conversation.kind !== 'group') throw new BadRequestError('conversationId: members can only be added to a group');
+    const added = [...new Set(input.members)].filter((userId) => !conversation.members.includes(userId));
+    if (added.length === 0) return conversation;
+    if (conversation.members.length + added.length > deps.limits.maxGroupMembers) {
+      throw new LimitExceededError(`a group has at most ${deps.limits.maxGroupMembers} members`);
+    }
+    const now = deps.now().toISOString();
+    const stored = await deps.conversations.addMembers(
+      conversation.conversationId,
+      caller.userId,
+      added,
+      conversation.members.length,
+      now,
+    );
+    if (!stored) continue;
+    const updated = { ...conversation, members: [...conversation.members, ...added].sort() };
+    await publish(deps, { type: 'conversation', conversation: updated }, updated.members, {
+      excludeConnectionId: caller.connectionId,
+    });
+    return updated;
+  }
+  throw new UnavailableError('the member list kept changing, retry');
+}
+
+/** A conversation in the caller's list, with the caller's receipt cursors and unread count. */
+export interface ConversationSummary extends Conversation {
+  lastDeliveredSeq: number;
+  lastReadSeq: number;
+  unread: number;
+}
+
+/** The caller's conversations, paged. */
+export async function listConversations(
+  deps: Deps,
+  caller: Caller,
+  input: { limit: number; cursor?: string },
+): Promise<{ conversations: ConversationSummary[]; nextCursor: string | null }> {
+  const page = await deps.conversations.listMemberships(caller.userId, input.limit, input.cursor);
+  const conversations = await deps.conversations.getMany(page.items.map((item) => item.conversationId));
+  const summaries = page.items.flatMap((membership) => {
+    const conversation = conversations.get(membership.conversationId);
+    if (!conversation) return [];
+    return [
+      {
+        ...conversation,
+        lastDeliveredSeq: membership.lastDeliveredSeq,
+        lastReadSeq: membership.lastReadSeq,
+        unread: Math.max(0, conversation.lastSeq - membership.lastReadSeq),
+      },
+    ];
+  });
+  return { conversations: summaries, nextCursor: page.nextCursor };
+}

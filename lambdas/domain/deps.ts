@@ -1,0 +1,17 @@
+import type { Limits } from '../shared/config.js';
+import type { ConnectionPusher, ConversationStore, FanoutQueue, MessageStore, PresenceStore } from './ports.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+/** Everything domain code uses from the outside world, injected so tests can replace any of it. */
+export interface Deps {
+  conversations: ConversationStore;
+  messages: MessageStore;
+  presence: PresenceStore;
+  queue: FanoutQueue;
+  pusher: ConnectionPusher;
+  limits: Limits;
+  rateLimiter: RateLimiter;
+  now: () => Date;
+  newId: () => string;
+  sleep: (ms: number) => Promise<void>;
+}

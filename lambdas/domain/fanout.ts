@@ -1,0 +1,113 @@
+import { chunk, mapLimit } from './concurrency.js';
+import type { Deps } from './deps.js';
+import type { ConnectionRef, FanoutJob, ServerEvent } from './types.js';
+
+type DeliverJob = Extract<FanoutJob, { kind: 'deliver' }>;
+
+/** Parallel PostToConnection calls per invocation; keeps sockets and the @connections quota in check. */
+const pushConcurrency = 32;
+
+/** Thrown when pushes still fail after the last attempt, so SQS redrives the job (and finally dead-letters it). */
+export class PushFailedError extends Error {
+  constructor(readonly failed: ConnectionRef[]) {
+    super(`push failed for ${failed.length} connection(s) after the last attempt`);
+  }
+}
+
+/**
+ * Sends an event to every live connection of `recipients`. Small audiences are pushed right here, which keeps
+ * the SQS hop off the latency path; large ones are split into chunks and queued so no invocation does unbounded work.
+ */
+export async function publish(
+  deps: Deps,
+  event: ServerEvent,
+  recipients: readonly string[],
+  options: { excludeConnectionId?: string; inline?: boolean } = {},
+): Promise<void> {
+  const unique = [...new Set(recipients)];
+  if (unique.length === 0) return;
+  const jobs: DeliverJob[] = chunk(unique, deps.limits.fanoutChunkSize).map((part) => ({
+    kind: 'deliver',
+    event,
+    recipients: part,
+    excludeConnectionId: options.excludeConnectionId,
+    attempt: 0,
+  }));
+  if ((options.inline ?? true) && unique.length <= deps.limits.inlineFanoutMaxRecipients) {
+    await Promise.all(jobs.map((job) => deliverOrRequeue(deps, job)));
+  } else {
+    await deps.queue.enqueue(jobs);
+  }
+}
+
+/** Pushes one job and returns the connections whose push failed for a reason other than being gone. */
+export async function deliver(deps: Deps, job: DeliverJob): Promise<ConnectionRef[]> {
+  const now = deps.now();
+  const targets = (job.targets ?? (await deps.presence.connectionsOf(job.recipients ?? [], now))).filter(
+    (target) => target.connectionId !== job.excludeConnectionId,
+  );
+  const data = JSON.stringify(job.event);
+  const outcomes = await mapLimit(targets, pushConcurrency, async (target) => ({
+    target,
+    result: await deps.pusher.post(target.connectionId, data),
+  }));
+  const gone = outcomes.filter((outcome) => outcome.result === 'gone').map((outcome) => outcome.target);
+  await Promise.all(gone.map((target) => forgetConnection(deps, target)));
+  return outcomes.filter((outcome) => outcome.result === 'failed').map((outcome) => outcome.target);
+}
+
+/**
+ * Delivers, then queues the failed connections alone for another attempt after a backoff, so a retry
+ * neither re-sends to everyone nor blocks the batch. Past the last attempt it throws.
+ */
+export async function deliverOrRequeue(deps: Deps, job: DeliverJob): Promise<void> {
+  const failed = await deliver(deps, job);
+  if (failed.length === 0) return;
+  const attempt = job.attempt + 1;
+  if (attempt >= deps.limits.maxPushAttempts) throw new PushFailedError(failed);
+  const delaySeconds = Math.min(60, 2 ** (attempt - 1));
+  await deps.queue.enqueue([{ ...job, recipients: undefined, targets: failed, attempt }], delaySeconds);
+}
+
+/** Removes a connection found gone (410) and announces the user offline if it was their last one. */
+export async function forgetConnection(deps: Deps, ref: ConnectionRef): Promise<void> {
+  const now = deps.now();
+  const { wentOffline } = await deps.presence.removeConnection(ref, now);
+  if (wentOffline) await announcePresence(deps, ref.userId, 'offline', now.toISOString());
+}
+
+/** Queues a presence transition; the worker resolves who shares a conversation with the user. */
+export async function announcePresence(
+  deps: Deps,
+  userId: string,
+  status: 'online' | 'offline',
+  lastSeenAt: string | null,
+): Promise<void> {
+  await deps.queue.enqueue([{ kind: 'presence', userId, status, lastSeenAt }]);
+}
+
+/** Every user who shares at least one conversation with `userId`, excluding the user. */
+export async function contactsOf(deps: Deps, userId: string): Promise<string[]> {
+  const contacts = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const page = await deps.conversations.listMemberships(userId, 100, cursor);
+    const conversations = await deps.conversations.getMany(page.items.map((item) => item.conversationId));
+    for (const conversation of conversations.values()) for (const member of conversation.members) contacts.add(member);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  contacts.delete(userId);
+  return [...contacts];
+}
+
+/** Runs one queued job (the fanout worker's unit of work). */
+export async function runJob(deps: Deps, job: FanoutJob): Promise<void> {
+  if (job.kind === 'deliver') return deliverOrRequeue(deps, job);
+  // Announce the state as it is now, not as the job says: jobs for a quick offline/online flap may run out of order.
+  const [current, contacts] = await Promise.all([
+    deps.presence.presenceOf([job.userId], deps.now()).then((users) => users[0]),
+    contactsOf(deps, job.userId),
+  ]);
+  if (!current) return;
+  await publish(deps, { type: 'presence', users: [current] }, contacts);
+}

@@ -1,0 +1,36 @@
+import { contactsOf, announcePresence } from './fanout.js';
+import type { Deps } from './deps.js';
+import type { Caller, UserPresence } from './types.js';
+
+/** Registers a new connection; announces the user online if it is their first live one. */
+export async function connected(deps: Deps, caller: Caller): Promise<void> {
+  const { cameOnline } = await deps.presence.addConnection(caller, deps.now(), deps.limits.presenceTtlSeconds);
+  if (cameOnline) await announcePresence(deps, caller.userId, 'online', null);
+}
+
+/** Forgets a closed connection; announces the user offline if it was their last live one. */
+export async function disconnected(deps: Deps, caller: Caller): Promise<void> {
+  const now = deps.now();
+  const { wentOffline } = await deps.presence.removeConnection(caller, now);
+  if (wentOffline) await announcePresence(deps, caller.userId, 'offline', now.toISOString());
+}
+
+/** Keeps the connection (and so the user) online for another TTL; re-registers a connection that was dropped. */
+export async function heartbeat(deps: Deps, caller: Caller): Promise<{ serverTime: string }> {
+  const now = deps.now();
+  const refreshed = await deps.presence.refresh(caller, now, deps.limits.presenceTtlSeconds);
+  // A push that hit a transient 410, or a lost entry, removed the connection while it was alive: bring it back.
+  if (!refreshed) await connected(deps, caller);
+  return { serverTime: now.toISOString() };
+}
+
+/** Presence of the listed users; users who share no conversation with the caller are `unknown`. */
+export async function presenceOf(deps: Deps, caller: Caller, userIds: string[]): Promise<UserPresence[]> {
+  const contacts = new Set(await contactsOf(deps, caller.userId));
+  contacts.add(caller.userId);
+  const visible = userIds.filter((userId) => contacts.has(userId));
+  const known = new Map(
+    (visible.length > 0 ? await deps.presence.presenceOf(visible, deps.now()) : []).map((user) => [user.userId, user]),
+  );
+  return userIds.map((userId) => known.get(userId) ?? { userId, status: 'unknown', lastSeenAt: null });
+}

@@ -1,0 +1,86 @@
+/** A stored chat message. `seq` is gap-free per conversation. */
+export interface Message {
+  conversationId: string;
+  seq: number;
+  senderId: string;
+  clientMessageId: string;
+  body: string;
+  createdAt: string;
+}
+
+/** `direct` has exactly two members and no title; `group` has a title and up to the configured size. */
+export type ConversationKind = 'direct' | 'group';
+
+/** A conversation as clients see it. */
+export interface Conversation {
+  conversationId: string;
+  kind: ConversationKind;
+  title: string | null;
+  members: string[];
+  createdBy: string;
+  createdAt: string;
+  lastSeq: number;
+  lastMessageAt: string | null;
+}
+
+/** One member's receipt cursors in one conversation. */
+export interface MemberState {
+  conversationId: string;
+  userId: string;
+  joinedAt: string;
+  lastDeliveredSeq: number;
+  lastReadSeq: number;
+}
+
+/** What presence readers report; `unknown` hides strangers. */
+export type PresenceStatus = 'online' | 'offline' | 'unknown';
+
+/** A user's presence as clients see it. */
+export interface UserPresence {
+  userId: string;
+  status: PresenceStatus;
+  lastSeenAt: string | null;
+}
+
+/** Receipt cursors as pushed and returned to clients. */
+export interface Receipt {
+  conversationId: string;
+  userId: string;
+  lastDeliveredSeq: number;
+  lastReadSeq: number;
+}
+
+/** Events pushed to connections (no requestId). */
+export type ServerEvent =
+  | { type: 'message'; message: Message }
+  | { type: 'conversation'; conversation: Conversation }
+  | ({ type: 'receipt' } & Receipt)
+  | { type: 'presence'; users: UserPresence[] }
+  | { type: 'typing'; conversationId: string; userId: string; state: 'start' | 'stop' };
+
+/** A connection of a user, as a push target. */
+export interface ConnectionRef {
+  userId: string;
+  connectionId: string;
+}
+
+/** The identity and connection a request arrived on; the user comes from the authorizer only. */
+export interface Caller {
+  userId: string;
+  connectionId: string;
+}
+
+/** Work for the fanout worker, carried in SQS message bodies. */
+export type FanoutJob =
+  | {
+      kind: 'deliver';
+      event: ServerEvent;
+      /** Users whose live connections receive the event (at most one chunk). */
+      recipients?: string[];
+      /** Exact connections, used for retries of failed pushes. */
+      targets?: ConnectionRef[];
+      /** The connection that caused the event, which learns of it through its reply instead. */
+      excludeConnectionId?: string;
+      attempt: number;
+    }
+  | { kind: 'presence'; userId: string; status: 'online' | 'offline'; lastSeenAt: string | null };

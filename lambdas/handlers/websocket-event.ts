@@ -1,0 +1,28 @@
+import type { Caller } from '../domain/types.js';
+
+/** The parts of an API Gateway WebSocket event the handlers read. */
+export interface WebSocketEvent {
+  requestContext: {
+    connectionId: string;
+    routeKey: string;
+    /** What the $connect authorizer returned; API Gateway passes it to every route of the connection. */
+    authorizer?: { userId?: string; principalId?: string } | null;
+  };
+  headers?: Record<string, string | undefined> | null;
+  body?: string | null;
+  isBase64Encoded?: boolean;
+}
+
+/** What a WebSocket route integration returns. */
+export interface WebSocketResult {
+  statusCode: number;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+/** The caller as the authorizer resolved it; never taken from the payload. */
+export function callerOf(event: WebSocketEvent): Caller {
+  const userId = event.requestContext.authorizer?.userId;
+  if (!userId) throw new Error('the event carries no authorizer context; is the $connect authorizer configured?');
+  return { userId, connectionId: event.requestContext.connectionId };
+}

@@ -1,0 +1,90 @@
+import { commonEnv, queues, tables, type TableName } from '../../lib/definitions.js';
+
+/** Tunable limits; every one can be overridden by an environment variable of the same name in CONSTANT_CASE. */
+export interface Limits {
+  /** Largest request frame the actions handler accepts, in bytes. */
+  maxFrameBytes: number;
+  /** Largest message body, in characters. */
+  maxBodyChars: number;
+  maxGroupMembers: number;
+  maxMembersPerRequest: number;
+  /** Recipients per fanout job (one BatchGetItem of presence items). */
+  fanoutChunkSize: number;
+  /** Conversations up to this size are pushed from the send handler itself; larger ones go through SQS. */
+  inlineFanoutMaxRecipients: number;
+  /** Push attempts for one connection before the job is left to SQS redrive. */
+  maxPushAttempts: number;
+  /** A connection without a heartbeat for this long counts as offline. */
+  presenceTtlSeconds: number;
+  /** How long a clientMessageId is remembered for idempotent retries. */
+  idempotencyTtlSeconds: number;
+  /** Receipt events are pushed only in conversations up to this size. */
+  receiptPushMaxMembers: number;
+  /** Sends per connection per second (token bucket refill) and burst. */
+  sendRatePerSecond: number;
+  sendBurst: number;
+  /** Typing events per connection per second and burst. */
+  typingRatePerSecond: number;
+  typingBurst: number;
+}
+
+/** Everything a handler needs to know about its environment. */
+export interface Config {
+  tables: Record<TableName, string>;
+  fanoutQueueUrl: string;
+  callbackUrl: string;
+  jwksUrl: string;
+  jwtIssuer: string;
+  jwtAudience: string;
+  limits: Limits;
+}
+
+const defaultLimits: Limits = {
+  maxFrameBytes: 16 * 1024,
+  maxBodyChars: 8000,
+  maxGroupMembers: 256,
+  maxMembersPerRequest: 50,
+  fanoutChunkSize: 100,
+  inlineFanoutMaxRecipients: 150,
+  maxPushAttempts: 5,
+  presenceTtlSeconds: 660,
+  idempotencyTtlSeconds: 7 * 24 * 3600,
+  receiptPushMaxMembers: 32,
+  sendRatePerSecond: 10,
+  sendBurst: 30,
+  typingRatePerSecond: 2,
+  typingBurst: 5,
+};
+
+const constantCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+
+/** Reads limits from the environment, falling back to the defaults; rejects values that are not positive integers. */
+export function loadLimits(env: NodeJS.ProcessEnv = process.env): Limits {
+  const limits = { ...defaultLimits };
+  for (const key of Object.keys(limits) as (keyof Limits)[]) {
+    const raw = env[constantCase(key)];
+    if (raw === undefined || raw === '') continue;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new Error(`${constantCase(key)} must be a positive integer, got "${raw}"`);
+    }
+    limits[key] = value;
+  }
+  return limits;
+}
+
+/** Builds the configuration from environment variables (set by CDK in AWS and by `local/` locally). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const tableNames = Object.fromEntries(
+    Object.entries(tables).map(([name, def]) => [name, env[def.envVar] ?? '']),
+  ) as Record<TableName, string>;
+  return {
+    tables: tableNames,
+    fanoutQueueUrl: env[queues.fanout.envVar] ?? '',
+    callbackUrl: env[commonEnv.callbackUrl] ?? '',
+    jwksUrl: env[commonEnv.jwksUrl] ?? '',
+    jwtIssuer: env[commonEnv.jwtIssuer] ?? '',
+    jwtAudience: env[commonEnv.jwtAudience] ?? '',
+    limits: loadLimits(env),
+  };
+}

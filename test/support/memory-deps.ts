@@ -1,0 +1,219 @@
+import type { Deps } from '../../lambdas/domain/deps.js';
+import type {
+  AppendResult,
+  ConnectionPusher,
+  ConversationStore,
+  FanoutQueue,
+  MessageStore,
+  NewMessage,
+  PresenceStore,
+  PushResult,
+} from '../../lambdas/domain/ports.js';
+import { MemoryRateLimiter } from '../../lambdas/domain/rate-limiter.js';
+import type { ConnectionRef, Conversation, FanoutJob, MemberState, Message, UserPresence } from '../../lambdas/domain/types.js';
+import { loadLimits, type Limits } from '../../lambdas/shared/config.js';
+
+/** In-memory conversation store with the same semantics as the DynamoDB one. */
+export class MemoryConversationStore implements ConversationStore {
+  readonly conversations = new Map<string, Conversation>();
+  readonly members = new Map<string, MemberState>();
+  private key = (conversationId: string, userId: string) => `${conversationId}\u0000${userId}`;
+
+  async get(conversationId: string) {
+    const found = this.conversations.get(conversationId);
+    return found && structuredClone(found);
+  }
+  async getMany(ids: string[]) {
+    return new Map(ids.flatMap((id) => (this.conversations.has(id) ? [[id, structuredClone(this.conversations.get(id)!)] as const] : [])));
+  }
+  async createDirect(conversation: Conversation) {
+    const existing = this.conversations.get(conversation.conversationId);
+    if (existing) return { conversation: structuredClone(existing), created: false };
+    await this.createGroup(conversation);
+    return { conversation, created: true };
+  }
+  async createGroup(conversation: Conversation) {
+    for (const userId of conversation.members) this.putMember(conversation.conversationId, userId, conversation.createdAt);
+    this.conversations.set(conversation.conversationId, structuredClone(conversation));
+  }
+  private putMember(conversationId: string, userId: string, joinedAt: string) {
+    this.members.set(this.key(conversationId, userId), { conversationId, userId, joinedAt, lastDeliveredSeq: 0, lastReadSeq: 0 });
+  }
+  async addMembers(conversationId: string, callerId: string, userIds: string[], expectedSize: number, joinedAt: string) {
+    const conversation = this.conversations.get(conversationId);
+    if (!conversation || !conversation.members.includes(callerId) || conversation.members.length !== expectedSize) return false;
+    if (userIds.some((userId) => this.members.has(this.key(conversationId, userId)))) return false;
+    conversation.members = [...conversation.members, ...userIds].sort();
+    for (const userId of userIds) this.putMember(conversationId, userId, joinedAt);
+    return true;
+  }
+  async listMemberships(userId: string, limit: number, cursor?: string) {
+    const all = [...this.members.values()]
+      .filter((member) => member.userId === userId)
+      .sort((a, b) => a.conversationId.localeCompare(b.conversationId))
+      .filter((member) => cursor === undefined || member.conversationId > cursor);
+    const items = all.slice(0, limit);
+    return { items, nextCursor: all.length > limit ? items.at(-1)!.conversationId : null };
+  }
+  async getMember(conversationId: string, userId: string) {
+    return this.members.get(this.key(conversationId, userId));
+  }
+  async listMemberStates(conversationId: string) {
+    return [...this.members.values()].filter((member) => member.conversationId === conversationId);
+  }
+  async advanceReceipt(conversationId: string, userId: string, kind: 'delivered' | 'read', seq: number) {
+    const member = this.members.get(this.key(conversationId, userId));
+    if (!member) return undefined;
+    let moved = false;
+    if (kind === 'read' && member.lastReadSeq < seq) {
+      member.lastReadSeq = seq;
+      moved = true;
+    }
+    if (member.lastDeliveredSeq < seq) {
+      member.lastDeliveredSeq = seq;
+      moved = true;
+    }
+    return moved ? { ...member } : undefined;
+  }
+}
+
+/** In-memory message store; `conflictsBeforeStore` simulates other senders winning the race. */
+export class MemoryMessageStore implements MessageStore {
+  readonly messages = new Map<string, Message[]>();
+  readonly idempotency = new Map<string, { seq: number; createdAt: string }>();
+  conflictsBeforeStore = 0;
+
+  constructor(private readonly conversations: MemoryConversationStore) {}
+
+  async append(message: NewMessage, expectedLastSeq: number): Promise<AppendResult> {
+    const key = JSON.stringify([message.conversationId, message.senderId, message.clientMessageId]);
+    const previous = this.idempotency.get(key);
+    if (previous) return { status: 'duplicate', ...previous };
+    const conversation = this.conversations.conversations.get(message.conversationId);
+    if (!conversation || !conversation.members.includes(message.senderId)) return { status: 'forbidden' };
+    if (this.conflictsBeforeStore > 0) {
+      this.conflictsBeforeStore--;
+      await this.storeRaw({ ...message, senderId: 'someone-else', clientMessageId: `other-${conversation.lastSeq}` });
+      return { status: 'conflict', lastSeq: conversation.lastSeq };
+    }
+    if (conversation.lastSeq !== expectedLastSeq) return { status: 'conflict', lastSeq: conversation.lastSeq };
+    const stored = await this.storeRaw(message);
+    this.idempotency.set(key, { seq: stored.seq, createdAt: stored.createdAt });
+    return { status: 'stored', message: stored };
+  }
+  private async storeRaw(message: NewMessage): Promise<Message> {
+    const conversation = this.conversations.conversations.get(message.conversationId)!;
+    const stored = { ...message, seq: conversation.lastSeq + 1 };
+    conversation.lastSeq = stored.seq;
+    conversation.lastMessageAt = stored.createdAt;
+    this.messages.set(message.conversationId, [...(this.messages.get(message.conversationId) ?? []), stored]);
+    return stored;
+  }
+  async before(conversationId: string, beforeSeq: number | undefined, limit: number) {
+    return (this.messages.get(conversationId) ?? [])
+      .filter((message) => beforeSeq === undefined || message.seq < beforeSeq)
+      .reverse()
+      .slice(0, limit);
+  }
+  async after(conversationId: string, afterSeq: number, limit: number) {
+    return (this.messages.get(conversationId) ?? []).filter((message) => message.seq > afterSeq).slice(0, limit);
+  }
+}
+
+/** In-memory presence store keyed by user, with connection expiries. */
+export class MemoryPresenceStore implements PresenceStore {
+  readonly users = new Map<string, { connections: Map<string, number>; lastSeenAt?: string; lastActiveAt?: string }>();
+  private live(userId: string, now: Date, except?: string) {
+    return [...(this.users.get(userId)?.connections ?? new Map()).entries()].filter(
+      ([id, expiresAt]) => id !== except && expiresAt > now.getTime(),
+    );
+  }
+  async addConnection(ref: ConnectionRef, now: Date, ttlSeconds: number) {
+    const cameOnline = this.live(ref.userId, now, ref.connectionId).length === 0;
+    const user = this.users.get(ref.userId) ?? { connections: new Map() };
+    user.connections.set(ref.connectionId, now.getTime() + ttlSeconds * 1000);
+    user.lastActiveAt = now.toISOString();
+    this.users.set(ref.userId, user);
+    return { cameOnline };
+  }
+  async removeConnection(ref: ConnectionRef, now: Date) {
+    const user = this.users.get(ref.userId);
+    if (!user?.connections.has(ref.connectionId)) return { wentOffline: false };
+    const wasOnline = this.live(ref.userId, now).length > 0;
+    user.connections.delete(ref.connectionId);
+    user.lastSeenAt = now.toISOString();
+    return { wentOffline: wasOnline && this.live(ref.userId, now).length === 0 };
+  }
+  async refresh(ref: ConnectionRef, now: Date, ttlSeconds: number) {
+    const user = this.users.get(ref.userId);
+    if (!user?.connections.has(ref.connectionId)) return false;
+    user.connections.set(ref.connectionId, now.getTime() + ttlSeconds * 1000);
+    return true;
+  }
+  async connectionsOf(userIds: string[], now: Date) {
+    return [...new Set(userIds)].flatMap((userId) => this.live(userId, now).map(([connectionId]) => ({ userId, connectionId })));
+  }
+  async presenceOf(userIds: string[], now: Date): Promise<UserPresence[]> {
+    return userIds.map((userId) =>
+      this.live(userId, now).length > 0
+        ? { userId, status: 'online', lastSeenAt: null }
+        : { userId, status: 'offline', lastSeenAt: this.users.get(userId)?.lastSeenAt ?? null },
+    );
+  }
+}
+
+/** Records enqueued jobs with their delay. */
+export class MemoryQueue implements FanoutQueue {
+  readonly jobs: { job: FanoutJob; delaySeconds?: number }[] = [];
+  async enqueue(jobs: FanoutJob[], delaySeconds?: number) {
+    this.jobs.push(...jobs.map((job) => ({ job, delaySeconds })));
+  }
+}
+
+/** Records pushes; `script` decides the outcome per connection (default ok). */
+export class MemoryPusher implements ConnectionPusher {
+  readonly posts: { connectionId: string; frame: Record<string, unknown> }[] = [];
+  script: (connectionId: string) => PushResult = () => 'ok';
+  async post(connectionId: string, data: string) {
+    const result = this.script(connectionId);
+    if (result === 'ok') this.posts.push({ connectionId, frame: JSON.parse(data) });
+    return result;
+  }
+  framesFor(connectionId: string) {
+    return this.posts.filter((post) => post.connectionId === connectionId).map((post) => post.frame);
+  }
+}
+
+/** A full set of in-memory dependencies with a controllable clock. */
+export function memoryDeps(overrides: Partial<Limits> = {}) {
+  const conversations = new MemoryConversationStore();
+  const messages = new MemoryMessageStore(conversations);
+  const presence = new MemoryPresenceStore();
+  const queue = new MemoryQueue();
+  const pusher = new MemoryPusher();
+  let clock = Date.parse('2026-11-22T10:00:00.000Z');
+  let ids = 0;
+  const deps: Deps = {
+    conversations,
+    messages,
+    presence,
+    queue,
+    pusher,
+    limits: { ...loadLimits({}), ...overrides },
+    rateLimiter: new MemoryRateLimiter(() => clock),
+    now: () => new Date(clock),
+    newId: () => `id-${++ids}`,
+    sleep: async () => {},
+  };
+  return {
+    deps,
+    conversations,
+    messages,
+    presence,
+    queue,
+    pusher,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { deliverOrRequeue, publish, PushFailedError, runJob } from '../../lambdas/domain/fanout.js';
+import { createGroupConversation } from '../../lambdas/domain/conversations.js';
+import { memoryDeps } from '../support/memory-deps.js';
+
+const event = { type: 'typing' as const, conversationId: 'grp_x', userId: 'alice', state: 'start' as const };
+
+describe('fanout', () => {
+  it('deletes a gone connection, keeps the others and announces the user offline when it was the last one', async () => {
+    const { deps, presence, pusher, queue } = memoryDeps();
+    await presence.addConnection({ userId: 'bob', connectionId: 'stale' }, deps.now(), 60);
+    await presence.addConnection({ userId: 'carol', connectionId: 'carol-1' }, deps.now(), 60);
+    pusher.script = (id) => (id === 'stale' ? 'gone' : 'ok');
+    await publish(deps, event, ['bob', 'carol']);
+    expect(pusher.posts.map((post) => post.connectionId)).toEqual(['carol-1']);
+    expect(await presence.connectionsOf(['bob'], deps.now())).toEqual([]);
+    expect(queue.jobs.map(({ job }) => job)).toEqual([{ kind: 'presence', userId: 'bob', status: 'offline', lastSeenAt: expect.any(String) }]);
+  });
+
+  it('requeues only the failed connections with a growing delay, then fails the job', async () => {
+    const { deps, presence, pusher, queue } = memoryDeps({ maxPushAttempts: 3 });
+    await presence.addConnection({ userId: 'bob', connectionId: 'bob-1' }, deps.now(), 60);
+    await presence.addConnection({ userId: 'carol', connectionId: 'carol-1' }, deps.now(), 60);
+    pusher.script = (id) => (id === 'bob-1' ? 'failed' : 'ok');
+    await deliverOrRequeue(deps, { kind: 'deliver', event, recipients: ['bob', 'carol'], attempt: 0 });
+    expect(queue.jobs).toEqual([
+      { job: expect.objectContaining({ targets: [{ userId: 'bob', connectionId: 'bob-1' }], attempt: 1 }), delaySeconds: 1 },
+    ]);
+    const retry = queue.jobs[0]!.job;
+    if (retry.kind !== 'deliver') throw new Error('expected a deliver job');
+    await deliverOrRequeue(deps, retry);
+    expect(queue.jobs[1]).toMatchObject({ job: { attempt: 2 }, delaySeconds: 2 });
+    const last = queue.jobs[1]!.job;
+    if (last.kind !== 'deliver') throw new Error('expected a deliver job');
+    await expect(deliverOrRequeue(deps, last)).rejects.toBeInstanceOf(PushFailedError);
+    expect(pusher.posts.filter((post) => post.connectionId === 'carol-1')).toHaveLength(1);
+  });
+
+  it('announces presence to contacts with the current status, not the queued one', async () => {
+    const { deps, presence, pusher } = memoryDeps();
+    await createGroupConversation(deps, { userId: 'alice', connectionId: 'a' }, { title: 't', members: ['bob'] });
+    await presence.addConnection({ userId: 'bob', connectionId: 'bob-1' }, deps.now(), 60);
+    await presence.addConnection({ userId: 'alice', connectionId: 'alice-1' }, deps.now(), 60);
+    pusher.posts.length = 0;
+    // alice flapped offline -> online; the stale offline job runs last.
+    await runJob(deps, { kind: 'presence', userId: 'alice', status: 'offline', lastSeenAt: deps.now().toISOString() });
+    expect(pusher.framesFor('bob-1')).toEqual([{ type: 'presence', users: [{ userId: 'alice', status: 'online', lastSeenAt: null }] }]);
+    expect(pusher.framesFor('alice-1')).toEqual([]);
+  });
+
+  it('skips expired connections without posting to them', async () => {
+    const { deps, presence, pusher, advance } = memoryDeps();
+    await presence.addConnection({ userId: 'bob', connectionId: 'bob-1' }, deps.now(), 30);
+    advance(31_000);
+    await publish(deps, event, ['bob']);
+    expect(pusher.posts).toEqual([]);
+  });
+});
