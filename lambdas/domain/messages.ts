@@ -4,6 +4,7 @@ import type { Deps } from './deps.js';
 import { ForbiddenError, RateLimitedError, UnavailableError } from './errors.js';
 import { publish } from './fanout.js';
 import type { Caller, Conversation, Message, Receipt, UserPresence } from './types.js';
+import { logger } from '../shared/logger.js';
 
 /** What the sender is told once the message is stored. */
 export interface SendAck {
@@ -66,8 +67,28 @@ const ack = (input: { conversationId: string; clientMessageId: string }, seq: nu
   createdAt,
 });
 
-const publishMessage = (deps: Deps, conversation: Conversation, message: Message, caller: Caller, inline: boolean) =>
-  publish(deps, { type: 'message', message }, conversation.members, { excludeConnectionId: caller.connectionId, inline });
+/**
+ * Pushes a stored message. The message is durable whatever happens here, so a failed inline push falls back to
+ * the queue, and a failed enqueue is logged, not thrown: the sender still gets its ack and members catch up by sync.
+ */
+async function publishMessage(deps: Deps, conversation: Conversation, message: Message, caller: Caller, inline: boolean) {
+  const publishVia = (viaInline: boolean) =>
+    publish(deps, { type: 'message', message }, conversation.members, { excludeConnectionId: caller.connectionId, inline: viaInline });
+  try {
+    await publishVia(inline);
+  } catch (error) {
+    logger.warn('push failed, queueing the fanout', { conversationId: message.conversationId, seq: message.seq, error: error as Error });
+    try {
+      await publishVia(false);
+    } catch (queueError) {
+      logger.error('fanout could not be queued; members will catch up by sync', {
+        conversationId: message.conversationId,
+        seq: message.seq,
+        error: queueError as Error,
+      });
+    }
+  }
+}
 
 /** A page of history, newest first. */
 export async function history(

@@ -123,3 +123,27 @@ describe('history and sync', () => {
     });
   });
 });
+
+describe('sendMessage when pushing fails', () => {
+  it('still acks a stored message, queueing the fanout when the inline push throws', async () => {
+    const { deps, conversation, queue, presence } = await setup();
+    presence.connectionsOf = async () => {
+      throw new Error('DynamoDB hiccup');
+    };
+    const ack = await sendMessage(deps, alice, { conversationId: conversation.conversationId, clientMessageId: 'q', body: 'q' });
+    expect(ack).toMatchObject({ seq: 1, duplicate: false });
+    expect(queue.jobs.map(({ job }) => job.kind === 'deliver' && job.event.type)).toEqual(['message']);
+  });
+
+  it('still acks when the queue is down too', async () => {
+    const { deps, conversation, queue, presence } = await setup();
+    presence.connectionsOf = async () => {
+      throw new Error('DynamoDB hiccup');
+    };
+    queue.enqueue = async () => {
+      throw new Error('SQS down');
+    };
+    const ack = await sendMessage(deps, alice, { conversationId: conversation.conversationId, clientMessageId: 'q', body: 'q' });
+    expect(ack.seq).toBe(1);
+  });
+});
