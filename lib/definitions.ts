@@ -80,6 +80,12 @@ export const tables = {
 /** Logical table names. */
 export type TableName = keyof typeof tables;
 
+/** Logical function names (keys of `functions`). */
+export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'actions' | 'fanout';
+
+/** Logical queue names (keys of `queues`). */
+export type QueueName = 'fanout';
+
 /** An SQS queue feeding a Lambda function, with its dead-letter queue. */
 export interface QueueDefinition {
   readonly envVar: string;
@@ -107,7 +113,7 @@ export const queues = {
     dlqRetentionDays: 14,
     consumer: 'fanout',
   },
-} as const satisfies Record<string, QueueDefinition>;
+} as const satisfies Record<QueueName, QueueDefinition>;
 
 /** A Lambda function and the handler module it runs. */
 export interface FunctionDefinition {
@@ -119,7 +125,7 @@ export interface FunctionDefinition {
   /** Tables it reads or writes, with the access it needs (least privilege). */
   readonly tables: Partial<Record<TableName, 'read' | 'write' | 'readWrite'>>;
   /** Queues it sends to. */
-  readonly sendsTo: readonly (keyof typeof queues)[];
+  readonly sendsTo: readonly QueueName[];
   /** Whether it calls the API Gateway Management API (@connections). */
   readonly postsToConnections: boolean;
 }
@@ -176,10 +182,7 @@ export const functions = {
     sendsTo: ['fanout'],
     postsToConnections: true,
   },
-} as const satisfies Record<string, FunctionDefinition>;
-
-/** Logical function names. */
-export type FunctionName = keyof typeof functions;
+} as const satisfies Record<FunctionName, FunctionDefinition>;
 
 /** Client actions; each is a WebSocket route handled by the `actions` function. */
 export const actions = [

@@ -120,9 +120,15 @@ export class MemoryMessageStore implements MessageStore {
   }
 }
 
+interface MemoryPresence {
+  connections: Map<string, number>;
+  lastSeenAt?: string;
+  lastActiveAt?: string;
+}
+
 /** In-memory presence store keyed by user, with connection expiries. */
 export class MemoryPresenceStore implements PresenceStore {
-  readonly users = new Map<string, { connections: Map<string, number>; lastSeenAt?: string; lastActiveAt?: string }>();
+  readonly users = new Map<string, MemoryPresence>();
   private live(userId: string, now: Date, except?: string) {
     return [...(this.users.get(userId)?.connections ?? new Map()).entries()].filter(
       ([id, expiresAt]) => id !== except && expiresAt > now.getTime(),
@@ -130,7 +136,7 @@ export class MemoryPresenceStore implements PresenceStore {
   }
   async addConnection(ref: ConnectionRef, now: Date, ttlSeconds: number) {
     const cameOnline = this.live(ref.userId, now, ref.connectionId).length === 0;
-    const user = this.users.get(ref.userId) ?? { connections: new Map() };
+    const user: MemoryPresence = this.users.get(ref.userId) ?? { connections: new Map() };
     user.connections.set(ref.connectionId, now.getTime() + ttlSeconds * 1000);
     user.lastActiveAt = now.toISOString();
     this.users.set(ref.userId, user);
