@@ -15,8 +15,13 @@ export interface SendAck {
   duplicate: boolean;
 }
 
-/** Optimistic appends racing other senders in the same conversation before giving up with `unavailable`. */
-const maxAppendAttempts = 25;
+/**
+ * How long, and how many times, a send races other senders of the same conversation before giving up with
+ * `unavailable`. Each round has one winner, so with n concurrent senders a send waits about n rounds; the
+ * budget stays well inside the actions function's timeout.
+ */
+const appendBudgetMs = 8000;
+const maxAppendAttempts = 400;
 
 /**
  * Stores a message with the next seq, then pushes it to every member's connections. The ack is returned
@@ -31,7 +36,8 @@ export async function sendMessage(
   if (waitMs > 0) throw new RateLimitedError(waitMs);
   const conversation = await conversationOfMember(deps, caller, input.conversationId, true);
   let expectedLastSeq = conversation.lastSeq;
-  for (let attempt = 0; attempt < maxAppendAttempts; attempt++) {
+  const deadline = deps.now().getTime() + appendBudgetMs;
+  for (let attempt = 0; attempt < maxAppendAttempts && deps.now().getTime() < deadline; attempt++) {
     const createdAt = deps.now().toISOString();
     const result = await deps.messages.append(
       { ...input, senderId: caller.userId, createdAt },
@@ -53,8 +59,9 @@ export async function sendMessage(
         throw new ForbiddenError();
       case 'conflict':
         expectedLastSeq = result.lastSeq;
-        // Full jitter keeps a hot conversation's senders from colliding in lockstep.
-        await deps.sleep(Math.random() * Math.min(100, 2 * 2 ** Math.min(attempt, 6)));
+        // Small full jitter: senders stop colliding in lockstep, yet a long-waiting sender is not pushed behind
+        // newcomers the way a growing backoff would push it.
+        await deps.sleep(Math.random() * Math.min(40, 2 ** Math.min(attempt, 5)));
     }
   }
   throw new UnavailableError('the conversation is too busy, retry');

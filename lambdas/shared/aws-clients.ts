@@ -20,7 +20,9 @@ export function createAwsClients(config: Config): AwsClients {
   const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 4 }), {
     marshallOptions: { removeUndefinedValues: true },
   });
-  const sqs = new SQSClient({ maxAttempts: 4 });
+  // The queue is in our own region, so the resolved endpoint (or AWS_ENDPOINT_URL_SQS locally) is always right;
+  // emulators hand out queue URLs whose hosts do not resolve.
+  const sqs = new SQSClient({ maxAttempts: 4, useQueueUrlAsEndpoint: false });
   // Retries of PostToConnection are ours (bounded, per connection); the SDK's would double them.
   const management = new ApiGatewayManagementApiClient({ endpoint: config.callbackUrl || undefined, maxAttempts: 2 });
   return { ddb, sqs, management };

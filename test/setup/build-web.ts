@@ -14,8 +14,3 @@ export async function buildWeb(): Promise<void> {
   await promisify(execFile)(process.execPath, [join(root, 'web', 'build.mjs')], { cwd: root });
   if (!existsSync(webIndex)) throw new Error(`web build produced no ${webIndex}`);
 }
-
-/** Vitest globalSetup: the browser tests load the page the dev server serves from web/dist. */
-export default async function setup(): Promise<void> {
-  await buildWeb();
-}

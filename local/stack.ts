@@ -1,0 +1,286 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { dirname, extname, join, normalize, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
+import {
+  commonEnv,
+  connectAuthorizer,
+  functions,
+  queues,
+  routeSelectionExpression,
+  routes,
+  tables,
+  webSocketLimits,
+  type FunctionName,
+  type QueueName,
+  type TableName,
+} from '../lib/definitions.js';
+import { userIdSchema } from '../lambdas/app/schemas.js';
+import { WebSocketApiEmulator } from './apigw-websocket.js';
+import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
+import { createTables, localCredentials, localRegion, startDynamoDb } from './dynamodb.js';
+import { SqsLambdaPoller } from './sqs-lambda-poller.js';
+import { startSqs } from './sqs.js';
+
+/** How to run the local stack. */
+export interface LocalStackOptions {
+  /** Port of the WebSocket API and its `@connections` endpoint (0 = any free port). */
+  wsPort?: number;
+  /** Port of the web chat, the dev token issuer and the JWKS (0 = any free port). */
+  httpPort?: number;
+  host?: string;
+  /** Persist DynamoDB Local here; in memory when omitted. */
+  dataDir?: string;
+  /** Serve this directory (the built web chat) at `/`. */
+  webDir?: string;
+  /** Extra environment for the handlers, e.g. limit overrides such as `SEND_RATE_PER_SECOND`. */
+  env?: Record<string, string>;
+  /** Overrides of API Gateway's limits, e.g. a short idle timeout. */
+  limits?: Partial<typeof webSocketLimits>;
+  /** Visibility timeout of the fanout queue (shorter in tests so retried records come back quickly). */
+  fanoutVisibilityTimeoutSeconds?: number;
+  /** Where emulator and integration failures are reported. */
+  onError?: (message: string, error: unknown) => void;
+}
+
+/** A running local Parley: everything a client or a test needs to reach it. */
+export interface LocalStack {
+  wsUrl: string;
+  httpUrl: string;
+  callbackUrl: string;
+  jwksUrl: string;
+  dynamodbEndpoint: string;
+  sqsEndpoint: string;
+  tableNames: Record<TableName, string>;
+  queueUrls: Record<QueueName, string>;
+  dlqUrls: Record<QueueName, string>;
+  emulator: WebSocketApiEmulator;
+  poller: SqsLambdaPoller;
+  devAuth: DevAuth;
+  stop(): Promise<void>;
+}
+
+const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+type Handler = (event: unknown, context: Context) => Promise<unknown>;
+
+const contentTypes: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+};
+
+/** A Lambda context for a local invocation. */
+function lambdaContext(name: FunctionName, deadline: number): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: `parley-${name}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${localRegion}:000000000000:function:parley-${name}`,
+    memoryLimitInMB: String(functions[name].memorySize),
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/parley-${name}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** Runs a handler like Lambda does: with a context, and failing with "Task timed out" past the function's timeout. */
+function invoker(handlers: Record<FunctionName, Handler>) {
+  return async (name: FunctionName, event: unknown): Promise<unknown> => {
+    const timeoutMs = functions[name].timeoutSeconds * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Task timed out after ${functions[name].timeoutSeconds} seconds`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([handlers[name](event, lambdaContext(name, Date.now() + timeoutMs)), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/**
+ * Starts DynamoDB Local, the SQS emulator, the dev identity provider, the WebSocket API emulator and the fanout
+ * poller, and loads the real handlers against them. The handlers read their configuration from `process.env` when
+ * first imported, so one process runs one local stack.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const host = options.host ?? '127.0.0.1';
+  const onError = options.onError ?? ((message, error) => console.error(`[local] ${message}:`, error));
+  const stoppers: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const stopOne of stoppers.reverse()) await stopOne().catch((error: unknown) => onError('stopping failed', error));
+  };
+  try {
+    const started = <T extends { stop(): Promise<void> }>(emulator: Promise<T>) =>
+      emulator.then((running) => {
+        stoppers.push(() => running.stop());
+        return running;
+      });
+    const [dynamodb, sqs, devAuth] = await Promise.all([
+      started(startDynamoDb({ dataDir: options.dataDir })),
+      started(startSqs({ visibilityTimeoutSeconds: { fanout: options.fanoutVisibilityTimeoutSeconds } })),
+      createDevAuth(),
+    ]);
+    const tableNames = await createTables(dynamodb.client, 'parley-');
+
+    let wsUrl = '';
+    const http = createServer((request, response) =>
+      void serveHttp(request, response, { devAuth, webDir: options.webDir, wsUrl: () => wsUrl }).catch((error: unknown) => {
+        onError(`${request.method} ${request.url} failed`, error);
+        if (!response.headersSent) response.writeHead(500).end();
+      }),
+    );
+    const httpPort = await listen(http, options.httpPort ?? 0, host);
+    stoppers.push(() => closeServer(http));
+    const httpUrl = `http://${host}:${httpPort}`;
+    const jwksUrl = `${httpUrl}/.well-known/jwks.json`;
+
+    // The emulator must listen before the handlers load: they read CALLBACK_URL at import.
+    let invoke: (name: FunctionName, event: unknown) => Promise<unknown> = () => Promise.reject(new Error('handlers not loaded'));
+    const emulator = new WebSocketApiEmulator({
+      routes,
+      routeSelectionExpression,
+      authorizer: 'authorizer',
+      invoke: (name, event) => invoke(name, event),
+      port: options.wsPort ?? 0,
+      host,
+      limits: options.limits,
+      onError,
+    });
+    await emulator.listen();
+    stoppers.push(() => emulator.close());
+    wsUrl = emulator.url;
+
+    Object.assign(process.env, {
+      ...Object.fromEntries(Object.entries(tables).map(([name, def]) => [def.envVar, tableNames[name as TableName]])),
+      [queues.fanout.envVar]: sqs.queueUrls.fanout,
+      [commonEnv.callbackUrl]: emulator.callbackUrl,
+      [commonEnv.jwksUrl]: jwksUrl,
+      [commonEnv.jwtIssuer]: devIssuer,
+      [commonEnv.jwtAudience]: devAudience,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
+      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+      AWS_REGION: localRegion,
+      AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+      POWERTOOLS_SERVICE_NAME: 'parley',
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+      ...options.env,
+    });
+    const handlers = Object.fromEntries(
+      await Promise.all(
+        (Object.keys(functions) as FunctionName[]).map(async (name) => {
+          const entry = pathToFileURL(join(repositoryRoot, functions[name].entry)).href;
+          const module = (await import(/* @vite-ignore */ entry)) as { handler: Handler };
+          return [name, module.handler] as const;
+        }),
+      ),
+    ) as Record<FunctionName, Handler>;
+    invoke = invoker(handlers);
+
+    const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: localRegion, credentials: localCredentials });
+    const fanout = queues.fanout;
+    const poller = new SqsLambdaPoller({
+      sqs: sqsClient,
+      queueUrl: sqs.queueUrls.fanout,
+      queueArn: `arn:aws:sqs:${localRegion}:000000000000:parley-fanout`,
+      batchSize: fanout.batchSize,
+      // Lambda would scale to maximumConcurrency; two cores do not gain from more than a few pollers.
+      concurrency: Math.min(fanout.maximumConcurrency, 4),
+      invoke: (event) => invoke(fanout.consumer, event) as Promise<never>,
+      onError,
+    });
+    poller.start();
+    stoppers.push(async () => {
+      await poller.stop();
+      sqsClient.destroy();
+    });
+
+    return {
+      wsUrl,
+      httpUrl,
+      callbackUrl: emulator.callbackUrl,
+      jwksUrl,
+      dynamodbEndpoint: dynamodb.endpoint,
+      sqsEndpoint: sqs.endpoint,
+      tableNames,
+      queueUrls: sqs.queueUrls,
+      dlqUrls: sqs.dlqUrls,
+      emulator,
+      poller,
+      devAuth,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+interface HttpContext {
+  devAuth: DevAuth;
+  webDir?: string;
+  wsUrl: () => string;
+}
+
+/** The dev identity provider (`/dev/token`, JWKS), `/config.json` for the web chat, and the web chat's files. */
+async function serveHttp(request: IncomingMessage, response: ServerResponse, context: HttpContext): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const json = (status: number, body: unknown) => {
+    response.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(body));
+  };
+  if (url.pathname === '/dev/token') {
+    const user = url.searchParams.get('user') ?? '';
+    const valid = userIdSchema.safeParse(user);
+    if (!valid.success) return json(400, { error: `user ${valid.error.issues[0]?.message ?? 'is invalid'}` });
+    const expiresInSeconds = Number(url.searchParams.get('expiresIn') ?? 12 * 3600);
+    if (!Number.isInteger(expiresInSeconds) || expiresInSeconds <= 0) return json(400, { error: 'expiresIn must be a positive integer' });
+    return json(200, { token: await context.devAuth.issueToken(user, { expiresInSeconds }), userId: user, expiresInSeconds });
+  }
+  if (url.pathname === '/.well-known/jwks.json') return json(200, context.devAuth.jwks);
+  if (url.pathname === '/config.json') {
+    // Use the host the browser reached us on, so the chat also works from another device on the network.
+    const wsUrl = new URL(context.wsUrl());
+    const hostname = request.headers.host?.replace(/:\d+$/, '');
+    if (hostname) wsUrl.hostname = hostname;
+    return json(200, { wsUrl: wsUrl.toString().replace(/\/$/, ''), tokenProtocol: connectAuthorizer.subprotocol });
+  }
+  if (!context.webDir || (request.method !== 'GET' && request.method !== 'HEAD')) return json(404, { error: 'not found' });
+  const root = normalize(context.webDir);
+  const path = normalize(join(root, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname)));
+  if (!path.startsWith(root + sep)) return json(404, { error: 'not found' });
+  try {
+    const body = await readFile(path);
+    response.writeHead(200, { 'Content-Type': contentTypes[extname(path)] ?? 'application/octet-stream', 'Cache-Control': 'no-cache' });
+    response.end(request.method === 'HEAD' ? undefined : body);
+  } catch {
+    json(404, { error: 'not found' });
+  }
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as { port: number }).port;
+}
+
+async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}

@@ -1,0 +1,51 @@
+/** `npm start`: builds the web chat and runs the whole local stack until Ctrl-C. */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { startLocalStack } from './stack.js';
+
+const root = join(import.meta.dirname, '..');
+const port = (name: string, fallback: number) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name} must be a port number, got "${process.env[name]}"`);
+  return value;
+};
+
+execFileSync(process.execPath, [join(root, 'web', 'build.mjs')], { stdio: 'inherit' });
+
+const stack = await startLocalStack({
+  httpPort: port('PORT', 3000),
+  wsPort: port('WS_PORT', 3001),
+  host: process.env.HOST ?? '127.0.0.1',
+  dataDir: join(root, '.data', 'dynamodb'),
+  webDir: join(root, 'web', 'dist'),
+});
+
+console.log(`
+Parley is running locally.
+
+  Web chat         ${stack.httpUrl}
+  WebSocket API    ${stack.wsUrl}?token=<JWT>
+  Dev tokens       ${stack.httpUrl}/dev/token?user=alice
+  @connections     ${stack.callbackUrl}/@connections/{connectionId}
+  DynamoDB Local   ${stack.dynamodbEndpoint}   (data in .data/dynamodb)
+  SQS (fauxqs)     ${stack.sqsEndpoint}
+
+Chat from a terminal:
+  TOKEN=$(curl -s '${stack.httpUrl}/dev/token?user=alice' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
+  npx wscat -c "${stack.wsUrl}?token=$TOKEN"
+  > {"action":"createConversation","requestId":"1","kind":"direct","userId":"bob"}
+  > {"action":"send","requestId":"2","conversationId":"<conversationId from the reply>","clientMessageId":"m1","body":"hi bob"}
+
+Ctrl-C stops everything.
+`);
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping the local stack...`);
+  await stack.stop();
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,0 +1,222 @@
+/**
+ * Two users chat through the web page in Debian's Chromium, against the local stack: text, order, unread
+ * badge, sent/delivered/read marks, typing, presence and a reload that resumes from stored cursors.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { TcpProxy } from '../../client/testing/tcp-proxy.js';
+import { buildWeb, webIndex } from '../setup/build-web.js';
+
+const chromiumPath = '/usr/bin/chromium';
+const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const artifacts = join(process.cwd(), 'test-results', 'e2e');
+const timeout = 20_000;
+
+const info = inject('parley');
+const baseUrl = info.httpUrl.replace(/\/$/, '');
+
+interface Session {
+  user: string;
+  context: BrowserContext;
+  page: Page;
+  errors: string[];
+  profile: string;
+}
+
+const sessions: Session[] = [];
+
+async function openAs(user: string, viewport: { width: number; height: number }, query = ''): Promise<Session> {
+  // A fresh profile per user: separate localStorage, no state from earlier runs.
+  const profile = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    args: chromiumArgs,
+    viewport,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  const session = { user, context, page, errors, profile };
+  sessions.push(session);
+  await page.goto(`${baseUrl}/${query}`);
+  await page.getByTestId('login-user').fill(user);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('me').waitFor({ timeout });
+  await expect.poll(() => page.getByTestId('me').locator('.dot').getAttribute('data-status'), { timeout }).toBe('online');
+  return session;
+}
+
+const messages = (page: Page) =>
+  page.getByTestId('message').evaluateAll((els) =>
+    els.map((el) => ({
+      seq: (el as HTMLElement).dataset.seq,
+      sender: (el as HTMLElement).dataset.sender,
+      mark: (el as HTMLElement).dataset.mark,
+      body: el.querySelector('.body')?.textContent,
+    })),
+  );
+
+async function send(page: Page, text: string): Promise<void> {
+  const input = page.getByTestId('composer-input');
+  await input.fill(text);
+  await input.press('Enter');
+}
+
+describe('web chat in Chromium', () => {
+  beforeAll(async () => {
+    expect(existsSync(chromiumPath), `${chromiumPath} missing: apt-get install -y chromium`).toBe(true);
+    if (!existsSync(webIndex)) await buildWeb();
+    const config = await fetch(`${baseUrl}/config.json`);
+    expect(config.status, 'the dev server must serve GET /config.json -> {"wsUrl": ...}').toBe(200);
+    mkdirSync(artifacts, { recursive: true });
+  });
+
+  afterAll(async () => {
+    for (const s of sessions) {
+      await s.context.close().catch(() => undefined);
+      rmSync(s.profile, { recursive: true, force: true });
+    }
+  });
+
+  it('two users chat: text, order, unread, receipts, typing and presence', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const aliceId = `alice-${suffix}`;
+    const bobId = `bob-${suffix}`;
+    // Alice on a phone-sized screen, Bob on a desktop one.
+    const alice = await openAs(aliceId, { width: 390, height: 844 });
+    const bob = await openAs(bobId, { width: 1100, height: 760 });
+
+    // Alice starts a 1:1 with Bob; on a phone the conversation replaces the list.
+    await alice.page.getByTestId('new-chat').click();
+    await alice.page.getByTestId('new-chat-members').fill(bobId);
+    await alice.page.getByTestId('new-chat-create').click();
+    await expect.poll(() => alice.page.getByTestId('conversation-title').textContent(), { timeout }).toBe(bobId);
+    await expect
+      .poll(() => alice.page.getByTestId('conversation-subtitle').getByTestId('presence-dot').getAttribute('data-status'), { timeout })
+      .toBe('online');
+
+    const texts = ['Hi Bob 👋', 'Are we still on for <b>lunch</b>?', 'Third, in order'];
+    for (const text of texts) await send(alice.page, text);
+    await expect
+      .poll(async () => (await messages(alice.page)).map((m) => [m.seq, m.body]), { timeout })
+      .toEqual(texts.map((t, i) => [String(i + 1), t]));
+    // Bob is online, so his client acks delivery without opening the chat.
+    await expect.poll(async () => (await messages(alice.page)).map((m) => m.mark), { timeout }).toEqual(['delivered', 'delivered', 'delivered']);
+
+    // Bob sees the conversation with 3 unread, opens it, and reads the messages in order.
+    const item = bob.page.locator(`[data-testid=conversation-item][data-title="${aliceId}"]`);
+    await item.waitFor({ timeout });
+    await expect.poll(() => item.getByTestId('unread-badge').textContent(), { timeout }).toBe('3');
+    await expect.poll(() => item.getByTestId('presence-dot').getAttribute('data-status'), { timeout }).toBe('online');
+    await item.click();
+    await expect
+      .poll(async () => (await messages(bob.page)).map((m) => [m.seq, m.sender, m.body]), { timeout })
+      .toEqual(texts.map((t, i) => [String(i + 1), aliceId, t]));
+    // Markup in a message is shown as text, never rendered.
+    expect(await bob.page.locator('.message b').count()).toBe(0);
+    await expect.poll(() => item.getByTestId('unread-badge').count(), { timeout }).toBe(0);
+
+    // Alice sees the read receipts.
+    await expect.poll(async () => (await messages(alice.page)).map((m) => m.mark), { timeout }).toEqual(['read', 'read', 'read']);
+
+    // Bob types: Alice sees the indicator; Bob sends: it disappears and the reply lands 4th.
+    await bob.page.getByTestId('composer-input').pressSequentially('Yes', { delay: 30 });
+    await expect.poll(() => alice.page.getByTestId('typing-indicator').textContent(), { timeout }).toBe(`${bobId} is typing…`);
+    await bob.page.getByTestId('composer-input').press('Enter');
+    await expect
+      .poll(async () => (await messages(alice.page)).map((m) => [m.seq, m.sender, m.body]), { timeout })
+      .toEqual([...texts.map((t, i) => [String(i + 1), aliceId, t]), ['4', bobId, 'Yes']]);
+    await expect.poll(() => alice.page.getByTestId('typing-indicator').textContent(), { timeout }).toBe('');
+    await expect.poll(async () => (await messages(bob.page)).at(-1)?.mark, { timeout }).toBe('read');
+
+    await alice.page.screenshot({ path: join(artifacts, 'two-users-alice-phone.png') });
+    await bob.page.screenshot({ path: join(artifacts, 'two-users-bob-desktop.png') });
+
+    // A reload resumes from the stored cursors and history: every message exactly once, in order.
+    await alice.page.reload();
+    await expect
+      .poll(async () => (await messages(alice.page)).map((m) => m.seq), { timeout })
+      .toEqual(['1', '2', '3', '4']);
+
+    // Bob leaves: Alice sees him go offline.
+    await bob.context.close();
+    await expect
+      .poll(() => alice.page.getByTestId('conversation-subtitle').getByTestId('presence-dot').getAttribute('data-status'), {
+        timeout: 30_000,
+      })
+      .toBe('offline');
+    await alice.page.screenshot({ path: join(artifacts, 'two-users-alice-bob-offline.png') });
+
+    expect(alice.errors).toEqual([]);
+    expect(bob.errors).toEqual([]);
+  });
+
+  it('shows a reconnect banner while the network is down and delivers what was sent meanwhile', async () => {
+    const target = new URL(info.wsUrl);
+    const proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 80) });
+    try {
+      const suffix = randomUUID().slice(0, 8);
+      const aliceId = `alice-${suffix}`;
+      const bobId = `bob-${suffix}`;
+      // Only Alice's page goes through the proxy, so the test can cut her network.
+      const alice = await openAs(aliceId, { width: 390, height: 844 }, `?ws=${encodeURIComponent(proxy.wrap(info.wsUrl))}`);
+      const bob = await openAs(bobId, { width: 900, height: 700 });
+      await alice.page.getByTestId('new-chat').click();
+      await alice.page.getByTestId('new-chat-members').fill(bobId);
+      await alice.page.getByTestId('new-chat-create').click();
+      await expect.poll(() => alice.page.getByTestId('conversation-title').textContent(), { timeout }).toBe(bobId);
+      await send(alice.page, 'before the outage');
+      await expect.poll(async () => (await messages(alice.page)).map((m) => m.mark), { timeout }).toEqual(['delivered']);
+      const banner = alice.page.getByTestId('connection-banner');
+      expect(await banner.isHidden()).toBe(true);
+
+      proxy.refuse = true;
+      proxy.killAll();
+      await banner.waitFor({ state: 'visible', timeout });
+      await expect.poll(() => banner.textContent(), { timeout }).toMatch(/Reconnect|Connecting|Connection lost/);
+      await send(alice.page, 'typed while offline');
+      await expect.poll(async () => (await messages(alice.page)).map((m) => [m.body, m.mark]), { timeout }).toEqual([
+        ['before the outage', 'delivered'],
+        ['typed while offline', 'pending'],
+      ]);
+      const item = bob.page.locator(`[data-testid=conversation-item][data-title="${aliceId}"]`);
+      await item.click();
+      await send(bob.page, 'are you there?');
+      await alice.page.screenshot({ path: join(artifacts, 'offline-banner-alice-phone.png') });
+
+      proxy.refuse = false;
+      await alice.page.getByRole('button', { name: 'Retry now' }).click({ timeout: 5_000 }).catch(() => undefined);
+      await banner.waitFor({ state: 'hidden', timeout: 30_000 });
+      // Both sides end with the same three messages, each once, in seq order.
+      const expected = [
+        ['1', aliceId, 'before the outage'],
+        ['2', bobId, 'are you there?'],
+        ['3', aliceId, 'typed while offline'],
+      ];
+      await expect.poll(async () => (await messages(alice.page)).map((m) => [m.seq, m.sender, m.body]), { timeout }).toEqual(expected);
+      await expect.poll(async () => (await messages(bob.page)).map((m) => [m.seq, m.sender, m.body]), { timeout }).toEqual(expected);
+      await expect.poll(async () => (await messages(alice.page)).at(-1)?.mark, { timeout }).toBe('read');
+      expect(bob.errors).toEqual([]);
+      // Alice's page may log the refused WebSocket handshakes; anything else is a bug.
+      expect(alice.errors.filter((e) => !/WebSocket connection to .* failed/.test(e))).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+});

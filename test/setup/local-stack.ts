@@ -1,0 +1,57 @@
+import type { TestProject } from 'vitest/node';
+import { startLocalStack, type LocalStack } from '../../local/stack.js';
+import { buildWeb } from './build-web.js';
+
+/** What integration and browser tests learn about the running local stack, through `inject('parley')`. */
+export interface ParleyInfo {
+  wsUrl: string;
+  httpUrl: string;
+  callbackUrl: string;
+  dynamodbEndpoint: string;
+  sqsEndpoint: string;
+  tableNames: LocalStack['tableNames'];
+  queueUrls: LocalStack['queueUrls'];
+  dlqUrls: LocalStack['dlqUrls'];
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    parley: ParleyInfo;
+  }
+}
+
+// Handlers read their configuration once per process, so every project shares one stack (counted references).
+const shared = globalThis as typeof globalThis & { parleyStack?: { stack: Promise<LocalStack>; users: number } };
+
+/** Vitest globalSetup: starts the local stack (and builds the web chat it serves) and stops it after the run. */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  if (!shared.parleyStack) {
+    const stack = buildWeb().then(() =>
+      startLocalStack({
+        webDir: 'web/dist',
+        // Records a test fails come back in 2 s instead of 30 s.
+        fanoutVisibilityTimeoutSeconds: 2,
+        env: { POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR' },
+      }),
+    );
+    shared.parleyStack = { stack, users: 0 };
+  }
+  shared.parleyStack.users += 1;
+  const stack = await shared.parleyStack.stack;
+  project.provide('parley', {
+    wsUrl: stack.wsUrl,
+    httpUrl: stack.httpUrl,
+    callbackUrl: stack.callbackUrl,
+    dynamodbEndpoint: stack.dynamodbEndpoint,
+    sqsEndpoint: stack.sqsEndpoint,
+    tableNames: stack.tableNames,
+    queueUrls: stack.queueUrls,
+    dlqUrls: stack.dlqUrls,
+  });
+  return async () => {
+    const entry = shared.parleyStack;
+    if (!entry || --entry.users > 0) return;
+    shared.parleyStack = undefined;
+    await stack.stop();
+  };
+}
