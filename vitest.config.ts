@@ -1,5 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
+// Lambda runs Node 22+; on the Node 20 of dev machines the SDK warns once per worker, which only buries test output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 // One project per test layer; `npm test` runs them all. Integration and e2e start the local stack themselves.
 export default defineConfig({
   test: {

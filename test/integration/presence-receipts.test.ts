@@ -149,4 +149,26 @@ describe('reconnect catch-up', () => {
     );
     await Promise.all([a.close(), b.close()]);
   });
+
+  it('brings back a conversation joined while offline, with its messages, receipts and presence', async () => {
+    const alice = uniqueUser('alice');
+    const bob = uniqueUser('bob');
+    const carol = uniqueUser('carol');
+    const a = await connectAs(info, alice);
+    const { conversation } = await a.request({ action: 'createConversation', kind: 'group', title: 'Later', members: [carol] });
+    const conversationId = conversation.conversationId;
+    await a.request({ action: 'send', conversationId, clientMessageId: 'before', body: 'before bob' });
+    // Bob is offline while he is added and while the group talks.
+    expect(await a.request({ action: 'addMembers', conversationId, members: [bob] })).toMatchObject({ type: 'conversation' });
+    await a.request({ action: 'send', conversationId, clientMessageId: 'after', body: 'after bob joined' });
+    await a.request({ action: 'ack', conversationId, kind: 'read', seq: 2 });
+
+    const b = await connectAs(info, bob);
+    const synced = await b.request({ action: 'sync', cursors: {} });
+    const entry = synced.conversations.find((c: Frame) => c.conversation.conversationId === conversationId);
+    expect(entry.messages.map((message: Frame) => message.body)).toEqual(['before bob', 'after bob joined']);
+    expect(entry.receipts).toEqual(expect.arrayContaining([expect.objectContaining({ userId: alice, lastReadSeq: 2 })]));
+    expect(synced.presence).toEqual(expect.arrayContaining([expect.objectContaining({ userId: alice, status: 'online' })]));
+    await Promise.all([a.close(), b.close()]);
+  });
 });
