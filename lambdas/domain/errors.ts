@@ -1,15 +1,7 @@
+import type { ServerErrorCode } from '../../client/protocol.js';
+
 /** Stable error codes sent to clients in error frames (see PROTOCOL.md). */
-export type ErrorCode =
-  | 'invalid_json'
-  | 'unknown_action'
-  | 'bad_request'
-  | 'payload_too_large'
-  | 'forbidden'
-  | 'not_found'
-  | 'limit_exceeded'
-  | 'rate_limited'
-  | 'unavailable'
-  | 'internal';
+export type ErrorCode = ServerErrorCode;
 
 /** An error whose message is safe to show to the client. */
 export class ParleyError extends Error {

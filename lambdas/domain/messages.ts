@@ -1,3 +1,4 @@
+import type { SendAck } from '../../client/protocol.js';
 import { conversationOfMember } from './conversations.js';
 import { mapLimit } from './concurrency.js';
 import type { Deps } from './deps.js';
@@ -5,15 +6,6 @@ import { ForbiddenError, RateLimitedError, UnavailableError } from './errors.js'
 import { publish } from './fanout.js';
 import type { Caller, Conversation, Message, Receipt, UserPresence } from './types.js';
 import { logger } from '../shared/logger.js';
-
-/** What the sender is told once the message is stored. */
-export interface SendAck {
-  conversationId: string;
-  clientMessageId: string;
-  seq: number;
-  createdAt: string;
-  duplicate: boolean;
-}
 
 /**
  * How long, and how many times, a send races other senders of the same conversation before giving up with

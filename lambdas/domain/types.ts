@@ -1,12 +1,6 @@
-/** A stored chat message. `seq` is gap-free per conversation. */
-export interface Message {
-  conversationId: string;
-  seq: number;
-  senderId: string;
-  clientMessageId: string;
-  body: string;
-  createdAt: string;
-}
+// The wire types are defined once, in the SDK's runtime-free protocol module.
+export type { Message } from '../../client/protocol.js';
+import type { Message } from '../../client/protocol.js';
 
 /** `direct` has exactly two members and no title; `group` has a title and up to the configured size. */
 export type ConversationKind = 'direct' | 'group';
