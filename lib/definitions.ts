@@ -115,6 +115,29 @@ export const queues = {
   },
 } as const satisfies Record<QueueName, QueueDefinition>;
 
+/** A DynamoDB API action, as its IAM action name without the `dynamodb:` prefix. */
+export type DynamoDbAction =
+  | 'GetItem'
+  | 'BatchGetItem'
+  | 'Query'
+  | 'Scan'
+  | 'ConditionCheckItem'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem'
+  | 'BatchWriteItem';
+
+/**
+ * The exact DynamoDB actions a function calls on one table. A `TransactWriteItems` is authorized per item
+ * (`PutItem`, `UpdateItem`, `DeleteItem`, `ConditionCheckItem`), so it is listed as those actions.
+ */
+export interface TableActions {
+  /** Actions on the table's items, including `Query` on its primary key. */
+  readonly table?: readonly DynamoDbAction[];
+  /** Actions on global secondary indexes, by index name. */
+  readonly indexes?: Readonly<Record<string, readonly ('Query' | 'Scan')[]>>;
+}
+
 /** A Lambda function and the handler module it runs. */
 export interface FunctionDefinition {
   /** Path of the handler module relative to the repository root; it exports `handler`. */
@@ -122,8 +145,11 @@ export interface FunctionDefinition {
   readonly description: string;
   readonly memorySize: number;
   readonly timeoutSeconds: number;
-  /** Tables it reads or writes, with the access it needs (least privilege). */
-  readonly tables: Partial<Record<TableName, 'read' | 'write' | 'readWrite'>>;
+  /**
+   * The tables it uses, with the exact DynamoDB actions its code calls on each: the CDK stack passes it these
+   * tables' names and grants exactly these actions, nothing else.
+   */
+  readonly tables: Partial<Record<TableName, TableActions>>;
   /** Queues it sends to. */
   readonly sendsTo: readonly QueueName[];
   /** Whether it calls the API Gateway Management API (@connections). */
@@ -145,7 +171,8 @@ export const functions = {
     description: 'Registers a new connection and marks the user online',
     memorySize: 256,
     timeoutSeconds: 10,
-    tables: { presence: 'readWrite', members: 'read' },
+    // Presence fanout resolves the user's contacts in the fanout worker, not here.
+    tables: { presence: { table: ['UpdateItem'] } },
     sendsTo: ['fanout'],
     postsToConnections: false,
   },
@@ -154,7 +181,7 @@ export const functions = {
     description: 'Removes a connection and records lastSeenAt when the user goes offline',
     memorySize: 256,
     timeoutSeconds: 10,
-    tables: { presence: 'readWrite', members: 'read' },
+    tables: { presence: { table: ['UpdateItem'] } },
     sendsTo: ['fanout'],
     postsToConnections: false,
   },
@@ -164,11 +191,14 @@ export const functions = {
     memorySize: 512,
     timeoutSeconds: 15,
     tables: {
-      conversations: 'readWrite',
-      members: 'readWrite',
-      messages: 'readWrite',
-      idempotency: 'readWrite',
-      presence: 'readWrite',
+      conversations: { table: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem'] },
+      members: {
+        table: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'BatchWriteItem'],
+        indexes: { byUser: ['Query'] },
+      },
+      messages: { table: ['Query', 'PutItem'] },
+      idempotency: { table: ['GetItem', 'PutItem'] },
+      presence: { table: ['BatchGetItem', 'UpdateItem'] },
     },
     sendsTo: ['fanout'],
     postsToConnections: true,
@@ -178,7 +208,12 @@ export const functions = {
     description: 'Pushes queued events to recipient connections with PostToConnection',
     memorySize: 512,
     timeoutSeconds: 25,
-    tables: { presence: 'readWrite', members: 'read' },
+    // Presence jobs resolve contacts: memberships through byUser, then the conversations' member sets.
+    tables: {
+      conversations: { table: ['BatchGetItem'] },
+      members: { indexes: { byUser: ['Query'] } },
+      presence: { table: ['BatchGetItem', 'UpdateItem'] },
+    },
     sendsTo: ['fanout'],
     postsToConnections: true,
   },
@@ -237,10 +272,14 @@ export const webSocketLimits = {
   maxMessageBytes: 128 * 1024,
 };
 
-/** Environment variables every function receives besides the table and queue variables. */
+/**
+ * Environment variables besides the table and queue variables. The CDK stack sets the callback URL on the functions
+ * that post to connections and the token settings on the authorizer.
+ */
 export const commonEnv = {
   callbackUrl: 'CALLBACK_URL',
   jwksUrl: 'JWKS_URL',
   jwtIssuer: 'JWT_ISSUER',
   jwtAudience: 'JWT_AUDIENCE',
+  userIdClaim: 'USER_ID_CLAIM',
 } as const;

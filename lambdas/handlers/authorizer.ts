@@ -1,12 +1,13 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { commonEnv } from '../../lib/definitions.js';
 import { userIdSchema } from '../app/schemas.js';
 import { authenticate, extractToken, UnauthorizedError } from '../domain/auth.js';
 import { loadConfig } from '../shared/config.js';
 import { logger } from '../shared/logger.js';
 
 const config = loadConfig();
-const userIdClaim = process.env.USER_ID_CLAIM ?? 'sub';
+const userIdClaim = process.env[commonEnv.userIdClaim] ?? 'sub';
 // The key set is fetched once and cached across invocations of this container; unknown key ids trigger a refetch.
 const jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : undefined;
 
@@ -16,6 +17,8 @@ const verify = async (token: string) => {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     algorithms: ['RS256', 'ES256'],
+    // jose checks exp only when present: a token without one would never expire.
+    requiredClaims: ['exp'],
   });
   return payload as Record<string, unknown>;
 };

@@ -1,0 +1,91 @@
+import type { Node } from 'constructs';
+
+/** An external OpenID Connect provider that issues the tokens clients connect with. */
+export interface OidcSettings {
+  /** Expected `iss` claim, e.g. `https://login.example.com/`. */
+  readonly issuer: string;
+  /** Expected `aud` claim. */
+  readonly audience: string;
+  /** Where the provider publishes its signing keys. */
+  readonly jwksUrl: string;
+}
+
+/** Deployment settings of a Parley stack; `configFromContext` reads them from CDK context. */
+export interface ParleyConfig {
+  /** WebSocket API stage, which is also the last path segment of the URL. */
+  readonly stageName: string;
+  /** A throwaway stack: every resource is destroyed with the stack and nothing is retained. */
+  readonly devStack: boolean;
+  /** Token verification against your own IdP; without it the stack creates a Cognito user pool. */
+  readonly oidc?: OidcSettings;
+  /** The token claim that becomes the user id. */
+  readonly userIdClaim: string;
+  /** Receives alarm notifications (an SNS email subscription). */
+  readonly alarmEmail?: string;
+  /** Default route throttling of the stage (requests per second, steady state and burst). */
+  readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
+  /** Alarm threshold for the p99 integration latency, in milliseconds. */
+  readonly latencyP99ThresholdMs: number;
+  /** Creates the account-wide role that lets API Gateway write logs; turn off when the account already has one. */
+  readonly apiGatewayLogsRole: boolean;
+}
+
+/** The values used for every setting the context leaves out. */
+export const defaultConfig: ParleyConfig = {
+  stageName: 'prod',
+  devStack: false,
+  userIdClaim: 'sub',
+  throttle: { rateLimit: 1000, burstLimit: 2000 },
+  latencyP99ThresholdMs: 200,
+  apiGatewayLogsRole: true,
+};
+
+// Context values arrive as strings from `-c key=value` and as JSON values from cdk.json.
+const asString = (value: unknown): string | undefined =>
+  value === undefined || value === null || value === '' ? undefined : String(value);
+
+const asBoolean = (key: string, value: unknown, fallback: boolean): boolean => {
+  const text = asString(value);
+  if (text === undefined) return fallback;
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new Error(`context ${key} must be true or false, got "${text}"`);
+};
+
+const asPositiveNumber = (key: string, value: unknown, fallback: number): number => {
+  const text = asString(value);
+  if (text === undefined) return fallback;
+  const number = Number(text);
+  if (!Number.isFinite(number) || number <= 0) throw new Error(`context ${key} must be a positive number, got "${text}"`);
+  return number;
+};
+
+/**
+ * Reads the stack settings from CDK context (`-c key=value` or cdk.json): stageName, devStack, oidcIssuer,
+ * oidcAudience, oidcJwksUrl, userIdClaim, alarmEmail, throttleRateLimit, throttleBurstLimit, latencyP99ThresholdMs,
+ * apiGatewayLogsRole.
+ */
+export function configFromContext(node: Node): ParleyConfig {
+  const get = (key: string) => node.tryGetContext(key) as unknown;
+  const stageName = asString(get('stageName')) ?? defaultConfig.stageName;
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(stageName)) throw new Error(`context stageName "${stageName}" is not a valid stage name`);
+
+  const oidcValues = { issuer: asString(get('oidcIssuer')), audience: asString(get('oidcAudience')), jwksUrl: asString(get('oidcJwksUrl')) };
+  const given = Object.values(oidcValues).filter((value) => value !== undefined).length;
+  if (given !== 0 && given !== 3) throw new Error('set all of oidcIssuer, oidcAudience and oidcJwksUrl, or none (for Cognito)');
+  const oidc = given === 3 ? (oidcValues as OidcSettings) : undefined;
+
+  return {
+    stageName,
+    devStack: asBoolean('devStack', get('devStack'), defaultConfig.devStack),
+    oidc,
+    userIdClaim: asString(get('userIdClaim')) ?? defaultConfig.userIdClaim,
+    alarmEmail: asString(get('alarmEmail')),
+    throttle: {
+      rateLimit: asPositiveNumber('throttleRateLimit', get('throttleRateLimit'), defaultConfig.throttle.rateLimit),
+      burstLimit: asPositiveNumber('throttleBurstLimit', get('throttleBurstLimit'), defaultConfig.throttle.burstLimit),
+    },
+    latencyP99ThresholdMs: asPositiveNumber('latencyP99ThresholdMs', get('latencyP99ThresholdMs'), defaultConfig.latencyP99ThresholdMs),
+    apiGatewayLogsRole: asBoolean('apiGatewayLogsRole', get('apiGatewayLogsRole'), defaultConfig.apiGatewayLogsRole),
+  };
+}

@@ -1,0 +1,181 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CfnElement, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import {
+  commonEnv,
+  functions,
+  queues,
+  tables,
+  type FunctionDefinition,
+  type FunctionName,
+  type QueueDefinition,
+  type QueueName,
+  type TableActions,
+  type TableDefinition,
+  type TableName,
+} from './definitions.js';
+
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Environment of every function besides its tables, queues and callback URL. */
+export const baseEnvironment = {
+  POWERTOOLS_SERVICE_NAME: 'parley',
+  POWERTOOLS_METRICS_NAMESPACE: 'Parley',
+  POWERTOOLS_LOG_LEVEL: 'INFO',
+  NODE_OPTIONS: '--enable-source-maps',
+};
+
+/** Props of `ParleyFunction`. */
+export interface ParleyFunctionProps {
+  /** Which entry of `definitions.functions` this is. */
+  readonly name: FunctionName;
+  readonly tables: Record<TableName, ITable>;
+  readonly queues: Record<QueueName, IQueue>;
+  /** The stage whose @connections endpoint the function posts to, if it does. */
+  readonly stage: WebSocketStage;
+  /** Variables on top of the ones derived from the definition. */
+  readonly environment?: Record<string, string>;
+  /** Short log retention and logs destroyed with the stack. */
+  readonly devStack: boolean;
+}
+
+/**
+ * One Parley Lambda function, built from its entry in `definitions.functions`: an ESM bundle with the AWS SDK
+ * inside, its own log group and role, exactly the DynamoDB, SQS and @connections permissions its code uses, and
+ * the SQS event source of every queue it consumes.
+ */
+export class ParleyFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: Role;
+  readonly logGroup: LogGroup;
+  private readonly definition: FunctionDefinition;
+
+  constructor(scope: Construct, id: string, props: ParleyFunctionProps) {
+    super(scope, id);
+    const definition: FunctionDefinition = functions[props.name];
+    this.definition = definition;
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.devStack ? RetentionDays.ONE_WEEK : RetentionDays.ONE_MONTH,
+      removalPolicy: props.devStack ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    // An own role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Parley ${props.name} function`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: join(projectRoot, definition.entry),
+      handler: 'handler',
+      description: definition.description,
+      // The bundles below target the same Node.js version.
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: definition.memorySize,
+      timeout: Duration.seconds(definition.timeoutSeconds),
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: { ...baseEnvironment, ...this.environmentFor(props), ...props.environment },
+      projectRoot,
+      depsLockFilePath: join(projectRoot, 'package-lock.json'),
+      bundling: {
+        // esbuild from node_modules, never Docker: synth works offline.
+        forceDockerBundling: false,
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        // Lets bundled CommonJS dependencies call require() inside the ES module.
+        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // Bundle the AWS SDK v3 instead of using the runtime's copy: a pinned, tree-shaken version.
+        externalModules: [],
+      },
+    });
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'Node.js 22 is the runtime the handlers are built and tested for; moving to a newer one is a deliberate upgrade.',
+    });
+
+    this.grantTables(props.tables, definition.tables);
+    for (const queue of definition.sendsTo) {
+      // SendMessageBatch is authorized as sqs:SendMessage; nothing else is needed to enqueue.
+      this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.queues[queue].queueArn] }));
+    }
+    if (definition.postsToConnections) this.grantManagementApi(props.stage);
+    this.addQueueEventSources(props.name, props.queues);
+  }
+
+  private environmentFor(props: ParleyFunctionProps): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const table of Object.keys(this.definition.tables) as TableName[]) {
+      env[tables[table].envVar] = props.tables[table].tableName;
+    }
+    for (const queue of this.definition.sendsTo) env[queues[queue].envVar] = props.queues[queue].queueUrl;
+    if (this.definition.postsToConnections) env[commonEnv.callbackUrl] = props.stage.callbackUrl;
+    return env;
+  }
+
+  private grantTables(byName: Record<TableName, ITable>, grants: Partial<Record<TableName, TableActions>>): void {
+    for (const [name, grant] of Object.entries(grants) as [TableName, TableActions][]) {
+      const table = byName[name];
+      if (grant.table?.length) {
+        this.role.addToPrincipalPolicy(
+          new PolicyStatement({ actions: grant.table.map((action) => `dynamodb:${action}`), resources: [table.tableArn] }),
+        );
+      }
+      const indexes: TableDefinition['globalSecondaryIndexes'] = (tables as Record<TableName, TableDefinition>)[name].globalSecondaryIndexes;
+      for (const [indexName, actions] of Object.entries(grant.indexes ?? {})) {
+        if (!indexes?.some((index) => index.indexName === indexName)) {
+          throw new Error(`${this.node.id}: table ${name} has no index ${indexName}`);
+        }
+        this.role.addToPrincipalPolicy(
+          new PolicyStatement({
+            actions: actions.map((action) => `dynamodb:${action}`),
+            resources: [`${table.tableArn}/index/${indexName}`],
+          }),
+        );
+      }
+    }
+  }
+
+  private grantManagementApi(stage: WebSocketStage): void {
+    stage.grantManagementApiAccess(this.function);
+    // cdk-nag names the finding by the resource as synthesized: pseudo parameters unless the stack's env is known.
+    const stack = Stack.of(this);
+    const known = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
+    const api = stack.resolve((stage.api.node.defaultChild as CfnElement).logicalId) as string;
+    const resource = `arn:<AWS::Partition>:execute-api:${known(stack.region, 'Region')}:${known(stack.account, 'AccountId')}:<${api}>/${stage.stageName}/*/@connections/*`;
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${resource}]`,
+      reason: 'Connection ids exist only at run time; the grant is ManageConnections on this API stage only.',
+    });
+  }
+
+  private addQueueEventSources(name: FunctionName, byName: Record<QueueName, IQueue>): void {
+    for (const [queue, definition] of Object.entries(queues) as [QueueName, QueueDefinition][]) {
+      if (definition.consumer !== name) continue;
+      this.function.addEventSource(
+        new SqsEventSource(byName[queue], {
+          batchSize: definition.batchSize,
+          maxBatchingWindow: Duration.seconds(definition.maxBatchingWindowSeconds),
+          maxConcurrency: definition.maximumConcurrency,
+          // Only the failed records of a batch are retried.
+          reportBatchItemFailures: true,
+        }),
+      );
+    }
+  }
+}

@@ -1,0 +1,89 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { ParleyConfig } from './config.js';
+import { commonEnv, connectAuthorizer, functions, type FunctionName } from './definitions.js';
+import { ParleyIdentity } from './identity.js';
+import { ParleyOperations } from './operations.js';
+import { ParleyFunction } from './parley-function.js';
+import { ParleyQueues } from './queues.js';
+import { mapRecord } from './records.js';
+import { ParleyTables } from './tables.js';
+import { ParleyWebSocketApi } from './websocket-api.js';
+
+/** Props of `ParleyStack`. */
+export interface ParleyStackProps extends StackProps {
+  readonly config: ParleyConfig;
+}
+
+/** Everything Parley runs on, built from `lib/definitions.ts`: tables, queues, functions, the WebSocket API, identity, alarms. */
+export class ParleyStack extends Stack {
+  readonly identity: ParleyIdentity;
+  readonly webSocket: ParleyWebSocketApi;
+  readonly functions: Record<FunctionName, ParleyFunction>;
+  readonly operations: ParleyOperations;
+
+  constructor(scope: Construct, id: string, props: ParleyStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    const tables = new ParleyTables(this, 'Tables', { devStack: config.devStack });
+    const queues = new ParleyQueues(this, 'Queues');
+    this.identity = new ParleyIdentity(this, 'Identity', { oidc: config.oidc, devStack: config.devStack });
+    this.webSocket = new ParleyWebSocketApi(this, 'WebSocket', {
+      stageName: config.stageName,
+      throttle: config.throttle,
+      devStack: config.devStack,
+      apiGatewayLogsRole: config.apiGatewayLogsRole,
+    });
+    const { stage } = this.webSocket;
+
+    const authorizerEnv = {
+      [commonEnv.jwksUrl]: this.identity.jwksUrl,
+      [commonEnv.jwtIssuer]: this.identity.issuer,
+      [commonEnv.jwtAudience]: this.identity.audience,
+      [commonEnv.userIdClaim]: config.userIdClaim,
+    };
+    this.functions = mapRecord(
+      functions as Record<FunctionName, unknown>,
+      (_, name) =>
+        new ParleyFunction(this, `${name}Function`, {
+          name,
+          tables: tables.byName,
+          queues: queues.byName,
+          stage,
+          environment: name === connectAuthorizer.function ? authorizerEnv : undefined,
+          devStack: config.devStack,
+        }),
+    );
+    this.webSocket.addRoutes(mapRecord(this.functions, (fn) => fn.function));
+
+    this.operations = new ParleyOperations(this, 'Operations', {
+      stage,
+      functions: this.functions,
+      tables: tables.byName,
+      queues: queues.byName,
+      deadLetterQueues: queues.deadLetterQueues,
+      latencyP99ThresholdMs: config.latencyP99ThresholdMs,
+      alarmEmail: config.alarmEmail,
+    });
+
+    // The API's own endpoint: on AWS identical to stage.url, and the address LocalStack really serves.
+    new CfnOutput(this, 'WebSocketUrl', { value: `${this.webSocket.api.apiEndpoint}/${stage.stageName}` });
+    new CfnOutput(this, 'CallbackUrl', { value: stage.callbackUrl });
+    new CfnOutput(this, 'JwtIssuer', { value: this.identity.issuer });
+    if (this.identity.userPool && this.identity.userPoolClient) {
+      new CfnOutput(this, 'UserPoolId', { value: this.identity.userPool.userPoolId });
+      new CfnOutput(this, 'UserPoolClientId', { value: this.identity.userPoolClient.userPoolClientId });
+    }
+    for (const [name, table] of Object.entries(tables.byName)) {
+      new CfnOutput(this, `${pascal(name)}TableName`, { value: table.tableName });
+    }
+    for (const [name, queue] of Object.entries(queues.byName)) {
+      new CfnOutput(this, `${pascal(name)}QueueUrl`, { value: queue.queueUrl });
+      new CfnOutput(this, `${pascal(name)}DlqUrl`, { value: queues.deadLetterQueues[name as keyof typeof queues.byName].queueUrl });
+    }
+    if (this.operations.topic) new CfnOutput(this, 'AlarmTopicArn', { value: this.operations.topic.topicArn });
+  }
+}
+
+const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);

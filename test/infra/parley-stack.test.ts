@@ -1,0 +1,407 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  commonEnv,
+  connectAuthorizer,
+  functions,
+  queues,
+  routes,
+  routeSelectionExpression,
+  tables,
+  type FunctionDefinition,
+  type FunctionName,
+  type QueueDefinition,
+  type QueueName,
+  type TableDefinition,
+  type TableName,
+} from '../../lib/definitions.js';
+import { baseEnvironment } from '../../lib/parley-function.js';
+import { accessLogFields } from '../../lib/websocket-api.js';
+import { allowedPairs, logicalId, render, synthesize } from './synth.js';
+
+// One synth with real bundling for the whole file: it is the slow part.
+const { stack, template, outdir, cleanup } = synthesize();
+afterAll(cleanup);
+
+const tableDefinitions = Object.entries(tables) as [TableName, TableDefinition][];
+const functionDefinitions = Object.entries(functions) as [FunctionName, FunctionDefinition][];
+const queueDefinitions = Object.entries(queues) as [QueueName, QueueDefinition][];
+
+const tableId = (name: TableName) => logicalId(stack.node.findChild('Tables').node.findChild(name));
+const queueId = (name: QueueName) => logicalId(stack.node.findChild('Queues').node.findChild(name));
+const dlqId = (name: QueueName) => logicalId(stack.node.findChild('Queues').node.findChild(`${name}Dlq`));
+const fn = (name: FunctionName) => stack.functions[name];
+const functionId = (name: FunctionName) => logicalId(fn(name).function);
+const apiId = logicalId(stack.webSocket.api);
+
+describe('tables', () => {
+  it('creates exactly the tables of the definitions', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', tableDefinitions.length);
+  });
+
+  it.each(tableDefinitions)('%s: keys, indexes, TTL, on-demand, PITR, encryption, retention', (name, definition) => {
+    const resource = template.toJSON().Resources[tableId(name)];
+    const keySchema = (partitionKey: { name: string }, sortKey?: { name: string }) => [
+      { AttributeName: partitionKey.name, KeyType: 'HASH' },
+      ...(sortKey ? [{ AttributeName: sortKey.name, KeyType: 'RANGE' }] : []),
+    ];
+    const keys = [definition.partitionKey, definition.sortKey, ...(definition.globalSecondaryIndexes ?? []).flatMap((index) => [index.partitionKey, index.sortKey])];
+    const attributes = new Map(keys.filter((key) => key !== undefined).map((key) => [key.name, key.type]));
+
+    expect(resource.Properties).toMatchObject({
+      KeySchema: keySchema(definition.partitionKey, definition.sortKey),
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    expect(resource.Properties.AttributeDefinitions).toEqual(
+      expect.arrayContaining([...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }))),
+    );
+    expect(resource.Properties.AttributeDefinitions).toHaveLength(attributes.size);
+    expect(resource.Properties.TimeToLiveSpecification).toEqual(
+      definition.timeToLiveAttribute ? { AttributeName: definition.timeToLiveAttribute, Enabled: true } : undefined,
+    );
+    expect(resource.Properties.GlobalSecondaryIndexes).toEqual(
+      definition.globalSecondaryIndexes?.map((index) => ({
+        IndexName: index.indexName,
+        KeySchema: keySchema(index.partitionKey, index.sortKey),
+        Projection: { ProjectionType: 'ALL' },
+      })),
+    );
+    expect(resource.DeletionPolicy).toBe(definition.retainInProduction ? 'Retain' : 'Delete');
+    expect(resource.Properties.DeletionProtectionEnabled ?? false).toBe(definition.retainInProduction);
+  });
+});
+
+describe('queues', () => {
+  it.each(queueDefinitions)('%s: SSE, TLS only, visibility timeout and redrive to its DLQ', (name, definition) => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: definition.visibilityTimeoutSeconds,
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId(name), 'Arn'] }, maxReceiveCount: definition.maxReceiveCount },
+    });
+    const dlq = template.toJSON().Resources[dlqId(name)];
+    expect(dlq.Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: definition.dlqRetentionDays * 86_400 });
+    expect(definition.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(functions[definition.consumer].timeoutSeconds);
+    for (const queue of [queueId(name), dlqId(name)]) {
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: queue }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it.each(queueDefinitions)('%s: its consumer polls it with partial batch failures and bounded concurrency', (name, definition) => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionId(definition.consumer) },
+      EventSourceArn: { 'Fn::GetAtt': [queueId(name), 'Arn'] },
+      BatchSize: definition.batchSize,
+      MaximumBatchingWindowInSeconds: definition.maxBatchingWindowSeconds,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: definition.maximumConcurrency },
+    });
+  });
+});
+
+describe('functions', () => {
+  it('creates exactly the functions of the definitions (no helper functions such as log retention)', () => {
+    template.resourceCountIs('AWS::Lambda::Function', functionDefinitions.length);
+  });
+
+  it.each(functionDefinitions)('%s: Node.js 22 on arm64 with its memory, timeout, log group and environment', (name, definition) => {
+    const expected: Record<string, unknown> = { ...baseEnvironment };
+    for (const table of Object.keys(definition.tables) as TableName[]) expected[tables[table].envVar] = { Ref: tableId(table) };
+    for (const queue of definition.sendsTo) expected[queues[queue].envVar] = { Ref: queueId(queue) };
+    const resource = template.toJSON().Resources[functionId(name)];
+    expect(resource.Properties).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      MemorySize: definition.memorySize,
+      Timeout: definition.timeoutSeconds,
+      LoggingConfig: { LogGroup: { Ref: logicalId(fn(name).logGroup) } },
+    });
+    const variables = resource.Properties.Environment.Variables as Record<string, unknown>;
+    expect(variables).toMatchObject(expected);
+    expect(render(variables[commonEnv.callbackUrl] ?? '')).toBe(
+      definition.postsToConnections ? `https://{${apiId}}.execute-api.{AWS::Region}.{AWS::URLSuffix}/prod` : '',
+    );
+    const log = template.toJSON().Resources[logicalId(fn(name).logGroup)];
+    expect(log.Properties.RetentionInDays).toBeGreaterThan(0);
+  });
+
+  it('bundles each handler as minified ESM with a source map and the AWS SDK inside', () => {
+    for (const [name] of functionDefinitions) {
+      // The staged asset directory is named after the hash that also names the uploaded zip.
+      const key = template.toJSON().Resources[functionId(name)].Properties.Code.S3Key as string;
+      const asset = `asset.${key.replace(/\.zip$/, '')}`;
+      const code = readFileSync(join(outdir, asset, 'index.mjs'), 'utf8');
+      expect(code.startsWith("import { createRequire } from 'node:module';")).toBe(true);
+      expect(existsSync(join(outdir, asset, 'index.mjs.map'))).toBe(true);
+      expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
+      // Minified: a few very long lines (template literals and legal comments keep some line breaks).
+      expect(code.length / code.split('\n').length).toBeGreaterThan(1000);
+    }
+  });
+});
+
+describe('least privilege', () => {
+  const logWrite = (name: FunctionName) =>
+    ['logs:CreateLogStream', 'logs:PutLogEvents'].map((action) => `${action} {${logicalId(fn(name).logGroup)}.Arn}`);
+  const connectionsArn = `arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:{${apiId}}/prod/*/@connections/*`;
+  const consume = (queue: QueueName) =>
+    ['ChangeMessageVisibility', 'DeleteMessage', 'GetQueueAttributes', 'GetQueueUrl', 'ReceiveMessage'].map(
+      (action) => `sqs:${action} {${queueId(queue)}.Arn}`,
+    );
+
+  it.each(functionDefinitions)('%s: exactly its DynamoDB actions, queues and @connections', (name, definition) => {
+    const expected = [...logWrite(name)];
+    for (const [table, grant] of Object.entries(definition.tables) as [TableName, NonNullable<FunctionDefinition['tables'][TableName]>][]) {
+      for (const action of grant.table ?? []) expected.push(`dynamodb:${action} {${tableId(table)}.Arn}`);
+      for (const [index, actions] of Object.entries(grant.indexes ?? {})) {
+        for (const action of actions) expected.push(`dynamodb:${action} {${tableId(table)}.Arn}/index/${index}`);
+      }
+    }
+    for (const queue of definition.sendsTo) expected.push(`sqs:SendMessage {${queueId(queue)}.Arn}`);
+    for (const [queue, queueDefinition] of queueDefinitions) if (queueDefinition.consumer === name) expected.push(...consume(queue));
+    if (definition.postsToConnections) expected.push(`execute-api:ManageConnections ${connectionsArn}`);
+
+    expect(allowedPairs(template, logicalId(fn(name).role))).toEqual([...new Set(expected)].sort());
+  });
+
+  it('spells out the fanout worker: no base-table access to members, no writes outside presence', () => {
+    expect(allowedPairs(template, logicalId(fn('fanout').role)).filter((pair) => pair.startsWith('dynamodb:'))).toEqual(
+      [
+        `dynamodb:BatchGetItem {${tableId('conversations')}.Arn}`,
+        `dynamodb:BatchGetItem {${tableId('presence')}.Arn}`,
+        `dynamodb:Query {${tableId('members')}.Arn}/index/byUser`,
+        `dynamodb:UpdateItem {${tableId('presence')}.Arn}`,
+      ].sort(),
+    );
+  });
+
+  it('the authorizer may only write its logs', () => {
+    expect(allowedPairs(template, logicalId(fn('authorizer').role))).toEqual(logWrite('authorizer').sort());
+  });
+
+  it('grants no wildcard actions and no managed policies to function roles', () => {
+    for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+      const statements = (policy.Properties as { PolicyDocument: { Statement: { Action: string | string[] }[] } }).PolicyDocument.Statement;
+      for (const statement of statements) {
+        for (const action of [statement.Action].flat()) expect(action).not.toContain('*');
+      }
+    }
+    for (const [name] of functionDefinitions) {
+      expect(template.toJSON().Resources[logicalId(fn(name).role)].Properties.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+});
+
+describe('WebSocket API', () => {
+  it('selects routes by the definitions expression', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'WEBSOCKET',
+      RouteSelectionExpression: routeSelectionExpression,
+    });
+  });
+
+  it('has one route per definitions route, each integrated with its function', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Route', routes.length);
+    const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
+    for (const route of routes) {
+      const found = Object.values(template.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: route.routeKey } }));
+      expect(found, route.routeKey).toHaveLength(1);
+      const target = render(found[0]!.Properties.Target).match(/^integrations\/\{(.+)\}$/)?.[1];
+      expect(integrations[target!]?.Properties.IntegrationType).toBe('AWS_PROXY');
+      expect(render(integrations[target!]?.Properties.IntegrationUri)).toContain(`{${functionId(route.function)}.Arn}`);
+    }
+  });
+
+  it('authorizes $connect, and only $connect, with the authorizer function and no identity sources', () => {
+    const authorizers = template.findResources('AWS::ApiGatewayV2::Authorizer');
+    expect(Object.keys(authorizers)).toHaveLength(1);
+    const [authorizerId, authorizer] = Object.entries(authorizers)[0]!;
+    expect(authorizer.Properties).toMatchObject({ AuthorizerType: 'REQUEST', IdentitySource: [] });
+    expect(render(authorizer.Properties.AuthorizerUri)).toContain(`{${functionId(connectAuthorizer.function)}.Arn}`);
+    for (const route of Object.values(template.findResources('AWS::ApiGatewayV2::Route'))) {
+      if (route.Properties.RouteKey === '$connect') {
+        expect(route.Properties).toMatchObject({ AuthorizationType: 'CUSTOM', AuthorizerId: { Ref: authorizerId } });
+      } else {
+        expect(route.Properties.AuthorizationType).toBe('NONE');
+        expect(route.Properties.AuthorizerId).toBeUndefined();
+      }
+    }
+  });
+
+  it('returns the integration response on two-way routes only', () => {
+    const twoWay = routes.filter((route) => route.returnResponse);
+    template.resourceCountIs('AWS::ApiGatewayV2::RouteResponse', twoWay.length);
+    for (const route of routes) {
+      const [id, resource] = Object.entries(template.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: route.routeKey } }))[0]!;
+      expect(resource.Properties.RouteResponseSelectionExpression).toBe(route.returnResponse ? '$default' : undefined);
+      const responses = template.findResources('AWS::ApiGatewayV2::RouteResponse', {
+        Properties: { RouteId: { Ref: id }, RouteResponseKey: '$default' },
+      });
+      expect(Object.keys(responses), route.routeKey).toHaveLength(route.returnResponse ? 1 : 0);
+    }
+  });
+
+  it('deploys a throttled prod stage with JSON access logs that never include the token', () => {
+    const stages = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'));
+    expect(stages).toHaveLength(1);
+    const properties = stages[0]!.Properties;
+    expect(properties).toMatchObject({
+      StageName: 'prod',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 },
+      AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [logicalId(stack.webSocket.accessLogs), 'Arn'] } },
+    });
+    const format = properties.AccessLogSettings.Format as string;
+    expect(JSON.parse(format)).toEqual(accessLogFields);
+    expect(format).toContain('$context.connectionId');
+    expect(format).toContain('$context.authorizer.error');
+    expect(format).not.toMatch(/querystring|header|\$input|\$request/i);
+  });
+
+  it('sets the account CloudWatch role API Gateway needs for logs, and keeps it on delete', () => {
+    const accounts = template.findResources('AWS::ApiGateway::Account');
+    expect(Object.values(accounts)).toHaveLength(1);
+    expect(Object.values(accounts)[0]!.DeletionPolicy).toBe('Retain');
+    template.hasResource('AWS::ApiGatewayV2::Stage', { DependsOn: Object.keys(accounts) });
+  });
+});
+
+describe('identity (Cognito)', () => {
+  it('creates a retained user pool with a strong password policy and a public app client', () => {
+    template.hasResource('AWS::Cognito::UserPool', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        DeletionProtection: 'ACTIVE',
+        Policies: {
+          PasswordPolicy: Match.objectLike({ MinimumLength: 12, RequireLowercase: true, RequireUppercase: true, RequireNumbers: true, RequireSymbols: true }),
+        },
+      }),
+    });
+    template.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+      GenerateSecret: false,
+    });
+    const [client] = Object.values(template.findResources('AWS::Cognito::UserPoolClient'));
+    expect([...client!.Properties.ExplicitAuthFlows].sort()).toEqual(['ALLOW_REFRESH_TOKEN_AUTH', 'ALLOW_USER_PASSWORD_AUTH', 'ALLOW_USER_SRP_AUTH']);
+  });
+
+  it("points the authorizer at the pool's issuer and JWKS, with the app client as audience", () => {
+    const pool = logicalId(stack.identity.userPool!);
+    const variables = template.toJSON().Resources[functionId('authorizer')].Properties.Environment.Variables;
+    expect(render(variables[commonEnv.jwtIssuer])).toBe(`https://{${pool}.ProviderURL}`);
+    expect(render(variables[commonEnv.jwksUrl])).toBe(`https://{${pool}.ProviderURL}/.well-known/jwks.json`);
+    expect(variables[commonEnv.jwtAudience]).toEqual({ Ref: logicalId(stack.identity.userPoolClient!) });
+    expect(variables[commonEnv.userIdClaim]).toBe('sub');
+  });
+});
+
+describe('operations', () => {
+  const alarms = () => Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((alarm) => alarm.Properties);
+
+  it('alarms when a dead-letter queue holds messages', () => {
+    for (const [name] of queueDefinitions) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId(name), 'QueueName'] } }],
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    }
+  });
+
+  it('alarms on throttles of every function and on errors of every function but the authorizer', () => {
+    const byMetric = (metric: string) =>
+      alarms()
+        .filter((alarm) => alarm.Namespace === 'AWS/Lambda' && alarm.MetricName === metric)
+        .map((alarm) => (alarm.Dimensions as { Value: { Ref: string } }[])[0]!.Value.Ref)
+        .sort();
+    const all = functionDefinitions.map(([name]) => functionId(name));
+    expect(byMetric('Throttles')).toEqual([...all].sort());
+    expect(byMetric('Errors')).toEqual(all.filter((id) => id !== functionId('authorizer')).sort());
+    expect(byMetric('Errors')).toContain(functionId('fanout'));
+  });
+
+  it('alarms on authorizer failures counted from its ERROR log lines', () => {
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: { Ref: logicalId(fn('authorizer').logGroup) },
+      FilterPattern: '{ $.level = "ERROR" }',
+      MetricTransformations: [Match.objectLike({ MetricName: 'AuthorizerFailures', MetricValue: '1' })],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'AuthorizerFailures', Threshold: 0 });
+  });
+
+  it('alarms on the p99 integration latency of the stage', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/ApiGateway',
+      MetricName: 'IntegrationLatency',
+      ExtendedStatistic: 'p99',
+      Threshold: 200,
+      Dimensions: Match.arrayWith([{ Name: 'ApiId', Value: { Ref: apiId } }, { Name: 'Stage', Value: 'prod' }]),
+    });
+  });
+
+  it('alarms on throttled requests of every table and its indexes', () => {
+    for (const [name, definition] of tableDefinitions) {
+      const alarm = alarms().find((properties) =>
+        (properties.Metrics as { MetricStat?: { Metric: { Dimensions: { Value: unknown }[] } } }[] | undefined)?.some(
+          (metric) => metric.MetricStat && render(metric.MetricStat.Metric.Dimensions[0]!.Value) === `{${tableId(name)}}`,
+        ),
+      );
+      expect(alarm, name).toBeDefined();
+      const metricNames = (alarm!.Metrics as { MetricStat?: { Metric: { MetricName: string } } }[])
+        .flatMap((metric) => (metric.MetricStat ? [metric.MetricStat.Metric.MetricName] : []));
+      expect(metricNames).toHaveLength(2 * (1 + (definition.globalSecondaryIndexes?.length ?? 0)));
+      expect(new Set(metricNames)).toEqual(new Set(['ReadThrottleEvents', 'WriteThrottleEvents']));
+    }
+  });
+
+  it('has no alarm actions without alarmEmail, and a dashboard', () => {
+    for (const alarm of alarms()) expect(alarm.AlarmActions).toBeUndefined();
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+});
+
+describe('outputs and names', () => {
+  it('outputs the endpoints, the user pool, the tables and the queues', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(render(outputs.WebSocketUrl?.Value)).toBe(`{${apiId}.ApiEndpoint}/prod`);
+    expect(render(outputs.CallbackUrl?.Value)).toBe(`https://{${apiId}}.execute-api.{AWS::Region}.{AWS::URLSuffix}/prod`);
+    expect(outputs.UserPoolId?.Value).toEqual({ Ref: logicalId(stack.identity.userPool!) });
+    expect(outputs.UserPoolClientId?.Value).toEqual({ Ref: logicalId(stack.identity.userPoolClient!) });
+    for (const [name] of tableDefinitions) {
+      expect(outputs[`${name[0]!.toUpperCase()}${name.slice(1)}TableName`]?.Value).toEqual({ Ref: tableId(name) });
+    }
+    for (const [name] of queueDefinitions) {
+      const prefix = `${name[0]!.toUpperCase()}${name.slice(1)}`;
+      expect(outputs[`${prefix}QueueUrl`]?.Value).toEqual({ Ref: queueId(name) });
+      expect(outputs[`${prefix}DlqUrl`]?.Value).toEqual({ Ref: dlqId(name) });
+    }
+  });
+
+  it('synthesizes without CDK warnings (deprecated APIs and the like)', () => {
+    const annotations = Annotations.fromStack(stack);
+    expect([...annotations.findWarning('*', Match.anyValue()), ...annotations.findError('*', Match.anyValue())]).toEqual([]);
+  });
+
+  it('hard-codes no physical names', () => {
+    const physicalNames = ['TableName', 'QueueName', 'FunctionName', 'RoleName', 'LogGroupName', 'TopicName', 'AlarmName', 'DashboardName', 'UserPoolName', 'ClientName'];
+    for (const [id, resource] of Object.entries(template.toJSON().Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>)) {
+      // The event source mapping and the metric filter name their function and log group by reference.
+      const references = ['AWS::Lambda::EventSourceMapping', 'AWS::Lambda::Permission', 'AWS::Logs::MetricFilter'];
+      if (references.includes(resource.Type)) continue;
+      for (const key of physicalNames) expect(resource.Properties?.[key], `${id}.${key}`).toBeUndefined();
+    }
+  });
+});
