@@ -196,7 +196,8 @@ export const functions = {
         table: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'BatchWriteItem'],
         indexes: { byUser: ['Query'] },
       },
-      messages: { table: ['Query', 'PutItem'] },
+      // The head item (seq 0) holds lastSeq: read with the conversation, advanced by the send transaction.
+      messages: { table: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'] },
       idempotency: { table: ['GetItem', 'PutItem'] },
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
     },

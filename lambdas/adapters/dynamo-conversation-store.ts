@@ -10,6 +10,7 @@ import { tables } from '../../lib/definitions.js';
 import type { ConversationStore } from '../domain/ports.js';
 import type { Conversation, MemberState } from '../domain/types.js';
 import { batchGetAll, batchWriteAll } from './dynamo-batch.js';
+import { headKey } from './dynamo-message-store.js';
 import { cancellationReasons, isConditionalCheckFailed } from './dynamo-errors.js';
 
 const byUserIndex = tables.members.globalSecondaryIndexes[0].indexName;
@@ -21,11 +22,15 @@ interface ConversationItem {
   members: Set<string>;
   createdBy: string;
   createdAt: string;
-  lastSeq: number;
+}
+
+/** The head item of the conversation's partition in the messages table (see `headKey`). */
+interface HeadItem {
+  lastSeq?: number;
   lastMessageAt?: string;
 }
 
-function toConversation(item: ConversationItem): Conversation {
+function toConversation(item: ConversationItem, head: HeadItem | undefined): Conversation {
   return {
     conversationId: item.conversationId,
     kind: item.kind,
@@ -33,8 +38,8 @@ function toConversation(item: ConversationItem): Conversation {
     members: [...item.members].sort(),
     createdBy: item.createdBy,
     createdAt: item.createdAt,
-    lastSeq: Number(item.lastSeq),
-    lastMessageAt: item.lastMessageAt ?? null,
+    lastSeq: Number(head?.lastSeq ?? 0),
+    lastMessageAt: head?.lastMessageAt ?? null,
   };
 }
 
@@ -46,7 +51,6 @@ function toItem(conversation: Conversation): ConversationItem {
     members: new Set(conversation.members),
     createdBy: conversation.createdBy,
     createdAt: conversation.createdAt,
-    lastSeq: conversation.lastSeq,
   };
 }
 
@@ -72,8 +76,8 @@ const encodeCursor = (conversationId: string) => Buffer.from(conversationId, 'ut
 const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8');
 
 /**
- * Conversations keep their member set on the conversation item, so the send transaction can check
- * membership atomically and fanout needs no extra query. Member items hold receipt cursors and feed
+ * Conversations keep their member set on the conversation item, so fanout needs no extra query; their
+ * lastSeq lives in the head item the send transaction advances. Member items hold receipt cursors and feed
  * the byUser index.
  */
 export class DynamoConversationStore implements ConversationStore {
@@ -81,22 +85,36 @@ export class DynamoConversationStore implements ConversationStore {
     private readonly ddb: DynamoDBDocumentClient,
     private readonly conversationsTable: string,
     private readonly membersTable: string,
+    private readonly messagesTable: string,
   ) {}
 
   async get(conversationId: string, consistent = false): Promise<Conversation | undefined> {
-    const { Item } = await this.ddb.send(
-      new GetCommand({ TableName: this.conversationsTable, Key: { conversationId }, ConsistentRead: consistent }),
+    const [conversation, head] = await Promise.all(
+      [
+        { TableName: this.conversationsTable, Key: { conversationId } },
+        { TableName: this.messagesTable, Key: headKey(conversationId) },
+      ].map(async (read) => (await this.ddb.send(new GetCommand({ ...read, ConsistentRead: consistent }))).Item),
     );
-    return Item ? toConversation(Item as ConversationItem) : undefined;
+    return conversation ? toConversation(conversation as ConversationItem, head as HeadItem | undefined) : undefined;
   }
 
   async getMany(conversationIds: string[]): Promise<Map<string, Conversation>> {
-    const items = await batchGetAll(
-      this.ddb,
-      this.conversationsTable,
-      conversationIds.map((conversationId) => ({ conversationId })),
-    );
-    return new Map(items.map((item) => [String(item.conversationId), toConversation(item as unknown as ConversationItem)]));
+    const [items, heads] = await Promise.all([
+      this.readConversations(conversationIds),
+      batchGetAll(this.ddb, this.messagesTable, conversationIds.map(headKey)),
+    ]);
+    const headOf = new Map(heads.map((head) => [String(head.conversationId), head as HeadItem]));
+    return new Map(items.map((item) => [item.conversationId, toConversation(item, headOf.get(item.conversationId))]));
+  }
+
+  async membersOf(conversationIds: string[]): Promise<Map<string, string[]>> {
+    const items = await this.readConversations(conversationIds);
+    return new Map(items.map((item) => [item.conversationId, [...item.members]]));
+  }
+
+  private async readConversations(conversationIds: string[]): Promise<ConversationItem[]> {
+    const items = await batchGetAll(this.ddb, this.conversationsTable, conversationIds.map((conversationId) => ({ conversationId })));
+    return items as unknown as ConversationItem[];
   }
 
   async createDirect(conversation: Conversation): Promise<{ conversation: Conversation; created: boolean }> {
@@ -176,7 +194,9 @@ export class DynamoConversationStore implements ConversationStore {
       return true;
     } catch (error) {
       const reasons = cancellationReasons(error);
-      if (reasons?.some((reason) => reason.code === 'ConditionalCheckFailed')) return false;
+      // A failed condition, or another transaction on the same items (TransactionConflict): the member list may have
+      // changed, so the caller re-reads and retries.
+      if (reasons?.some((reason) => reason.code === 'ConditionalCheckFailed' || reason.code === 'TransactionConflict')) return false;
       throw error;
     }
   }

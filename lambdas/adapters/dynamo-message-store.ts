@@ -19,14 +19,20 @@ function toMessage(item: Record<string, unknown>): Message {
 }
 
 /**
- * Appends with one TransactWriteItems: advance the conversation's lastSeq from the expected value
- * (which also re-checks membership), put the message at that seq, and claim the idempotency key.
- * Any failed condition cancels all three, so seqs stay gap-free and a retried send stores nothing.
+ * Key of a conversation's head item: seq 0 of its partition in the messages table, holding `lastSeq` and
+ * `lastMessageAt`. A small item of its own, so advancing it costs the same whatever the size of the group
+ * (the conversation item carries the member set and grows with it).
+ */
+export const headKey = (conversationId: string) => ({ conversationId, seq: 0 });
+
+/**
+ * Appends with one TransactWriteItems: advance the head's lastSeq from the expected value, put the message at
+ * that seq, and claim the idempotency key. Any failed condition cancels all three, so seqs stay gap-free and a
+ * retried send stores nothing. Membership is checked by the caller's consistent read; members are never removed.
  */
 export class DynamoMessageStore implements MessageStore {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
-    private readonly conversationsTable: string,
     private readonly messagesTable: string,
     private readonly idempotencyTable: string,
   ) {}
@@ -40,15 +46,15 @@ export class DynamoMessageStore implements MessageStore {
           TransactItems: [
             {
               Update: {
-                TableName: this.conversationsTable,
-                Key: { conversationId: message.conversationId },
+                TableName: this.messagesTable,
+                Key: headKey(message.conversationId),
                 UpdateExpression: 'SET lastSeq = :seq, lastMessageAt = :at',
-                ConditionExpression: 'lastSeq = :expected AND contains(members, :sender)',
+                // A new conversation has no head yet.
+                ConditionExpression: expectedLastSeq === 0 ? 'attribute_not_exists(lastSeq)' : 'lastSeq = :expected',
                 ExpressionAttributeValues: {
                   ':seq': seq,
                   ':at': message.createdAt,
-                  ':expected': expectedLastSeq,
-                  ':sender': message.senderId,
+                  ...(expectedLastSeq === 0 ? {} : { ':expected': expectedLastSeq }),
                 },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
@@ -80,18 +86,14 @@ export class DynamoMessageStore implements MessageStore {
     } catch (error) {
       const reasons = cancellationReasons(error);
       if (!reasons) throw error;
-      const [conversation, , idempotency] = reasons;
+      const [head, , idempotency] = reasons;
       if (idempotency?.code === 'ConditionalCheckFailed') {
         const previous = idempotency.item ?? (await this.readIdempotency(key));
         if (!previous) throw error;
         return { status: 'duplicate', seq: Number(previous.seq), createdAt: String(previous.createdAt) };
       }
-      if (conversation?.code === 'ConditionalCheckFailed') {
-        const current = conversation.item;
-        if (!current) return { status: 'forbidden' };
-        const members = current.members as Set<string> | undefined;
-        if (!members?.has(message.senderId)) return { status: 'forbidden' };
-        return { status: 'conflict', lastSeq: Number(current.lastSeq) };
+      if (head?.code === 'ConditionalCheckFailed') {
+        return { status: 'conflict', lastSeq: Number(head.item?.lastSeq ?? 0) };
       }
       if (reasons.some((reason) => reason.code === 'TransactionConflict')) {
         return { status: 'conflict', lastSeq: expectedLastSeq };
@@ -108,12 +110,13 @@ export class DynamoMessageStore implements MessageStore {
   }
 
   async before(conversationId: string, beforeSeq: number | undefined, limit: number): Promise<Message[]> {
+    if (beforeSeq !== undefined && beforeSeq <= 1) return [];
     const { Items } = await this.ddb.send(
       new QueryCommand({
         TableName: this.messagesTable,
-        KeyConditionExpression:
-          beforeSeq === undefined ? 'conversationId = :c' : 'conversationId = :c AND seq < :before',
-        ExpressionAttributeValues: beforeSeq === undefined ? { ':c': conversationId } : { ':c': conversationId, ':before': beforeSeq },
+        // Seq 0 is the head item, not a message.
+        KeyConditionExpression: 'conversationId = :c AND seq BETWEEN :first AND :last',
+        ExpressionAttributeValues: { ':c': conversationId, ':first': 1, ':last': (beforeSeq ?? Number.MAX_SAFE_INTEGER) - 1 },
         ScanIndexForward: false,
         Limit: limit,
         ConsistentRead: true,

@@ -13,8 +13,8 @@ import type { Config } from '../shared/config.js';
 export function createDeps(config: Config, clients: AwsClients): Deps {
   const { tables } = config;
   return {
-    conversations: new DynamoConversationStore(clients.ddb, tables.conversations, tables.members),
-    messages: new DynamoMessageStore(clients.ddb, tables.conversations, tables.messages, tables.idempotency),
+    conversations: new DynamoConversationStore(clients.ddb, tables.conversations, tables.members, tables.messages),
+    messages: new DynamoMessageStore(clients.ddb, tables.messages, tables.idempotency),
     presence: new DynamoPresenceStore(clients.ddb, tables.presence),
     queue: new SqsFanoutQueue(clients.sqs, config.fanoutQueueUrl),
     pusher: new ManagementApiPusher(clients.management),

@@ -65,7 +65,10 @@ export async function deliverOrRequeue(deps: Deps, job: DeliverJob): Promise<voi
   if (failed.length === 0) return;
   const attempt = job.attempt + 1;
   if (attempt >= deps.limits.maxPushAttempts) throw new PushFailedError(failed);
-  const delaySeconds = Math.min(60, 2 ** (attempt - 1));
+  // Exponential backoff with equal jitter (whole seconds, as SQS delays are): 1, 1–2, 2–4, 4–8, … up to 60 s, so
+  // connections that failed together (an @connections throttle) are not retried together.
+  const base = Math.min(60, 2 ** (attempt - 1));
+  const delaySeconds = Math.max(1, Math.ceil(base / 2 + (Math.random() * base) / 2));
   await deps.queue.enqueue([{ ...job, recipients: undefined, targets: failed, attempt }], delaySeconds);
 }
 
@@ -92,8 +95,8 @@ export async function contactsOf(deps: Deps, userId: string): Promise<string[]> 
   let cursor: string | undefined;
   do {
     const page = await deps.conversations.listMemberships(userId, 100, cursor);
-    const conversations = await deps.conversations.getMany(page.items.map((item) => item.conversationId));
-    for (const conversation of conversations.values()) for (const member of conversation.members) contacts.add(member);
+    const members = await deps.conversations.membersOf(page.items.map((item) => item.conversationId));
+    for (const list of members.values()) for (const member of list) contacts.add(member);
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
   contacts.delete(userId);

@@ -2,7 +2,7 @@ import type { SendAck } from '../../client/protocol.js';
 import { conversationOfMember } from './conversations.js';
 import { mapLimit } from './concurrency.js';
 import type { Deps } from './deps.js';
-import { ForbiddenError, RateLimitedError, UnavailableError } from './errors.js';
+import { RateLimitedError, UnavailableError } from './errors.js';
 import { publish } from './fanout.js';
 import type { Caller, Conversation, Message, Receipt, UserPresence } from './types.js';
 import { logger } from '../shared/logger.js';
@@ -47,8 +47,6 @@ export async function sendMessage(
         if (stored) await publishMessage(deps, conversation, stored, caller, false);
         return { ...ack(input, result.seq, result.createdAt), duplicate: true };
       }
-      case 'forbidden':
-        throw new ForbiddenError();
       case 'conflict':
         expectedLastSeq = result.lastSeq;
         // Small full jitter: senders stop colliding in lockstep, yet a long-waiting sender is not pushed behind

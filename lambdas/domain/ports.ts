@@ -5,9 +5,7 @@ export type AppendResult =
   | { status: 'stored'; message: Message }
   | { status: 'duplicate'; seq: number; createdAt: string }
   /** Another message took that seq first; `lastSeq` is the conversation's current last seq. */
-  | { status: 'conflict'; lastSeq: number }
-  /** The sender is not (or no longer) a member. */
-  | { status: 'forbidden' };
+  | { status: 'conflict'; lastSeq: number };
 
 /** A message to append, before it has a seq. */
 export interface NewMessage {
@@ -22,6 +20,8 @@ export interface NewMessage {
 export interface ConversationStore {
   get(conversationId: string, consistent?: boolean): Promise<Conversation | undefined>;
   getMany(conversationIds: string[]): Promise<Map<string, Conversation>>;
+  /** The member lists of conversations, without their seq state (cheaper than `getMany`). */
+  membersOf(conversationIds: string[]): Promise<Map<string, string[]>>;
   /** Creates a direct conversation unless it exists; returns the stored one either way. */
   createDirect(conversation: Conversation): Promise<{ conversation: Conversation; created: boolean }>;
   createGroup(conversation: Conversation): Promise<void>;
@@ -42,7 +42,10 @@ export interface ConversationStore {
 
 /** Messages with gap-free seqs and idempotent appends. */
 export interface MessageStore {
-  /** Atomically stores the message as `expectedLastSeq + 1`, advances the conversation and records the idempotency key. */
+  /**
+   * Atomically stores the message as `expectedLastSeq + 1`, advances the conversation's lastSeq and records the
+   * idempotency key. The caller has checked membership.
+   */
   append(message: NewMessage, expectedLastSeq: number, idempotencyTtlSeconds: number): Promise<AppendResult>;
   /** Up to `limit` messages with seq < `beforeSeq` (all when undefined), newest first. */
   before(conversationId: string, beforeSeq: number | undefined, limit: number): Promise<Message[]>;

@@ -136,7 +136,11 @@ describe('idempotency, catch-up and history', () => {
     expect(second).toMatchObject({ seq: 1, duplicate: true, createdAt: first.createdAt });
     expect(third).toMatchObject({ seq: 1, duplicate: true });
     const rows = await ddb.send(
-      new QueryCommand({ TableName: info.tableNames.messages, KeyConditionExpression: 'conversationId = :c', ExpressionAttributeValues: { ':c': conversationId } }),
+      new QueryCommand({
+        TableName: info.tableNames.messages,
+        KeyConditionExpression: 'conversationId = :c AND seq > :head',
+        ExpressionAttributeValues: { ':c': conversationId, ':head': 0 },
+      }),
     );
     expect(rows.Items).toHaveLength(1);
     await a.close();

@@ -26,6 +26,9 @@ export class MemoryConversationStore implements ConversationStore {
   async getMany(ids: string[]) {
     return new Map(ids.flatMap((id) => (this.conversations.has(id) ? [[id, structuredClone(this.conversations.get(id)!)] as const] : [])));
   }
+  async membersOf(ids: string[]) {
+    return new Map([...(await this.getMany(ids))].map(([id, conversation]) => [id, conversation.members]));
+  }
   async createDirect(conversation: Conversation) {
     const existing = this.conversations.get(conversation.conversationId);
     if (existing) return { conversation: structuredClone(existing), created: false };
@@ -90,7 +93,7 @@ export class MemoryMessageStore implements MessageStore {
     const previous = this.idempotency.get(key);
     if (previous) return { status: 'duplicate', ...previous };
     const conversation = this.conversations.conversations.get(message.conversationId);
-    if (!conversation || !conversation.members.includes(message.senderId)) return { status: 'forbidden' };
+    if (!conversation) throw new Error(`append to unknown conversation ${message.conversationId}`);
     if (this.conflictsBeforeStore > 0) {
       this.conflictsBeforeStore--;
       await this.storeRaw({ ...message, senderId: 'someone-else', clientMessageId: `other-${conversation.lastSeq}` });
