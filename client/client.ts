@@ -130,6 +130,11 @@ export interface ParleyClientOptions {
   gapFillDelayMs?: number;
   /** Send `delivered` receipts automatically when messages are delivered (default true). */
   autoDeliveredReceipts?: boolean;
+  /**
+   * Only in conversations up to this many members (default 32, the server's `RECEIPT_PUSH_MAX_MEMBERS`): larger
+   * groups get no receipt pushes, and an ack from every member for every message would double their traffic.
+   */
+  autoDeliveredMaxMembers?: number;
   /** Minimum spacing of repeated `typing: start` frames (default 3 s). */
   typingThrottleMs?: number;
   /** A remote `start` not refreshed within this long is reported as `stop` (default 8 s). */
@@ -195,6 +200,7 @@ export class ParleyClient {
       | 'syncLimit'
       | 'gapFillDelayMs'
       | 'autoDeliveredReceipts'
+      | 'autoDeliveredMaxMembers'
       | 'typingThrottleMs'
       | 'typingTimeoutMs'
       | 'tokenTransport'
@@ -252,6 +258,7 @@ export class ParleyClient {
       syncLimit: Math.min(100, Math.max(1, options.syncLimit ?? 100)),
       gapFillDelayMs: options.gapFillDelayMs ?? 250,
       autoDeliveredReceipts: options.autoDeliveredReceipts ?? true,
+      autoDeliveredMaxMembers: options.autoDeliveredMaxMembers ?? 32,
       typingThrottleMs: options.typingThrottleMs ?? 3_000,
       typingTimeoutMs: options.typingTimeoutMs ?? 8_000,
       tokenTransport: options.tokenTransport ?? 'query',
@@ -943,6 +950,8 @@ export class ParleyClient {
 
   private sendDeliveredReceipt(conversationId: string): void {
     if (!this.opts.autoDeliveredReceipts || !this.socketOpen) return;
+    const members = this.conversations.get(conversationId)?.members.length ?? 0;
+    if (members > this.opts.autoDeliveredMaxMembers) return;
     const stream = this.streams.get(conversationId);
     if (!stream) return;
     let state = this.deliveredAcks.get(conversationId);

@@ -29,6 +29,17 @@ describe('ParleyClient receipts, presence and typing', () => {
     t.client.close();
   });
 
+  it('does not ack delivery automatically in groups larger than autoDeliveredMaxMembers', async () => {
+    const server = new FakeParleyServer();
+    const big = server.seedConversation('group', ['alice', 'bob', 'carol', 'dave']);
+    const small = server.seedConversation('group', ['alice', 'bob', 'carol']);
+    for (const conversation of [big, small]) server.postSilently('bob', conversation.conversationId, 'hi');
+    const t = createTestClient(server, 'alice', { autoDeliveredMaxMembers: 3 });
+    await connectNow(t);
+    expect(server.requestsOf('ack')).toEqual([expect.objectContaining({ conversationId: small.conversationId, kind: 'delivered' })]);
+    t.client.close();
+  });
+
   it('marks read and shows the sender a read receipt', async () => {
     const server = new FakeParleyServer();
     const dm = server.seedConversation('direct', ['alice', 'bob']);
