@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { webSocketLimits, type FunctionName, type RouteDefinition } from '../lib/definitions.js';
-import { FaultRegistry, type FaultRule } from './faults.js';
+import { FaultRegistry, parseFaultRules, type FaultRule } from './faults.js';
 
 /** Runs a Lambda function by its logical name with an event, as API Gateway's integration would. */
 export type Invoke = (functionName: FunctionName, event: unknown) => Promise<unknown>;
@@ -296,7 +296,9 @@ export class WebSocketApiEmulator {
     const body = isBinary ? bytes.toString('base64') : bytes.toString('utf8');
     // Binary frames cannot be routed on a JSON field; API Gateway sends them to $default.
     const selected = isBinary ? undefined : selectRouteKey(this.options.routeSelectionExpression, body);
-    const route = (selected && this.routeKeys.get(selected)) || this.routeKeys.get('$default');
+    // $connect and $disconnect are lifecycle routes: a message naming them goes to $default, as in AWS.
+    const routable = selected && selected !== '$connect' && selected !== '$disconnect' ? selected : undefined;
+    const route = (routable && this.routeKeys.get(routable)) || this.routeKeys.get('$default');
     const requestContext = { ...this.requestContext(connection, route?.routeKey ?? '$default', 'MESSAGE'), messageId: randomUUID(), authorizer: connection.authorizer };
     if (!route) {
       this.sendFrame(connection, JSON.stringify({ message: 'Forbidden', connectionId: connection.id, requestId: requestContext.requestId }));
@@ -366,8 +368,9 @@ export class WebSocketApiEmulator {
     const body = await readBody(request, this.limits.maxMessageBytes + 1);
     if (!connectionIdPattern.test(connectionId)) return sendJson(response, 400, { message: 'Invalid connectionId' }, 'BadRequestException');
     if (request.method === 'POST') this.stats.postToConnection += 1;
-    const fault = request.method === 'POST' ? this.faults.take('postToConnection', connectionId) : undefined;
-    if (fault) return sendFault(response, fault);
+    const fault = request.method === 'POST' ? this.faults.take('postToConnection', { connectionId, text: () => body.toString('utf8') }) : undefined;
+    if (fault?.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    if (fault?.status) return sendFault(response, fault.status);
 
     const connection = this.connections.get(connectionId);
     if (!connection) {
@@ -404,13 +407,25 @@ export class WebSocketApiEmulator {
   private async handleControl(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
     const body = await readBody(request, 64 * 1024);
     if (path === '/_emulator/faults' && request.method === 'POST') {
-      const rules = JSON.parse(body.toString('utf8') || '[]') as FaultRule | FaultRule[];
-      for (const rule of Array.isArray(rules) ? rules : [rules]) this.faults.add(rule);
-      return sendJson(response, 200, { ok: true });
+      let rules: FaultRule[];
+      try {
+        rules = parseFaultRules(JSON.parse(body.toString('utf8') || '[]'));
+      } catch (error) {
+        return sendJson(response, 400, { message: (error as Error).message });
+      }
+      return sendJson(response, 200, { ok: true, ids: rules.map((rule) => this.faults.add(rule)) });
     }
+    if (path === '/_emulator/faults' && request.method === 'GET') return sendJson(response, 200, { rules: this.faults.list() });
     if (path === '/_emulator/faults' && request.method === 'DELETE') {
       this.faults.clear();
       return sendJson(response, 200, { ok: true });
+    }
+    const fault = path.match(/^\/_emulator\/faults\/([^/]+)$/);
+    if (fault && (request.method === 'GET' || request.method === 'DELETE')) {
+      const id = decodeURIComponent(fault[1]!);
+      if (request.method === 'DELETE') this.faults.remove(id);
+      const status = this.faults.status(id);
+      return status ? sendJson(response, 200, status) : sendJson(response, 404, { message: `no fault ${id}` });
     }
     if (path === '/_emulator/stats') return sendJson(response, 200, this.stats);
     if (path === '/_emulator/connections') {
@@ -445,8 +460,8 @@ function sendJson(response: ServerResponse, status: number, body: unknown, error
 
 const faultTypes = { 410: 'GoneException', 429: 'LimitExceededException', 500: 'InternalServerErrorException' } as const;
 
-function sendFault(response: ServerResponse, fault: FaultRule): void {
-  sendJson(response, fault.status, { message: `injected ${fault.status}` }, faultTypes[fault.status]);
+function sendFault(response: ServerResponse, status: keyof typeof faultTypes): void {
+  sendJson(response, status, { message: `injected ${status}` }, faultTypes[status]);
 }
 
 async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {

@@ -5,6 +5,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { FaultRegistry } from './faults.js';
 
 /** How the poller feeds the function, mirroring an SQS event source mapping. */
 export interface SqsLambdaPollerOptions {
@@ -16,6 +17,8 @@ export interface SqsLambdaPollerOptions {
   concurrency: number;
   invoke: (event: SQSEvent) => Promise<SQSBatchResponse | void>;
   onError?: (message: string, error: unknown) => void;
+  /** Injected worker crashes, skipped deletes (redelivery) and duplicate deliveries (`poller:*` fault targets). */
+  faults?: FaultRegistry;
 }
 
 /** Counters for tests and benchmarks. */
@@ -89,9 +92,45 @@ export class SqsLambdaPoller {
     }
   }
 
+  /** Applies injected `poller:*` faults to a received batch, then processes what is left of it normally. */
   private async process(messages: Message[]): Promise<void> {
-    const { sqs, queueUrl, queueArn } = this.options;
-    const event: SQSEvent = { Records: messages.map((message) => toRecord(message, queueArn)) };
+    const faults = this.options.faults;
+    if (!faults) return this.processBatch(messages);
+    const bodies = messages.map((message) => message.Body ?? '');
+    const pick = (affected: Set<number>, inside: boolean) => messages.filter((_, index) => affected.has(index) === inside);
+    const crash = faults.takeBatch('poller:crash', bodies);
+    if (crash) {
+      // The function dies after handling part of the batch: nothing it handled is deleted. Records the rule does not
+      // match go through normally, so a test's crash never redelivers another test's jobs.
+      const crashing = pick(crash.affected, true);
+      const others = pick(crash.affected, false);
+      const handled = crashing.slice(0, crash.rule.afterRecords ?? 1);
+      this.stats.batches += 1;
+      this.stats.records += crashing.length;
+      this.stats.failedBatches += 1;
+      this.stats.failedRecords += crashing.length;
+      await Promise.all([
+        handled.length > 0 ? this.options.invoke(this.event(handled)).catch(() => undefined) : undefined,
+        others.length > 0 ? this.processBatch(others) : undefined,
+      ]);
+      return;
+    }
+    const duplicate = faults.takeBatch('poller:duplicate', bodies);
+    const skipDelete = faults.takeBatch('poller:skipDelete', bodies);
+    await Promise.all([
+      this.processBatch(messages, skipDelete ? new Set(pick(skipDelete.affected, true).map((message) => message.MessageId!)) : undefined),
+      // The same records handed to a second, concurrent invocation, as SQS's at-least-once delivery may do.
+      duplicate ? this.options.invoke(this.event(pick(duplicate.affected, true))).catch(() => undefined) : undefined,
+    ]);
+  }
+
+  private event(messages: Message[]): SQSEvent {
+    return { Records: messages.map((message) => toRecord(message, this.options.queueArn)) };
+  }
+
+  private async processBatch(messages: Message[], keep?: Set<string>): Promise<void> {
+    const { sqs, queueUrl } = this.options;
+    const event = this.event(messages);
     this.stats.batches += 1;
     this.stats.records += messages.length;
     let failed: Set<string>;
@@ -107,7 +146,8 @@ export class SqsLambdaPoller {
       failed = new Set(messages.map((message) => message.MessageId!));
     }
     this.stats.failedRecords += failed.size;
-    const done = messages.filter((message) => !failed.has(message.MessageId!));
+    // `keep`: records an injected fault leaves undeleted, so they come back after the visibility timeout.
+    const done = messages.filter((message) => !failed.has(message.MessageId!) && !keep?.has(message.MessageId!));
     if (done.length === 0) return;
     try {
       await sqs.send(

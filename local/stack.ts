@@ -19,9 +19,11 @@ import {
   type TableName,
 } from '../lib/definitions.js';
 import { userIdSchema } from '../lambdas/app/schemas.js';
+import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
 import { createTables, localCredentials, localRegion, startDynamoDb } from './dynamodb.js';
+import { installSdkFaults } from './faults.js';
 import { SqsLambdaPoller } from './sqs-lambda-poller.js';
 import { startSqs } from './sqs.js';
 
@@ -191,6 +193,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ),
     ) as Record<FunctionName, Handler>;
     invoke = invoker(handlers);
+    // The handlers share one set of SDK clients (built at import); `dynamodb:*` and `sqs:*` faults are injected there.
+    const runtime = (await import(/* @vite-ignore */ pathToFileURL(join(repositoryRoot, 'lambdas/app/runtime.ts')).href)) as {
+      clients: AwsClients;
+    };
+    installSdkFaults(runtime.clients.ddb, 'dynamodb', emulator.faults);
+    installSdkFaults(runtime.clients.sqs, 'sqs', emulator.faults);
 
     const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: localRegion, credentials: localCredentials });
     const fanout = queues.fanout;
@@ -203,6 +211,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       concurrency: Math.min(fanout.maximumConcurrency, 4),
       invoke: (event) => invoke(fanout.consumer, event) as Promise<never>,
       onError,
+      faults: emulator.faults,
     });
     poller.start();
     stoppers.push(async () => {

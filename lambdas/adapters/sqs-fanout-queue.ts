@@ -7,6 +7,8 @@ const maxEntries = 10;
 const maxBatchBytes = 200 * 1024;
 const maxRounds = 4;
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** Enqueues fanout jobs with SendMessageBatch, packing batches by count and size and retrying failed entries. */
 export class SqsFanoutQueue implements FanoutQueue {
   constructor(
@@ -36,6 +38,8 @@ export class SqsFanoutQueue implements FanoutQueue {
   private async sendBatch(entries: SendMessageBatchRequestEntry[]): Promise<void> {
     let pending = entries;
     for (let round = 0; round < maxRounds && pending.length > 0; round++) {
+      // Entries SQS failed individually (throttling, internal errors) are retried after a full-jitter backoff.
+      if (round > 0) await sleep(Math.random() * Math.min(1000, 50 * 2 ** round));
       const result = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: pending }));
       const failed = new Set((result.Failed ?? []).map((entry) => entry.Id));
       pending = pending.filter((entry) => failed.has(entry.Id));

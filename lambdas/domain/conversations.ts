@@ -92,7 +92,11 @@ export async function addMembers(
       conversation.members.length,
       now,
     );
-    if (!stored) continue;
+    if (!stored) {
+      // Full jitter, so concurrent adders stop colliding in lockstep.
+      await deps.sleep(Math.random() * 20 * 2 ** attempt);
+      continue;
+    }
     const updated = { ...conversation, members: [...conversation.members, ...added].sort() };
     await publish(deps, { type: 'conversation', conversation: updated }, updated.members, {
       excludeConnectionId: caller.connectionId,

@@ -127,13 +127,14 @@ describe('$connect', () => {
 });
 
 describe('routes', () => {
-  it('selects the route from $request.body.action, falls back to $default, and sends binary frames to $default in base64', async () => {
+  it('selects the route from $request.body.action, falls back to $default (also for lifecycle route names), and sends binary frames to $default in base64', async () => {
     const { socket, frames } = await open('?token=erin');
     socket.send(JSON.stringify({ action: 'send', n: 1 }));
     socket.send(JSON.stringify({ action: 'nope' }));
     socket.send('not json');
     socket.send(Buffer.from([1, 2, 3]));
-    await until(() => frames.length === 4);
+    socket.send(JSON.stringify({ action: '$disconnect' }));
+    await until(() => frames.length === 5);
     const replies = frames.map((frame) => JSON.parse(frame));
     expect(replies).toEqual(
       expect.arrayContaining([
@@ -141,6 +142,7 @@ describe('routes', () => {
         { route: '$default', echo: JSON.stringify({ action: 'nope' }), b64: false },
         { route: '$default', echo: 'not json', b64: false },
         { route: '$default', echo: Buffer.from([1, 2, 3]).toString('base64'), b64: true },
+        { route: '$default', echo: JSON.stringify({ action: '$disconnect' }), b64: false },
       ]),
     );
     const message = invocations.findLast((i) => i.fn === 'actions')!.event;
