@@ -373,7 +373,8 @@ export class WebSocketApiEmulator {
     if (fault?.status) return sendFault(response, fault.status);
 
     const connection = this.connections.get(connectionId);
-    if (!connection) {
+    // A socket that is closing takes no more data: gone, as in AWS, rather than a 200 for a frame never sent.
+    if (!connection || connection.socket.readyState !== WebSocket.OPEN) {
       if (request.method === 'POST') this.stats.gone += 1;
       return sendJson(response, 410, {}, 'GoneException');
     }

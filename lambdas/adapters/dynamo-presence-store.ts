@@ -101,16 +101,17 @@ export class DynamoPresenceStore implements PresenceStore {
     }
   }
 
-  async removeConnection(ref: ConnectionRef, now: Date): Promise<{ wentOffline: boolean }> {
+  async removeConnection(ref: ConnectionRef, now: Date, options: { expiringBefore?: Date } = {}): Promise<{ wentOffline: boolean }> {
+    const before = options.expiringBefore ? epochSeconds(options.expiringBefore) : undefined;
     try {
       const { Attributes } = await this.ddb.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { userId: ref.userId },
           UpdateExpression: 'REMOVE connections.#c SET lastSeenAt = :now',
-          ConditionExpression: 'attribute_exists(connections.#c)',
+          ConditionExpression: before === undefined ? 'attribute_exists(connections.#c)' : 'connections.#c < :before',
           ExpressionAttributeNames: { '#c': ref.connectionId },
-          ExpressionAttributeValues: { ':now': now.toISOString() },
+          ExpressionAttributeValues: { ':now': now.toISOString(), ...(before === undefined ? {} : { ':before': before }) },
           ReturnValues: 'ALL_OLD',
         }),
       );

@@ -75,9 +75,16 @@ export async function deliverOrRequeue(deps: Deps, job: DeliverJob): Promise<voi
 /** Removes a connection found gone (410) and announces the user offline if it was their last one. */
 export async function forgetConnection(deps: Deps, ref: ConnectionRef): Promise<void> {
   const now = deps.now();
-  const { wentOffline } = await deps.presence.removeConnection(ref, now);
+  // $connect registers the connection before API Gateway establishes it, and a post in between gets 410 too.
+  // Keeping a just-registered connection costs nothing (what that push carried comes with the client's sync),
+  // while deleting it would cut a live connection off every later push.
+  const expiringBefore = new Date(now.getTime() + (deps.limits.presenceTtlSeconds - connectGraceSeconds) * 1000);
+  const { wentOffline } = await deps.presence.removeConnection(ref, now, { expiringBefore });
   if (wentOffline) await announcePresence(deps, ref.userId, 'offline', now.toISOString());
 }
+
+/** Longer than API Gateway's 29 s integration timeout, so longer than any $connect. */
+const connectGraceSeconds = 30;
 
 /** Queues a presence transition; the worker resolves who shares a conversation with the user. */
 export async function announcePresence(

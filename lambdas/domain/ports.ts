@@ -57,8 +57,11 @@ export interface MessageStore {
 export interface PresenceStore {
   /** Registers a connection; `cameOnline` is true when the user had no live connection before. */
   addConnection(ref: ConnectionRef, now: Date, ttlSeconds: number): Promise<{ cameOnline: boolean }>;
-  /** Removes a connection; `wentOffline` is true when it was the user's last live one. */
-  removeConnection(ref: ConnectionRef, now: Date): Promise<{ wentOffline: boolean }>;
+  /**
+   * Removes a connection; `wentOffline` is true when it was the user's last live one. With `expiringBefore`, only
+   * a connection whose expiry is earlier (registered or refreshed long enough ago) is removed.
+   */
+  removeConnection(ref: ConnectionRef, now: Date, options?: { expiringBefore?: Date }): Promise<{ wentOffline: boolean }>;
   /** Extends a connection's expiry; false when the connection is not registered. */
   refresh(ref: ConnectionRef, now: Date, ttlSeconds: number): Promise<boolean>;
   /** Live (unexpired) connections of the given users, read in batches. */

@@ -185,7 +185,7 @@ describe('client SDK against the local stack under connection chaos', () => {
       ),
     });
     await until('bob and alice have everything', () => complete(b) && complete(a), 30_000, counts);
-    await until('carol has the group', () => (c.delivered.get(group.conversationId)?.length ?? 0) >= storedGroup.length);
+    await until('carol has the group', () => (c.delivered.get(group.conversationId)?.length ?? 0) >= storedGroup.length, 30_000, counts);
     await new Promise((resolve) => setTimeout(resolve, 500)); // late duplicates would land now
     expectExactlyOnceInOrder(b.delivered.get(group.conversationId), storedGroup, 'bob/group');
     expectExactlyOnceInOrder(b.delivered.get(dm.conversationId), storedDm, 'bob/dm');

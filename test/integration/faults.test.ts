@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, describe, expect, inject, it, type TestContext } from 'vitest';
 import type { FaultRule } from '../../local/faults.js';
 import { directConversationId } from '../../lambdas/domain/conversations.js';
@@ -109,6 +109,22 @@ async function expectNothingDeadLettered(marker: string): Promise<void> {
 
 const seqs = (count: number) => Array.from({ length: count }, (_, i) => i + 1);
 
+/**
+ * Back-dates a connection's presence entry by a minute: a 410 within 30 s of $connect is taken for a connection
+ * API Gateway has not established yet and kept, so a test of stale connections needs an older one.
+ */
+async function ageConnection(userId: string, connectionId: string): Promise<void> {
+  await ddb.send(
+    new UpdateCommand({
+      TableName: info.tableNames.presence,
+      Key: { userId },
+      UpdateExpression: 'SET connections.#c = :expiresAt',
+      ExpressionAttributeNames: { '#c': connectionId },
+      ExpressionAttributeValues: { ':expiresAt': Math.floor(Date.now() / 1000) + 600 },
+    }),
+  );
+}
+
 describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', () => {
   it('a job whose pushes keep failing lands in the DLQ, is visible there, and `npm run dlq:replay` delivers it', async (context) => {
     const alice = await connect(uniqueUser('dlq-alice'));
@@ -175,6 +191,7 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     const bob = await connect(uniqueUser('gone-bob'));
     const conversationId = (await alice.request({ action: 'createConversation', kind: 'direct', userId: bob.userId })).conversation.conversationId;
     const bobConnection = await control.connectionIdOf(bob.userId);
+    await ageConnection(bob.userId, bobConnection);
     await withFaults(context, { target: 'postToConnection', status: 410, connectionId: bobConnection, match: conversationId });
     const sent = messages('gone', 4);
     await sendAll(alice, conversationId, sent.slice(0, 3));
@@ -360,6 +377,7 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     again.sendRaw(JSON.stringify({ action: 'send', requestId: 'r2', conversationId, ...sent[1] }));
     await sleep(100);
     expect((await control.call('POST', `/connections/${againConnection}/drop`, {})).status).toBe(200);
+    await ageConnection(aliceId, againConnection);
     await receivedSeqs(bob, conversationId, [2]);
 
     // The client comes back and resends what it never saw acked: same seqs, nothing stored twice.

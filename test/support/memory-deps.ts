@@ -145,9 +145,11 @@ export class MemoryPresenceStore implements PresenceStore {
     this.users.set(ref.userId, user);
     return { cameOnline };
   }
-  async removeConnection(ref: ConnectionRef, now: Date) {
+  async removeConnection(ref: ConnectionRef, now: Date, options: { expiringBefore?: Date } = {}) {
     const user = this.users.get(ref.userId);
-    if (!user?.connections.has(ref.connectionId)) return { wentOffline: false };
+    const expiresAt = user?.connections.get(ref.connectionId);
+    if (!user || expiresAt === undefined) return { wentOffline: false };
+    if (options.expiringBefore && expiresAt >= options.expiringBefore.getTime()) return { wentOffline: false };
     const wasOnline = this.live(ref.userId, now).length > 0;
     user.connections.delete(ref.connectionId);
     user.lastSeenAt = now.toISOString();

@@ -8,13 +8,23 @@ const event = { type: 'typing' as const, conversationId: 'grp_x', userId: 'alice
 describe('fanout', () => {
   it('deletes a gone connection, keeps the others and announces the user offline when it was the last one', async () => {
     const { deps, presence, pusher, queue } = memoryDeps();
-    await presence.addConnection({ userId: 'bob', connectionId: 'stale' }, deps.now(), 60);
+    const aMinuteAgo = new Date(deps.now().getTime() - 60_000);
+    await presence.addConnection({ userId: 'bob', connectionId: 'stale' }, aMinuteAgo, deps.limits.presenceTtlSeconds);
     await presence.addConnection({ userId: 'carol', connectionId: 'carol-1' }, deps.now(), 60);
     pusher.script = (id) => (id === 'stale' ? 'gone' : 'ok');
     await publish(deps, event, ['bob', 'carol']);
     expect(pusher.posts.map((post) => post.connectionId)).toEqual(['carol-1']);
     expect(await presence.connectionsOf(['bob'], deps.now())).toEqual([]);
     expect(queue.jobs.map(({ job }) => job)).toEqual([{ kind: 'presence', userId: 'bob', status: 'offline', lastSeenAt: expect.any(String) }]);
+  });
+
+  it('keeps a connection registered moments ago on 410: $connect registers it before API Gateway establishes it', async () => {
+    const { deps, presence, pusher, queue } = memoryDeps();
+    await presence.addConnection({ userId: 'bob', connectionId: 'connecting' }, deps.now(), deps.limits.presenceTtlSeconds);
+    pusher.script = () => 'gone';
+    await publish(deps, event, ['bob']);
+    expect(await presence.connectionsOf(['bob'], deps.now())).toEqual([{ userId: 'bob', connectionId: 'connecting' }]);
+    expect(queue.jobs).toEqual([]);
   });
 
   it('requeues only the failed connections with a growing delay, then fails the job', async () => {
