@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type * as z from 'zod/mini';
 import { actions, type ActionName } from '../../lib/definitions.js';
 import { addMembers, createDirectConversation, createGroupConversation, listConversations } from '../domain/conversations.js';
 import type { Deps } from '../domain/deps.js';

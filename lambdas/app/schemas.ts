@@ -1,49 +1,54 @@
-import { z } from 'zod';
+// zod/mini: the same validation as classic zod at a fraction of the bundle (cold starts of every handler).
+import en from 'zod/v4/locales/en.js';
+import * as z from 'zod/mini';
+import { userIdPattern } from '../domain/auth.js';
 import type { Limits } from '../shared/config.js';
+
+// zod/mini loads no messages by default; clients get the English ones in their error frames.
+z.config(en());
 
 // Lone UTF-16 surrogates cannot be stored as UTF-8; reject them at the edge instead of failing in DynamoDB.
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const text = (max: number) =>
   z
     .string()
-    .min(1)
-    .max(max)
-    .refine((value) => !loneSurrogate.test(value), 'must be well-formed Unicode');
+    .check(z.minLength(1), z.maxLength(max), z.refine((value) => !loneSurrogate.test(value), 'must be well-formed Unicode'));
 
 /** User ids as identity providers issue them (Cognito uuids, `auth0|...`, emails). */
-export const userIdSchema = z.string().regex(/^[\w.@:|+=-]{1,128}$/, 'must be 1-128 characters of [A-Za-z0-9_.@:|+=-]');
-const conversationId = z.string().regex(/^(dm|grp)_[A-Za-z0-9-]{1,64}$/, 'is not a conversation id');
-const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const pageLimit = (fallback: number) => z.number().int().min(1).max(100).default(fallback);
+export const userIdSchema = z.string().check(z.regex(userIdPattern, 'must be 1-128 characters of [A-Za-z0-9_.@:|+=-]'));
+const conversationId = z.string().check(z.regex(/^(dm|grp)_[A-Za-z0-9-]{1,64}$/, 'is not a conversation id'));
+const seqFrom = (min: number) => z.int().check(z.gte(min), z.lte(Number.MAX_SAFE_INTEGER));
+const pageLimit = (fallback: number) => z._default(z.int().check(z.gte(1), z.lte(100)), fallback);
+const pageToken = z.nullish(z.string().check(z.minLength(1), z.maxLength(512)));
+const list = <T extends z.core.SomeType>(item: T, max: number) => z.array(item).check(z.minLength(1), z.maxLength(max));
 
 /** The schema of every action's request, built from the configured limits. */
 export function actionSchemas(limits: Limits) {
-  const userList = (max: number) => z.array(userIdSchema).min(1).max(max);
   return {
     createConversation: z.discriminatedUnion('kind', [
       z.object({ kind: z.literal('direct'), userId: userIdSchema }),
       z.object({
         kind: z.literal('group'),
         title: text(100),
-        members: userList(limits.maxGroupMembers),
+        members: list(userIdSchema, limits.maxGroupMembers),
       }),
     ]),
-    addMembers: z.object({ conversationId, members: userList(limits.maxMembersPerRequest) }),
-    listConversations: z.object({ limit: pageLimit(50), cursor: z.string().min(1).max(512).nullish() }),
+    addMembers: z.object({ conversationId, members: list(userIdSchema, limits.maxMembersPerRequest) }),
+    listConversations: z.object({ limit: pageLimit(50), cursor: pageToken }),
     send: z.object({ conversationId, clientMessageId: text(64), body: text(limits.maxBodyChars) }),
-    history: z.object({ conversationId, beforeSeq: seq.min(1).optional(), limit: pageLimit(50) }),
+    history: z.object({ conversationId, beforeSeq: z.optional(seqFrom(1)), limit: pageLimit(50) }),
     sync: z.object({
-      cursors: z
-        .record(z.string(), seq)
-        .default({})
-        .refine((cursors) => Object.keys(cursors).length <= 1000, 'at most 1000 cursors'),
+      cursors: z._default(
+        z.record(z.string(), seqFrom(0)).check(z.refine((cursors) => Object.keys(cursors).length <= 1000, 'at most 1000 cursors')),
+        {},
+      ),
       limit: pageLimit(100),
-      page: z.string().min(1).max(512).nullish(),
+      page: pageToken,
     }),
     heartbeat: z.object({}),
-    ack: z.object({ conversationId, kind: z.enum(['delivered', 'read']), seq: seq.min(1) }),
-    typing: z.object({ conversationId, state: z.enum(['start', 'stop']).default('start') }),
-    presence: z.object({ userIds: z.array(userIdSchema).min(1).max(100) }),
+    ack: z.object({ conversationId, kind: z.enum(['delivered', 'read']), seq: seqFrom(1) }),
+    typing: z.object({ conversationId, state: z._default(z.enum(['start', 'stop']), 'start') }),
+    presence: z.object({ userIds: list(userIdSchema, 100) }),
   };
 }
 

@@ -1,5 +1,8 @@
 import { connectAuthorizer } from '../../lib/definitions.js';
 
+/** User ids as identity providers issue them (Cognito uuids, `auth0|...`, emails). */
+export const userIdPattern = /^[\w.@:|+=-]{1,128}$/;
+
 /** Verifies a token and returns its claims; throws when the token is not acceptable. */
 export type TokenVerifier = (token: string) => Promise<Record<string, unknown>>;
 

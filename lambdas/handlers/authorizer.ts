@@ -1,8 +1,7 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { commonEnv } from '../../lib/definitions.js';
-import { userIdSchema } from '../app/schemas.js';
-import { authenticate, extractToken, UnauthorizedError } from '../domain/auth.js';
+import { authenticate, extractToken, UnauthorizedError, userIdPattern } from '../domain/auth.js';
 import { loadConfig } from '../shared/config.js';
 import { logger } from '../shared/logger.js';
 
@@ -30,7 +29,7 @@ export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<
       extractToken(event.queryStringParameters, event.headers),
       verify,
       userIdClaim,
-      (value) => userIdSchema.safeParse(value).success,
+      (value) => userIdPattern.test(value),
     );
     return {
       principalId: userId,
