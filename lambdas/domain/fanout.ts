@@ -96,14 +96,14 @@ export async function announcePresence(
   await deps.queue.enqueue([{ kind: 'presence', userId, status, lastSeenAt }]);
 }
 
-/** Every user who shares at least one conversation with `userId`, excluding the user. */
-export async function contactsOf(deps: Deps, userId: string): Promise<string[]> {
+/** Every user who shares at least one conversation (of at most `maxMembers` members) with `userId`, excluding the user. */
+export async function contactsOf(deps: Deps, userId: string, maxMembers = Infinity): Promise<string[]> {
   const contacts = new Set<string>();
   let cursor: string | undefined;
   do {
     const page = await deps.conversations.listMemberships(userId, 100, cursor);
     const members = await deps.conversations.membersOf(page.items.map((item) => item.conversationId));
-    for (const list of members.values()) for (const member of list) contacts.add(member);
+    for (const list of members.values()) if (list.length <= maxMembers) for (const member of list) contacts.add(member);
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
   contacts.delete(userId);
@@ -116,7 +116,8 @@ export async function runJob(deps: Deps, job: FanoutJob): Promise<void> {
   // Announce the state as it is now, not as the job says: jobs for a quick offline/online flap may run out of order.
   const [current, contacts] = await Promise.all([
     deps.presence.presenceOf([job.userId], deps.now()).then((users) => users[0]),
-    contactsOf(deps, job.userId),
+    // Large groups get no presence pushes: every member's reconnect would reach every other member (n² pushes).
+    contactsOf(deps, job.userId, deps.limits.presencePushMaxMembers),
   ]);
   if (!current) return;
   await publish(deps, { type: 'presence', users: [current] }, contacts);

@@ -20,6 +20,8 @@ export interface Limits {
   idempotencyTtlSeconds: number;
   /** Receipt events are pushed only in conversations up to this size. */
   receiptPushMaxMembers: number;
+  /** Presence events reach only members of conversations up to this size (larger: the `presence` action). */
+  presencePushMaxMembers: number;
   /** Sends per connection per second (token bucket refill) and burst. */
   sendRatePerSecond: number;
   sendBurst: number;
@@ -50,6 +52,7 @@ const defaultLimits: Limits = {
   presenceTtlSeconds: 660,
   idempotencyTtlSeconds: 7 * 24 * 3600,
   receiptPushMaxMembers: 32,
+  presencePushMaxMembers: 256,
   sendRatePerSecond: 10,
   sendBurst: 30,
   typingRatePerSecond: 2,

@@ -58,6 +58,17 @@ describe('fanout', () => {
     expect(pusher.framesFor('alice-1')).toEqual([]);
   });
 
+  it('announces presence only in conversations up to presencePushMaxMembers', async () => {
+    const { deps, presence, pusher } = memoryDeps({ presencePushMaxMembers: 2 });
+    const alice = { userId: 'alice', connectionId: 'a' };
+    await createGroupConversation(deps, alice, { title: 'pair', members: ['bob'] });
+    await createGroupConversation(deps, alice, { title: 'crowd', members: ['carol', 'dave'] });
+    for (const user of ['alice', 'bob', 'carol', 'dave']) await presence.addConnection({ userId: user, connectionId: `${user}-1` }, deps.now(), 60);
+    pusher.posts.length = 0;
+    await runJob(deps, { kind: 'presence', userId: 'alice', status: 'online', lastSeenAt: null });
+    expect(pusher.posts.map((post) => post.connectionId)).toEqual(['bob-1']);
+  });
+
   it('skips expired connections without posting to them', async () => {
     const { deps, presence, pusher, advance } = memoryDeps();
     await presence.addConnection({ userId: 'bob', connectionId: 'bob-1' }, deps.now(), 30);

@@ -31,6 +31,7 @@ describe('limits configuration', () => {
       ['sendRatePerSecond', 'sendBurst'],
       ['typingRatePerSecond', 'typingBurst'],
       ['receiptPushMaxMembers'],
+      ['presencePushMaxMembers'],
       ['presenceTtlSeconds'],
       ['idempotencyTtlSeconds'],
     ];
