@@ -563,18 +563,17 @@ function findingsSection(scenarios: ScenarioResult[], coldStart: Results['coldSt
     const zod = bundles.map((b) => b.topPackages?.find((p) => p.name === 'zod')?.bytes ?? 0);
     items.push(
       `**Bundle size: ${over.length === 0 ? 'every handler is within' : `${over.map((b) => b.function).join(' and ')} exceed`} ` +
-        `the ${bundleBudgetBytes / 1024} KB target.** zod is ${fmt(Math.max(...zod) / 1024, 0)} KB of each bundle that validates with it ` +
-        '(actions and fanout, and the authorizer, which imports only `userIdSchema` from lambdas/app/schemas.ts): zod 4\'s ' +
-        '`z` namespace does not tree-shake. `zod/mini` (the tree-shakable API of the same package) or a hand-written check ' +
-        'in the authorizer would bring every bundle well under 500 KB; `@aws-sdk/nested-clients` (SSO/STS credential ' +
-        'providers that Lambda never uses, it has credentials in the environment) is the next largest item.',
+        `the ${bundleBudgetBytes / 1024} KB target.** Validation uses \`zod/mini\` with only the English messages ` +
+        `(${fmt(Math.max(...zod) / 1024, 0)} KB); the authorizer checks user ids with a plain pattern and carries no zod. ` +
+        'The largest remaining item is the AWS SDK itself (`@smithy/core`, and `@aws-sdk/nested-clients`: SSO/STS ' +
+        'credential providers Lambda never uses, since it has credentials in the environment).',
     );
   }
   items.push(
     '**Presence pushes grow with group size** (see "Presence traffic in groups"): every connect and disconnect of a member is ' +
-      'pushed to every member of every group they are in, through the queue. For large groups this is the most expensive ' +
-      'traffic in the system and is not rate limited; coalescing transitions, or making presence in groups above a size ' +
-      'pull-only (as receipts already are above 32 members), would bound it.',
+      'pushed to every member of the groups they are in, through the queue, up to `PRESENCE_PUSH_MAX_MEMBERS` (256) members; ' +
+      'larger groups are pull-only (the `presence` action), as receipts are above 32 members. Coalescing quick ' +
+      'offline/online flaps would cut the rest.',
     '**Local caveats.** Everything shares two cores, with other processes of the machine competing (the load average during ' +
       'each scenario is in its result file); every local "Lambda" invocation shares one thread, one SDK client and its 50 ' +
       'sockets, which AWS would spread over containers, and each SDK request costs milliseconds of CPU here; DynamoDB Local sustains only a few hundred transactions per second, which is why ' +
