@@ -1,5 +1,8 @@
 import { BenchClient, now, setCurrentPhase, startPhase, type PhaseRecorder } from '../bench-client.js';
 import type { ControlAction, PhaseClientStats } from '../worker-protocol.js';
+import { mapLimit } from '../../lambdas/domain/concurrency.js';
+
+export { chunk, mapLimit } from '../../lambdas/domain/concurrency.js';
 
 /** What a scenario gets from the load worker. */
 export interface ScenarioContext {
@@ -13,21 +16,6 @@ export interface ScenarioContext {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        results[index] = await fn(items[index]!, index);
-      }
-    }),
-  );
-  return results;
-}
 
 /** Dev tokens for every user, from the local identity provider. */
 export async function fetchTokens(ctx: ScenarioContext, users: readonly string[]): Promise<Map<string, string>> {
@@ -174,6 +162,30 @@ export async function measureInterleaved(
 }
 
 /**
+ * Parley against the naive fanout under the same open-loop load: both warmed up, then measured interleaved;
+ * leaves the stack on Parley.
+ */
+export async function compareWithNaive(
+  ctx: ScenarioContext,
+  slots: readonly (() => Send)[],
+  options: { label: string; intervalMs: number; durationSeconds: number; naiveSeconds: number; warmUpSeconds: number; rounds: number },
+): Promise<{ parley: PhaseClientStats; naive: PhaseClientStats }> {
+  const load = (recorder: PhaseRecorder, seconds: number) =>
+    runOpenLoop(ctx, recorder, slots, { intervalMs: options.intervalMs, durationSeconds: seconds, label: `${options.label} ${recorder.id}` });
+  const designs = [
+    { phase: 'parley', select: () => ctx.control({ kind: 'naive', on: false }), seconds: options.durationSeconds },
+    { phase: 'naive', select: () => ctx.control({ kind: 'naive', on: true }), seconds: options.naiveSeconds },
+  ];
+  for (const design of designs) {
+    await design.select();
+    await warmUp(ctx, design.phase, (recorder) => load(recorder, options.warmUpSeconds));
+  }
+  const { parley, naive } = await measureInterleaved(ctx, designs, options.rounds, load);
+  await ctx.control({ kind: 'naive', on: false });
+  return { parley: parley!, naive: naive! };
+}
+
+/**
  * Runs the same load unmeasured first: the JVM under DynamoDB Local and V8 both need a few seconds of traffic before
  * their steady state, and whichever design ran first would otherwise pay for it.
  */
@@ -188,13 +200,6 @@ export async function warmUp(ctx: ScenarioContext, phase: string, run: (recorder
 export async function quiesce(ctx: ScenarioContext, label: string): Promise<void> {
   ctx.progress(label, 'waiting for queued work');
   await ctx.control({ kind: 'settle', quietMs: 1500, timeoutMs: 120_000 });
-}
-
-/** Splits into chunks of at most `size`. */
-export function chunk<T>(items: readonly T[], size: number): T[][] {
-  const chunks: T[][] = [];
-  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
-  return chunks;
 }
 
 /** `prefix-0000` ... user ids. */

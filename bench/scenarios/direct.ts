@@ -1,6 +1,5 @@
-import type { PhaseRecorder } from '../bench-client.js';
 import type { ScenarioClientResult } from '../worker-protocol.js';
-import { connectUsers, expectReply, mapLimit, measureInterleaved, quiesce, runOpenLoop, warmUp, userIds, type ScenarioContext } from './common.js';
+import { compareWithNaive, connectUsers, expectReply, mapLimit, quiesce, userIds, type ScenarioContext } from './common.js';
 
 /** 1:1 chat: 1,000 connected users in 500 pairs, every pair sending, through Parley and then the naive design. */
 export async function runDirect(ctx: ScenarioContext): Promise<ScenarioClientResult> {
@@ -28,25 +27,14 @@ export async function runDirect(ctx: ScenarioContext): Promise<ScenarioClientRes
     return { client: from, conversationId: pair.conversationId, recipients: 1 };
   });
 
-  const load = (recorder: PhaseRecorder, seconds: number) =>
-    runOpenLoop(ctx, recorder, slots, { intervalMs, durationSeconds: seconds, label: `direct-1000 ${recorder.id}` });
-  const designs = [
-    { phase: 'parley', select: () => ctx.control({ kind: 'naive', on: false }), seconds: durationSeconds },
-    { phase: 'naive', select: () => ctx.control({ kind: 'naive', on: true }), seconds: naiveSeconds },
-  ];
-  for (const design of designs) {
-    await design.select();
-    await warmUp(ctx, design.phase, (recorder) => load(recorder, warmUpSeconds));
-  }
-  const { parley, naive } = await measureInterleaved(ctx, designs, rounds, load);
-  await ctx.control({ kind: 'naive', on: false });
+  const { parley, naive } = await compareWithNaive(ctx, slots, { label: 'direct-1000', intervalMs, durationSeconds, naiveSeconds, warmUpSeconds, rounds });
   await ctx.control({ kind: 'drop-connections' });
   return {
     name: 'direct-1000',
     title: '1:1 at 1,000 connected users',
     description: `${userCount} connected users in ${userCount / 2} direct conversations; every pair sends a message every ${intervalMs / 1000} s, alternating direction.`,
     parameters: { users: userCount, pairs: userCount / 2, intervalMsPerPair: intervalMs, offeredMessagesPerSecond: (userCount / 2) * (1000 / intervalMs), durationSeconds, naiveSeconds, rounds },
-    phases: { parley: parley!, naive: naive! },
+    phases: { parley, naive },
     extra: {},
     setupSeconds: Math.round(setupSeconds * 10) / 10,
   };

@@ -1,15 +1,13 @@
-import { BenchClient, setCurrentPhase, startPhase, type PhaseRecorder } from '../bench-client.js';
+import { BenchClient, setCurrentPhase, startPhase } from '../bench-client.js';
 import type { ScenarioClientResult } from '../worker-protocol.js';
 import {
   chunk,
+  compareWithNaive,
   connectUsers,
   expectReply,
   fetchTokens,
   mapLimit,
-  measureInterleaved,
   quiesce,
-  runOpenLoop,
-  warmUp,
   userIds,
   type ScenarioContext,
 } from './common.js';
@@ -56,18 +54,7 @@ export async function runGroups(ctx: ScenarioContext): Promise<ScenarioClientRes
     recipients: group.members.length - 1,
   }));
 
-  const load = (recorder: PhaseRecorder, seconds: number) =>
-    runOpenLoop(ctx, recorder, slots, { intervalMs, durationSeconds: seconds, label: `groups-130 ${recorder.id}` });
-  const designs = [
-    { phase: 'parley', select: () => ctx.control({ kind: 'naive', on: false }), seconds: durationSeconds },
-    { phase: 'naive', select: () => ctx.control({ kind: 'naive', on: true }), seconds: naiveSeconds },
-  ];
-  for (const design of designs) {
-    await design.select();
-    await warmUp(ctx, design.phase, (recorder) => load(recorder, warmUpSeconds));
-  }
-  const { parley, naive } = await measureInterleaved(ctx, designs, rounds, load);
-  await ctx.control({ kind: 'naive', on: false });
+  const { parley, naive } = await compareWithNaive(ctx, slots, { label: 'groups-130', intervalMs, durationSeconds, naiveSeconds, warmUpSeconds, rounds });
   const presenceProbe = await probePresence(ctx, groups[0]!.members.slice(1, 6));
   await ctx.control({ kind: 'drop-connections' });
   return {
@@ -75,7 +62,7 @@ export async function runGroups(ctx: ScenarioContext): Promise<ScenarioClientRes
     title: 'Groups of 130 members',
     description: `${groupCount} groups of ${groupSize} connected members (each user in one group); each group gets a message from a random member every ${intervalMs / 1000} s.`,
     parameters: { users: groupSize * groupCount, groups: groupCount, groupSize, intervalMsPerGroup: intervalMs, offeredMessagesPerSecond: groupCount * (1000 / intervalMs), durationSeconds, naiveSeconds, rounds },
-    phases: { parley: parley!, naive: naive! },
+    phases: { parley, naive },
     extra: { presenceProbe },
     setupSeconds: Math.round(setupSeconds * 10) / 10,
   };
