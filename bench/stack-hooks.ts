@@ -1,9 +1,6 @@
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { FunctionName } from '../lib/definitions.js';
 import type { LocalStack } from '../local/stack.js';
 import { callPath, SdkCallCounter } from './sdk-calls.js';
 
-type Invoke = (name: FunctionName, event: unknown) => Promise<unknown>;
 /** A replacement for the actions handler's `send` route (the naive design). */
 export type SendOverride = (event: any) => Promise<unknown>;
 
@@ -13,10 +10,8 @@ export interface InvocationLog {
 }
 
 /**
- * Instruments a running local stack from the outside (local/ is not ours to change): every invocation that the
- * WebSocket emulator or the SQS poller makes runs inside `callPath`, so SDK calls are attributed to the route or
- * function that made them, and is timed. The emulator's and poller's `options.invoke` are read on every call, which is
- * what lets a wrapper be slotted in after start-up.
+ * Instruments a running local stack: every invocation that the WebSocket emulator or the SQS poller makes runs
+ * inside `callPath`, so SDK calls are attributed to the route or function that made them, and is timed.
  */
 export class StackHooks {
   readonly counter = new SdkCallCounter();
@@ -29,20 +24,14 @@ export class StackHooks {
     this.counter.attach(clients.ddb);
     this.counter.attach(clients.sqs);
     this.counter.attach(clients.management);
-    const poller = (stack.poller as unknown as { options: { sqs: any; invoke: (event: SQSEvent) => Promise<SQSBatchResponse | void> } }).options;
     // The event source mapping's receives and deletes are billed SQS requests of the fanout path too.
-    this.counter.attach(poller.sqs, 'fanout');
-    const pollerInvoke = poller.invoke;
-    poller.invoke = (event) => this.run('fanout', () => callPath.run('fanout', () => pollerInvoke(event)));
-
-    const emulator = (stack.emulator as unknown as { options: { invoke: Invoke } }).options;
-    const invoke = emulator.invoke;
-    emulator.invoke = (name, event) => {
+    this.counter.attach(stack.pollerSqs, 'fanout');
+    stack.wrapInvocations((name, event, run) => {
       const routeKey = (event as { requestContext?: { routeKey?: string } }).requestContext?.routeKey;
       const path = name === 'actions' && routeKey ? routeKey : name;
       const override = path === 'send' ? this.sendOverride : undefined;
-      return this.run(path, () => callPath.run(path, () => (override ? override(event) : invoke(name, event))));
-    };
+      return this.run(path, () => callPath.run(path, () => (override ? override(event) : run(name, event))));
+    });
   }
 
   /** Routes `send` to `override` (the naive design) until called again with undefined. */

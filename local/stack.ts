@@ -61,9 +61,16 @@ export interface LocalStack {
   dlqUrls: Record<QueueName, string>;
   emulator: WebSocketApiEmulator;
   poller: SqsLambdaPoller;
+  /** The client the poller receives and deletes with (the event source mapping's own SQS requests). */
+  pollerSqs: SQSClient;
   devAuth: DevAuth;
+  /** Runs every function invocation (emulator and poller alike) through `wrapper`, e.g. to time or attribute it. */
+  wrapInvocations(wrapper: InvokeWrapper | undefined): void;
   stop(): Promise<void>;
 }
+
+/** Wraps a function invocation; `run` performs it. */
+export type InvokeWrapper = (name: FunctionName, event: unknown, run: (name: FunctionName, event: unknown) => Promise<unknown>) => Promise<unknown>;
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -192,7 +199,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }),
       ),
     ) as Record<FunctionName, Handler>;
-    invoke = invoker(handlers);
+    const run = invoker(handlers);
+    let wrapper: InvokeWrapper | undefined;
+    invoke = (name, event) => (wrapper ? wrapper(name, event, run) : run(name, event));
     // The handlers share one set of SDK clients (built at import); `dynamodb:*` and `sqs:*` faults are injected there.
     const runtime = (await import(/* @vite-ignore */ pathToFileURL(join(repositoryRoot, 'lambdas/app/runtime.ts')).href)) as {
       clients: AwsClients;
@@ -231,7 +240,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       dlqUrls: sqs.dlqUrls,
       emulator,
       poller,
+      pollerSqs: sqsClient,
       devAuth,
+      wrapInvocations: (next) => {
+        wrapper = next;
+      },
       stop,
     };
   } catch (error) {
