@@ -421,8 +421,10 @@ export class ParleyClient {
   }
 
   /** Creates a group; the caller is always a member. */
-  async createGroup(title: string, members: string[]): Promise<Conversation> {
-    const { conversation } = await this.request('createConversation', { kind: 'group', title, members });
+  async createGroup(title: string, members: string[], options: { clientRequestId?: string } = {}): Promise<Conversation> {
+    // Pass the same clientRequestId when retrying after an error: the server then returns the first group.
+    const clientRequestId = options.clientRequestId ?? this.generateId();
+    const { conversation } = await this.request('createConversation', { kind: 'group', title, members, clientRequestId });
     this.upsertConversation(conversation);
     return conversation;
   }

@@ -88,7 +88,7 @@ export interface SyncConversation {
 export interface RequestMap {
   createConversation:
     | { kind: 'direct'; userId: string }
-    | { kind: 'group'; title: string; members: string[] };
+    | { kind: 'group'; title: string; members: string[]; clientRequestId?: string };
   addMembers: { conversationId: string; members: string[] };
   listConversations: { limit?: number; cursor?: string | null };
   send: { conversationId: string; clientMessageId: string; body: string };

@@ -144,7 +144,10 @@ export class DynamoConversationStore implements ConversationStore {
     }
   }
 
-  async createGroup(conversation: Conversation): Promise<void> {
+  async createGroup(conversation: Conversation): Promise<{ conversation: Conversation; created: boolean }> {
+    // A retried create must not rewrite member items: that would reset their receipt cursors.
+    const existing = await this.get(conversation.conversationId, true);
+    if (existing) return { conversation: existing, created: false };
     // Member items first: until the conversation item exists they are invisible (listings skip them),
     // and a group larger than one transaction (100 items) is still all-or-nothing from the outside.
     await batchWriteAll(
@@ -152,13 +155,22 @@ export class DynamoConversationStore implements ConversationStore {
       this.membersTable,
       conversation.members.map((userId) => memberItem(conversation.conversationId, userId, conversation.createdAt)),
     );
-    await this.ddb.send(
-      new PutCommand({
-        TableName: this.conversationsTable,
-        Item: toItem(conversation),
-        ConditionExpression: 'attribute_not_exists(conversationId)',
-      }),
-    );
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.conversationsTable,
+          Item: toItem(conversation),
+          ConditionExpression: 'attribute_not_exists(conversationId)',
+        }),
+      );
+      return { conversation, created: true };
+    } catch (error) {
+      // Two retries raced; the other one created it.
+      if (!isConditionalCheckFailed(error)) throw error;
+      const stored = await this.get(conversation.conversationId, true);
+      if (!stored) throw error;
+      return { conversation: stored, created: false };
+    }
   }
 
   async addMembers(

@@ -31,6 +31,7 @@ export function actionSchemas(limits: Limits) {
         kind: z.literal('group'),
         title: text(100),
         members: list(userIdSchema, limits.maxGroupMembers),
+        clientRequestId: z.optional(text(64)),
       }),
     ]),
     addMembers: z.object({ conversationId, members: list(userIdSchema, limits.maxMembersPerRequest) }),

@@ -32,18 +32,24 @@ export async function createDirectConversation(deps: Deps, caller: Caller, userI
   return result.conversation;
 }
 
-/** Creates a group; the caller is always a member. */
+/** The id of the group a caller creates with `clientRequestId`: a retried create maps to the same group. */
+export function requestedGroupId(callerId: string, clientRequestId: string): string {
+  const digest = createHash('sha256').update(JSON.stringify([callerId, clientRequestId])).digest('hex');
+  return `grp_${digest.slice(0, 40)}`;
+}
+
+/** Creates a group; the caller is always a member. Idempotent per `clientRequestId` when one is given. */
 export async function createGroupConversation(
   deps: Deps,
   caller: Caller,
-  input: { title: string; members: string[] },
+  input: { title: string; members: string[]; clientRequestId?: string },
 ): Promise<Conversation> {
   const members = [...new Set([caller.userId, ...input.members])].sort();
   if (members.length > deps.limits.maxGroupMembers) {
     throw new LimitExceededError(`a group has at most ${deps.limits.maxGroupMembers} members`);
   }
   const conversation: Conversation = {
-    conversationId: `grp_${deps.newId()}`,
+    conversationId: input.clientRequestId ? requestedGroupId(caller.userId, input.clientRequestId) : `grp_${deps.newId()}`,
     kind: 'group',
     title: input.title,
     members,
@@ -52,9 +58,11 @@ export async function createGroupConversation(
     lastSeq: 0,
     lastMessageAt: null,
   };
-  await deps.conversations.createGroup(conversation);
-  await publish(deps, { type: 'conversation', conversation }, members, { excludeConnectionId: caller.connectionId });
-  return conversation;
+  const result = await deps.conversations.createGroup(conversation);
+  if (result.created) {
+    await publish(deps, { type: 'conversation', conversation }, members, { excludeConnectionId: caller.connectionId });
+  }
+  return result.conversation;
 }
 
 /** Reads a conversation the caller belongs to; `not_found` and `forbidden` otherwise. */

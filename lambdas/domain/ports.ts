@@ -24,7 +24,8 @@ export interface ConversationStore {
   membersOf(conversationIds: string[]): Promise<Map<string, string[]>>;
   /** Creates a direct conversation unless it exists; returns the stored one either way. */
   createDirect(conversation: Conversation): Promise<{ conversation: Conversation; created: boolean }>;
-  createGroup(conversation: Conversation): Promise<void>;
+  /** Creates a group unless one with its id exists; returns the stored one either way. */
+  createGroup(conversation: Conversation): Promise<{ conversation: Conversation; created: boolean }>;
   /**
    * Adds `userIds` (none of them members yet) if the caller is still a member and the conversation still has
    * `expectedSize` members; false when either changed concurrently.

@@ -146,6 +146,25 @@ describe('idempotency, catch-up and history', () => {
     await a.close();
   });
 
+  it('returns the same group for a retried create with the same clientRequestId, without resetting receipts', async () => {
+    const alice = uniqueUser('alice');
+    const bob = uniqueUser('bob');
+    const a = await connectAs(info, alice);
+    const create = { action: 'createConversation', kind: 'group', title: 'Once', members: [bob], clientRequestId: 'create-1' };
+    const first = await a.request(create);
+    const conversationId = first.conversation.conversationId;
+    await a.request({ action: 'send', conversationId, clientMessageId: 'm1', body: 'hi' });
+    await a.request({ action: 'ack', conversationId, kind: 'read', seq: 1 });
+
+    const retried = await a.request(create);
+    expect(retried.conversation).toMatchObject({ conversationId, title: 'Once', lastSeq: 1 });
+    const other = await a.request({ ...create, clientRequestId: 'create-2' });
+    expect(other.conversation.conversationId).not.toBe(conversationId);
+    const listed = await a.request({ action: 'listConversations' });
+    expect(listed.conversations.find((c: Frame) => c.conversationId === conversationId)).toMatchObject({ lastReadSeq: 1, unread: 0 });
+    await a.close();
+  });
+
   it('lets a member who was offline catch up through sync, and pages history back', async () => {
     const alice = uniqueUser('alice');
     const bob = uniqueUser('bob');

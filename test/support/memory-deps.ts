@@ -32,12 +32,14 @@ export class MemoryConversationStore implements ConversationStore {
   async createDirect(conversation: Conversation) {
     const existing = this.conversations.get(conversation.conversationId);
     if (existing) return { conversation: structuredClone(existing), created: false };
-    await this.createGroup(conversation);
-    return { conversation, created: true };
+    return this.createGroup(conversation);
   }
   async createGroup(conversation: Conversation) {
+    const existing = this.conversations.get(conversation.conversationId);
+    if (existing) return { conversation: structuredClone(existing), created: false };
     for (const userId of conversation.members) this.putMember(conversation.conversationId, userId, conversation.createdAt);
     this.conversations.set(conversation.conversationId, structuredClone(conversation));
+    return { conversation, created: true };
   }
   private putMember(conversationId: string, userId: string, joinedAt: string) {
     this.members.set(this.key(conversationId, userId), { conversationId, userId, joinedAt, lastDeliveredSeq: 0, lastReadSeq: 0 });
