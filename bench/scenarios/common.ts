@@ -162,25 +162,37 @@ export async function measureInterleaved(
 }
 
 /**
+ * How long Parley and the naive design are loaded in a comparison. They take turns over several rounds, so other
+ * load on the machine weighs on both alike.
+ */
+export const comparisonTimings = (quick: boolean) => ({
+  durationSeconds: quick ? 5 : 30,
+  naiveSeconds: quick ? 3 : 10,
+  warmUpSeconds: quick ? 2 : 5,
+  rounds: quick ? 1 : 3,
+});
+
+/**
  * Parley against the naive fanout under the same open-loop load: both warmed up, then measured interleaved;
  * leaves the stack on Parley.
  */
 export async function compareWithNaive(
   ctx: ScenarioContext,
   slots: readonly (() => Send)[],
-  options: { label: string; intervalMs: number; durationSeconds: number; naiveSeconds: number; warmUpSeconds: number; rounds: number },
+  options: { label: string; intervalMs: number },
 ): Promise<{ parley: PhaseClientStats; naive: PhaseClientStats }> {
+  const timings = comparisonTimings(ctx.quick);
   const load = (recorder: PhaseRecorder, seconds: number) =>
     runOpenLoop(ctx, recorder, slots, { intervalMs: options.intervalMs, durationSeconds: seconds, label: `${options.label} ${recorder.id}` });
   const designs = [
-    { phase: 'parley', select: () => ctx.control({ kind: 'naive', on: false }), seconds: options.durationSeconds },
-    { phase: 'naive', select: () => ctx.control({ kind: 'naive', on: true }), seconds: options.naiveSeconds },
+    { phase: 'parley', select: () => ctx.control({ kind: 'naive', on: false }), seconds: timings.durationSeconds },
+    { phase: 'naive', select: () => ctx.control({ kind: 'naive', on: true }), seconds: timings.naiveSeconds },
   ];
   for (const design of designs) {
     await design.select();
-    await warmUp(ctx, design.phase, (recorder) => load(recorder, options.warmUpSeconds));
+    await warmUp(ctx, design.phase, (recorder) => load(recorder, timings.warmUpSeconds));
   }
-  const { parley, naive } = await measureInterleaved(ctx, designs, options.rounds, load);
+  const { parley, naive } = await measureInterleaved(ctx, designs, timings.rounds, load);
   await ctx.control({ kind: 'naive', on: false });
   return { parley: parley!, naive: naive! };
 }

@@ -1,5 +1,5 @@
 import type { ScenarioClientResult } from '../worker-protocol.js';
-import { compareWithNaive, connectUsers, expectReply, mapLimit, quiesce, userIds, type ScenarioContext } from './common.js';
+import { compareWithNaive, comparisonTimings, connectUsers, expectReply, mapLimit, quiesce, userIds, type ScenarioContext } from './common.js';
 
 /** 1:1 chat: 1,000 connected users in 500 pairs, every pair sending, through Parley and then the naive design. */
 export async function runDirect(ctx: ScenarioContext): Promise<ScenarioClientResult> {
@@ -8,11 +8,7 @@ export async function runDirect(ctx: ScenarioContext): Promise<ScenarioClientRes
   // Each pair sends one message every 10 s, alternating direction: 50 messages/s at 1,000 users, about a third of what
   // DynamoDB Local sustains for this transaction on two shared cores (quick: every 2.5 s, 20 messages/s).
   const intervalMs = ctx.quick ? 2500 : 10_000;
-  const durationSeconds = ctx.quick ? 5 : 30;
-  const naiveSeconds = ctx.quick ? 3 : 10;
-  const warmUpSeconds = ctx.quick ? 2 : 5;
-  // Parley and the naive design take turns, so other load on the machine weighs on both alike.
-  const rounds = ctx.quick ? 1 : 3;
+  const { durationSeconds, naiveSeconds, rounds } = comparisonTimings(ctx.quick);
   const clients = await connectUsers(ctx, userIds('dm', userCount));
   const pairs = await mapLimit(Array.from({ length: userCount / 2 }, (_, i) => i), 16, async (i) => {
     const [a, b] = [clients[2 * i]!, clients[2 * i + 1]!];
@@ -27,7 +23,7 @@ export async function runDirect(ctx: ScenarioContext): Promise<ScenarioClientRes
     return { client: from, conversationId: pair.conversationId, recipients: 1 };
   });
 
-  const { parley, naive } = await compareWithNaive(ctx, slots, { label: 'direct-1000', intervalMs, durationSeconds, naiveSeconds, warmUpSeconds, rounds });
+  const { parley, naive } = await compareWithNaive(ctx, slots, { label: 'direct-1000', intervalMs });
   await ctx.control({ kind: 'drop-connections' });
   return {
     name: 'direct-1000',

@@ -3,6 +3,7 @@ import type { ScenarioClientResult } from '../worker-protocol.js';
 import {
   chunk,
   compareWithNaive,
+  comparisonTimings,
   connectUsers,
   expectReply,
   fetchTokens,
@@ -36,11 +37,7 @@ export async function runGroups(ctx: ScenarioContext): Promise<ScenarioClientRes
   const groupCount = ctx.quick ? 1 : 8;
   // One message every 2 s per group, each pushed to 129 connections: about 500 pushes/s (quick: every second, 1 group).
   const intervalMs = ctx.quick ? 1000 : 2000;
-  const durationSeconds = ctx.quick ? 5 : 30;
-  const naiveSeconds = ctx.quick ? 3 : 10;
-  const warmUpSeconds = ctx.quick ? 2 : 5;
-  // Parley and the naive design take turns, so other load on the machine weighs on both alike.
-  const rounds = ctx.quick ? 1 : 3;
+  const { durationSeconds, naiveSeconds, rounds } = comparisonTimings(ctx.quick);
   const clients = await connectUsers(ctx, userIds('g130', groupSize * groupCount));
   const groups = await mapLimit(chunk(clients, groupSize), 4, async (members, i) => ({
     members,
@@ -54,7 +51,7 @@ export async function runGroups(ctx: ScenarioContext): Promise<ScenarioClientRes
     recipients: group.members.length - 1,
   }));
 
-  const { parley, naive } = await compareWithNaive(ctx, slots, { label: 'groups-130', intervalMs, durationSeconds, naiveSeconds, warmUpSeconds, rounds });
+  const { parley, naive } = await compareWithNaive(ctx, slots, { label: 'groups-130', intervalMs });
   const presenceProbe = await probePresence(ctx, groups[0]!.members.slice(1, 6));
   await ctx.control({ kind: 'drop-connections' });
   return {
