@@ -72,6 +72,9 @@ export async function deliverOrRequeue(deps: Deps, job: DeliverJob): Promise<voi
   await deps.queue.enqueue([{ ...job, recipients: undefined, targets: failed, attempt }], delaySeconds);
 }
 
+/** Longer than API Gateway's 29 s integration timeout, so longer than any $connect. */
+const connectGraceSeconds = 30;
+
 /** Removes a connection found gone (410) and announces the user offline if it was their last one. */
 export async function forgetConnection(deps: Deps, ref: ConnectionRef): Promise<void> {
   const now = deps.now();
@@ -82,9 +85,6 @@ export async function forgetConnection(deps: Deps, ref: ConnectionRef): Promise<
   const { wentOffline } = await deps.presence.removeConnection(ref, now, { expiringBefore });
   if (wentOffline) await announcePresence(deps, ref.userId, 'offline', now.toISOString());
 }
-
-/** Longer than API Gateway's 29 s integration timeout, so longer than any $connect. */
-const connectGraceSeconds = 30;
 
 /** Queues a presence transition; the worker resolves who shares a conversation with the user. */
 export async function announcePresence(
