@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deliverOrRequeue, publish, PushFailedError, runJob } from '../../lambdas/domain/fanout.js';
 import { createGroupConversation } from '../../lambdas/domain/conversations.js';
-import { memoryDeps } from '../support/memory-deps.js';
+import { memoryDeps } from '../../lambdas/adapters/memory-stores.js';
 
 const event = { type: 'typing' as const, conversationId: 'grp_x', userId: 'alice', state: 'start' as const };
 

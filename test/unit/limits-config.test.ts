@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createRouter } from '../../lambdas/app/router.js';
 import { createGroupConversation } from '../../lambdas/domain/conversations.js';
 import { loadLimits, type Limits } from '../../lambdas/shared/config.js';
-import { memoryDeps } from '../support/memory-deps.js';
+import { memoryDeps } from '../../lambdas/adapters/memory-stores.js';
 
 const constantCase = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
 const defaults = loadLimits({});

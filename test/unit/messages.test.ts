@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createDirectConversation, createGroupConversation } from '../../lambdas/domain/conversations.js';
-import { history, sendMessage, sync } from '../../lambdas/domain/messages.js';
-import { memoryDeps } from '../support/memory-deps.js';
+import { history, sendMessage } from '../../lambdas/domain/messages.js';
+import { sync } from '../../lambdas/domain/sync.js';
+import { memoryDeps } from '../../lambdas/adapters/memory-stores.js';
 
 const alice = { userId: 'alice', connectionId: 'alice-1' };
 const bob = { userId: 'bob', connectionId: 'bob-1' };

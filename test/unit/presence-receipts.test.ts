@@ -4,7 +4,7 @@ import { sendMessage } from '../../lambdas/domain/messages.js';
 import { connected, disconnected, heartbeat, presenceOf } from '../../lambdas/domain/presence.js';
 import { acknowledge } from '../../lambdas/domain/receipts.js';
 import { typing } from '../../lambdas/domain/typing.js';
-import { memoryDeps } from '../support/memory-deps.js';
+import { memoryDeps } from '../../lambdas/adapters/memory-stores.js';
 
 const alice = { userId: 'alice', connectionId: 'alice-1' };
 const alice2 = { userId: 'alice', connectionId: 'alice-2' };

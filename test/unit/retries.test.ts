@@ -17,7 +17,7 @@ import { sendMessage } from '../../lambdas/domain/messages.js';
 import type { FanoutJob } from '../../lambdas/domain/types.js';
 import { createAwsClients } from '../../lambdas/shared/aws-clients.js';
 import { loadConfig } from '../../lambdas/shared/config.js';
-import { memoryDeps } from '../support/memory-deps.js';
+import { memoryDeps } from '../../lambdas/adapters/memory-stores.js';
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRouter } from '../../lambdas/app/router.js';
-import { memoryDeps } from '../support/memory-deps.js';
+import { memoryDeps } from '../../lambdas/adapters/memory-stores.js';
 
 const alice = { userId: 'alice', connectionId: 'alice-1' };
 

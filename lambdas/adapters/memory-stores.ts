@@ -1,4 +1,4 @@
-import type { Deps } from '../../lambdas/domain/deps.js';
+import type { Deps } from '../domain/deps.js';
 import type {
   AppendResult,
   ConnectionPusher,
@@ -8,10 +8,10 @@ import type {
   NewMessage,
   PresenceStore,
   PushResult,
-} from '../../lambdas/domain/ports.js';
-import { MemoryRateLimiter } from '../../lambdas/domain/rate-limiter.js';
-import type { ConnectionRef, Conversation, FanoutJob, MemberState, Message, UserPresence } from '../../lambdas/domain/types.js';
-import { loadLimits, type Limits } from '../../lambdas/shared/config.js';
+} from '../domain/ports.js';
+import { MemoryRateLimiter } from '../domain/rate-limiter.js';
+import type { ConnectionRef, Conversation, FanoutJob, MemberState, Message, UserPresence } from '../domain/types.js';
+import { loadLimits, type Limits } from '../shared/config.js';
 
 /** In-memory conversation store with the same semantics as the DynamoDB one. */
 export class MemoryConversationStore implements ConversationStore {
