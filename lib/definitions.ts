@@ -75,6 +75,13 @@ export const tables = {
     timeToLiveAttribute: 'expiresAt',
     retainInProduction: false,
   },
+  /** Per-user request counters in fixed windows, shared by every connection and Lambda container of the user. */
+  rateLimits: {
+    envVar: 'RATE_LIMITS_TABLE',
+    partitionKey: { name: 'bucket', type: 'S' },
+    timeToLiveAttribute: 'expiresAt',
+    retainInProduction: false,
+  },
 } as const satisfies Record<string, TableDefinition>;
 
 /** Logical table names. */
@@ -200,6 +207,7 @@ export const functions = {
       messages: { table: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'] },
       idempotency: { table: ['GetItem', 'PutItem'] },
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
+      rateLimits: { table: ['UpdateItem'] },
     },
     sendsTo: ['fanout'],
     postsToConnections: true,

@@ -7,8 +7,8 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { tables } from '../../lib/definitions.js';
-import type { ConversationStore } from '../domain/ports.js';
-import type { Conversation, MemberState } from '../domain/types.js';
+import type { ConversationStore, MembershipPage } from '../domain/ports.js';
+import type { Conversation, ConversationHead, MemberState } from '../domain/types.js';
 import { batchGetAll, batchWriteAll } from './dynamo-batch.js';
 import { headKey } from './dynamo-message-store.js';
 import { cancellationReasons, isConditionalCheckFailed } from './dynamo-errors.js';
@@ -28,6 +28,18 @@ interface ConversationItem {
 interface HeadItem {
   lastSeq?: number;
   lastMessageAt?: string;
+  epoch?: string;
+  membershipSeq?: number;
+}
+
+function toHead(conversationId: string, item: HeadItem | undefined): ConversationHead {
+  return {
+    conversationId,
+    lastSeq: Number(item?.lastSeq ?? 0),
+    lastMessageAt: item?.lastMessageAt ?? null,
+    epoch: item?.epoch ?? null,
+    ...(item?.membershipSeq === undefined ? {} : { membershipSeq: Number(item.membershipSeq) }),
+  };
 }
 
 function toConversation(item: ConversationItem, head: HeadItem | undefined): Conversation {
@@ -40,6 +52,7 @@ function toConversation(item: ConversationItem, head: HeadItem | undefined): Con
     createdAt: item.createdAt,
     lastSeq: Number(head?.lastSeq ?? 0),
     lastMessageAt: head?.lastMessageAt ?? null,
+    epoch: head?.epoch ?? null,
   };
 }
 
@@ -61,19 +74,19 @@ function toMemberState(item: Record<string, unknown>): MemberState {
     joinedAt: String(item.joinedAt),
     lastDeliveredSeq: Number(item.lastDeliveredSeq ?? 0),
     lastReadSeq: Number(item.lastReadSeq ?? 0),
+    ...(typeof item.peerId === 'string' ? { peerId: item.peerId } : {}),
+    ...(item.removedAtSeq === undefined ? {} : { removedAtSeq: Number(item.removedAtSeq) }),
   };
 }
 
-const memberItem = (conversationId: string, userId: string, joinedAt: string) => ({
+const memberItem = (conversationId: string, userId: string, joinedAt: string, peerId?: string) => ({
   conversationId,
   userId,
   joinedAt,
   lastDeliveredSeq: 0,
   lastReadSeq: 0,
+  ...(peerId === undefined ? {} : { peerId }),
 });
-
-const encodeCursor = (conversationId: string) => Buffer.from(conversationId, 'utf8').toString('base64url');
-const decodeCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString('utf8');
 
 /**
  * Conversations keep their member set on the conversation item, so fanout needs no extra query; their
@@ -107,6 +120,11 @@ export class DynamoConversationStore implements ConversationStore {
     return new Map(items.map((item) => [item.conversationId, toConversation(item, headOf.get(item.conversationId))]));
   }
 
+  async heads(conversationIds: string[]): Promise<Map<string, ConversationHead>> {
+    const items = await batchGetAll(this.ddb, this.messagesTable, conversationIds.map(headKey));
+    return new Map(items.map((item) => [String(item.conversationId), toHead(String(item.conversationId), item as HeadItem)]));
+  }
+
   async membersOf(conversationIds: string[]): Promise<Map<string, string[]>> {
     const items = await this.readConversations(conversationIds);
     return new Map(items.map((item) => [item.conversationId, [...item.members]]));
@@ -130,7 +148,15 @@ export class DynamoConversationStore implements ConversationStore {
               },
             },
             ...conversation.members.map((userId) => ({
-              Put: { TableName: this.membersTable, Item: memberItem(conversation.conversationId, userId, conversation.createdAt) },
+              Put: {
+                TableName: this.membersTable,
+                Item: memberItem(
+                  conversation.conversationId,
+                  userId,
+                  conversation.createdAt,
+                  conversation.members.find((member) => member !== userId),
+                ),
+              },
             })),
           ],
         }),
@@ -213,24 +239,44 @@ export class DynamoConversationStore implements ConversationStore {
     }
   }
 
-  async listMemberships(
-    userId: string,
-    limit: number,
-    cursor?: string,
-  ): Promise<{ items: MemberState[]; nextCursor: string | null }> {
+  async listMemberships(userId: string, page: MembershipPage): Promise<{ items: MemberState[]; next: string | null }> {
+    const range = this.membershipRange(page.from, page.through);
+    // One item past the page tells where the next page starts.
     const result = await this.ddb.send(
       new QueryCommand({
         TableName: this.membersTable,
         IndexName: byUserIndex,
-        KeyConditionExpression: 'userId = :userId',
-        ExpressionAttributeValues: { ':userId': userId },
-        Limit: limit,
-        ExclusiveStartKey: cursor ? { userId, conversationId: decodeCursor(cursor) } : undefined,
+        KeyConditionExpression: `userId = :userId${range.condition}`,
+        ExpressionAttributeValues: { ':userId': userId, ...range.values },
+        Limit: page.limit + 1,
       }),
     );
-    const items = (result.Items ?? []).map(toMemberState);
-    const last = result.LastEvaluatedKey;
-    return { items, nextCursor: last ? encodeCursor(String(last.conversationId)) : null };
+    const found = (result.Items ?? []).map(toMemberState);
+    const items = found.slice(0, page.limit);
+    if (found.length > page.limit) return { items, next: found[page.limit]!.conversationId };
+    // A page cut short only by the range (or by DynamoDB's 1 MB page) still has to say where the rest begins.
+    const after = result.LastEvaluatedKey ? items.at(-1)?.conversationId : page.through;
+    if (after === undefined) return { items, next: null };
+    const beyond = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.membersTable,
+        IndexName: byUserIndex,
+        KeyConditionExpression: 'userId = :userId AND conversationId > :after',
+        ExpressionAttributeValues: { ':userId': userId, ':after': after },
+        ProjectionExpression: 'conversationId',
+        Limit: 1,
+      }),
+    );
+    return { items, next: beyond.Items?.[0] ? String(beyond.Items[0].conversationId) : null };
+  }
+
+  private membershipRange(from?: string, through?: string): { condition: string; values: Record<string, string> } {
+    if (from !== undefined && through !== undefined) {
+      return { condition: ' AND conversationId BETWEEN :from AND :through', values: { ':from': from, ':through': through } };
+    }
+    if (from !== undefined) return { condition: ' AND conversationId >= :from', values: { ':from': from } };
+    if (through !== undefined) return { condition: ' AND conversationId <= :through', values: { ':through': through } };
+    return { condition: '', values: {} };
   }
 
   async getMember(conversationId: string, userId: string): Promise<MemberState | undefined> {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AppendResult, MessageStore, NewMessage } from '../domain/ports.js';
 import type { Message } from '../domain/types.js';
@@ -48,13 +49,16 @@ export class DynamoMessageStore implements MessageStore {
               Update: {
                 TableName: this.messagesTable,
                 Key: headKey(message.conversationId),
-                UpdateExpression: 'SET lastSeq = :seq, lastMessageAt = :at',
-                // A new conversation has no head yet.
-                ConditionExpression: expectedLastSeq === 0 ? 'attribute_not_exists(lastSeq)' : 'lastSeq = :expected',
+                // The first item of a timeline gives the conversation its epoch.
+                UpdateExpression: 'SET lastSeq = :seq, lastMessageAt = :at, epoch = if_not_exists(epoch, :epoch)',
+                // A new conversation may have no head yet.
+                ConditionExpression:
+                  expectedLastSeq === 0 ? 'attribute_not_exists(lastSeq) OR lastSeq = :expected' : 'lastSeq = :expected',
                 ExpressionAttributeValues: {
                   ':seq': seq,
                   ':at': message.createdAt,
-                  ...(expectedLastSeq === 0 ? {} : { ':expected': expectedLastSeq }),
+                  ':expected': expectedLastSeq,
+                  ':epoch': randomBytes(6).toString('base64url'),
                 },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },

@@ -7,10 +7,12 @@ import type {
   MessageStore,
   NewMessage,
   PresenceStore,
+  MembershipPage,
   PushResult,
+  UserRateLimiter,
 } from '../domain/ports.js';
 import { MemoryRateLimiter } from '../domain/rate-limiter.js';
-import type { ConnectionRef, Conversation, FanoutJob, MemberState, Message, UserPresence } from '../domain/types.js';
+import type { ConnectionRef, Conversation, ConversationHead, FanoutJob, MemberState, Message, UserPresence } from '../domain/types.js';
 import { loadLimits, type Limits } from '../shared/config.js';
 
 /** In-memory conversation store with the same semantics as the DynamoDB one. */
@@ -26,6 +28,17 @@ export class MemoryConversationStore implements ConversationStore {
   async getMany(ids: string[]) {
     return new Map(ids.flatMap((id) => (this.conversations.has(id) ? [[id, structuredClone(this.conversations.get(id)!)] as const] : [])));
   }
+  async heads(ids: string[]) {
+    const heads = new Map<string, ConversationHead>();
+    for (const id of ids) {
+      const conversation = this.conversations.get(id);
+      // Like the DynamoDB head item, a head exists once the first timeline item is stored.
+      if (conversation && conversation.lastSeq > 0) {
+        heads.set(id, { conversationId: id, lastSeq: conversation.lastSeq, lastMessageAt: conversation.lastMessageAt, epoch: conversation.epoch });
+      }
+    }
+    return heads;
+  }
   async membersOf(ids: string[]) {
     return new Map([...(await this.getMany(ids))].map(([id, conversation]) => [id, conversation.members]));
   }
@@ -37,12 +50,22 @@ export class MemoryConversationStore implements ConversationStore {
   async createGroup(conversation: Conversation) {
     const existing = this.conversations.get(conversation.conversationId);
     if (existing) return { conversation: structuredClone(existing), created: false };
-    for (const userId of conversation.members) this.putMember(conversation.conversationId, userId, conversation.createdAt);
+    for (const userId of conversation.members) {
+      const peerId = conversation.kind === 'direct' ? conversation.members.find((member) => member !== userId) : undefined;
+      this.putMember(conversation.conversationId, userId, conversation.createdAt, peerId);
+    }
     this.conversations.set(conversation.conversationId, structuredClone(conversation));
     return { conversation, created: true };
   }
-  private putMember(conversationId: string, userId: string, joinedAt: string) {
-    this.members.set(this.key(conversationId, userId), { conversationId, userId, joinedAt, lastDeliveredSeq: 0, lastReadSeq: 0 });
+  private putMember(conversationId: string, userId: string, joinedAt: string, peerId?: string) {
+    this.members.set(this.key(conversationId, userId), {
+      conversationId,
+      userId,
+      joinedAt,
+      lastDeliveredSeq: 0,
+      lastReadSeq: 0,
+      ...(peerId === undefined ? {} : { peerId }),
+    });
   }
   async addMembers(conversationId: string, callerId: string, userIds: string[], expectedSize: number, joinedAt: string) {
     const conversation = this.conversations.get(conversationId);
@@ -52,13 +75,14 @@ export class MemoryConversationStore implements ConversationStore {
     for (const userId of userIds) this.putMember(conversationId, userId, joinedAt);
     return true;
   }
-  async listMemberships(userId: string, limit: number, cursor?: string) {
+  async listMemberships(userId: string, page: MembershipPage) {
     const all = [...this.members.values()]
-      .filter((member) => member.userId === userId)
-      .sort((a, b) => a.conversationId.localeCompare(b.conversationId))
-      .filter((member) => cursor === undefined || member.conversationId > cursor);
-    const items = all.slice(0, limit);
-    return { items, nextCursor: all.length > limit ? items.at(-1)!.conversationId : null };
+      .filter((member) => member.userId === userId && (page.from === undefined || member.conversationId >= page.from))
+      .sort((a, b) => (a.conversationId < b.conversationId ? -1 : 1));
+    const inRange = all.filter((member) => page.through === undefined || member.conversationId <= page.through);
+    const items = inRange.slice(0, page.limit).map((member) => ({ ...member }));
+    const rest = all.slice(items.length);
+    return { items, next: rest[0]?.conversationId ?? null };
   }
   async getMember(conversationId: string, userId: string) {
     return this.members.get(this.key(conversationId, userId));
@@ -81,6 +105,8 @@ export class MemoryConversationStore implements ConversationStore {
     return moved ? { ...member } : undefined;
   }
 }
+
+let epochs = 0;
 
 /** In-memory message store; `conflictsBeforeStore` simulates other senders winning the race. */
 export class MemoryMessageStore implements MessageStore {
@@ -111,6 +137,7 @@ export class MemoryMessageStore implements MessageStore {
     const stored = { ...message, seq: conversation.lastSeq + 1 };
     conversation.lastSeq = stored.seq;
     conversation.lastMessageAt = stored.createdAt;
+    conversation.epoch ??= `e${++epochs}`;
     this.messages.set(message.conversationId, [...(this.messages.get(message.conversationId) ?? []), stored]);
     return stored;
   }
@@ -175,6 +202,20 @@ export class MemoryPresenceStore implements PresenceStore {
   }
 }
 
+/** Fixed-window counters in memory, with the DynamoDB limiter's semantics. */
+export class MemoryUserRateLimiter implements UserRateLimiter {
+  readonly hits = new Map<string, number>();
+  async hit(key: string, limit: number, windowSeconds: number, now: Date) {
+    const windowMs = windowSeconds * 1000;
+    const windowStart = Math.floor(now.getTime() / windowMs) * windowMs;
+    const bucket = `${key}#${windowStart}`;
+    const hits = this.hits.get(bucket) ?? 0;
+    if (hits >= limit) return Math.max(1, windowStart + windowMs - now.getTime());
+    this.hits.set(bucket, hits + 1);
+    return 0;
+  }
+}
+
 /** Records enqueued jobs with their delay. */
 export class MemoryQueue implements FanoutQueue {
   readonly jobs: { job: FanoutJob; delaySeconds?: number }[] = [];
@@ -214,6 +255,7 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
     pusher,
     limits: { ...loadLimits({}), ...overrides },
     rateLimiter: new MemoryRateLimiter(() => clock),
+    userRateLimiter: new MemoryUserRateLimiter(),
     now: () => new Date(clock),
     newId: () => `id-${++ids}`,
     sleep: async () => {},

@@ -9,6 +9,15 @@ const maxRounds = 4;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A job as an SQS message body. SQS accepts only #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF,
+ * while a message body may hold any well-formed text (U+FFFE, U+FFFF, control characters): every character outside
+ * printable ASCII is written as a JSON `\\uXXXX` escape, so any body survives the queue and `JSON.parse` restores it.
+ */
+export function encodeJobBody(job: FanoutJob): string {
+  return JSON.stringify(job).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Enqueues fanout jobs with SendMessageBatch, packing batches by count and size and retrying failed entries. */
 export class SqsFanoutQueue implements FanoutQueue {
   constructor(
@@ -21,7 +30,7 @@ export class SqsFanoutQueue implements FanoutQueue {
     let current: SendMessageBatchRequestEntry[] = [];
     let bytes = 0;
     jobs.forEach((job, index) => {
-      const body = JSON.stringify(job);
+      const body = encodeJobBody(job);
       const size = Buffer.byteLength(body);
       if (current.length === maxEntries || (current.length > 0 && bytes + size > maxBatchBytes)) {
         batches.push(current);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DynamoConversationStore } from '../adapters/dynamo-conversation-store.js';
 import { DynamoMessageStore } from '../adapters/dynamo-message-store.js';
 import { DynamoPresenceStore } from '../adapters/dynamo-presence-store.js';
+import { DynamoUserRateLimiter } from '../adapters/dynamo-user-rate-limiter.js';
 import { ManagementApiPusher } from '../adapters/management-api-pusher.js';
 import { SqsFanoutQueue } from '../adapters/sqs-fanout-queue.js';
 import type { Deps } from '../domain/deps.js';
@@ -20,6 +21,7 @@ export function createDeps(config: Config, clients: AwsClients): Deps {
     pusher: new ManagementApiPusher(clients.management),
     limits: config.limits,
     rateLimiter: new MemoryRateLimiter(),
+    userRateLimiter: new DynamoUserRateLimiter(clients.ddb, tables.rateLimits),
     now: () => new Date(),
     newId: randomUUID,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -89,7 +89,7 @@ export function createRouter(deps: Deps): (frame: IncomingFrame, caller: Caller)
     }),
     sync: async (input, caller) => ({
       type: 'sync',
-      ...(await sync(deps, caller, { cursors: input.cursors, limit: input.limit, page: input.page ?? undefined })),
+      ...(await sync(deps, caller, input)),
     }),
     heartbeat: async (_input, caller) => ({ type: 'pong', ...(await heartbeat(deps, caller)) }),
     ack: async (input, caller) => ({ type: 'receipt', ...(await acknowledge(deps, caller, input)) }),

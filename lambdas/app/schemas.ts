@@ -2,6 +2,7 @@
 import en from 'zod/v4/locales/en.js';
 import * as z from 'zod/mini';
 import { userIdPattern } from '../domain/auth.js';
+import { syncPageSize } from '../domain/sync.js';
 import type { Limits } from '../shared/config.js';
 
 // zod/mini loads no messages by default; clients get the English ones in their error frames.
@@ -39,12 +40,15 @@ export function actionSchemas(limits: Limits) {
     send: z.object({ conversationId, clientMessageId: text(64), body: text(limits.maxBodyChars) }),
     history: z.object({ conversationId, beforeSeq: z.optional(seqFrom(1)), limit: pageLimit(50) }),
     sync: z.object({
+      from: z.optional(conversationId),
+      through: z.optional(conversationId),
       cursors: z._default(
-        z.record(z.string(), seqFrom(0)).check(z.refine((cursors) => Object.keys(cursors).length <= 1000, 'at most 1000 cursors')),
+        z
+          .record(conversationId, z.object({ seq: seqFrom(0), epoch: z.nullable(z.string().check(z.minLength(1), z.maxLength(32))) }))
+          .check(z.refine((cursors) => Object.keys(cursors).length <= syncPageSize, `at most ${syncPageSize} cursors`)),
         {},
       ),
-      limit: pageLimit(100),
-      page: pageToken,
+      limit: pageLimit(50),
     }),
     heartbeat: z.object({}),
     ack: z.object({ conversationId, kind: z.enum(['delivered', 'read']), seq: seqFrom(1) }),

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Deps } from './deps.js';
 import { BadRequestError, ForbiddenError, LimitExceededError, NotFoundError, UnavailableError } from './errors.js';
 import { publish } from './fanout.js';
+import { jsonBytes, ReplyBudget } from './reply-budget.js';
+import { limitUserRead } from './user-limits.js';
 import type { Caller, Conversation } from './types.js';
 
 /** The id of the direct conversation between two users: the same pair always maps to the same id. */
@@ -22,6 +24,7 @@ export async function createDirectConversation(deps: Deps, caller: Caller, userI
     createdAt: deps.now().toISOString(),
     lastSeq: 0,
     lastMessageAt: null,
+    epoch: null,
   };
   const result = await deps.conversations.createDirect(conversation);
   if (result.created) {
@@ -57,6 +60,7 @@ export async function createGroupConversation(
     createdAt: deps.now().toISOString(),
     lastSeq: 0,
     lastMessageAt: null,
+    epoch: null,
   };
   const result = await deps.conversations.createGroup(conversation);
   if (result.created) {
@@ -121,25 +125,49 @@ export interface ConversationSummary extends Conversation {
   unread: number;
 }
 
-/** The caller's conversations, paged. */
+const listCursorPrefix = 'c1.';
+const conversationIdPattern = /^(dm|grp)_[A-Za-z0-9-]{1,64}$/;
+
+/** The opaque `nextCursor` of `listConversations`: where the next page starts. */
+export const encodeListCursor = (conversationId: string): string =>
+  Buffer.from(`${listCursorPrefix}${conversationId}`, 'utf8').toString('base64url');
+
+/** Reads a `listConversations` cursor; anything this server did not issue is `bad_request`. */
+export function decodeListCursor(cursor: string): string {
+  const decoded = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const conversationId = decoded.startsWith(listCursorPrefix) ? decoded.slice(listCursorPrefix.length) : '';
+  if (!conversationIdPattern.test(conversationId)) throw new BadRequestError('cursor: is not a nextCursor of listConversations');
+  return conversationId;
+}
+
+/** The caller's conversations, paged by count and by bytes, so every page fits one API Gateway message. */
 export async function listConversations(
   deps: Deps,
   caller: Caller,
   input: { limit: number; cursor?: string },
 ): Promise<{ conversations: ConversationSummary[]; nextCursor: string | null }> {
-  const page = await deps.conversations.listMemberships(caller.userId, input.limit, input.cursor);
+  const from = input.cursor === undefined ? undefined : decodeListCursor(input.cursor);
+  await limitUserRead(deps, caller, 'listConversations');
+  const page = await deps.conversations.listMemberships(caller.userId, { limit: input.limit, from });
   const conversations = await deps.conversations.getMany(page.items.map((item) => item.conversationId));
-  const summaries = page.items.flatMap((membership) => {
+  const budget = new ReplyBudget();
+  const summaries: ConversationSummary[] = [];
+  for (const membership of page.items) {
     const conversation = conversations.get(membership.conversationId);
-    if (!conversation) return [];
-    return [
-      {
-        ...conversation,
-        lastDeliveredSeq: membership.lastDeliveredSeq,
-        lastReadSeq: membership.lastReadSeq,
-        unread: Math.max(0, conversation.lastSeq - membership.lastReadSeq),
-      },
-    ];
-  });
-  return { conversations: summaries, nextCursor: page.nextCursor };
+    // A member item alone proves nothing: the conversation must list the caller.
+    if (!conversation || !conversation.members.includes(caller.userId)) continue;
+    const summary = {
+      ...conversation,
+      lastDeliveredSeq: membership.lastDeliveredSeq,
+      lastReadSeq: membership.lastReadSeq,
+      unread: Math.max(0, conversation.lastSeq - membership.lastReadSeq),
+    };
+    const bytes = jsonBytes(summary) + 1;
+    if (!budget.fits(bytes) && summaries.length > 0) {
+      return { conversations: summaries, nextCursor: encodeListCursor(membership.conversationId) };
+    }
+    budget.spend(bytes);
+    summaries.push(summary);
+  }
+  return { conversations: summaries, nextCursor: page.next === null ? null : encodeListCursor(page.next) };
 }

@@ -1,5 +1,5 @@
 import type { Limits } from '../shared/config.js';
-import type { ConnectionPusher, ConversationStore, FanoutQueue, MessageStore, PresenceStore } from './ports.js';
+import type { ConnectionPusher, ConversationStore, FanoutQueue, MessageStore, PresenceStore, UserRateLimiter } from './ports.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 /** Everything domain code uses from the outside world, injected so tests can replace any of it. */
@@ -10,7 +10,10 @@ export interface Deps {
   queue: FanoutQueue;
   pusher: ConnectionPusher;
   limits: Limits;
+  /** Per-connection token buckets in container memory (sends, typing). */
   rateLimiter: RateLimiter;
+  /** Per-user limits shared by all containers (expensive reads). */
+  userRateLimiter: UserRateLimiter;
   now: () => Date;
   newId: () => string;
   sleep: (ms: number) => Promise<void>;

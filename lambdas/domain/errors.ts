@@ -45,8 +45,8 @@ export class LimitExceededError extends ParleyError {
 
 /** The connection sent too many requests; retry after `retryAfterMs`. */
 export class RateLimitedError extends ParleyError {
-  constructor(retryAfterMs: number) {
-    super('rate_limited', 'too many requests on this connection', { retryAfterMs });
+  constructor(retryAfterMs: number, message = 'too many requests on this connection') {
+    super('rate_limited', message, { retryAfterMs });
   }
 }
 

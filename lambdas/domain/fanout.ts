@@ -99,13 +99,15 @@ export async function announcePresence(
 /** Every user who shares at least one conversation (of at most `maxMembers` members) with `userId`, excluding the user. */
 export async function contactsOf(deps: Deps, userId: string, maxMembers = Infinity): Promise<string[]> {
   const contacts = new Set<string>();
-  let cursor: string | undefined;
+  let from: string | undefined;
   do {
-    const page = await deps.conversations.listMemberships(userId, 100, cursor);
+    const page = await deps.conversations.listMemberships(userId, { limit: 100, from });
     const members = await deps.conversations.membersOf(page.items.map((item) => item.conversationId));
-    for (const list of members.values()) if (list.length <= maxMembers) for (const member of list) contacts.add(member);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
+    for (const list of members.values()) {
+      if (list.length <= maxMembers && list.includes(userId)) for (const member of list) contacts.add(member);
+    }
+    from = page.next ?? undefined;
+  } while (from);
   contacts.delete(userId);
   return [...contacts];
 }

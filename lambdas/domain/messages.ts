@@ -3,6 +3,8 @@ import { conversationOfMember } from './conversations.js';
 import type { Deps } from './deps.js';
 import { RateLimitedError, UnavailableError } from './errors.js';
 import { publish } from './fanout.js';
+import { jsonBytes, ReplyBudget } from './reply-budget.js';
+import { limitUserRead } from './user-limits.js';
 import type { Caller, Conversation, Message } from './types.js';
 import { logger } from '../shared/logger.js';
 
@@ -86,14 +88,23 @@ async function publishMessage(deps: Deps, conversation: Conversation, message: M
   }
 }
 
-/** A page of history, newest first. */
+/** A page of history, newest first, bounded by count and by bytes so it fits one API Gateway message. */
 export async function history(
   deps: Deps,
   caller: Caller,
   input: { conversationId: string; beforeSeq?: number; limit: number },
 ): Promise<{ messages: Message[]; nextBeforeSeq: number | null }> {
+  await limitUserRead(deps, caller, 'history');
   await conversationOfMember(deps, caller, input.conversationId);
-  const messages = await deps.messages.before(input.conversationId, input.beforeSeq, input.limit);
+  const found = await deps.messages.before(input.conversationId, input.beforeSeq, input.limit);
+  const budget = new ReplyBudget();
+  const messages: Message[] = [];
+  for (const message of found) {
+    const bytes = jsonBytes(message) + 1;
+    if (!budget.fits(bytes) && messages.length > 0) break;
+    budget.spend(bytes);
+    messages.push(message);
+  }
   const oldest = messages.at(-1);
   return { messages, nextBeforeSeq: oldest && oldest.seq > 1 ? oldest.seq : null };
 }

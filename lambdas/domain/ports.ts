@@ -1,4 +1,4 @@
-import type { Conversation, ConnectionRef, FanoutJob, MemberState, Message, UserPresence } from './types.js';
+import type { Conversation, ConversationHead, ConnectionRef, FanoutJob, MemberState, Message, UserPresence } from './types.js';
 
 /** What `MessageStore.append` found when it tried to store a message as `expectedLastSeq + 1`. */
 export type AppendResult =
@@ -16,6 +16,13 @@ export interface NewMessage {
   createdAt: string;
 }
 
+/** Which memberships `listMemberships` returns. */
+export interface MembershipPage {
+  limit: number;
+  from?: string;
+  through?: string;
+}
+
 /** Conversations and their members. */
 export interface ConversationStore {
   get(conversationId: string, consistent?: boolean): Promise<Conversation | undefined>;
@@ -31,8 +38,13 @@ export interface ConversationStore {
    * `expectedSize` members; false when either changed concurrently.
    */
   addMembers(conversationId: string, callerId: string, userIds: string[], expectedSize: number, joinedAt: string): Promise<boolean>;
-  /** The caller's memberships, oldest conversation id first, paged. */
-  listMemberships(userId: string, limit: number, cursor?: string): Promise<{ items: MemberState[]; nextCursor: string | null }>;
+  /** The heads (lastSeq, epoch) of conversations; a conversation with no timeline item yet has none. */
+  heads(conversationIds: string[]): Promise<Map<string, ConversationHead>>;
+  /**
+   * A user's memberships in conversation id order: at most `limit` with ids in [`from`, `through`] (both inclusive,
+   * either open). `next` is the id of the first membership after the returned ones (also past `through`), or null.
+   */
+  listMemberships(userId: string, page: MembershipPage): Promise<{ items: MemberState[]; next: string | null }>;
   /** One member's receipt cursors, or undefined when not a member. */
   getMember(conversationId: string, userId: string): Promise<MemberState | undefined>;
   /** Every member's receipt cursors in a conversation. */
@@ -82,4 +94,10 @@ export type PushResult = 'ok' | 'gone' | 'failed';
 /** Pushes frames to WebSocket connections (the API Gateway Management API). */
 export interface ConnectionPusher {
   post(connectionId: string, data: string): Promise<PushResult>;
+}
+
+/** Counts a user's requests in fixed windows across all their connections and every Lambda container. */
+export interface UserRateLimiter {
+  /** Counts one request against `key`; 0 when it is within `limit` per `windowSeconds`, else ms until the window ends. */
+  hit(key: string, limit: number, windowSeconds: number, now: Date): Promise<number>;
 }

@@ -1,6 +1,7 @@
 import { contactsOf, announcePresence } from './fanout.js';
 import type { Deps } from './deps.js';
 import type { Caller, UserPresence } from './types.js';
+import { limitUserRead } from './user-limits.js';
 
 /** Registers a new connection; announces the user online if it is their first live one. */
 export async function connected(deps: Deps, caller: Caller): Promise<void> {
@@ -26,6 +27,7 @@ export async function heartbeat(deps: Deps, caller: Caller): Promise<{ serverTim
 
 /** Presence of the listed users; users who share no conversation with the caller are `unknown`. */
 export async function presenceOf(deps: Deps, caller: Caller, userIds: string[]): Promise<UserPresence[]> {
+  await limitUserRead(deps, caller, 'presence');
   const contacts = new Set(await contactsOf(deps, caller.userId));
   contacts.add(caller.userId);
   const visible = userIds.filter((userId) => contacts.has(userId));

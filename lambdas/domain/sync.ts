@@ -1,55 +1,177 @@
-import { mapLimit } from './concurrency.js';
 import type { Deps } from './deps.js';
-import type { Caller, Conversation, Message, Receipt, UserPresence } from './types.js';
+import { BadRequestError } from './errors.js';
+import { jsonBytes, ReplyBudget } from './reply-budget.js';
+import type { Caller, Conversation, ConversationHead, MemberState, Message, Receipt, UserPresence } from './types.js';
+import { limitUserRead } from './user-limits.js';
+
+/** What a client knows of one conversation: the highest seq it has, in which epoch of the conversation. */
+export interface SyncCursor {
+  seq: number;
+  epoch: string | null;
+}
 
 /** One conversation's part of a sync reply. */
 export interface SyncedConversation {
-  conversation: Conversation;
+  conversationId: string;
+  epoch: string | null;
+  /** The last seq the caller may read (for a removed member: their removal). */
+  lastSeq: number;
+  /** The whole conversation, when the client lacks it: no cursor, a reset, a limited backlog, or new members. */
+  conversation?: Conversation;
+  /** Ascending seqs after the cursor (for a `limited` backlog: the newest ones). */
   messages: Message[];
+  /** More messages follow the returned ones; the next page starts with this conversation again. */
   hasMore: boolean;
+  /** More than `limit` messages were missed: only the newest are returned, older ones are paged with `history`. */
+  limited: boolean;
+  /** The cursor was from another epoch, or ahead of the conversation: the client must drop its state for it. */
+  reset: boolean;
+  /** Members' receipt cursors: everyone's in conversations up to `RECEIPT_PUSH_MAX_MEMBERS`, else the caller's own. */
   receipts: Receipt[];
 }
 
-/** Conversations examined per sync page. */
-const syncPageSize = 100;
+/** Memberships examined per sync page; the client sends at most this many cursors. */
+export const syncPageSize = 100;
+
+/** Concurrent timeline reads while a page is assembled. */
+const readAhead = 4;
+
+interface Plan {
+  membership: MemberState;
+  head: ConversationHead;
+  /** Highest seq the caller may read. */
+  visibleLast: number;
+  /** Seq the client has (0 when unknown or reset). */
+  from: number;
+  known: boolean;
+  reset: boolean;
+}
 
 /**
- * Catch-up after a reconnect: for each of the caller's conversations with messages past the client's cursor
- * (or unknown to the client), the next messages in seq order, everyone's receipt cursors, and the presence of
- * everyone the caller shares a conversation with on this page.
+ * One page of catch-up: the caller's memberships from `from` on (through `through`, when the client has more
+ * conversations than it could send cursors for), one batched read of their heads, and for each conversation that
+ * changed after its cursor the missed timeline, receipts and (when needed) the conversation itself. Unchanged
+ * conversations cost their share of one membership query and one BatchGetItem. The reply fits one API Gateway
+ * message whatever the data: it stops early and `nextFrom` says where the next page starts.
  */
 export async function sync(
   deps: Deps,
   caller: Caller,
-  input: { cursors: Record<string, number>; limit: number; page?: string },
-): Promise<{ conversations: SyncedConversation[]; presence: UserPresence[]; nextPage: string | null }> {
-  const memberships = await deps.conversations.listMemberships(caller.userId, syncPageSize, input.page);
-  const conversations = await deps.conversations.getMany(memberships.items.map((item) => item.conversationId));
-  const behind = [...conversations.values()].filter((conversation) => {
-    const cursor = input.cursors[conversation.conversationId];
-    return cursor === undefined || conversation.lastSeq > cursor;
+  input: { from?: string; through?: string; cursors: Record<string, SyncCursor>; limit: number },
+): Promise<{ conversations: SyncedConversation[]; presence: UserPresence[]; nextFrom: string | null }> {
+  if (input.from !== undefined && input.through !== undefined && input.through < input.from) {
+    throw new BadRequestError('through: must not sort before from');
+  }
+  await limitUserRead(deps, caller, 'sync');
+  const page = await deps.conversations.listMemberships(caller.userId, {
+    limit: syncPageSize,
+    from: input.from,
+    through: input.through,
   });
-  const synced = await mapLimit(behind, 8, async (conversation): Promise<SyncedConversation> => {
-    const cursor = input.cursors[conversation.conversationId] ?? 0;
-    const [messages, states] = await Promise.all([
-      deps.messages.after(conversation.conversationId, cursor, input.limit + 1),
-      deps.conversations.listMemberStates(conversation.conversationId),
-    ]);
-    return {
-      conversation,
-      messages: messages.slice(0, input.limit),
-      hasMore: messages.length > input.limit,
-      receipts: states.map(({ conversationId, userId, lastDeliveredSeq, lastReadSeq }) => ({
-        conversationId,
-        userId,
-        lastDeliveredSeq,
-        lastReadSeq,
-      })),
-    };
+  const heads = await deps.conversations.heads(page.items.map((item) => item.conversationId));
+  const plans = page.items.map((membership) => plan(membership, heads.get(membership.conversationId), input.cursors));
+  const changed = plans.filter((p) => !p.known || p.from < p.visibleLast);
+  const [conversations, presence] = await Promise.all([
+    deps.conversations.getMany(changed.map((p) => p.membership.conversationId)),
+    directPeersPresence(deps, page.items),
+  ]);
+  const budget = new ReplyBudget();
+  budget.spend(jsonBytes(presence));
+  const entries: SyncedConversation[] = [];
+  // Every read path checks the conversation itself, never a member item alone.
+  const readable = changed.filter((p) => {
+    const conversation = conversations.get(p.membership.conversationId);
+    return conversation && (conversation.members.includes(caller.userId) || p.membership.removedAtSeq !== undefined);
   });
-  const contacts = new Set([...conversations.values()].flatMap((conversation) => conversation.members));
-  contacts.delete(caller.userId);
-  const presence = contacts.size > 0 ? await deps.presence.presenceOf([...contacts], deps.now()) : [];
-  return { conversations: synced, presence, nextPage: memberships.nextCursor };
+  for (let start = 0; start < readable.length; start += readAhead) {
+    const batch = readable.slice(start, start + readAhead);
+    const built = await Promise.all(batch.map((p) => assemble(deps, p, conversations.get(p.membership.conversationId)!, input.limit)));
+    for (const [index, entry] of built.entries()) {
+      const fitted = fit(entry, budget, entries.length === 0);
+      if (!fitted) return { conversations: entries, presence, nextFrom: entry.conversationId };
+      entries.push(fitted);
+      if (fitted.hasMore) return { conversations: entries, presence, nextFrom: batch[index]!.membership.conversationId };
+    }
+  }
+  return { conversations: entries, presence, nextFrom: page.next };
 }
 
+function plan(membership: MemberState, found: ConversationHead | undefined, cursors: Record<string, SyncCursor>): Plan {
+  const head = found ?? { conversationId: membership.conversationId, lastSeq: 0, lastMessageAt: null, epoch: null };
+  const visibleLast = Math.min(head.lastSeq, membership.removedAtSeq ?? Number.MAX_SAFE_INTEGER);
+  const cursor = cursors[membership.conversationId];
+  // A cursor is trusted only in the epoch it was issued in and never beyond what exists.
+  const reset = cursor !== undefined && cursor.seq > 0 && (cursor.epoch !== head.epoch || cursor.seq > visibleLast);
+  const known = cursor !== undefined && !reset;
+  return { membership, head, visibleLast, from: known ? cursor.seq : 0, known, reset };
+}
+
+/** A conversation's entry with every message it could carry; `fit` trims it to the reply. */
+async function assemble(deps: Deps, p: Plan, conversation: Conversation, limit: number): Promise<SyncedConversation> {
+  const conversationId = p.membership.conversationId;
+  const backlog = p.visibleLast - p.from;
+  const limited = backlog > limit;
+  const [messages, receipts] = await Promise.all([
+    backlog === 0
+      ? []
+      : limited
+        ? deps.messages.before(conversationId, p.visibleLast + 1, limit)
+        : deps.messages.after(conversationId, p.from, backlog),
+    receiptsOf(deps, p.membership, conversation),
+  ]);
+  const membersChanged = p.head.membershipSeq === undefined || p.head.membershipSeq > p.from;
+  return {
+    conversationId,
+    epoch: p.head.epoch,
+    lastSeq: p.visibleLast,
+    ...(!p.known || limited || membersChanged ? { conversation: { ...conversation, lastSeq: p.visibleLast } } : {}),
+    // `before` reads newest first: a limited backlog keeps its newest messages when the reply is full.
+    messages: limited ? messages : messages.filter((message) => message.seq <= p.visibleLast),
+    hasMore: false,
+    limited,
+    reset: p.reset,
+    receipts,
+  };
+}
+
+/**
+ * Trims an entry to the budget: oldest messages first (the rest follows on the next page), or for a limited
+ * backlog the newest ones. The first entry of a page always carries at least one message, so paging progresses;
+ * that fits, as one message and one conversation are far below the reply limit. Null when it does not fit at all.
+ */
+function fit(entry: SyncedConversation, budget: ReplyBudget, first: boolean): SyncedConversation | null {
+  const base = jsonBytes({ ...entry, messages: [] });
+  if (!budget.fits(base) && !first) return null;
+  budget.spend(base);
+  const kept: Message[] = [];
+  for (const message of entry.messages) {
+    const bytes = jsonBytes(message) + 1;
+    if (!budget.fits(bytes) && !(first && kept.length === 0)) break;
+    budget.spend(bytes);
+    kept.push(message);
+  }
+  if (kept.length === 0 && entry.messages.length > 0 && !first) return null;
+  if (entry.limited) return { ...entry, messages: kept.reverse() };
+  return { ...entry, messages: kept, hasMore: kept.length < entry.messages.length };
+}
+
+async function receiptsOf(deps: Deps, membership: MemberState, conversation: Conversation): Promise<Receipt[]> {
+  const own: Receipt = {
+    conversationId: membership.conversationId,
+    userId: membership.userId,
+    lastDeliveredSeq: membership.lastDeliveredSeq,
+    lastReadSeq: membership.lastReadSeq,
+  };
+  // Large groups get no receipt pushes either; a removed member sees nobody's receipts.
+  if (conversation.members.length > deps.limits.receiptPushMaxMembers || membership.removedAtSeq !== undefined) return [own];
+  const states = await deps.conversations.listMemberStates(membership.conversationId);
+  return states
+    .filter((state) => state.removedAtSeq === undefined)
+    .map(({ conversationId, userId, lastDeliveredSeq, lastReadSeq }) => ({ conversationId, userId, lastDeliveredSeq, lastReadSeq }));
+}
+
+/** Presence of the other member of each direct conversation on the page: at most one batched read. */
+async function directPeersPresence(deps: Deps, memberships: MemberState[]): Promise<UserPresence[]> {
+  const peers = [...new Set(memberships.flatMap((membership) => (membership.peerId ? [membership.peerId] : [])))];
+  return peers.length > 0 ? deps.presence.presenceOf(peers, deps.now()) : [];
+}

@@ -15,6 +15,21 @@ export interface Conversation {
   createdAt: string;
   lastSeq: number;
   lastMessageAt: string | null;
+  /**
+   * Identifies this incarnation of the conversation: set when its first timeline item is stored, so a conversation
+   * recreated under the same id (a wiped or restored table) has another epoch and old cursors are recognised.
+   */
+  epoch: string | null;
+}
+
+/** The small per-conversation head item: the timeline's position, read in batches by sync. */
+export interface ConversationHead {
+  conversationId: string;
+  lastSeq: number;
+  lastMessageAt: string | null;
+  epoch: string | null;
+  /** Seq of the last membership change, when the timeline records one. */
+  membershipSeq?: number;
 }
 
 /** One member's receipt cursors in one conversation. */
@@ -24,6 +39,10 @@ export interface MemberState {
   joinedAt: string;
   lastDeliveredSeq: number;
   lastReadSeq: number;
+  /** In a direct conversation, the other member (so sync can report their presence without reading the conversation). */
+  peerId?: string;
+  /** Seq of the event that removed this member; they may read the timeline up to and including it. */
+  removedAtSeq?: number;
 }
 
 /** What presence readers report; `unknown` hides strangers. */

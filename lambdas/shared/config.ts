@@ -28,6 +28,12 @@ export interface Limits {
   /** Typing events per connection per second and burst. */
   typingRatePerSecond: number;
   typingBurst: number;
+  /** Window of the per-user limits on expensive reads, and how many of each a user may make in one window. */
+  userRateWindowSeconds: number;
+  syncPerWindow: number;
+  historyPerWindow: number;
+  listConversationsPerWindow: number;
+  presencePerWindow: number;
 }
 
 /** Everything a handler needs to know about its environment. */
@@ -57,6 +63,11 @@ const defaultLimits: Limits = {
   sendBurst: 30,
   typingRatePerSecond: 2,
   typingBurst: 5,
+  userRateWindowSeconds: 10,
+  syncPerWindow: 100,
+  historyPerWindow: 100,
+  listConversationsPerWindow: 50,
+  presencePerWindow: 50,
 };
 
 const constantCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
