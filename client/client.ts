@@ -14,7 +14,9 @@ import {
   type ReplyMap,
   type RequestMap,
   type SendAck,
+  type SyncConversation,
   type TypingEvent,
+  wireLimits,
 } from './protocol.js';
 import { SeqBuffer } from './seq-buffer.js';
 import {
@@ -88,6 +90,16 @@ export interface ParleyClientEvents {
   sendFailed: SendFailure;
   /** A catch-up `sync` finished. */
   synced: { messages: number; conversations: number };
+  /**
+   * Catch-up skipped older messages of a conversation (more were missed than `syncLimit`): seqs `fromSeq`–`toSeq`
+   * were not emitted; read them with `history(conversationId, { beforeSeq: toSeq + 1 })` when the user scrolls back.
+   */
+  limited: { conversationId: string; fromSeq: number; toSeq: number };
+  /**
+   * The conversation was recreated under the same id (another epoch, e.g. a restored or wiped table): drop what
+   * the app shows for it; its messages are emitted again from the new timeline.
+   */
+  reset: { conversationId: string };
   /** A non-fatal problem: a failed token fetch, an unreadable frame, a failed gap fetch, … */
   error: Error;
 }
@@ -124,7 +136,7 @@ export interface ParleyClientOptions {
   syncTimeoutMs?: number;
   /** Give up on a socket that has not opened after this long (default 10 s). */
   connectTimeoutMs?: number;
-  /** Messages per conversation per `sync` page, 1–100 (default 100). */
+  /** Messages a conversation may have missed before `sync` returns only its newest ones (`limited`), 1–100 (default 50). */
   syncLimit?: number;
   /** Wait this long for a missing seq to arrive by push before fetching it (default 250 ms). */
   gapFillDelayMs?: number;
@@ -175,7 +187,7 @@ interface OutboxEntry {
   reject: (error: ParleyError) => void;
 }
 
-const maxBodyLength = 8000;
+const maxBodyLength = wireLimits.maxBodyChars;
 const maxClientMessageIdLength = 64;
 const historyPage = 100;
 
@@ -225,6 +237,8 @@ export class ParleyClient {
   private readonly requests = new Map<string, PendingRequest>();
   private readonly outbox: OutboxEntry[] = [];
   private readonly streams = new Map<string, SeqBuffer>();
+  /** The epoch each stream's seqs belong to (null until the conversation has a timeline). */
+  private readonly epochs = new Map<string, string | null>();
   private readonly conversations = new Map<string, Conversation>();
   private readonly receipts = new Map<string, Map<string, Receipt>>();
   private readonly presence = new Map<string, PresenceInfo>();
@@ -255,7 +269,7 @@ export class ParleyClient {
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
       syncTimeoutMs: options.syncTimeoutMs ?? 30_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
-      syncLimit: Math.min(100, Math.max(1, options.syncLimit ?? 100)),
+      syncLimit: Math.min(100, Math.max(1, options.syncLimit ?? 50)),
       gapFillDelayMs: options.gapFillDelayMs ?? 250,
       autoDeliveredReceipts: options.autoDeliveredReceipts ?? true,
       autoDeliveredMaxMembers: options.autoDeliveredMaxMembers ?? 32,
@@ -349,6 +363,13 @@ export class ParleyClient {
     const clientMessageId = options.clientMessageId ?? this.generateId();
     if (clientMessageId.length === 0 || clientMessageId.length > maxClientMessageIdLength) {
       throw new ParleyError('bad_request', `clientMessageId must be 1–${maxClientMessageIdLength} characters`, {
+        action: 'send',
+      });
+    }
+    // Refused now rather than retried forever: the server would answer payload_too_large every time.
+    const frame = JSON.stringify({ action: 'send', requestId: 'c0000000000', conversationId, clientMessageId, body });
+    if (utf8Length(frame) > wireLimits.maxRequestBytes) {
+      throw new ParleyError('payload_too_large', `the send frame exceeds ${wireLimits.maxRequestBytes} bytes in UTF-8`, {
         action: 'send',
       });
     }
@@ -523,11 +544,18 @@ export class ParleyClient {
       return Promise.reject(new ParleyError('connection_lost', 'not connected', { action }));
     }
     const requestId = `c${++this.requestCounter}`;
+    const frame = JSON.stringify({ ...payload, action, requestId });
+    // A larger frame is refused by the server, or closes the socket (1009) above API Gateway's 32 KB.
+    if (utf8Length(frame) > wireLimits.maxRequestBytes) {
+      return Promise.reject(
+        new ParleyError('payload_too_large', `the request exceeds ${wireLimits.maxRequestBytes} bytes in UTF-8`, { action }),
+      );
+    }
     return new Promise<ReplyMap[A]>((resolve, reject) => {
       const request: PendingRequest = {
         requestId,
         action,
-        frame: JSON.stringify({ ...payload, action, requestId }),
+        frame,
         resolve: resolve as (reply: unknown) => void,
         reject,
         queueWhileOffline,
@@ -695,41 +723,22 @@ export class ParleyClient {
     let messages = 0;
     let conversations = 0;
     try {
-      let cursors = this.cursorSnapshot();
-      let page: string | undefined;
-      let moreAfterPass = false;
+      // Pages walk the caller's conversations in id order; each page carries only the cursors it covers.
+      let from: string | undefined;
       for (;;) {
-        const reply = await this.rawRequest(
-          'sync',
-          { cursors, limit: this.opts.syncLimit, ...(page ? { page } : {}) },
-          this.opts.syncTimeoutMs,
-          false,
-        );
+        const page = this.pageCursors(from);
+        const reply = await this.syncPage({ ...page, limit: this.opts.syncLimit }, ws);
         if (this.ws !== ws) return;
         for (const entry of reply.conversations ?? []) {
           conversations++;
-          this.upsertConversation(entry.conversation);
-          const id = entry.conversation.conversationId;
-          this.stream(id);
-          messages += entry.messages?.length ?? 0;
-          this.ingest(entry.messages ?? []);
-          for (const r of entry.receipts ?? []) this.applyReceipt({ ...r, conversationId: id });
-          if (entry.hasMore) moreAfterPass = true;
+          messages += this.applySyncEntry(entry);
         }
         for (const user of reply.presence ?? []) this.applyPresence(user);
-        if (reply.nextPage) {
-          // Pages of one pass must use the cursors the pass started with.
-          page = reply.nextPage;
-          continue;
-        }
-        if (!moreAfterPass) break;
-        const next = this.cursorSnapshot();
-        if (sameCursors(next, cursors)) {
-          throw new ParleyError('protocol', 'sync reported hasMore but made no progress', { action: 'sync' });
-        }
-        cursors = next;
-        page = undefined;
-        moreAfterPass = false;
+        const next = reply.nextFrom ?? null;
+        if (next === null) break;
+        const stalled = from !== undefined && (next < from || (next === from && sameCursors(page.cursors, this.pageCursors(from).cursors)));
+        if (stalled) throw new ParleyError('protocol', 'sync made no progress', { action: 'sync' });
+        from = next;
       }
     } catch (error) {
       if (this.ws !== ws) return;
@@ -746,17 +755,97 @@ export class ParleyClient {
     for (const id of this.streams.keys()) this.scheduleGapFill(id);
   }
 
+  /** One sync page; a per-user rate limit is waited out rather than treated as a failed catch-up. */
+  private async syncPage(payload: RequestMap['sync'], ws: WebSocketLike): Promise<ReplyMap['sync']> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.rawRequest('sync', payload, this.opts.syncTimeoutMs, false);
+      } catch (error) {
+        if (!(error instanceof ParleyError) || error.code !== 'rate_limited' || attempt >= 5 || this.ws !== ws) throw error;
+        await new Promise<void>((resolve) => this.clock.setTimeout(() => resolve(), error.retryAfterMs ?? backoffDelay(attempt, this.backoff, this.random)));
+        if (this.ws !== ws) throw error;
+      }
+    }
+  }
+
+  /**
+   * Cursors of the known conversations from `from` on, in id order, as many as one request may carry; `through`
+   * tells the server where they stop when there are more.
+   */
+  private pageCursors(from: string | undefined): { from?: string; through?: string; cursors: Cursors } {
+    const ids = [...this.streams.keys()].filter((id) => from === undefined || id >= from).sort();
+    const cursors: Cursors = {};
+    // Room for the rest of the frame: action, requestId, from, through and limit.
+    let bytes = 600;
+    let count = 0;
+    for (const id of ids) {
+      const cursor = this.cursorOf(id);
+      const size = utf8Length(JSON.stringify({ [id]: cursor }));
+      if (count === wireLimits.maxSyncCursors || bytes + size > wireLimits.maxRequestBytes) {
+        return { ...(from === undefined ? {} : { from }), through: ids[count - 1], cursors };
+      }
+      cursors[id] = cursor;
+      bytes += size;
+      count++;
+    }
+    return { ...(from === undefined ? {} : { from }), cursors };
+  }
+
+  /** Applies one conversation of a sync reply; returns how many of its messages it carried. */
+  private applySyncEntry(entry: SyncConversation): number {
+    const id = entry.conversationId;
+    if (typeof id !== 'string') return 0;
+    if (entry.reset) this.resetConversation(id);
+    if (entry.epoch !== undefined) this.epochs.set(id, entry.epoch);
+    if (entry.conversation) this.upsertConversation({ ...entry.conversation, epoch: entry.epoch });
+    const stream = this.stream(id);
+    const first = entry.messages?.[0]?.seq;
+    if (entry.limited && first !== undefined && first - 1 > stream.delivered) {
+      const fromSeq = stream.delivered + 1;
+      stream.skipTo(first - 1);
+      this.events.emit('limited', { conversationId: id, fromSeq, toSeq: first - 1 });
+    }
+    stream.hint(entry.lastSeq);
+    const conversation = this.conversations.get(id);
+    if (conversation) conversation.lastSeq = Math.max(conversation.lastSeq ?? 0, entry.lastSeq ?? 0);
+    this.ingest(entry.messages ?? []);
+    for (const r of entry.receipts ?? []) this.applyReceipt({ ...r, conversationId: id });
+    return entry.messages?.length ?? 0;
+  }
+
+  /** Forgets a conversation's timeline state: its seqs now belong to a new incarnation. */
+  private resetConversation(id: string): void {
+    this.streams.set(id, new SeqBuffer(0));
+    this.epochs.delete(id);
+    this.receipts.delete(id);
+    this.deliveredAcks.delete(id);
+    this.gapFailures.delete(id);
+    const timer = this.gapTimers.get(id);
+    if (timer !== undefined) this.clock.clearTimeout(timer);
+    this.gapTimers.delete(id);
+    const conversation = this.conversations.get(id);
+    if (conversation) conversation.lastSeq = 0;
+    this.events.emit('reset', { conversationId: id });
+    this.flushCursors();
+  }
+
+  private cursorOf(id: string): Cursors[string] {
+    return { seq: this.streams.get(id)?.delivered ?? 0, epoch: this.epochs.get(id) ?? null };
+  }
+
   private cursorSnapshot(): Cursors {
     const cursors: Cursors = {};
-    for (const [id, stream] of this.streams) cursors[id] = stream.delivered;
+    for (const id of this.streams.keys()) cursors[id] = this.cursorOf(id);
     return cursors;
   }
 
   private async loadCursors(): Promise<void> {
     try {
       const stored = await this.cursorStore.load();
-      for (const [id, seq] of Object.entries(stored)) {
-        if (!this.streams.has(id)) this.streams.set(id, new SeqBuffer(seq));
+      for (const [id, cursor] of Object.entries(stored)) {
+        if (this.streams.has(id)) continue;
+        this.streams.set(id, new SeqBuffer(cursor.seq));
+        this.epochs.set(id, cursor.epoch);
       }
     } catch (error) {
       this.events.emit('error', asError(error, 'could not load cursors'));
@@ -1064,6 +1153,10 @@ export class ParleyClient {
 
   private upsertConversation(incoming: Conversation): void {
     const id = incoming.conversationId;
+    // The same id in another epoch is a new conversation: what we hold for the old one is meaningless.
+    const knownEpoch = this.epochs.get(id);
+    if (incoming.epoch && knownEpoch && incoming.epoch !== knownEpoch) this.resetConversation(id);
+    if (incoming.epoch) this.epochs.set(id, incoming.epoch);
     const existing = this.conversations.get(id);
     const lastSeq = Math.max(existing?.lastSeq ?? 0, incoming.lastSeq ?? 0);
     const merged: Conversation = { ...existing, ...incoming, lastSeq };
@@ -1181,7 +1274,25 @@ function safeClose(ws: WebSocketLike, code: number, reason: string): void {
 
 function sameCursors(a: Cursors, b: Cursors): boolean {
   const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k]?.seq === b[k]?.seq && a[k]?.epoch === b[k]?.epoch);
+}
+
+/** UTF-8 length of a string without TextEncoder (not in every React Native runtime). */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
 }
 
 function asError(error: unknown, context: string): Error {

@@ -1,5 +1,7 @@
-/** Per-conversation cursors: the highest contiguous `seq` delivered to the application. */
-export type Cursors = Record<string, number>;
+import type { SyncCursor } from './protocol.js';
+
+/** Per-conversation cursors: the highest contiguous `seq` delivered to the application, and its epoch. */
+export type Cursors = Record<string, SyncCursor>;
 
 /**
  * Where the client keeps its cursors between sessions, so a restart or page reload resumes with `sync`
@@ -59,11 +61,15 @@ export class StorageCursorStore implements CursorStore {
   }
 }
 
+/** Keeps well-formed cursors; a bare number (stored by older SDKs) becomes a cursor of unknown epoch. */
 function sanitize(value: unknown): Cursors {
   const out: Cursors = {};
-  if (value && typeof value === 'object' && !Array.isArray(value)) {
-    for (const [id, seq] of Object.entries(value)) {
-      if (Number.isSafeInteger(seq) && (seq as number) >= 0) out[id] = seq as number;
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return out;
+  for (const [id, stored] of Object.entries(value)) {
+    const cursor = typeof stored === 'number' ? { seq: stored, epoch: null } : (stored as Partial<SyncCursor> | null);
+    const epoch = cursor?.epoch ?? null;
+    if (Number.isSafeInteger(cursor?.seq) && cursor!.seq! >= 0 && (epoch === null || typeof epoch === 'string')) {
+      out[id] = { seq: cursor!.seq!, epoch };
     }
   }
   return out;

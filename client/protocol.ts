@@ -22,6 +22,8 @@ export interface Conversation {
   createdBy?: string;
   createdAt?: string;
   lastSeq: number;
+  /** This incarnation of the conversation; a cursor is only valid within its epoch. */
+  epoch?: string | null;
 }
 
 /** A row of `listConversations`: a conversation with the caller's receipt cursors and unread count. */
@@ -63,6 +65,16 @@ export interface SendAck {
   duplicate: boolean;
 }
 
+/** Limits of the wire that clients must respect (PROTOCOL.md, Limits). */
+export const wireLimits = {
+  /** Largest request frame the server accepts (`payload_too_large` above), in UTF-8 bytes. */
+  maxRequestBytes: 16 * 1024,
+  /** Longest message body, in UTF-16 code units (`MAX_BODY_CHARS` may lower it, not raise it). */
+  maxBodyChars: 8000,
+  /** Cursors per `sync` request. */
+  maxSyncCursors: 100,
+} as const;
+
 /** Error codes the server puts in `{"type":"error"}` frames. */
 export type ServerErrorCode =
   | 'invalid_json'
@@ -76,12 +88,27 @@ export type ServerErrorCode =
   | 'unavailable'
   | 'internal';
 
+/** What the client knows of one conversation, sent in `sync`: its highest contiguous seq and the epoch of it. */
+export interface SyncCursor {
+  seq: number;
+  epoch: string | null;
+}
+
 /** One conversation in a `sync` reply. */
 export interface SyncConversation {
-  conversation: Conversation;
+  conversationId: string;
+  epoch: string | null;
+  lastSeq: number;
+  /** Present when the client lacked it: no cursor, a reset, a limited backlog or changed members. */
+  conversation?: Conversation;
   messages: Message[];
+  /** More messages follow; the next page (`nextFrom`) starts with this conversation again. */
   hasMore: boolean;
-  receipts?: Array<{ userId: string; lastDeliveredSeq: number; lastReadSeq: number }>;
+  /** More than `limit` were missed: `messages` are the newest; older ones are read with `history`. */
+  limited: boolean;
+  /** The cursor was from another epoch or ahead of the conversation: drop what you hold for it. */
+  reset: boolean;
+  receipts?: Receipt[];
 }
 
 /** Request payloads by action (without `action` and `requestId`). */
@@ -93,7 +120,7 @@ export interface RequestMap {
   listConversations: { limit?: number; cursor?: string | null };
   send: { conversationId: string; clientMessageId: string; body: string };
   history: { conversationId: string; beforeSeq?: number; limit?: number };
-  sync: { cursors: Record<string, number>; limit?: number; page?: string };
+  sync: { from?: string; through?: string; cursors: Record<string, SyncCursor>; limit?: number };
   heartbeat: Record<string, never>;
   ack: { conversationId: string; kind: 'delivered' | 'read'; seq: number };
   typing: { conversationId: string; state: 'start' | 'stop' };
@@ -109,7 +136,7 @@ export interface ReplyMap {
   history: { conversationId: string; messages: Message[]; nextBeforeSeq: number | null };
   sync: {
     conversations: SyncConversation[];
-    nextPage: string | null;
+    nextFrom: string | null;
     presence?: PresenceInfo[];
   };
   heartbeat: { serverTime: string };

@@ -55,6 +55,17 @@ export class SeqBuffer {
     return out;
   }
 
+  /**
+   * Treats every seq up to `seq` as delivered without delivering it: a limited catch-up shows the newest messages
+   * and leaves the older ones to `history`. Held messages at or below `seq` are dropped.
+   */
+  skipTo(seq: number): void {
+    if (!Number.isSafeInteger(seq) || seq <= this.deliveredSeq) return;
+    for (const held of this.held.keys()) if (held <= seq) this.held.delete(held);
+    this.deliveredSeq = seq;
+    if (seq > this.knownLast) this.knownLast = seq;
+  }
+
   /** Records that messages up to `seq` exist (a conversation's `lastSeq`, a member's receipt). */
   hint(seq: number): void {
     if (Number.isSafeInteger(seq) && seq > this.knownLast) this.knownLast = seq;

@@ -23,8 +23,10 @@ export interface FakeServerOptions {
   authenticate?: (token: string) => string | null;
   /** Source of `createdAt` timestamps. */
   now?: () => number;
-  /** Conversations per `sync` page (default 100) — lower it to exercise `nextPage`. */
+  /** Memberships per `sync` page (default 100) — lower it to exercise `nextFrom`. */
   syncPageSize?: number;
+  /** Messages per `sync` reply (default unbounded), standing in for the real server's byte budget: `hasMore`. */
+  syncMessagesPerPage?: number;
 }
 
 /** The server side of one fake connection. */
@@ -150,14 +152,17 @@ export class FakeParleyServer {
   private readonly idempotency = new Map<string, Frame>();
   private readonly lastSeen = new Map<string, string>();
   private groupCounter = 0;
+  private epochCounter = 0;
   private readonly authenticate: (token: string) => string | null;
   private readonly now: () => number;
   private readonly syncPageSize: number;
+  private readonly syncMessagesPerPage: number;
 
   constructor(options: FakeServerOptions = {}) {
     this.authenticate = options.authenticate ?? ((token) => token);
     this.now = options.now ?? (() => Date.now());
     this.syncPageSize = options.syncPageSize ?? 100;
+    this.syncMessagesPerPage = options.syncMessagesPerPage ?? Infinity;
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const server = this;
     this.WebSocket = class extends FakeSocket {
@@ -186,6 +191,17 @@ export class FakeParleyServer {
   /** Creates a conversation directly (test setup); no events are pushed. */
   seedConversation(kind: 'direct' | 'group', members: string[], title: string | null = null): Conversation {
     return this.createConversation(members[0]!, kind, members, title).conversation;
+  }
+
+  /** Recreates a conversation under the same id in a new epoch, as a wiped or restored table would; nothing is pushed. */
+  recreateConversation(conversationId: string): Conversation {
+    const stored = this.conversations.get(conversationId);
+    if (!stored) throw new Error(`no conversation ${conversationId}`);
+    stored.conversation = { ...stored.conversation, lastSeq: 0, epoch: `fe${++this.epochCounter}` };
+    stored.messages = [];
+    stored.receipts = new Map();
+    for (const key of [...this.idempotency.keys()]) if (key.includes(`\u0000${conversationId}\u0000`)) this.idempotency.delete(key);
+    return { ...stored.conversation };
   }
 
   /** Stores a message as `senderId` and pushes it to members, as if sent from another device. */
@@ -372,36 +388,56 @@ export class FakeParleyServer {
         };
       }
       case 'sync': {
-        const cursors = (request.cursors ?? {}) as Record<string, number>;
-        const limit = typeof request.limit === 'number' ? request.limit : 100;
+        // The same paging as the real server: memberships in id order from `from` (through `through`), entries only
+        // for conversations that changed after their cursor, `limited` past `limit`, `reset` for a foreign epoch.
+        const cursors = (request.cursors ?? {}) as Record<string, { seq: number; epoch: string | null }>;
+        const limit = typeof request.limit === 'number' ? request.limit : 50;
         if (limit < 1 || limit > 100) throw new FakeServerError('bad_request', 'limit');
-        const listed = [...this.conversations.values()]
-          .filter((s) => s.conversation.members.includes(me))
-          .filter((s) => {
-            const cursor = cursors[s.conversation.conversationId];
-            return cursor === undefined || s.conversation.lastSeq > cursor;
-          })
-          .sort((a, b) => a.conversation.conversationId.localeCompare(b.conversation.conversationId));
-        const offset = typeof request.page === 'string' ? Number(request.page) : 0;
-        const slice = listed.slice(offset, offset + this.syncPageSize);
-        const peers = new Set<string>();
-        const conversations = slice.map((s) => {
-          const cursor = cursors[s.conversation.conversationId] ?? 0;
-          const after = s.messages.filter((m) => m.seq > cursor);
-          for (const m of s.conversation.members) if (m !== me) peers.add(m);
-          return {
+        const from = typeof request.from === 'string' ? request.from : undefined;
+        const through = typeof request.through === 'string' ? request.through : undefined;
+        const mine = [...this.conversations.values()]
+          .filter((s) => s.conversation.members.includes(me) && (from === undefined || s.conversation.conversationId >= from))
+          .sort((a, b) => (a.conversation.conversationId < b.conversation.conversationId ? -1 : 1));
+        const inRange = mine.filter((s) => through === undefined || s.conversation.conversationId <= through);
+        const page = inRange.slice(0, this.syncPageSize);
+        const conversations: Frame[] = [];
+        let budget = this.syncMessagesPerPage;
+        let nextFrom = mine[page.length]?.conversation.conversationId ?? null;
+        for (const s of page) {
+          const { conversationId, lastSeq, epoch = null } = s.conversation;
+          const cursor = cursors[conversationId];
+          const reset = cursor !== undefined && cursor.seq > 0 && (cursor.epoch !== epoch || cursor.seq > lastSeq);
+          const after = cursor && !reset ? cursor.seq : 0;
+          if (cursor && !reset && after >= lastSeq) continue;
+          const missed = s.messages.filter((m) => m.seq > after);
+          const limited = missed.length > limit;
+          const wanted = limited ? missed.slice(-limit) : missed;
+          if (budget <= 0 && wanted.length > 0) {
+            nextFrom = conversationId;
+            break;
+          }
+          const messages = limited ? wanted.slice(-budget) : wanted.slice(0, budget);
+          budget -= messages.length;
+          const hasMore = !limited && messages.length < wanted.length;
+          conversations.push({
+            conversationId,
+            epoch,
+            lastSeq,
             conversation: { ...s.conversation, members: [...s.conversation.members] },
-            messages: after.slice(0, limit),
-            hasMore: after.length > limit,
-            receipts: [...s.receipts].map(([userId, r]) => ({ userId, ...r })),
-          };
-        });
-        return {
-          type: 'sync',
-          conversations,
-          nextPage: offset + this.syncPageSize < listed.length ? String(offset + this.syncPageSize) : null,
-          presence: [...peers].map((p) => this.presenceOf(p)),
-        };
+            messages,
+            hasMore,
+            limited,
+            reset,
+            receipts: [...s.receipts].map(([userId, r]) => ({ conversationId, userId, ...r })),
+          });
+          if (hasMore) {
+            nextFrom = conversationId;
+            break;
+          }
+        }
+        const peers = new Set(page.flatMap((s) => (s.conversation.kind === 'direct' ? s.conversation.members : [])));
+        peers.delete(me);
+        return { type: 'sync', conversations, nextFrom, presence: [...peers].map((p) => this.presenceOf(p)) };
       }
       case 'heartbeat':
         return { type: 'pong', serverTime: new Date(this.now()).toISOString() };
@@ -463,6 +499,7 @@ export class FakeParleyServer {
       createdBy: creator,
       createdAt: new Date(this.now()).toISOString(),
       lastSeq: 0,
+      epoch: `fe${++this.epochCounter}`,
     };
     this.conversations.set(conversationId, { conversation, messages: [], receipts: new Map() });
     return { conversation: { ...conversation, members: [...unique] }, created: true };

@@ -28,6 +28,8 @@ export function recordEvents(client: ParleyClient): EventLog {
     typing: [],
     ack: [],
     sendFailed: [],
+    limited: [],
+    reset: [],
     synced: [],
     error: [],
   };

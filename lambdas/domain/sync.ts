@@ -1,3 +1,4 @@
+import { wireLimits } from '../../client/protocol.js';
 import type { Deps } from './deps.js';
 import { BadRequestError } from './errors.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
@@ -31,7 +32,7 @@ export interface SyncedConversation {
 }
 
 /** Memberships examined per sync page; the client sends at most this many cursors. */
-export const syncPageSize = 100;
+export const syncPageSize = wireLimits.maxSyncCursors;
 
 /** Concurrent timeline reads while a page is assembled. */
 const readAhead = 4;

@@ -1,3 +1,4 @@
+import { wireLimits } from '../../client/protocol.js';
 import { commonEnv, queues, tables, type TableName } from '../../lib/definitions.js';
 
 /** Tunable limits; every one can be overridden by an environment variable of the same name in CONSTANT_CASE. */
@@ -48,8 +49,8 @@ export interface Config {
 }
 
 const defaultLimits: Limits = {
-  maxFrameBytes: 16 * 1024,
-  maxBodyChars: 8000,
+  maxFrameBytes: wireLimits.maxRequestBytes,
+  maxBodyChars: wireLimits.maxBodyChars,
   maxGroupMembers: 256,
   maxMembersPerRequest: 50,
   fanoutChunkSize: 100,

@@ -207,19 +207,25 @@ describe('client SDK against the local stack under connection chaos', () => {
     await b1.client.connect();
     await until('bob has the first five', () => b1.client.cursor(dm.conversationId) === 5);
     b1.client.close();
-    await until('cursor saved', () => cursors.load()[dm.conversationId] === 5, 5_000);
+    await until('cursor saved', () => cursors.load()[dm.conversationId]?.seq === 5, 5_000);
 
     const acks = [];
     for (let i = 1; i <= 130; i++) acks.push(a.client.send(dm.conversationId, `after ${i}`).acked);
     await Promise.all(acks);
 
-    const b2 = clientFor(bob, { cursorStore: cursors, syncLimit: 50 });
+    // 130 missed with a limit of 100: the newest 100 are shown at once, the 30 older ones are left to history.
+    const b2 = clientFor(bob, { cursorStore: cursors, syncLimit: 100 });
+    const limited: { fromSeq: number; toSeq: number }[] = [];
+    b2.client.on('limited', (event) => limited.push(event));
     await b2.client.connect();
     await until('bob caught up', () => b2.client.cursor(dm.conversationId) === 135);
     const delivered = b2.delivered.get(dm.conversationId) ?? [];
-    expect(delivered.map((m) => m.seq)).toEqual(Array.from({ length: 130 }, (_, i) => i + 6));
-    expect(delivered.map((m) => m.body)).toEqual(Array.from({ length: 130 }, (_, i) => `after ${i + 1}`));
-    expect(cursors.load()[dm.conversationId]).toBe(135);
+    expect(limited).toEqual([{ conversationId: dm.conversationId, fromSeq: 6, toSeq: 35 }]);
+    expect(delivered.map((m) => m.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 36));
+    expect(delivered.map((m) => m.body)).toEqual(Array.from({ length: 100 }, (_, i) => `after ${i + 31}`));
+    const older = await b2.client.history(dm.conversationId, { beforeSeq: 36, limit: 100 });
+    expect(older.messages.map((m) => m.seq)).toEqual(Array.from({ length: 35 }, (_, i) => i + 1));
+    expect(cursors.load()[dm.conversationId]?.seq).toBe(135);
   });
 
   it('reconnects with a fresh token and shows presence, typing and receipts end to end', async () => {

@@ -125,44 +125,83 @@ describe('ParleyClient ordered delivery', () => {
     server.postSilently('carol', grp.conversationId, 'g1');
     await t.clock.advance(60_000);
     expect(t.client.status.state).toBe('online');
-    expect(server.requestsOf('sync')[1]!.cursors).toEqual({ [dm.conversationId]: 3, [grp.conversationId]: 0 });
+    expect(server.requestsOf('sync')[1]!.cursors).toEqual({
+      [dm.conversationId]: { seq: 3, epoch: dm.epoch },
+      [grp.conversationId]: { seq: 0, epoch: grp.epoch },
+    });
     expect(seqsOf(t.events.message, dm.conversationId)).toEqual(range(1, 6));
     expect(seqsOf(t.events.message, grp.conversationId)).toEqual([1]);
     expect(t.events.synced).toHaveLength(2);
     t.client.close();
   });
 
-  it('follows hasMore with advanced cursors and nextPage with the same cursors', async () => {
-    const server = new FakeParleyServer({ syncPageSize: 2 });
+  it('walks the pages with nextFrom, sending each page only the cursors it covers, and revisits a cut conversation', async () => {
+    const server = new FakeParleyServer({ syncPageSize: 2, syncMessagesPerPage: 120 });
     const ids: string[] = [];
     for (const peer of ['b', 'c', 'd', 'e', 'f']) ids.push(server.seedConversation('direct', ['alice', peer]).conversationId);
-    for (let i = 0; i < 250; i++) server.postSilently('b', ids[0]!, `x${i}`);
-    for (const id of ids.slice(1)) server.postSilently('c', id, 'hi');
+    for (let i = 0; i < 90; i++) server.postSilently('b', ids[0]!, `x${i}`);
+    for (const id of ids.slice(1)) for (let i = 0; i < 45; i++) server.postSilently('c', id, `hi ${i}`);
     const t = createTestClient(server, 'alice', { syncLimit: 100 });
     await connectNow(t);
-    expect(seqsOf(t.events.message, ids[0])).toEqual(range(1, 250));
-    for (const id of ids.slice(1)) expect(seqsOf(t.events.message, id)).toEqual([1]);
-    const syncs = server.requestsOf('sync').map((r) => ({ cursors: r.cursors, page: r.page }));
-    // Pass 1: three pages with the same (empty) cursors; then hasMore passes for the long conversation.
-    expect(syncs.slice(0, 3)).toEqual([
-      { cursors: {}, page: undefined },
-      { cursors: {}, page: '2' },
-      { cursors: {}, page: '4' },
-    ]);
-    expect(syncs[3]!.cursors).toMatchObject({ [ids[0]!]: 100 });
-    expect(syncs[4]!.cursors).toMatchObject({ [ids[0]!]: 200 });
-    expect(syncs).toHaveLength(5);
+    expect(seqsOf(t.events.message, ids[0])).toEqual(range(1, 90));
+    for (const id of ids.slice(1)) expect(seqsOf(t.events.message, id)).toEqual(range(1, 45));
+    expect(t.events.limited).toEqual([]);
+    const sorted = [...ids].sort();
+    const syncs = server.requestsOf('sync').map((r) => ({ from: r.from, cursors: Object.keys(r.cursors as object).sort() }));
+    // Page 1 covers the first two conversations but the second one is cut after 30 messages: page 2 starts with
+    // it again, with the cursor it advanced to (the client knows no later conversation yet), and so on.
+    expect(syncs[0]).toEqual({ from: undefined, cursors: [] });
+    expect(syncs[1]).toEqual({ from: sorted[1], cursors: [sorted[1]] });
+    expect(syncs.map((sync) => sync.from)).toEqual([undefined, sorted[1], sorted[3]]);
     t.client.close();
   });
 
-  it('does not loop forever on a server that says hasMore without progress', async () => {
+  it('shows only the newest messages of a conversation that missed more than syncLimit, and says what it skipped', async () => {
+    const server = new FakeParleyServer();
+    const dm = server.seedConversation('direct', ['alice', 'bob']);
+    for (let i = 1; i <= 250; i++) server.postSilently('bob', dm.conversationId, `m${i}`);
+    const t = createTestClient(server, 'alice', { syncLimit: 20 });
+    await connectNow(t);
+    expect(seqsOf(t.events.message)).toEqual(range(231, 250));
+    expect(t.events.limited).toEqual([{ conversationId: dm.conversationId, fromSeq: 1, toSeq: 230 }]);
+    expect(t.client.cursor(dm.conversationId)).toBe(250);
+    // Live delivery continues from the newest; the skipped range is read with history, not emitted.
+    server.post('bob', dm.conversationId, 'live');
+    await t.clock.advance(0);
+    expect(seqsOf(t.events.message).at(-1)).toBe(251);
+    const older = await t.client.history(dm.conversationId, { beforeSeq: 231, limit: 10 });
+    expect(older.messages.map((m) => m.seq)).toEqual(range(221, 230));
+    expect(seqsOf(t.events.message)).toHaveLength(21);
+    t.client.close();
+  });
+
+  it('resets a conversation recreated in another epoch and delivers its new messages instead of dropping them', async () => {
+    const server = new FakeParleyServer();
+    const dm = server.seedConversation('direct', ['alice', 'bob']);
+    for (let i = 1; i <= 5; i++) server.postSilently('bob', dm.conversationId, `old ${i}`);
+    const cursorStore = new MemoryCursorStore();
+    const t = createTestClient(server, 'alice', { cursorStore });
+    await connectNow(t);
+    expect(t.client.cursor(dm.conversationId)).toBe(5);
+    t.client.close();
+    await t.clock.advance(0);
+
+    server.recreateConversation(dm.conversationId);
+    for (let i = 1; i <= 2; i++) server.postSilently('bob', dm.conversationId, `new ${i}`);
+    const again = createTestClient(server, 'alice', { cursorStore });
+    await connectNow(again);
+    expect(again.events.reset).toEqual([{ conversationId: dm.conversationId }]);
+    expect(again.events.message.map((m) => m.body)).toEqual(['new 1', 'new 2']);
+    expect(cursorStore.load()[dm.conversationId]).toEqual({ seq: 2, epoch: expect.any(String) });
+    again.client.close();
+  });
+
+  it('does not loop forever on a server whose pages make no progress', async () => {
     const server = new FakeParleyServer();
     const dm = server.seedConversation('direct', ['alice', 'bob']);
     const t = createTestClient(server, 'alice');
     server.interceptReply = (_c, r, reply) =>
-      r.action === 'sync'
-        ? { ...reply, conversations: [{ conversation: { ...dm, lastSeq: 5 }, messages: [], hasMore: true }] }
-        : undefined;
+      r.action === 'sync' ? { ...reply, conversations: [], nextFrom: dm.conversationId } : undefined;
     void t.client.connect();
     await t.clock.advance(5_000);
     expect(t.events.error.some((e) => /no progress/.test(e.message))).toBe(true);
@@ -198,12 +237,12 @@ describe('ParleyClient ordered delivery', () => {
     expect(seqsOf(first.events.message)).toEqual(range(1, 5));
     first.client.close();
     await first.clock.advance(0);
-    expect(JSON.parse(storage.get('cursors:alice')!)).toEqual({ [dm.conversationId]: 5 });
+    expect(JSON.parse(storage.get('cursors:alice')!)).toEqual({ [dm.conversationId]: { seq: 5, epoch: dm.epoch } });
 
     server.postSilently('bob', dm.conversationId, 'm6');
     const second = createTestClient(server, 'alice', { cursorStore: new StorageCursorStore(localStorageLike, 'cursors:alice') });
     await connectNow(second);
-    expect(server.requestsOf('sync').at(-1)!.cursors).toEqual({ [dm.conversationId]: 5 });
+    expect(server.requestsOf('sync').at(-1)!.cursors).toEqual({ [dm.conversationId]: { seq: 5, epoch: dm.epoch } });
     expect(seqsOf(second.events.message)).toEqual([6]);
     second.client.close();
   });
@@ -211,8 +250,10 @@ describe('ParleyClient ordered delivery', () => {
   it('treats a corrupt stored cursor entry as empty rather than failing', async () => {
     const store = new StorageCursorStore({ getItem: () => '{not json', setItem: () => undefined }, 'k');
     await expect(store.load()).resolves.toEqual({});
-    const store2 = new StorageCursorStore({ getItem: async () => '{"a":3,"b":-1,"c":"x"}', setItem: async () => undefined }, 'k');
-    await expect(store2.load()).resolves.toEqual({ a: 3 });
+    const stored = '{"a":3,"b":-1,"c":"x","d":{"seq":4,"epoch":"e1"},"e":{"seq":1,"epoch":7}}';
+    const store2 = new StorageCursorStore({ getItem: async () => stored, setItem: async () => undefined }, 'k');
+    // A bare number is a cursor stored by an older SDK: kept, with an unknown epoch.
+    await expect(store2.load()).resolves.toEqual({ a: { seq: 3, epoch: null }, d: { seq: 4, epoch: 'e1' } });
   });
 
   it('drops pushes of messages already delivered by sync (at-least-once push)', async () => {

@@ -94,7 +94,7 @@ describe('web ChatState', () => {
     for (let i = 1; i <= 75; i++) server.postSilently('bob', dm.conversationId, `m${i}`);
     const clock = new ManualClock();
     // A returning user whose cursor is already at the end: nothing is re-delivered, the view pages history.
-    const alice = createTestClient(server, 'alice', { clock, cursorStore: new MemoryCursorStore({ [dm.conversationId]: 75 }) });
+    const alice = createTestClient(server, 'alice', { clock, cursorStore: new MemoryCursorStore({ [dm.conversationId]: { seq: 75, epoch: dm.epoch ?? null } }) });
     await connectNow(alice);
     expect(alice.events.message).toEqual([]);
     const state = new ChatState(alice.client, 'alice');
