@@ -3,7 +3,32 @@
  * for browsers and React Native without pulling in server modules.
  */
 
-/** A stored chat message; `seq` is 1, 2, 3, … per conversation with no gaps. */
+/** The kinds of timeline items: chat messages and the events that change a conversation or a message. */
+export type TimelineKind =
+  | 'message'
+  | 'member_added'
+  | 'member_removed'
+  | 'member_left'
+  | 'role_changed'
+  | 'title_changed'
+  | 'edit'
+  | 'delete'
+  | 'reaction';
+
+/** A member's role in a group; direct conversations have none. */
+export type Role = 'owner' | 'admin' | 'member';
+
+/** An aggregated reaction on a message. */
+export interface ReactionCount {
+  emoji: string;
+  count: number;
+}
+
+/**
+ * A timeline item; `seq` is 1, 2, 3, … per conversation with no gaps. `senderId` is the actor. Chat messages
+ * (`kind` `message`, or no `kind` on items stored before timeline events existed) carry `body` and
+ * `clientMessageId`; the other kinds carry their own fields (PROTOCOL.md, Timeline events).
+ */
 export interface Message {
   conversationId: string;
   seq: number;
@@ -11,6 +36,25 @@ export interface Message {
   clientMessageId: string;
   body: string;
   createdAt: string;
+  kind?: TimelineKind;
+  /** `message`: when the body was last edited. */
+  editedAt?: string;
+  /** `message`: deleted; the body is gone (empty string). */
+  deleted?: boolean;
+  /** `message`: aggregated reactions. */
+  reactions?: ReactionCount[];
+  /** Membership events: the users added, removed or whose role changed. */
+  userIds?: string[];
+  /** `role_changed`: the new role. */
+  role?: Role;
+  /** `title_changed`: the new title. */
+  title?: string;
+  /** `edit`, `delete`, `reaction`: the seq of the message they apply to. */
+  targetSeq?: number;
+  /** `reaction`: the emoji. */
+  emoji?: string;
+  /** `reaction`: added or removed. */
+  op?: 'add' | 'remove';
 }
 
 /** A 1:1 (`direct`) or `group` conversation. */
@@ -22,6 +66,10 @@ export interface Conversation {
   createdBy?: string;
   createdAt?: string;
   lastSeq: number;
+  /** Groups: every member's role. */
+  roles?: Record<string, Role>;
+  /** Seq of the last membership event (0 when none). */
+  membershipSeq?: number;
   /** This incarnation of the conversation; a cursor is only valid within its epoch. */
   epoch?: string | null;
 }
@@ -125,12 +173,58 @@ export interface RequestMap {
   ack: { conversationId: string; kind: 'delivered' | 'read'; seq: number };
   typing: { conversationId: string; state: 'start' | 'stop' };
   presence: { userIds: string[] };
+  removeMembers: { conversationId: string; members: string[] };
+  leave: { conversationId: string };
+  setRole: { conversationId: string; userId: string; role: Role };
+  updateConversation: { conversationId: string; title: string };
+  block: { userId: string };
+  unblock: { userId: string };
+  getSettings: Record<string, never>;
+  updateSettings: { groupAdd?: GroupAddSetting };
+  listInvitations: Record<string, never>;
+  acceptInvitation: { conversationId: string };
+  declineInvitation: { conversationId: string };
+  edit: { conversationId: string; seq: number; clientMessageId: string; body: string };
+  deleteMessage: { conversationId: string; seq: number; clientMessageId: string };
+  react: { conversationId: string; seq: number; clientMessageId: string; emoji: string };
+  unreact: { conversationId: string; seq: number; clientMessageId: string; emoji: string };
+}
+
+/** Who may add a user to a group directly; others create an invitation. */
+export type GroupAddSetting = 'anyone' | 'contacts';
+
+/** A user's own settings and block list. */
+export interface UserSettings {
+  groupAdd: GroupAddSetting;
+  blocked: string[];
+}
+
+/** A pending invitation to a group, as the invited user sees it. */
+export interface Invitation {
+  conversationId: string;
+  title: string;
+  invitedBy: string;
+  createdAt: string;
+}
+
+/**
+ * The reply to `edit`, `deleteMessage`, `react` and `unreact`: the seq of the event stored, or `null` (with
+ * `unchanged: true`) when the request changed nothing (a second `react` with the same emoji, say).
+ */
+export interface EventAck {
+  conversationId: string;
+  clientMessageId: string;
+  seq: number | null;
+  createdAt: string;
+  duplicate: boolean;
+  unchanged?: boolean;
 }
 
 /** Reply frames by action (without `type` and `requestId`). */
 export interface ReplyMap {
   createConversation: { conversation: Conversation };
-  addMembers: { conversation: Conversation };
+  /** `invited`: users who were not added but invited (their consent is needed); see PROTOCOL.md. */
+  addMembers: { conversation: Conversation; invited?: string[] };
   listConversations: { conversations: ConversationSummary[]; nextCursor: string | null };
   send: SendAck;
   history: { conversationId: string; messages: Message[]; nextBeforeSeq: number | null };
@@ -143,6 +237,21 @@ export interface ReplyMap {
   ack: Receipt;
   typing: Record<string, never>;
   presence: { users: PresenceInfo[] };
+  removeMembers: { conversation: Conversation };
+  leave: { conversation: Conversation };
+  setRole: { conversation: Conversation };
+  updateConversation: { conversation: Conversation };
+  block: { settings: UserSettings };
+  unblock: { settings: UserSettings };
+  getSettings: { settings: UserSettings };
+  updateSettings: { settings: UserSettings };
+  listInvitations: { invitations: Invitation[] };
+  acceptInvitation: { conversation: Conversation };
+  declineInvitation: Record<string, never>;
+  edit: EventAck;
+  deleteMessage: EventAck;
+  react: EventAck;
+  unreact: EventAck;
 }
 
 /** A client action name. */
@@ -160,4 +269,19 @@ export const replyTypes: { readonly [A in Action]: string } = {
   ack: 'receipt',
   typing: 'ok',
   presence: 'presence',
+  removeMembers: 'conversation',
+  leave: 'conversation',
+  setRole: 'conversation',
+  updateConversation: 'conversation',
+  block: 'settings',
+  unblock: 'settings',
+  getSettings: 'settings',
+  updateSettings: 'settings',
+  listInvitations: 'invitations',
+  acceptInvitation: 'conversation',
+  declineInvitation: 'ok',
+  edit: 'ack',
+  deleteMessage: 'ack',
+  react: 'ack',
+  unreact: 'ack',
 };

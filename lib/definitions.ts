@@ -75,6 +75,16 @@ export const tables = {
     timeToLiveAttribute: 'expiresAt',
     retainInProduction: false,
   },
+  /**
+   * Per-user data, one partition per user: `settings`, `block#<blockedUserId>`, `invite#<conversationId>` (an
+   * invitation to a group) and `reaction#<conversationId>#<seq>#<emoji>` (the user reacted so to that message).
+   */
+  users: {
+    envVar: 'USERS_TABLE',
+    partitionKey: { name: 'userId', type: 'S' },
+    sortKey: { name: 'item', type: 'S' },
+    retainInProduction: true,
+  },
   /** Per-user request counters in fixed windows, shared by every connection and Lambda container of the user. */
   rateLimits: {
     envVar: 'RATE_LIMITS_TABLE',
@@ -199,14 +209,17 @@ export const functions = {
     timeoutSeconds: 15,
     tables: {
       conversations: { table: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem'] },
+      // DeleteItem: a group create that lost a race removes the member items it wrote.
       members: {
-        table: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'BatchWriteItem'],
+        table: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
         indexes: { byUser: ['Query'] },
       },
-      // The head item (seq 0) holds lastSeq: read with the conversation, advanced by the send transaction.
+      // The head item (seq 0) holds lastSeq: read with the conversation, advanced by every timeline transaction.
       messages: { table: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'] },
       idempotency: { table: ['GetItem', 'PutItem'] },
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
+      // Settings, blocks, invitations; reaction markers are put and deleted in the reaction's transaction.
+      users: { table: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'DeleteItem'] },
       rateLimits: { table: ['UpdateItem'] },
     },
     sendsTo: ['fanout'],
@@ -217,11 +230,15 @@ export const functions = {
     description: 'Pushes queued events to recipient connections with PostToConnection',
     memorySize: 512,
     timeoutSeconds: 25,
-    // Presence jobs resolve contacts: memberships through byUser, then the conversations' member sets.
+    // Presence jobs resolve contacts: memberships through byUser, the conversations' member sets, and the user's
+    // blocks. Conversation jobs whose membership changed since they were queued re-check recipients: the head
+    // (messages), the member set, and a removed recipient's removedAtSeq (members).
     tables: {
       conversations: { table: ['BatchGetItem'] },
-      members: { indexes: { byUser: ['Query'] } },
+      members: { table: ['GetItem'], indexes: { byUser: ['Query'] } },
+      messages: { table: ['BatchGetItem'] },
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
+      users: { table: ['Query'] },
     },
     sendsTo: ['fanout'],
     postsToConnections: true,
@@ -240,6 +257,21 @@ export const actions = [
   'ack',
   'typing',
   'presence',
+  'removeMembers',
+  'leave',
+  'setRole',
+  'updateConversation',
+  'block',
+  'unblock',
+  'getSettings',
+  'updateSettings',
+  'listInvitations',
+  'acceptInvitation',
+  'declineInvitation',
+  'edit',
+  'deleteMessage',
+  'react',
+  'unreact',
 ] as const;
 
 /** A client action name. */

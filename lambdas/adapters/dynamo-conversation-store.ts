@@ -1,4 +1,5 @@
 import {
+  DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -8,8 +9,10 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { tables } from '../../lib/definitions.js';
 import type { ConversationStore, MembershipPage } from '../domain/ports.js';
-import type { Conversation, ConversationHead, MemberState } from '../domain/types.js';
-import { batchGetAll, batchWriteAll } from './dynamo-batch.js';
+import type { Conversation, ConversationHead, MemberState, Role } from '../domain/types.js';
+import { mapLimit } from '../domain/concurrency.js';
+import { UnavailableError } from '../domain/errors.js';
+import { batchGetAll } from './dynamo-batch.js';
 import { headKey } from './dynamo-message-store.js';
 import { cancellationReasons, isConditionalCheckFailed } from './dynamo-errors.js';
 
@@ -22,6 +25,10 @@ interface ConversationItem {
   members: Set<string>;
   createdBy: string;
   createdAt: string;
+  roles?: Record<string, Role>;
+  membershipSeq?: number;
+  /** Direct conversations: the member who has not accepted yet (a DynamoDB set, gone when empty). */
+  pending?: Set<string>;
 }
 
 /** The head item of the conversation's partition in the messages table (see `headKey`). */
@@ -52,6 +59,9 @@ function toConversation(item: ConversationItem, head: HeadItem | undefined): Con
     createdAt: item.createdAt,
     lastSeq: Number(head?.lastSeq ?? 0),
     lastMessageAt: head?.lastMessageAt ?? null,
+    ...(item.roles ? { roles: item.roles } : {}),
+    membershipSeq: Number(item.membershipSeq ?? 0),
+    ...(item.kind === 'direct' ? { pending: [...(item.pending ?? [])] } : {}),
     epoch: head?.epoch ?? null,
   };
 }
@@ -64,6 +74,8 @@ function toItem(conversation: Conversation): ConversationItem {
     members: new Set(conversation.members),
     createdBy: conversation.createdBy,
     createdAt: conversation.createdAt,
+    ...(conversation.roles ? { roles: conversation.roles } : {}),
+    ...(conversation.pending?.length ? { pending: new Set(conversation.pending) } : {}),
   };
 }
 
@@ -76,17 +88,23 @@ function toMemberState(item: Record<string, unknown>): MemberState {
     lastReadSeq: Number(item.lastReadSeq ?? 0),
     ...(typeof item.peerId === 'string' ? { peerId: item.peerId } : {}),
     ...(item.removedAtSeq === undefined ? {} : { removedAtSeq: Number(item.removedAtSeq) }),
+    ...(typeof item.role === 'string' ? { role: item.role as Role } : {}),
+    ...(item.peerPending === true ? { peerPending: true } : {}),
   };
 }
 
-const memberItem = (conversationId: string, userId: string, joinedAt: string, peerId?: string) => ({
+const memberItem = (conversationId: string, userId: string, joinedAt: string, peerId?: string, extra: Record<string, unknown> = {}) => ({
   conversationId,
   userId,
   joinedAt,
   lastDeliveredSeq: 0,
   lastReadSeq: 0,
   ...(peerId === undefined ? {} : { peerId }),
+  ...extra,
 });
+
+/** Groups up to this size are created in one transaction (members + the conversation item: at most 100 items). */
+const transactionalGroupSize = 99;
 
 /**
  * Conversations keep their member set on the conversation item, so fanout needs no extra query; their
@@ -102,13 +120,23 @@ export class DynamoConversationStore implements ConversationStore {
   ) {}
 
   async get(conversationId: string, consistent = false): Promise<Conversation | undefined> {
-    const [conversation, head] = await Promise.all(
-      [
-        { TableName: this.conversationsTable, Key: { conversationId } },
-        { TableName: this.messagesTable, Key: headKey(conversationId) },
-      ].map(async (read) => (await this.ddb.send(new GetCommand({ ...read, ConsistentRead: consistent }))).Item),
-    );
-    return conversation ? toConversation(conversation as ConversationItem, head as HeadItem | undefined) : undefined;
+    // The two items are read in parallel; a consistent read retries until both show the same membershipSeq
+    // (they are written in one transaction), so the member set belongs to the lastSeq a send conditions on.
+    for (let attempt = 0; ; attempt++) {
+      const [conversation, head] = await Promise.all(
+        [
+          { TableName: this.conversationsTable, Key: { conversationId } },
+          { TableName: this.messagesTable, Key: headKey(conversationId) },
+        ].map(async (read) => (await this.ddb.send(new GetCommand({ ...read, ConsistentRead: consistent }))).Item),
+      );
+      if (!conversation) return undefined;
+      const item = conversation as ConversationItem;
+      const agree = Number(item.membershipSeq ?? 0) === Number((head as HeadItem | undefined)?.membershipSeq ?? 0);
+      if (!consistent || agree || attempt >= 4) {
+        if (!agree) throw new UnavailableError('the member list kept changing, retry');
+        return toConversation(item, head as HeadItem | undefined);
+      }
+    }
   }
 
   async getMany(conversationIds: string[]): Promise<Map<string, Conversation>> {
@@ -128,6 +156,11 @@ export class DynamoConversationStore implements ConversationStore {
   async membersOf(conversationIds: string[]): Promise<Map<string, string[]>> {
     const items = await this.readConversations(conversationIds);
     return new Map(items.map((item) => [item.conversationId, [...item.members]]));
+  }
+
+  async audienceOf(conversationIds: string[]): Promise<Map<string, { members: string[]; pending: string[] }>> {
+    const items = await this.readConversations(conversationIds);
+    return new Map(items.map((item) => [item.conversationId, { members: [...item.members], pending: [...(item.pending ?? [])] }]));
   }
 
   private async readConversations(conversationIds: string[]): Promise<ConversationItem[]> {
@@ -155,6 +188,8 @@ export class DynamoConversationStore implements ConversationStore {
                   userId,
                   conversation.createdAt,
                   conversation.members.find((member) => member !== userId),
+                  // The opener sees the peer's presence only once the peer accepted (sent something).
+                  conversation.pending?.some((pending) => pending !== userId) ? { peerPending: true } : {},
                 ),
               },
             })),
@@ -174,13 +209,51 @@ export class DynamoConversationStore implements ConversationStore {
     // A retried create must not rewrite member items: that would reset their receipt cursors.
     const existing = await this.get(conversation.conversationId, true);
     if (existing) return { conversation: existing, created: false };
-    // Member items first: until the conversation item exists they are invisible (listings skip them),
-    // and a group larger than one transaction (100 items) is still all-or-nothing from the outside.
-    await batchWriteAll(
-      this.ddb,
-      this.membersTable,
-      conversation.members.map((userId) => memberItem(conversation.conversationId, userId, conversation.createdAt)),
+    const members = conversation.members.map((userId) =>
+      memberItem(conversation.conversationId, userId, conversation.createdAt, undefined, { role: conversation.roles?.[userId] ?? 'member' }),
     );
+    if (members.length <= transactionalGroupSize) {
+      // One transaction: the conversation item and its member items exist together or not at all, so two
+      // concurrent creates with one clientRequestId cannot leave the loser's members behind.
+      try {
+        await this.ddb.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.conversationsTable,
+                  Item: toItem(conversation),
+                  ConditionExpression: 'attribute_not_exists(conversationId)',
+                },
+              },
+              ...members.map((Item) => ({ Put: { TableName: this.membersTable, Item } })),
+            ],
+          }),
+        );
+        return { conversation, created: true };
+      } catch (error) {
+        const reasons = cancellationReasons(error);
+        if (reasons?.[0]?.code !== 'ConditionalCheckFailed' && !reasons?.some((reason) => reason.code === 'TransactionConflict')) throw error;
+        const stored = await this.get(conversation.conversationId, true);
+        if (!stored) throw error;
+        return { conversation: stored, created: false };
+      }
+    }
+    // Too large for one transaction: conditional puts (never overwriting a member item another create wrote),
+    // then the conversation item; the loser of a race deletes the member items it wrote for users the winner lacks.
+    const written = (
+      await mapLimit(members, 16, async (Item) => {
+        try {
+          await this.ddb.send(
+            new PutCommand({ TableName: this.membersTable, Item, ConditionExpression: 'attribute_not_exists(userId)' }),
+          );
+          return Item.userId;
+        } catch (error) {
+          if (!isConditionalCheckFailed(error)) throw error;
+          return undefined;
+        }
+      })
+    ).filter((userId): userId is string => userId !== undefined);
     try {
       await this.ddb.send(
         new PutCommand({
@@ -191,10 +264,14 @@ export class DynamoConversationStore implements ConversationStore {
       );
       return { conversation, created: true };
     } catch (error) {
-      // Two retries raced; the other one created it.
+      // Two creates raced; the other one created it.
       if (!isConditionalCheckFailed(error)) throw error;
       const stored = await this.get(conversation.conversationId, true);
       if (!stored) throw error;
+      const strays = written.filter((userId) => !stored.members.includes(userId));
+      await mapLimit(strays, 16, (userId) =>
+        this.ddb.send(new DeleteCommand({ TableName: this.membersTable, Key: { conversationId: conversation.conversationId, userId } })),
+      );
       return { conversation: stored, created: false };
     }
   }

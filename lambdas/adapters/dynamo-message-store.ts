@@ -1,22 +1,42 @@
 import { randomBytes } from 'node:crypto';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AppendResult, MessageStore, NewMessage } from '../domain/ports.js';
+import type { AppendResult, MessageStore, NewMessage, StateWrite, TimelineAppend } from '../domain/ports.js';
 import type { Message } from '../domain/types.js';
+import type { StoredMessage } from '../domain/ports.js';
 import { cancellationReasons } from './dynamo-errors.js';
 
 /** The idempotency key of a send: who sent which client id into which conversation. */
 export const idempotencyKey = (message: Pick<NewMessage, 'conversationId' | 'senderId' | 'clientMessageId'>) =>
   JSON.stringify([message.conversationId, message.senderId, message.clientMessageId]);
 
-function toMessage(item: Record<string, unknown>): Message {
-  return {
+// Optional fields of timeline items, copied as stored.
+const optionalFields = ['kind', 'editedAt', 'deleted', 'reactions', 'userIds', 'role', 'title', 'targetSeq', 'emoji', 'op'] as const;
+
+/** A stored timeline item as clients see it (internal bookkeeping such as `editSeqs` stays server-side). */
+export function toMessage(item: Record<string, unknown>): Message {
+  const message: Message = {
     conversationId: String(item.conversationId),
     seq: Number(item.seq),
     senderId: String(item.senderId),
-    clientMessageId: String(item.clientMessageId),
-    body: String(item.body),
+    clientMessageId: String(item.clientMessageId ?? ''),
+    // A deleted message keeps no body.
+    body: String(item.body ?? ''),
     createdAt: String(item.createdAt),
   };
+  for (const field of optionalFields) {
+    const value = item[field];
+    if (value === undefined) continue;
+    (message as unknown as Record<string, unknown>)[field] =
+      field === 'userIds' && value instanceof Set ? [...value] : field === 'targetSeq' ? Number(value) : value;
+  }
+  return message;
+}
+
+/** Table names the timeline transaction writes besides the messages and idempotency tables. */
+export interface TimelineTables {
+  conversations: string;
+  members: string;
+  users: string;
 }
 
 /**
@@ -27,20 +47,36 @@ function toMessage(item: Record<string, unknown>): Message {
 export const headKey = (conversationId: string) => ({ conversationId, seq: 0 });
 
 /**
- * Appends with one TransactWriteItems: advance the head's lastSeq from the expected value, put the message at
- * that seq, and claim the idempotency key. Any failed condition cancels all three, so seqs stay gap-free and a
- * retried send stores nothing. Membership is checked by the caller's consistent read; members are never removed.
+ * Appends with one TransactWriteItems: advance the head's lastSeq from the expected value, put the items at the
+ * following seqs, claim the idempotency key and apply the state the items record (members, roles, title, the
+ * edited message). Any failed condition cancels everything, so seqs stay gap-free, a retried request stores nothing,
+ * and the timeline and the state it describes never disagree. Membership is checked by the caller on a snapshot
+ * whose membershipSeq matches the head's; the lastSeq condition guarantees it still holds at commit.
  */
 export class DynamoMessageStore implements MessageStore {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
     private readonly messagesTable: string,
     private readonly idempotencyTable: string,
+    private readonly tables?: TimelineTables,
   ) {}
 
   async append(message: NewMessage, expectedLastSeq: number, idempotencyTtlSeconds: number): Promise<AppendResult> {
-    const seq = expectedLastSeq + 1;
-    const key = idempotencyKey(message);
+    return this.appendTimeline({
+      conversationId: message.conversationId,
+      items: [{ ...message, kind: 'message' }],
+      expectedLastSeq,
+      idempotencyKey: idempotencyKey(message),
+      idempotencyTtlSeconds,
+    });
+  }
+
+  async appendTimeline(request: TimelineAppend): Promise<AppendResult> {
+    const { conversationId, expectedLastSeq, idempotencyTtlSeconds } = request;
+    const items = request.items.map((item, index) => ({ ...item, seq: expectedLastSeq + 1 + index }));
+    const last = items.at(-1)!;
+    const key = request.idempotencyKey;
+    const membershipSeq = request.membershipChange ? last.seq : undefined;
     try {
       await this.ddb.send(
         new TransactWriteCommand({
@@ -48,62 +84,198 @@ export class DynamoMessageStore implements MessageStore {
             {
               Update: {
                 TableName: this.messagesTable,
-                Key: headKey(message.conversationId),
+                Key: headKey(conversationId),
                 // The first item of a timeline gives the conversation its epoch.
-                UpdateExpression: 'SET lastSeq = :seq, lastMessageAt = :at, epoch = if_not_exists(epoch, :epoch)',
+                UpdateExpression: `SET lastSeq = :seq, lastMessageAt = :at, epoch = if_not_exists(epoch, :epoch)${
+                  membershipSeq === undefined ? '' : ', membershipSeq = :seq'
+                }`,
                 // A new conversation may have no head yet.
                 ConditionExpression:
                   expectedLastSeq === 0 ? 'attribute_not_exists(lastSeq) OR lastSeq = :expected' : 'lastSeq = :expected',
                 ExpressionAttributeValues: {
-                  ':seq': seq,
-                  ':at': message.createdAt,
+                  ':seq': last.seq,
+                  ':at': last.createdAt,
                   ':expected': expectedLastSeq,
                   ':epoch': randomBytes(6).toString('base64url'),
                 },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
             },
-            {
+            ...items.map((item) => ({
               Put: {
                 TableName: this.messagesTable,
-                Item: { ...message, seq },
+                Item: stripUndefined(item),
                 ConditionExpression: 'attribute_not_exists(seq)',
               },
-            },
-            {
-              Put: {
-                TableName: this.idempotencyTable,
-                Item: {
-                  idempotencyKey: key,
-                  seq,
-                  createdAt: message.createdAt,
-                  expiresAt: Math.floor(Date.parse(message.createdAt) / 1000) + idempotencyTtlSeconds,
-                },
-                ConditionExpression: 'attribute_not_exists(idempotencyKey)',
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
+            })),
+            ...(key === undefined
+              ? []
+              : [
+                  {
+                    Put: {
+                      TableName: this.idempotencyTable,
+                      Item: {
+                        idempotencyKey: key,
+                        seq: items[0]!.seq,
+                        createdAt: items[0]!.createdAt,
+                        expiresAt: Math.floor(Date.parse(items[0]!.createdAt) / 1000) + idempotencyTtlSeconds,
+                      },
+                      ConditionExpression: 'attribute_not_exists(idempotencyKey)',
+                      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+                    },
+                  },
+                ]),
+            ...(request.writes ?? []).map((write) => this.toTransactItem(write, membershipSeq)),
           ],
         }),
       );
-      return { status: 'stored', message: { ...message, seq } };
+      return { status: 'stored', message: items[0]!, items };
     } catch (error) {
       const reasons = cancellationReasons(error);
       if (!reasons) throw error;
-      const [head, , idempotency] = reasons;
-      if (idempotency?.code === 'ConditionalCheckFailed') {
+      const head = reasons[0];
+      const idempotency = key === undefined ? undefined : reasons[1 + items.length];
+      if (key !== undefined && idempotency?.code === 'ConditionalCheckFailed') {
         const previous = idempotency.item ?? (await this.readIdempotency(key));
         if (!previous) throw error;
         return { status: 'duplicate', seq: Number(previous.seq), createdAt: String(previous.createdAt) };
       }
       if (head?.code === 'ConditionalCheckFailed') {
-        return { status: 'conflict', lastSeq: Number(head.item?.lastSeq ?? 0) };
+        const current = head.item?.membershipSeq;
+        return {
+          status: 'conflict',
+          lastSeq: Number(head.item?.lastSeq ?? 0),
+          ...(current === undefined ? {} : { membershipSeq: Number(current) }),
+        };
       }
       if (reasons.some((reason) => reason.code === 'TransactionConflict')) {
         return { status: 'conflict', lastSeq: expectedLastSeq };
       }
       throw error;
     }
+  }
+
+  /** Translates a domain state change into one transaction item. */
+  private toTransactItem(write: StateWrite, membershipSeq: number | undefined) {
+    const tables = this.tables;
+    if (!tables) throw new Error('timeline writes need the conversations, members and users tables');
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets: string[] = [];
+    const removes: string[] = [];
+    const adds: string[] = [];
+    const deletes: string[] = [];
+    const set = (name: string, value: unknown) => {
+      const n = `#s${sets.length}`;
+      names[n] = name;
+      values[`:s${sets.length}`] = value;
+      sets.push(`${n} = :s${sets.length}`);
+    };
+    switch (write.type) {
+      case 'conversation': {
+        if (write.title !== undefined) set('title', write.title);
+        if (write.roles !== undefined) set('roles', write.roles);
+        if (membershipSeq !== undefined) set('membershipSeq', membershipSeq);
+        if (write.addMembers?.length) {
+          adds.push('members :added');
+          values[':added'] = new Set(write.addMembers);
+        }
+        if (write.removeMembers?.length) {
+          deletes.push('members :removed');
+          values[':removed'] = new Set(write.removeMembers);
+        }
+        if (write.accepted !== undefined) {
+          deletes.push('pending :accepted');
+          values[':accepted'] = new Set([write.accepted]);
+        }
+        return {
+          Update: {
+            TableName: tables.conversations,
+            Key: { conversationId: write.conversationId },
+            UpdateExpression: expression(sets, removes, adds, deletes),
+            ConditionExpression: 'attribute_exists(conversationId)',
+            ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+            ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+          },
+        };
+      }
+      case 'member': {
+        if (write.join) {
+          set('joinedAt', write.join.joinedAt);
+          set('role', write.join.role);
+          // A re-added member keeps their receipt cursors.
+          sets.push('lastDeliveredSeq = if_not_exists(lastDeliveredSeq, :zero)', 'lastReadSeq = if_not_exists(lastReadSeq, :zero)');
+          values[':zero'] = 0;
+          removes.push('removedAtSeq');
+        }
+        if (write.removedAtSeq !== undefined) set('removedAtSeq', write.removedAtSeq);
+        if (write.role !== undefined && !write.join) set('role', write.role);
+        if (write.peerAccepted) removes.push('peerPending');
+        return {
+          Update: {
+            TableName: tables.members,
+            Key: { conversationId: write.conversationId, userId: write.userId },
+            UpdateExpression: expression(sets, removes, adds, deletes),
+            ...(write.join ? {} : { ConditionExpression: 'attribute_exists(userId)' }),
+            ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+            ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+          },
+        };
+      }
+      case 'message': {
+        for (const [name, value] of Object.entries(write.set ?? {})) set(name, value);
+        for (const name of write.remove ?? []) {
+          const n = `#r${removes.length}`;
+          names[n] = name;
+          removes.push(n);
+        }
+        return {
+          Update: {
+            TableName: this.messagesTable,
+            Key: { conversationId: write.conversationId, seq: write.seq },
+            UpdateExpression: expression(sets, removes, adds, deletes),
+            ConditionExpression: 'attribute_exists(seq)',
+            ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+            ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+          },
+        };
+      }
+      case 'userItem':
+        return write.delete
+          ? { Delete: { TableName: tables.users, Key: { userId: write.userId, item: write.item } } }
+          : { Put: { TableName: tables.users, Item: { ...write.put, userId: write.userId, item: write.item } } };
+    }
+  }
+
+  async get(conversationId: string, seq: number): Promise<StoredMessage | undefined> {
+    if (seq < 1) return undefined;
+    const { Item } = await this.ddb.send(
+      new GetCommand({ TableName: this.messagesTable, Key: { conversationId, seq }, ConsistentRead: true }),
+    );
+    if (!Item) return undefined;
+    return Array.isArray(Item.editSeqs) ? { ...toMessage(Item), editSeqs: Item.editSeqs.map(Number) } : toMessage(Item);
+  }
+
+  async countUnread(conversationId: string, afterSeq: number, throughSeq: number, excludeSenderId: string, cap: number): Promise<number> {
+    if (throughSeq <= afterSeq) return 0;
+    const { Count } = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.messagesTable,
+        KeyConditionExpression: 'conversationId = :c AND seq BETWEEN :from AND :through',
+        FilterExpression: 'senderId <> :me AND (attribute_not_exists(kind) OR kind = :message) AND attribute_not_exists(deleted)',
+        ExpressionAttributeValues: { ':c': conversationId, ':from': Math.max(1, afterSeq + 1), ':through': throughSeq, ':me': excludeSenderId, ':message': 'message' },
+        // Newest first, so a capped count still covers what the user saw last.
+        ScanIndexForward: false,
+        Select: 'COUNT',
+        Limit: cap,
+      }),
+    );
+    return Count ?? 0;
+  }
+
+  async idempotent(key: string): Promise<{ seq: number; createdAt: string } | undefined> {
+    const item = await this.readIdempotency(key);
+    return item ? { seq: Number(item.seq), createdAt: String(item.createdAt) } : undefined;
   }
 
   private async readIdempotency(key: string): Promise<Record<string, unknown> | undefined> {
@@ -142,3 +314,15 @@ export class DynamoMessageStore implements MessageStore {
     return (Items ?? []).map(toMessage);
   }
 }
+
+const expression = (sets: string[], removes: string[], adds: string[], deletes: string[]) =>
+  [
+    sets.length ? `SET ${sets.join(', ')}` : '',
+    removes.length ? `REMOVE ${removes.join(', ')}` : '',
+    adds.length ? `ADD ${adds.join(', ')}` : '',
+    deletes.length ? `DELETE ${deletes.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+
+const stripUndefined = (item: Record<string, unknown>) => Object.fromEntries(Object.entries(item).filter(([, value]) => value !== undefined));

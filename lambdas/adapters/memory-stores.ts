@@ -9,10 +9,14 @@ import type {
   PresenceStore,
   MembershipPage,
   PushResult,
+  StateWrite,
+  StoredMessage,
+  TimelineAppend,
   UserRateLimiter,
+  UserStore,
 } from '../domain/ports.js';
 import { MemoryRateLimiter } from '../domain/rate-limiter.js';
-import type { ConnectionRef, Conversation, ConversationHead, FanoutJob, MemberState, Message, UserPresence } from '../domain/types.js';
+import type { ConnectionRef, Conversation, ConversationHead, FanoutJob, GroupAddSetting, Invitation, MemberState, Message, UserPresence } from '../domain/types.js';
 import { loadLimits, type Limits } from '../shared/config.js';
 
 /** In-memory conversation store with the same semantics as the DynamoDB one. */
@@ -39,6 +43,11 @@ export class MemoryConversationStore implements ConversationStore {
     }
     return heads;
   }
+  async audienceOf(ids: string[]) {
+    return new Map(
+      [...(await this.getMany(ids))].map(([id, conversation]) => [id, { members: conversation.members, pending: conversation.pending ?? [] }]),
+    );
+  }
   async membersOf(ids: string[]) {
     return new Map([...(await this.getMany(ids))].map(([id, conversation]) => [id, conversation.members]));
   }
@@ -53,8 +62,11 @@ export class MemoryConversationStore implements ConversationStore {
     for (const userId of conversation.members) {
       const peerId = conversation.kind === 'direct' ? conversation.members.find((member) => member !== userId) : undefined;
       this.putMember(conversation.conversationId, userId, conversation.createdAt, peerId);
+      const member = this.members.get(this.key(conversation.conversationId, userId))!;
+      if (conversation.kind === 'group') member.role = conversation.roles?.[userId] ?? 'member';
+      if (conversation.pending?.some((pending) => pending !== userId)) member.peerPending = true;
     }
-    this.conversations.set(conversation.conversationId, structuredClone(conversation));
+    this.conversations.set(conversation.conversationId, structuredClone({ membershipSeq: 0, ...conversation }));
     return { conversation, created: true };
   }
   private putMember(conversationId: string, userId: string, joinedAt: string, peerId?: string) {
@@ -83,6 +95,40 @@ export class MemoryConversationStore implements ConversationStore {
     const items = inRange.slice(0, page.limit).map((member) => ({ ...member }));
     const rest = all.slice(items.length);
     return { items, next: rest[0]?.conversationId ?? null };
+  }
+  /** Applies a timeline transaction's conversation or member write (the message store calls this). */
+  applyWrite(write: Extract<StateWrite, { type: 'conversation' | 'member' }>, membershipSeq: number | undefined) {
+    if (write.type === 'conversation') {
+      const conversation = this.conversations.get(write.conversationId)!;
+      if (write.title !== undefined) conversation.title = write.title;
+      if (write.roles !== undefined) conversation.roles = { ...write.roles };
+      if (membershipSeq !== undefined) conversation.membershipSeq = membershipSeq;
+      if (write.addMembers) conversation.members = [...new Set([...conversation.members, ...write.addMembers])].sort();
+      if (write.removeMembers) conversation.members = conversation.members.filter((userId) => !write.removeMembers!.includes(userId));
+      if (write.accepted !== undefined) conversation.pending = (conversation.pending ?? []).filter((userId) => userId !== write.accepted);
+      return;
+    }
+    const key = this.key(write.conversationId, write.userId);
+    if (write.join) {
+      const previous = this.members.get(key);
+      this.members.set(key, {
+        conversationId: write.conversationId,
+        userId: write.userId,
+        joinedAt: write.join.joinedAt,
+        lastDeliveredSeq: previous?.lastDeliveredSeq ?? 0,
+        lastReadSeq: previous?.lastReadSeq ?? 0,
+        role: write.join.role,
+      });
+    }
+    const member = this.members.get(key)!;
+    if (write.removedAtSeq !== undefined) member.removedAtSeq = write.removedAtSeq;
+    if (write.role !== undefined) member.role = write.role;
+    if (write.peerAccepted) delete member.peerPending;
+  }
+  /** Whether a transaction's conditions on conversation and member items hold. */
+  writeHolds(write: Extract<StateWrite, { type: 'conversation' | 'member' }>) {
+    if (write.type === 'conversation') return this.conversations.has(write.conversationId);
+    return write.join !== undefined || this.members.has(this.key(write.conversationId, write.userId));
   }
   async getMember(conversationId: string, userId: string) {
     return this.members.get(this.key(conversationId, userId));
@@ -114,41 +160,159 @@ export class MemoryMessageStore implements MessageStore {
   readonly idempotency = new Map<string, { seq: number; createdAt: string }>();
   conflictsBeforeStore = 0;
 
-  constructor(private readonly conversations: MemoryConversationStore) {}
+  constructor(
+    private readonly conversations: MemoryConversationStore,
+    private readonly users?: MemoryUserStore,
+  ) {}
 
-  async append(message: NewMessage, expectedLastSeq: number): Promise<AppendResult> {
-    const key = JSON.stringify([message.conversationId, message.senderId, message.clientMessageId]);
-    const previous = this.idempotency.get(key);
-    if (previous) return { status: 'duplicate', ...previous };
+  async append(message: NewMessage, expectedLastSeq: number, idempotencyTtlSeconds = 0): Promise<AppendResult> {
     const conversation = this.conversations.conversations.get(message.conversationId);
     if (!conversation) throw new Error(`append to unknown conversation ${message.conversationId}`);
-    if (this.conflictsBeforeStore > 0) {
+    const key = JSON.stringify([message.conversationId, message.senderId, message.clientMessageId]);
+    if (this.conflictsBeforeStore > 0 && !this.idempotency.has(key)) {
       this.conflictsBeforeStore--;
-      await this.storeRaw({ ...message, senderId: 'someone-else', clientMessageId: `other-${conversation.lastSeq}` });
-      return { status: 'conflict', lastSeq: conversation.lastSeq };
+      this.storeRaw([{ ...message, kind: 'message', senderId: 'someone-else', clientMessageId: `other-${conversation.lastSeq}` }]);
+      return { status: 'conflict', lastSeq: conversation.lastSeq, membershipSeq: conversation.membershipSeq ?? 0 };
     }
-    if (conversation.lastSeq !== expectedLastSeq) return { status: 'conflict', lastSeq: conversation.lastSeq };
-    const stored = await this.storeRaw(message);
-    this.idempotency.set(key, { seq: stored.seq, createdAt: stored.createdAt });
-    return { status: 'stored', message: stored };
+    return this.appendTimeline({
+      conversationId: message.conversationId,
+      items: [{ ...message, kind: 'message' }],
+      expectedLastSeq,
+      idempotencyKey: key,
+      idempotencyTtlSeconds,
+    });
   }
-  private async storeRaw(message: NewMessage): Promise<Message> {
-    const conversation = this.conversations.conversations.get(message.conversationId)!;
-    const stored = { ...message, seq: conversation.lastSeq + 1 };
-    conversation.lastSeq = stored.seq;
-    conversation.lastMessageAt = stored.createdAt;
-    conversation.epoch ??= `e${++epochs}`;
-    this.messages.set(message.conversationId, [...(this.messages.get(message.conversationId) ?? []), stored]);
+  async appendTimeline(request: TimelineAppend): Promise<AppendResult> {
+    const conversation = this.conversations.conversations.get(request.conversationId);
+    if (!conversation) throw new Error(`append to unknown conversation ${request.conversationId}`);
+    const previous = request.idempotencyKey === undefined ? undefined : this.idempotency.get(request.idempotencyKey);
+    if (previous) return { status: 'duplicate', ...previous };
+    if (conversation.lastSeq !== request.expectedLastSeq) {
+      return { status: 'conflict', lastSeq: conversation.lastSeq, membershipSeq: conversation.membershipSeq ?? 0 };
+    }
+    // The same conditions as the DynamoDB transaction, checked before anything is applied.
+    for (const write of request.writes ?? []) {
+      if (write.type === 'conversation' || write.type === 'member') {
+        if (!this.conversations.writeHolds(write)) throw new Error('TransactionCanceledException: a write condition failed');
+      } else if (write.type === 'message' && !this.find(write.conversationId, write.seq)) {
+        throw new Error('TransactionCanceledException: no such message');
+      }
+    }
+    const items = this.storeRaw(request.items);
+    const membershipSeq = request.membershipChange ? items.at(-1)!.seq : undefined;
+    if (membershipSeq !== undefined) conversation.membershipSeq = membershipSeq;
+    for (const write of request.writes ?? []) {
+      if (write.type === 'conversation' || write.type === 'member') this.conversations.applyWrite(write, membershipSeq);
+      else if (write.type === 'message') {
+        const message = this.find(write.conversationId, write.seq)! as unknown as Record<string, unknown>;
+        Object.assign(message, structuredClone(write.set ?? {}));
+        for (const name of write.remove ?? []) delete message[name];
+      } else if (write.delete) this.users?.items.get(write.userId)?.delete(write.item);
+      else this.users?.put(write.userId, write.item, { ...write.put });
+    }
+    if (request.idempotencyKey !== undefined) {
+      this.idempotency.set(request.idempotencyKey, { seq: items[0]!.seq, createdAt: items[0]!.createdAt });
+    }
+    return { status: 'stored', message: { ...items[0]! }, items: items.map((item) => ({ ...item })) };
+  }
+  async idempotent(key: string) {
+    const found = this.idempotency.get(key);
+    return found && { ...found };
+  }
+  private find(conversationId: string, seq: number): StoredMessage | undefined {
+    return (this.messages.get(conversationId) ?? []).find((message) => message.seq === seq);
+  }
+  private storeRaw(items: Omit<Message, 'seq'>[]): Message[] {
+    const stored: Message[] = [];
+    for (const item of items) {
+      const conversation = this.conversations.conversations.get(item.conversationId)!;
+      const message = Object.fromEntries(
+        Object.entries({ ...item, seq: conversation.lastSeq + 1 }).filter(([, value]) => value !== undefined),
+      ) as unknown as Message;
+      conversation.lastSeq = message.seq;
+      conversation.lastMessageAt = message.createdAt;
+      conversation.epoch ??= `e${++epochs}`;
+      this.messages.set(item.conversationId, [...(this.messages.get(item.conversationId) ?? []), message]);
+      stored.push(message);
+    }
     return stored;
   }
-  async before(conversationId: string, beforeSeq: number | undefined, limit: number) {
+  async get(conversationId: string, seq: number) {
+    const found = this.find(conversationId, seq);
+    return found && structuredClone(found);
+  }
+  async countUnread(conversationId: string, afterSeq: number, throughSeq: number, excludeSenderId: string, cap: number) {
     return (this.messages.get(conversationId) ?? [])
+      .filter((message) => message.seq > afterSeq && message.seq <= throughSeq)
+      .slice(-cap)
+      .filter((message) => message.senderId !== excludeSenderId && (message.kind ?? 'message') === 'message' && !message.deleted).length;
+  }
+  async before(conversationId: string, beforeSeq: number | undefined, limit: number) {
+    return this.visible(conversationId)
       .filter((message) => beforeSeq === undefined || message.seq < beforeSeq)
       .reverse()
       .slice(0, limit);
   }
+  /** Timeline items as reads return them: copies, without server-side bookkeeping. */
+  private visible(conversationId: string): Message[] {
+    return (this.messages.get(conversationId) ?? []).map((message) => {
+      const { editSeqs: _editSeqs, ...rest } = structuredClone(message as StoredMessage);
+      return rest;
+    });
+  }
   async after(conversationId: string, afterSeq: number, limit: number) {
-    return (this.messages.get(conversationId) ?? []).filter((message) => message.seq > afterSeq).slice(0, limit);
+    return this.visible(conversationId).filter((message) => message.seq > afterSeq).slice(0, limit);
+  }
+}
+
+/** In-memory `users` table: one map of items per user, keyed like the DynamoDB sort key. */
+export class MemoryUserStore implements UserStore {
+  readonly items = new Map<string, Map<string, Record<string, unknown>>>();
+  put(userId: string, item: string, value: Record<string, unknown>) {
+    const partition = this.items.get(userId) ?? new Map<string, Record<string, unknown>>();
+    partition.set(item, value);
+    this.items.set(userId, partition);
+  }
+  private prefix(userId: string, prefix: string, limit: number) {
+    return [...(this.items.get(userId) ?? new Map<string, Record<string, unknown>>()).entries()]
+      .filter(([item]) => item.startsWith(prefix))
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .slice(0, limit)
+      .map(([, value]) => value);
+  }
+  async settingsOf(userId: string) {
+    return { groupAdd: (this.items.get(userId)?.get('settings')?.groupAdd === 'contacts' ? 'contacts' : 'anyone') as GroupAddSetting };
+  }
+  async updateSettings(userId: string, settings: { groupAdd: GroupAddSetting }) {
+    this.put(userId, 'settings', { ...settings });
+  }
+  async block(userId: string, blockedUserId: string, at: string) {
+    this.put(userId, `block#${blockedUserId}`, { blockedUserId, blockedAt: at });
+  }
+  async unblock(userId: string, blockedUserId: string) {
+    this.items.get(userId)?.delete(`block#${blockedUserId}`);
+  }
+  async blockedBy(userId: string, limit: number) {
+    return this.prefix(userId, 'block#', limit).map((value) => String(value.blockedUserId));
+  }
+  async whoBlocked(blockers: string[], userId: string) {
+    return new Set(blockers.filter((blocker) => blocker !== userId && this.items.get(blocker)?.has(`block#${userId}`)));
+  }
+  async invitationsOf(userId: string, limit: number) {
+    return this.prefix(userId, 'invite#', limit).map((value) => ({ ...value }) as unknown as Invitation);
+  }
+  async invitation(userId: string, conversationId: string) {
+    const found = this.items.get(userId)?.get(`invite#${conversationId}`);
+    return found && ({ ...found } as unknown as Invitation);
+  }
+  async putInvitation(userId: string, invitation: Invitation) {
+    this.put(userId, `invite#${invitation.conversationId}`, { ...invitation });
+  }
+  async deleteInvitation(userId: string, conversationId: string) {
+    this.items.get(userId)?.delete(`invite#${conversationId}`);
+  }
+  async hasItem(userId: string, item: string) {
+    return this.items.get(userId)?.has(item) ?? false;
   }
 }
 
@@ -241,7 +405,8 @@ export class MemoryPusher implements ConnectionPusher {
 /** A full set of in-memory dependencies with a controllable clock. */
 export function memoryDeps(overrides: Partial<Limits> = {}) {
   const conversations = new MemoryConversationStore();
-  const messages = new MemoryMessageStore(conversations);
+  const users = new MemoryUserStore();
+  const messages = new MemoryMessageStore(conversations, users);
   const presence = new MemoryPresenceStore();
   const queue = new MemoryQueue();
   const pusher = new MemoryPusher();
@@ -251,6 +416,7 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
     conversations,
     messages,
     presence,
+    users,
     queue,
     pusher,
     limits: { ...loadLimits({}), ...overrides },
@@ -265,6 +431,7 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
     conversations,
     messages,
     presence,
+    users,
     queue,
     pusher,
     advance: (ms: number) => {

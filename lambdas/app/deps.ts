@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DynamoConversationStore } from '../adapters/dynamo-conversation-store.js';
 import { DynamoMessageStore } from '../adapters/dynamo-message-store.js';
 import { DynamoPresenceStore } from '../adapters/dynamo-presence-store.js';
+import { DynamoUserStore } from '../adapters/dynamo-user-store.js';
 import { DynamoUserRateLimiter } from '../adapters/dynamo-user-rate-limiter.js';
 import { ManagementApiPusher } from '../adapters/management-api-pusher.js';
 import { SqsFanoutQueue } from '../adapters/sqs-fanout-queue.js';
@@ -15,7 +16,12 @@ export function createDeps(config: Config, clients: AwsClients): Deps {
   const { tables } = config;
   return {
     conversations: new DynamoConversationStore(clients.ddb, tables.conversations, tables.members, tables.messages),
-    messages: new DynamoMessageStore(clients.ddb, tables.messages, tables.idempotency),
+    messages: new DynamoMessageStore(clients.ddb, tables.messages, tables.idempotency, {
+      conversations: tables.conversations,
+      members: tables.members,
+      users: tables.users,
+    }),
+    users: new DynamoUserStore(clients.ddb, tables.users),
     presence: new DynamoPresenceStore(clients.ddb, tables.presence),
     queue: new SqsFanoutQueue(clients.sqs, config.fanoutQueueUrl),
     pusher: new ManagementApiPusher(clients.management),

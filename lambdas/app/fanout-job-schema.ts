@@ -16,6 +16,7 @@ export const fanoutJobSchema: z.ZodMiniType<FanoutJob> = z.discriminatedUnion('k
     recipients: z.optional(z.array(nonEmpty).check(z.maxLength(1000))),
     targets: z.optional(z.array(connectionRef).check(z.maxLength(1000))),
     excludeConnectionId: z.optional(z.string()),
+    scope: z.optional(z.object({ conversationId: nonEmpty, membershipSeq: z.int().check(z.gte(0)), seq: z.optional(z.int().check(z.gte(1))) })),
     attempt: z.int().check(z.gte(0)),
   }),
   z.object({

@@ -1,6 +1,18 @@
 import type * as z from 'zod/mini';
 import { actions, type ActionName } from '../../lib/definitions.js';
-import { addMembers, createDirectConversation, createGroupConversation, listConversations } from '../domain/conversations.js';
+import { block, settingsOf, unblock, updateSettings } from '../domain/consent.js';
+import { createDirectConversation, createGroup, listConversations } from '../domain/conversations.js';
+import { deleteMessage, editMessage, react } from '../domain/message-lifecycle.js';
+import {
+  acceptInvitation,
+  addMembers as addGroupMembers,
+  declineInvitation,
+  leave,
+  listInvitations,
+  removeMembers,
+  setRole,
+  updateConversation,
+} from '../domain/membership.js';
 import type { Deps } from '../domain/deps.js';
 import { ParleyError } from '../domain/errors.js';
 import { history, sendMessage } from '../domain/messages.js';
@@ -69,14 +81,11 @@ export function toErrorFrame(error: unknown, requestId?: string): ReplyFrame {
 export function createRouter(deps: Deps): (frame: IncomingFrame, caller: Caller) => Promise<ReplyFrame> {
   const schemas = actionSchemas(deps.limits);
   const handlers: Handlers = {
-    createConversation: async (input, caller) => ({
-      type: 'conversation',
-      conversation:
-        input.kind === 'direct'
-          ? await createDirectConversation(deps, caller, input.userId)
-          : await createGroupConversation(deps, caller, input),
-    }),
-    addMembers: async (input, caller) => ({ type: 'conversation', conversation: await addMembers(deps, caller, input) }),
+    createConversation: async (input, caller) =>
+      input.kind === 'direct'
+        ? { type: 'conversation', conversation: await createDirectConversation(deps, caller, input.userId) }
+        : { type: 'conversation', ...(await createGroup(deps, caller, input)) },
+    addMembers: async (input, caller) => ({ type: 'conversation', ...(await addGroupMembers(deps, caller, input)) }),
     listConversations: async (input, caller) => ({
       type: 'conversations',
       ...(await listConversations(deps, caller, { limit: input.limit, cursor: input.cursor ?? undefined })),
@@ -98,6 +107,27 @@ export function createRouter(deps: Deps): (frame: IncomingFrame, caller: Caller)
       return { type: 'ok' };
     },
     presence: async (input, caller) => ({ type: 'presence', users: await presenceOf(deps, caller, input.userIds) }),
+    removeMembers: async (input, caller) => ({ type: 'conversation', conversation: await removeMembers(deps, caller, input) }),
+    leave: async (input, caller) => ({ type: 'conversation', conversation: await leave(deps, caller, input) }),
+    setRole: async (input, caller) => ({ type: 'conversation', conversation: await setRole(deps, caller, input) }),
+    updateConversation: async (input, caller) => ({ type: 'conversation', conversation: await updateConversation(deps, caller, input) }),
+    block: async (input, caller) => ({ type: 'settings', settings: await block(deps, caller, input.userId) }),
+    unblock: async (input, caller) => ({ type: 'settings', settings: await unblock(deps, caller, input.userId) }),
+    getSettings: async (_input, caller) => ({ type: 'settings', settings: await settingsOf(deps, caller) }),
+    updateSettings: async (input, caller) => ({ type: 'settings', settings: await updateSettings(deps, caller, input) }),
+    listInvitations: async (_input, caller) => ({ type: 'invitations', invitations: await listInvitations(deps, caller) }),
+    acceptInvitation: async (input, caller) => ({
+      type: 'conversation',
+      conversation: await acceptInvitation(deps, caller, input.conversationId),
+    }),
+    declineInvitation: async (input, caller) => {
+      await declineInvitation(deps, caller, input.conversationId);
+      return { type: 'ok' };
+    },
+    edit: async (input, caller) => ({ type: 'ack', ...(await editMessage(deps, caller, input)) }),
+    deleteMessage: async (input, caller) => ({ type: 'ack', ...(await deleteMessage(deps, caller, input)) }),
+    react: async (input, caller) => ({ type: 'ack', ...(await react(deps, caller, input, 'add')) }),
+    unreact: async (input, caller) => ({ type: 'ack', ...(await react(deps, caller, input, 'remove')) }),
   };
 
   return async (frame, caller) => {

@@ -23,6 +23,9 @@ const pageLimit = (fallback: number) => z._default(z.int().check(z.gte(1), z.lte
 const pageToken = z.nullish(z.string().check(z.minLength(1), z.maxLength(512)));
 const list = <T extends z.core.SomeType>(item: T, max: number) => z.array(item).check(z.minLength(1), z.maxLength(max));
 
+// A reaction: one emoji (or short text), 1-16 UTF-16 code units, no whitespace.
+const emoji = text(16).check(z.refine((value) => !/\s/u.test(value), 'must not contain whitespace'));
+
 /** The schema of every action's request, built from the configured limits. */
 export function actionSchemas(limits: Limits) {
   return {
@@ -54,6 +57,21 @@ export function actionSchemas(limits: Limits) {
     ack: z.object({ conversationId, kind: z.enum(['delivered', 'read']), seq: seqFrom(1) }),
     typing: z.object({ conversationId, state: z._default(z.enum(['start', 'stop']), 'start') }),
     presence: z.object({ userIds: list(userIdSchema, 100) }),
+    removeMembers: z.object({ conversationId, members: list(userIdSchema, limits.maxMembersPerRequest) }),
+    leave: z.object({ conversationId }),
+    setRole: z.object({ conversationId, userId: userIdSchema, role: z.enum(['owner', 'admin', 'member']) }),
+    updateConversation: z.object({ conversationId, title: text(100) }),
+    block: z.object({ userId: userIdSchema }),
+    unblock: z.object({ userId: userIdSchema }),
+    getSettings: z.object({}),
+    updateSettings: z.object({ groupAdd: z.optional(z.enum(['anyone', 'contacts'])) }),
+    listInvitations: z.object({}),
+    acceptInvitation: z.object({ conversationId }),
+    declineInvitation: z.object({ conversationId }),
+    edit: z.object({ conversationId, seq: seqFrom(1), clientMessageId: text(64), body: text(limits.maxBodyChars) }),
+    deleteMessage: z.object({ conversationId, seq: seqFrom(1), clientMessageId: text(64) }),
+    react: z.object({ conversationId, seq: seqFrom(1), clientMessageId: text(64), emoji: emoji }),
+    unreact: z.object({ conversationId, seq: seqFrom(1), clientMessageId: text(64), emoji: emoji }),
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Limits } from '../shared/config.js';
-import type { ConnectionPusher, ConversationStore, FanoutQueue, MessageStore, PresenceStore, UserRateLimiter } from './ports.js';
+import type { ConnectionPusher, ConversationStore, FanoutQueue, MessageStore, PresenceStore, UserRateLimiter, UserStore } from './ports.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 /** Everything domain code uses from the outside world, injected so tests can replace any of it. */
@@ -7,6 +7,8 @@ export interface Deps {
   conversations: ConversationStore;
   messages: MessageStore;
   presence: PresenceStore;
+  /** Settings, blocks, invitations, reaction markers. */
+  users: UserStore;
   queue: FanoutQueue;
   pusher: ConnectionPusher;
   limits: Limits;

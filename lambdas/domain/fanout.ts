@@ -1,4 +1,5 @@
 import { chunk, mapLimit } from './concurrency.js';
+import { presenceAudienceOf } from './consent.js';
 import type { Deps } from './deps.js';
 import type { ConnectionRef, FanoutJob, ServerEvent } from './types.js';
 
@@ -22,7 +23,7 @@ export async function publish(
   deps: Deps,
   event: ServerEvent,
   recipients: readonly string[],
-  options: { excludeConnectionId?: string; inline?: boolean } = {},
+  options: { excludeConnectionId?: string; inline?: boolean; scope?: DeliverJob['scope'] } = {},
 ): Promise<void> {
   const unique = [...new Set(recipients)];
   if (unique.length === 0) return;
@@ -31,6 +32,7 @@ export async function publish(
     event,
     recipients: part,
     excludeConnectionId: options.excludeConnectionId,
+    ...(options.scope ? { scope: options.scope } : {}),
     attempt: 0,
   }));
   if ((options.inline ?? true) && unique.length <= deps.limits.inlineFanoutMaxRecipients) {
@@ -112,14 +114,45 @@ export async function contactsOf(deps: Deps, userId: string, maxMembers = Infini
   return [...contacts];
 }
 
+/**
+ * Drops recipients removed from the job's conversation since the job was computed: cheap when nothing changed
+ * (one read of the small head item); otherwise the member set is re-read, and a removed recipient keeps only
+ * timeline items up to their removal seq.
+ */
+export async function currentRecipients(deps: Deps, job: DeliverJob): Promise<DeliverJob | undefined> {
+  const scope = job.scope;
+  if (!scope) return job;
+  const head = (await deps.conversations.heads([scope.conversationId])).get(scope.conversationId);
+  if ((head?.membershipSeq ?? 0) === scope.membershipSeq) return job;
+  const members = new Set((await deps.conversations.membersOf([scope.conversationId])).get(scope.conversationId) ?? []);
+  const users = [...new Set([...(job.recipients ?? []), ...(job.targets ?? []).map((target) => target.userId)])];
+  const allowed = new Set<string>();
+  await Promise.all(
+    users.map(async (userId) => {
+      if (members.has(userId)) return allowed.add(userId);
+      if (scope.seq === undefined) return;
+      const member = await deps.conversations.getMember(scope.conversationId, userId);
+      if (member?.removedAtSeq !== undefined && scope.seq <= member.removedAtSeq) allowed.add(userId);
+    }),
+  );
+  const recipients = job.recipients?.filter((userId) => allowed.has(userId));
+  const targets = job.targets?.filter((target) => allowed.has(target.userId));
+  if ((recipients?.length ?? 0) + (targets?.length ?? 0) === 0) return undefined;
+  // The re-checked job carries the current membershipSeq, so its retries skip the check.
+  return { ...job, recipients, targets, scope: { ...scope, membershipSeq: head?.membershipSeq ?? 0 } };
+}
+
 /** Runs one queued job (the fanout worker's unit of work). */
 export async function runJob(deps: Deps, job: FanoutJob): Promise<void> {
-  if (job.kind === 'deliver') return deliverOrRequeue(deps, job);
+  if (job.kind === 'deliver') {
+    const current = await currentRecipients(deps, job);
+    return current ? deliverOrRequeue(deps, current) : undefined;
+  }
   // Announce the state as it is now, not as the job says: jobs for a quick offline/online flap may run out of order.
   const [current, contacts] = await Promise.all([
     deps.presence.presenceOf([job.userId], deps.now()).then((users) => users[0]),
     // Large groups get no presence pushes: every member's reconnect would reach every other member (n² pushes).
-    contactsOf(deps, job.userId, deps.limits.presencePushMaxMembers),
+    presenceAudienceOf(deps, job.userId, deps.limits.presencePushMaxMembers),
   ]);
   if (!current) return;
   await publish(deps, { type: 'presence', users: [current] }, contacts);

@@ -1,7 +1,9 @@
 import type { SendAck } from '../../client/protocol.js';
-import { conversationOfMember } from './conversations.js';
+import { cannotContact, conversationOfMember } from './conversations.js';
 import type { Deps } from './deps.js';
-import { RateLimitedError, UnavailableError } from './errors.js';
+import { ForbiddenError, RateLimitedError, UnavailableError } from './errors.js';
+import { hasBlocked } from './consent.js';
+import { readableConversation } from './timeline.js';
 import { publish } from './fanout.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
@@ -27,16 +29,30 @@ export async function sendMessage(
 ): Promise<SendAck> {
   const waitMs = deps.rateLimiter.take(`send:${caller.connectionId}`, deps.limits.sendRatePerSecond, deps.limits.sendBurst);
   if (waitMs > 0) throw new RateLimitedError(waitMs);
-  const conversation = await conversationOfMember(deps, caller, input.conversationId, true);
+  // A consistent snapshot: the member set belongs to the lastSeq the append conditions on (see `get`).
+  let conversation = await conversationOfMember(deps, caller, input.conversationId, true);
+  const peer = conversation.kind === 'direct' ? conversation.members.find((userId) => userId !== caller.userId) : undefined;
+  if (peer && (await hasBlocked(deps, peer, caller.userId))) throw new ForbiddenError(cannotContact);
   let expectedLastSeq = conversation.lastSeq;
   const deadline = deps.now().getTime() + appendBudgetMs;
   for (let attempt = 0; attempt < maxAppendAttempts && deps.now().getTime() < deadline; attempt++) {
     const createdAt = deps.now().toISOString();
-    const result = await deps.messages.append(
-      { ...input, senderId: caller.userId, createdAt },
-      expectedLastSeq,
-      deps.limits.idempotencyTtlSeconds,
-    );
+    const message = { ...input, senderId: caller.userId, createdAt };
+    // The first message of a DM's recipient accepts it: from then on the opener sees the recipient's presence.
+    const accepting = peer !== undefined && conversation.pending?.includes(caller.userId);
+    const result = accepting
+      ? await deps.messages.appendTimeline({
+          conversationId: input.conversationId,
+          items: [{ ...message, kind: 'message' }],
+          expectedLastSeq,
+          idempotencyKey: JSON.stringify([input.conversationId, caller.userId, input.clientMessageId]),
+          idempotencyTtlSeconds: deps.limits.idempotencyTtlSeconds,
+          writes: [
+            { type: 'conversation', conversationId: input.conversationId, accepted: caller.userId },
+            { type: 'member', conversationId: input.conversationId, userId: peer, peerAccepted: true },
+          ],
+        })
+      : await deps.messages.append(message, expectedLastSeq, deps.limits.idempotencyTtlSeconds);
     switch (result.status) {
       case 'stored':
         await publishMessage(deps, conversation, result.message, caller, true);
@@ -50,6 +66,11 @@ export async function sendMessage(
       }
       case 'conflict':
         expectedLastSeq = result.lastSeq;
+        // A membership event took the seq: the member set is stale, so re-read it (the sender may be gone).
+        if ((result.membershipSeq ?? 0) !== (conversation.membershipSeq ?? 0)) {
+          conversation = await conversationOfMember(deps, caller, input.conversationId, true);
+          expectedLastSeq = conversation.lastSeq;
+        }
         // Small full jitter: senders stop colliding in lockstep, yet a long-waiting sender is not pushed behind
         // newcomers the way a growing backoff would push it.
         await deps.sleep(Math.random() * Math.min(40, 2 ** Math.min(attempt, 5)));
@@ -71,7 +92,11 @@ const ack = (input: { conversationId: string; clientMessageId: string }, seq: nu
  */
 async function publishMessage(deps: Deps, conversation: Conversation, message: Message, caller: Caller, inline: boolean) {
   const publishVia = (viaInline: boolean) =>
-    publish(deps, { type: 'message', message }, conversation.members, { excludeConnectionId: caller.connectionId, inline: viaInline });
+    publish(deps, { type: 'message', message }, conversation.members, {
+      excludeConnectionId: caller.connectionId,
+      inline: viaInline,
+      scope: { conversationId: conversation.conversationId, membershipSeq: conversation.membershipSeq ?? 0, seq: message.seq },
+    });
   try {
     await publishVia(inline);
   } catch (error) {
@@ -95,8 +120,10 @@ export async function history(
   input: { conversationId: string; beforeSeq?: number; limit: number },
 ): Promise<{ messages: Message[]; nextBeforeSeq: number | null }> {
   await limitUserRead(deps, caller, 'history');
-  await conversationOfMember(deps, caller, input.conversationId);
-  const found = await deps.messages.before(input.conversationId, input.beforeSeq, input.limit);
+  // A removed member reads up to and including their removal event, nothing after it.
+  const { visibleUpTo } = await readableConversation(deps, caller, input.conversationId);
+  const beforeSeq = Math.min(input.beforeSeq ?? Number.MAX_SAFE_INTEGER, visibleUpTo + 1);
+  const found = await deps.messages.before(input.conversationId, beforeSeq, input.limit);
   const budget = new ReplyBudget();
   const messages: Message[] = [];
   for (const message of found) {

@@ -1,12 +1,74 @@
-import type { Conversation, ConversationHead, ConnectionRef, FanoutJob, MemberState, Message, UserPresence } from './types.js';
+import type {
+  Conversation,
+  ConversationHead,
+  ConnectionRef,
+  FanoutJob,
+  GroupAddSetting,
+  Invitation,
+  MemberState,
+  Message,
+  Role,
+  UserPresence,
+} from './types.js';
 
 /** What `MessageStore.append` found when it tried to store a message as `expectedLastSeq + 1`. */
 export type AppendResult =
-  | { status: 'stored'; message: Message }
+  | { status: 'stored'; message: Message; items?: Message[] }
   | { status: 'duplicate'; seq: number; createdAt: string }
-  /** Another message took that seq first; `lastSeq` is the conversation's current last seq. */
-  | { status: 'conflict'; lastSeq: number };
+  /**
+   * Another item took that seq first; `lastSeq` is the conversation's current last seq and `membershipSeq` (when
+   * known) its last membership change: when that moved, the caller's member set is stale.
+   */
+  | { status: 'conflict'; lastSeq: number; membershipSeq?: number };
 
+/** A timeline item as stored: a chat message also remembers the seqs of its edits (their bodies go when it is deleted). */
+export type StoredMessage = Message & { editSeqs?: number[] };
+
+/** A timeline item to append, before it has a seq. */
+export type NewTimelineItem = Omit<Message, 'seq'>;
+
+/**
+ * A change of state that a timeline event records, written in the same transaction as the event. Values are
+ * final: the domain computed them from a consistent read, and the head's lastSeq condition guarantees nothing
+ * changed since.
+ */
+export type StateWrite =
+  | {
+      type: 'conversation';
+      conversationId: string;
+      addMembers?: string[];
+      removeMembers?: string[];
+      /** The whole role map after the change. */
+      roles?: Record<string, Role>;
+      title?: string;
+      /** The user accepted a direct conversation (no longer pending). */
+      accepted?: string;
+    }
+  | {
+      type: 'member';
+      conversationId: string;
+      userId: string;
+      /** (Re-)join: sets joinedAt and role, keeps receipt cursors, clears removedAtSeq. */
+      join?: { joinedAt: string; role: Role };
+      removedAtSeq?: number;
+      role?: Role;
+      /** The peer of a direct conversation accepted it. */
+      peerAccepted?: boolean;
+    }
+  | { type: 'message'; conversationId: string; seq: number; set?: Record<string, unknown>; remove?: string[] }
+  | { type: 'userItem'; userId: string; item: string; put?: Record<string, unknown>; delete?: boolean };
+
+/** One append to a conversation's timeline: consecutive seqs from `expectedLastSeq + 1`, with what they record. */
+export interface TimelineAppend {
+  conversationId: string;
+  items: NewTimelineItem[];
+  expectedLastSeq: number;
+  idempotencyKey?: string;
+  idempotencyTtlSeconds: number;
+  /** The items change membership or roles: head and conversation item get membershipSeq = the last item's seq. */
+  membershipChange?: boolean;
+  writes?: StateWrite[];
+}
 /** A message to append, before it has a seq. */
 export interface NewMessage {
   conversationId: string;
@@ -29,6 +91,8 @@ export interface ConversationStore {
   getMany(conversationIds: string[]): Promise<Map<string, Conversation>>;
   /** The member lists of conversations, without their seq state (cheaper than `getMany`). */
   membersOf(conversationIds: string[]): Promise<Map<string, string[]>>;
+  /** Members and the members who have not accepted (direct conversations opened by the other), without seq state. */
+  audienceOf(conversationIds: string[]): Promise<Map<string, { members: string[]; pending: string[] }>>;
   /** Creates a direct conversation unless it exists; returns the stored one either way. */
   createDirect(conversation: Conversation): Promise<{ conversation: Conversation; created: boolean }>;
   /** Creates a group unless one with its id exists; returns the stored one either way. */
@@ -60,10 +124,42 @@ export interface MessageStore {
    * idempotency key. The caller has checked membership.
    */
   append(message: NewMessage, expectedLastSeq: number, idempotencyTtlSeconds: number): Promise<AppendResult>;
+  /**
+   * The general form of `append`, for every kind of timeline item: stores `items` at `expectedLastSeq + 1, …`,
+   * advances lastSeq (and membershipSeq), claims the idempotency key and applies `writes`, all in one transaction.
+   */
+  appendTimeline(request: TimelineAppend): Promise<AppendResult>;
+  /** What an idempotency key was first stored as, if it was. */
+  idempotent(key: string): Promise<{ seq: number; createdAt: string } | undefined>;
+  /** One timeline item, read consistently, with its server-side bookkeeping. */
+  get(conversationId: string, seq: number): Promise<StoredMessage | undefined>;
+  /**
+   * Chat messages with seq in (`afterSeq`, `throughSeq`] not sent by `excludeSenderId`, counting at most `cap` items
+   * of the range (one Query, filtered server-side).
+   */
+  countUnread(conversationId: string, afterSeq: number, throughSeq: number, excludeSenderId: string, cap: number): Promise<number>;
   /** Up to `limit` messages with seq < `beforeSeq` (all when undefined), newest first. */
   before(conversationId: string, beforeSeq: number | undefined, limit: number): Promise<Message[]>;
   /** Up to `limit` messages with seq > `afterSeq`, oldest first. */
   after(conversationId: string, afterSeq: number, limit: number): Promise<Message[]>;
+}
+
+/** Per-user data: settings, blocks, invitations and reaction markers (the `users` table). */
+export interface UserStore {
+  settingsOf(userId: string): Promise<{ groupAdd: GroupAddSetting }>;
+  updateSettings(userId: string, settings: { groupAdd: GroupAddSetting }): Promise<void>;
+  block(userId: string, blockedUserId: string, at: string): Promise<void>;
+  unblock(userId: string, blockedUserId: string): Promise<void>;
+  /** The users `userId` blocked (at most `limit`). */
+  blockedBy(userId: string, limit: number): Promise<string[]>;
+  /** Which of `blockers` blocked `userId` (one batched read). */
+  whoBlocked(blockers: string[], userId: string): Promise<Set<string>>;
+  invitationsOf(userId: string, limit: number): Promise<Invitation[]>;
+  invitation(userId: string, conversationId: string): Promise<Invitation | undefined>;
+  putInvitation(userId: string, invitation: Invitation): Promise<void>;
+  deleteInvitation(userId: string, conversationId: string): Promise<void>;
+  /** Whether an item of the user's partition exists (reaction markers). */
+  hasItem(userId: string, item: string): Promise<boolean>;
 }
 
 /** Live connections per user, which is also their presence. */

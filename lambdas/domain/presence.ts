@@ -1,4 +1,5 @@
-import { contactsOf, announcePresence } from './fanout.js';
+import { visibleContactsOf, withoutBlockers } from './consent.js';
+import { announcePresence } from './fanout.js';
 import type { Deps } from './deps.js';
 import type { Caller, UserPresence } from './types.js';
 import { limitUserRead } from './user-limits.js';
@@ -25,14 +26,18 @@ export async function heartbeat(deps: Deps, caller: Caller): Promise<{ serverTim
   return { serverTime: now.toISOString() };
 }
 
-/** Presence of the listed users; users who share no conversation with the caller are `unknown`. */
+/**
+ * Presence of the listed users; `unknown` for users who share no conversation with the caller that they accepted,
+ * and for users who blocked the caller.
+ */
 export async function presenceOf(deps: Deps, caller: Caller, userIds: string[]): Promise<UserPresence[]> {
   await limitUserRead(deps, caller, 'presence');
-  const contacts = new Set(await contactsOf(deps, caller.userId));
+  const contacts = await visibleContactsOf(deps, caller.userId);
   contacts.add(caller.userId);
   const visible = userIds.filter((userId) => contacts.has(userId));
   const known = new Map(
     (visible.length > 0 ? await deps.presence.presenceOf(visible, deps.now()) : []).map((user) => [user.userId, user]),
   );
-  return userIds.map((userId) => known.get(userId) ?? { userId, status: 'unknown', lastSeenAt: null });
+  const found = userIds.map((userId): UserPresence => known.get(userId) ?? { userId, status: 'unknown', lastSeenAt: null });
+  return withoutBlockers(deps, caller.userId, found);
 }

@@ -4,6 +4,7 @@ import { BadRequestError } from './errors.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import type { Caller, Conversation, ConversationHead, MemberState, Message, Receipt, UserPresence } from './types.js';
 import { limitUserRead } from './user-limits.js';
+import { visibleSyncPresence } from './consent.js';
 
 /** What a client knows of one conversation: the highest seq it has, in which epoch of the conversation. */
 export interface SyncCursor {
@@ -74,7 +75,8 @@ export async function sync(
   const changed = plans.filter((p) => !p.known || p.from < p.visibleLast);
   const [conversations, presence] = await Promise.all([
     deps.conversations.getMany(changed.map((p) => p.membership.conversationId)),
-    directPeersPresence(deps, page.items),
+    // Consent and blocks (consent.ts): peers who have not accepted, or who blocked the caller, stay hidden.
+    directPeersPresence(deps, page.items).then((users) => visibleSyncPresence(deps, caller.userId, page.items, users)),
   ]);
   const budget = new ReplyBudget();
   budget.spend(jsonBytes(presence));

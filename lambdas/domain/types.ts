@@ -1,6 +1,6 @@
 // The wire types are defined once, in the SDK's runtime-free protocol module.
-export type { Message } from '../../client/protocol.js';
-import type { Message } from '../../client/protocol.js';
+export type { Message, Role, TimelineKind, ReactionCount, GroupAddSetting, Invitation, UserSettings } from '../../client/protocol.js';
+import type { Message, Role } from '../../client/protocol.js';
 
 /** `direct` has exactly two members and no title; `group` has a title and up to the configured size. */
 export type ConversationKind = 'direct' | 'group';
@@ -15,6 +15,15 @@ export interface Conversation {
   createdAt: string;
   lastSeq: number;
   lastMessageAt: string | null;
+  /** Groups: every member's role (owner, admin or member). */
+  roles?: Record<string, Role>;
+  /** Seq of the last membership event (0 when none); equal on the conversation item and its head when both are read consistently. */
+  membershipSeq?: number;
+  /**
+   * Direct conversations: the member who has not accepted it yet (was opened by the other and has not sent anything).
+   * Server-side only, never sent to clients.
+   */
+  pending?: string[];
   /**
    * Identifies this incarnation of the conversation: set when its first timeline item is stored, so a conversation
    * recreated under the same id (a wiped or restored table) has another epoch and old cursors are recognised.
@@ -43,6 +52,10 @@ export interface MemberState {
   peerId?: string;
   /** Seq of the event that removed this member; they may read the timeline up to and including it. */
   removedAtSeq?: number;
+  /** Groups: the member's role (also on the conversation item, which is the authority). */
+  role?: Role;
+  /** Direct conversations: the peer has not accepted the conversation yet, so the peer's presence stays hidden. */
+  peerPending?: boolean;
 }
 
 /** What presence readers report; `unknown` hides strangers. */
@@ -94,6 +107,11 @@ export type FanoutJob =
       targets?: ConnectionRef[];
       /** The connection that caused the event, which learns of it through its reply instead. */
       excludeConnectionId?: string;
+      /**
+       * For events of one conversation: its membershipSeq when the recipients were computed. The worker drops
+       * recipients removed since (a timeline event reaches them only up to their removal seq).
+       */
+      scope?: { conversationId: string; membershipSeq: number; seq?: number };
       attempt: number;
     }
   | { kind: 'presence'; userId: string; status: 'online' | 'offline'; lastSeenAt: string | null };

@@ -14,5 +14,12 @@ export async function typing(
   if (waitMs > 0) throw new RateLimitedError(waitMs);
   const conversation = await conversationOfMember(deps, caller, input.conversationId);
   const others = conversation.members.filter((userId) => userId !== caller.userId);
-  await publish(deps, { type: 'typing', conversationId: input.conversationId, userId: caller.userId, state: input.state }, others);
+  // Users who blocked the caller get no typing from them (one batched read of block items).
+  const blockers = await deps.users.whoBlocked(others, caller.userId);
+  await publish(
+    deps,
+    { type: 'typing', conversationId: input.conversationId, userId: caller.userId, state: input.state },
+    others.filter((userId) => !blockers.has(userId)),
+    { scope: { conversationId: conversation.conversationId, membershipSeq: conversation.membershipSeq ?? 0 } },
+  );
 }

@@ -23,7 +23,8 @@ describe('presence', () => {
 
   it('treats a silent connection past its TTL as offline', async () => {
     const { deps, advance } = memoryDeps({ presenceTtlSeconds: 30 });
-    await createDirectConversation(deps, bob, 'alice');
+    // Alice opened it, so she accepted it: bob may see her presence.
+    await createDirectConversation(deps, alice, 'bob');
     await connected(deps, alice);
     expect(await presenceOf(deps, bob, ['alice'])).toEqual([{ userId: 'alice', status: 'online', lastSeenAt: null }]);
     advance(31_000);

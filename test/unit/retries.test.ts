@@ -137,17 +137,17 @@ describe('addMembers retries', () => {
     await expect(failing.addMembers('grp_x', 'alice', ['carol'], 2, 'now')).rejects.toBeInstanceOf(TransactionCanceledException);
   });
 
-  it('retries a concurrent change with growing full jitter and gives up with unavailable after 5 attempts', async () => {
-    const { deps, conversations } = memoryDeps();
+  it('re-reads and retries a timeline conflict with a small full jitter and gives up with unavailable after 12 attempts', async () => {
+    const { deps, messages } = memoryDeps();
     const group = await createGroupConversation(deps, alice, { title: 't', members: ['bob'] });
     const sleeps: number[] = [];
     deps.sleep = async (ms) => {
       sleeps.push(ms);
     };
     vi.spyOn(Math, 'random').mockReturnValue(0.999);
-    conversations.addMembers = async () => false;
+    messages.appendTimeline = async () => ({ status: 'conflict', lastSeq: 0 });
     await expect(addMembers(deps, alice, { conversationId: group.conversationId, members: ['carol'] })).rejects.toMatchObject({ code: 'unavailable' });
-    expect(sleeps.map(Math.round)).toEqual([20, 40, 80, 160, 320]);
+    expect(sleeps.map(Math.round)).toEqual([1, 2, 4, 8, 16, 32, 32, 32, 32, 32, 32, 32]);
   });
 });
 
