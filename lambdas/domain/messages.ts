@@ -29,11 +29,12 @@ export async function sendMessage(
   if (waitMs > 0) throw new RateLimitedError(waitMs);
   const conversation = await conversationOfMember(deps, caller, input.conversationId, true);
   let expectedLastSeq = conversation.lastSeq;
+  let epoch = conversation.epoch ?? newEpoch(deps);
   const deadline = deps.now().getTime() + appendBudgetMs;
   for (let attempt = 0; attempt < maxAppendAttempts && deps.now().getTime() < deadline; attempt++) {
     const createdAt = deps.now().toISOString();
     const result = await deps.messages.append(
-      { ...input, senderId: caller.userId, createdAt },
+      { ...input, senderId: caller.userId, createdAt, epoch },
       expectedLastSeq,
       deps.limits.idempotencyTtlSeconds,
     );
@@ -50,6 +51,7 @@ export async function sendMessage(
       }
       case 'conflict':
         expectedLastSeq = result.lastSeq;
+        epoch = result.epoch ?? epoch;
         // Small full jitter: senders stop colliding in lockstep, yet a long-waiting sender is not pushed behind
         // newcomers the way a growing backoff would push it.
         await deps.sleep(Math.random() * Math.min(40, 2 ** Math.min(attempt, 5)));
@@ -57,6 +59,9 @@ export async function sendMessage(
   }
   throw new UnavailableError('the conversation is too busy, retry');
 }
+
+/** A new conversation epoch: 12 random characters. */
+const newEpoch = (deps: Deps) => deps.newId().replace(/-/g, '').slice(0, 12);
 
 const ack = (input: { conversationId: string; clientMessageId: string }, seq: number, createdAt: string) => ({
   conversationId: input.conversationId,

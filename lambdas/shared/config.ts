@@ -65,10 +65,10 @@ const defaultLimits: Limits = {
   typingRatePerSecond: 2,
   typingBurst: 5,
   userRateWindowSeconds: 10,
-  syncPerWindow: 100,
-  historyPerWindow: 100,
-  listConversationsPerWindow: 50,
-  presencePerWindow: 50,
+  syncPerWindow: 300,
+  historyPerWindow: 300,
+  listConversationsPerWindow: 100,
+  presencePerWindow: 100,
 };
 
 const constantCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();

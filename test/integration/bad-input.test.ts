@@ -147,7 +147,7 @@ function actionSpecs() {
     listConversations: { action: 'listConversations', limit: 10 },
     send: { action: 'send', conversationId: group, clientMessageId: 'fuzz', body: 'must never be stored' },
     history: { action: 'history', conversationId: group, limit: 5 },
-    sync: { action: 'sync', cursors: { [group]: 0 }, limit: 10 },
+    sync: { action: 'sync', cursors: { [group]: { seq: 0, epoch: null } }, limit: 10 },
     heartbeat: { action: 'heartbeat' },
     ack: { action: 'ack', conversationId: direct, kind: 'read', seq: 1 },
     typing: { action: 'typing', conversationId: group, state: 'start' },
