@@ -477,6 +477,8 @@ export function monthlyCost(t: Traffic, storageMonth = 12, hotDays: number | nul
 /** One quota against the model's peak. */
 export interface QuotaCheck {
   name: string;
+  /** Short name for prose. */
+  label: string;
   unit: string;
   peak: number;
   quota: number;
@@ -487,6 +489,8 @@ export interface QuotaCheck {
   /** What to ask for (peak with 50% headroom, rounded up), or undefined when the default is enough or cannot be raised. */
   request?: number;
   adjustable: boolean;
+  /** What to do instead when a quota that cannot be raised binds. */
+  remedy?: string;
   source: string;
 }
 
@@ -497,10 +501,20 @@ export function roundUpForRequest(value: number): number {
   return Math.ceil(value / magnitude) * magnitude;
 }
 
-const check = (name: string, unit: string, peak: number, quota: number, source: string, adjustable = true): QuotaCheck => {
+const check = (
+  name: string,
+  label: string,
+  unit: string,
+  peak: number,
+  quota: number,
+  source: string,
+  options: { adjustable?: boolean; remedy?: string } = {},
+): QuotaCheck => {
+  const adjustable = options.adjustable ?? true;
   const binds = peak > quota;
   const near = !binds && peak > 0.7 * quota;
-  return { name, unit, peak, quota, binds, near, request: (binds || near) && adjustable ? roundUpForRequest(peak * 1.5) : undefined, adjustable, source };
+  const request = (binds || near) && adjustable ? roundUpForRequest(peak * 1.5) : undefined;
+  return { name, label, unit, peak, quota, binds, near, request, adjustable, remedy: options.remedy, source };
 };
 
 /** Seconds within which a reconnect storm (every peak connection at once) should be admitted. */
@@ -521,58 +535,93 @@ export function quotaChecks(t: Traffic): QuotaCheck[] {
   const groupsCount = (t.users * t.groupsPerUser) / t.groupMembers;
   const perGroupPeak = rate.groupMessages / Math.max(1, groupsCount);
   const partitionWruPerMessage = messageUsage(t.groupMembers, t).writeUnits.messages;
-  const storm = check(
-    'API Gateway new connections per second (reconnect storm: all peak connections within 5 min)',
-    'connections/s',
-    connections / reconnectStormTargetSeconds,
-    awsLimits.newConnectionsPerSecond,
-    quotaSources.apiGatewayWebSocket,
-  );
   return [
-    check('API Gateway new connections per second (steady reconnects)', 'connections/s', rate.connections, awsLimits.newConnectionsPerSecond, quotaSources.apiGatewayWebSocket),
-    storm,
     check(
-      'Concurrent WebSocket connections (no quota; held up by the connect rate × 2 h)',
+      'API Gateway new connections per second (steady: sessions and 2 h reconnects)',
+      'new connections per second',
+      'connections/s',
+      rate.connections,
+      awsLimits.newConnectionsPerSecond,
+      quotaSources.apiGatewayWebSocket,
+    ),
+    check(
+      'API Gateway new connections per second (reconnect storm: all peak connections within 5 min)',
+      'new connections per second in a reconnect storm',
+      'connections/s',
+      connections / reconnectStormTargetSeconds,
+      awsLimits.newConnectionsPerSecond,
+      quotaSources.apiGatewayWebSocket,
+    ),
+    check(
+      'Concurrent WebSocket connections (no quota of their own: new connections/s × 2 h)',
+      'concurrent connections',
       'connections',
       connections,
       awsLimits.newConnectionsPerSecond * awsLimits.maxConnectionMinutes * 60,
       quotaSources.apiGatewayWebSocket,
-      false,
+      { adjustable: false, remedy: 'raise new connections/s (row 1)' },
     ),
-    check('@connections PostToConnection calls per second', 'requests/s', peak.posts, awsLimits.accountRequestsPerSecond, quotaSources.apiGatewayAccount),
+    check('@connections PostToConnection calls per second', '@connections calls', 'requests/s', peak.posts, awsLimits.accountRequestsPerSecond, quotaSources.apiGatewayAccount),
     check(
       'API Gateway account throttle (client frames + @connections)',
+      'the API Gateway account throttle',
       'requests/s',
       peak.inboundRequests + peak.posts,
       awsLimits.accountRequestsPerSecond,
       quotaSources.apiGatewayAccount,
     ),
-    check('Lambda concurrent executions (all functions)', 'executions', concurrency, awsLimits.lambdaConcurrency, quotaSources.lambda),
+    check('Lambda concurrent executions (all functions)', 'Lambda concurrency', 'executions', concurrency, awsLimits.lambdaConcurrency, quotaSources.lambda),
     check(
       'Fanout event source maximum concurrency (Parley setting, lib/definitions.ts)',
+      'the fanout maximum concurrency',
       'executions',
       fanoutConcurrency,
       queues.fanout.maximumConcurrency,
-      'lib/definitions.ts queues.fanout.maximumConcurrency',
+      'lib/definitions.ts',
+      { adjustable: false, remedy: 'raise queues.fanout.maximumConcurrency' },
     ),
-    check(`DynamoDB on-demand table reads (${readTable} table)`, 'RRU/s', peak.readUnits[readTable], awsLimits.dynamoDbTableReadUnits, quotaSources.dynamoDb),
-    check(`DynamoDB on-demand table writes (${writeTable} table)`, 'WRU/s', peak.writeUnits[writeTable], awsLimits.dynamoDbTableWriteUnits, quotaSources.dynamoDb),
     check(
-      `DynamoDB new-table warm-up (${writeTable} table writes at launch)`,
+      `DynamoDB on-demand table reads (${readTable} table)`,
+      `${readTable} table reads`,
+      'RRU/s',
+      peak.readUnits[readTable],
+      awsLimits.dynamoDbTableReadUnits,
+      quotaSources.dynamoDb,
+    ),
+    check(
+      `DynamoDB on-demand table writes (${writeTable} table)`,
+      `${writeTable} table writes`,
+      'WRU/s',
+      peak.writeUnits[writeTable],
+      awsLimits.dynamoDbTableWriteUnits,
+      quotaSources.dynamoDb,
+    ),
+    check(
+      `DynamoDB new on-demand table: instant throughput (${writeTable} table writes at launch)`,
+      'a new table\'s instant throughput',
       'WRU/s',
       peak.writeUnits[writeTable],
       awsLimits.dynamoDbNewTableWriteUnits,
       quotaSources.dynamoDbThrottling,
+      { adjustable: false, remedy: 'set warm throughput before launch' },
     ),
     check(
       `DynamoDB partition: one ${t.groupMembers}-member group at the peak (ceiling ${fmtInt(awsLimits.dynamoDbPartitionWriteUnits / partitionWruPerMessage)} messages/s)`,
+      'a conversation partition',
       'WRU/s',
       perGroupPeak * partitionWruPerMessage,
       awsLimits.dynamoDbPartitionWriteUnits,
       quotaSources.dynamoDbThrottling,
-      false,
+      { adjustable: false, remedy: 'shard the conversation' },
     ),
-    check('SQS fanout queue messages in flight', 'messages', fanoutConcurrency * queues.fanout.batchSize, awsLimits.sqsInFlight, quotaSources.sqs),
+    check(
+      'SQS fanout queue messages in flight',
+      'SQS messages in flight',
+      'messages',
+      fanoutConcurrency * queues.fanout.batchSize,
+      awsLimits.sqsInFlight,
+      quotaSources.sqs,
+    ),
   ];
 }
 
@@ -671,7 +720,7 @@ export function vendorQuotes(t: Traffic): VendorQuote[] {
       published: ablyFits,
       note: ablyFits
         ? 'within the Pro package'
-        : `above Pro's ${ably.proMaxConnections.toLocaleString('en-US')} connections / ${ably.proMaxMessagesPerSecond.toLocaleString('en-US')} messages/s: Enterprise, contact sales`,
+        : `${fmtInt(x.peakConnections)} connections, ${fmtInt(x.peakMessagesPerSecond)} messages/s: above Pro, Enterprise`,
     },
     {
       vendor: 'Pusher Channels',
@@ -679,13 +728,13 @@ export function vendorQuotes(t: Traffic): VendorQuote[] {
       listPrice: pusherFits ? pusher.largestPlanMonthly : undefined,
       note: pusherFits
         ? `${pusher.largestPlan}`
-        : `contact sales: ${fmtInt(pusherPerDay / 1e6)} M messages/day and ${fmtInt(x.peakConnections)} connections exceed the largest plan (${pusher.largestPlan}, $${pusher.largestPlanMonthly.toLocaleString('en-US')}/month: ${pusher.largestPlanMessagesPerDay / 1e6} M/day, ${pusher.largestPlanConnections.toLocaleString('en-US')} connections)`,
+        : `${fmtInt(pusherPerDay / 1e6)} M messages/day, ${fmtInt(x.peakConnections)} connections: above the largest plan`,
     },
     {
       vendor: 'PubNub (transaction pricing)',
       listPrice: x.publishes * pubnub.perReplicatedTransaction + x.deliveries * pubnub.perEdgeTransaction,
       published: pubnubTransactions <= pubnub.volumeDiscountAboveTransactions,
-      note: `${fmtInt(pubnubTransactions / 1e6)} M transactions/month; volume pricing above ${pubnub.volumeDiscountAboveTransactions / 1e6} M: contact sales`,
+      note: `${fmtInt(pubnubTransactions / 1e6)} M transactions/month; volume pricing above ${pubnub.volumeDiscountAboveTransactions / 1e6} M`,
     },
     {
       vendor: 'AWS AppSync Events',
@@ -693,7 +742,7 @@ export function vendorQuotes(t: Traffic): VendorQuote[] {
         ((x.publishes + x.deliveries + 2 * x.connections) / 1e6) * appSyncEvents.perMillionOperations +
         (x.connectionMinutes / 1e6) * appSyncEvents.perMillionConnectionMinutes,
       published: true,
-      note: 'pay per use; connects and subscribes counted as 2 operations per connection',
+      note: 'pay per use',
     },
   ];
 }
