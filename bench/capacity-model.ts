@@ -520,6 +520,11 @@ const check = (
 /** Seconds within which a reconnect storm (every peak connection at once) should be admitted. */
 export const reconnectStormTargetSeconds = 300;
 
+/** Members of one conversation who, sending at the per-connection rate limit, saturate its partition. */
+export function membersToSaturatePartition(t: Omit<Traffic, 'users'>): number {
+  return Math.ceil(awsLimits.dynamoDbPartitionWriteUnits / messageUsage(t.groupMembers, t).writeUnits.messages / limits.sendRatePerSecond);
+}
+
 /** Peak values against every quota that can bind. */
 export function quotaChecks(t: Traffic): QuotaCheck[] {
   const rate = peakEventsPerSecond(t);
@@ -571,6 +576,15 @@ export function quotaChecks(t: Traffic): QuotaCheck[] {
       quotaSources.apiGatewayAccount,
     ),
     check('Lambda concurrent executions (all functions)', 'Lambda concurrency', 'executions', concurrency, awsLimits.lambdaConcurrency, quotaSources.lambda),
+    check(
+      'Lambda scaling rate: actions function from cold to its peak (1,000 environments per 10 s per function)',
+      'the Lambda scaling rate',
+      'executions',
+      peak.lambdaSeconds.actions,
+      awsLimits.lambdaScalingPer10Seconds,
+      quotaSources.lambdaScaling,
+      { adjustable: false, remedy: 'takes more than 10 s; ramp traffic or use provisioned concurrency' },
+    ),
     check(
       'Fanout event source maximum concurrency (Parley setting, lib/definitions.ts)',
       'the fanout maximum concurrency',

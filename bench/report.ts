@@ -7,6 +7,7 @@ import {
   connectionsPerDevicePerDay,
   defaultHotDays,
   defaultTraffic,
+  membersToSaturatePartition,
   messageUsage,
   modelConstants,
   monthlyCost,
@@ -631,7 +632,7 @@ const sourceLink = (source: string) => {
 function quotaCell(q: QuotaCheck): string {
   const value = `${count(q.peak)} ${q.unit}`;
   if (q.binds) return q.request !== undefined ? `${value}: **binds**, request ${count(q.request)}` : `${value}: **binds**, ${q.remedy ?? 'not adjustable'}`;
-  if (q.near) return `${value}: near (${fmt((q.peak / q.quota) * 100, 0)}%), request ${count(q.request ?? 0)}`;
+  if (q.near) return `${value}: near (${fmt((q.peak / q.quota) * 100, 0)}%)${q.request !== undefined ? `, request ${count(q.request)}` : ''}`;
   return `${value}: ok`;
 }
 
@@ -695,7 +696,7 @@ export function capacitySection(): string[] {
         ['connected time', `${d.onlineHoursPerDay} h/day per device in ${d.sessionsPerDevicePerDay} sessions; connections end after 2 h (API Gateway)`, `${fmt(connectionsPerDevicePerDay(d), 0)} connections per device a day`],
         ['online in the peak hour', `${d.peakOnlineShare * 100}% of devices`, `${d.onlineHoursPerDay}/24 of the day × the 2.4× peak factor; also the share of recipients a message finds online`],
         ['heartbeat', `every ${d.heartbeatSeconds / 60} min per connection`, 'requirements (the 10-minute idle timeout)'],
-        ['presence transitions', `${d.presenceTransitionsPerUserPerDay} per user a day`, 'online + offline per session'],
+        ['presence transitions', `${d.presenceTransitionsPerUserPerDay} per user a day`, 'online + offline per session; a 2 h cut with no other device online adds a pair'],
         ['presence contacts', `${d.groupsPerUser} groups of ${d.groupMembers} + ${d.directContactsPerUser} 1:1 partners = ${presenceContacts(d)} users`, `pushed to every contact's online connections (conversations up to ${d.presencePushMaxMembers} members)`],
         ['delivered receipts', 'one ack per receiving device in conversations up to 32 members, pushed to the other members', 'the SDK default'],
         ['sync after each connect', `${d.syncReadUnits} RRU`, 'memberships and missed messages'],
@@ -835,7 +836,8 @@ export function capacitySection(): string[] {
     `- **DynamoDB**: the presence table takes the reads (BatchGetItem of every member per group message, ${presenceContacts(d)} contacts per`,
     `  transition) and the heartbeat writes: ${count(presenceReads(0).peak)}, ${count(presenceReads(1).peak)} and ${count(presenceReads(2).peak)} RRU/s against the 40,000 RRU/s table quota. A new`,
     '  table serves 4,000 WRU/12,000 RRU at once: set warm throughput before moving a large user base. No conversation comes near its',
-    `  partition: a group's peak is a few hundredths of a message per second against a ceiling of ${fmtIntLocal(awsLimits.dynamoDbPartitionWriteUnits / messageUsage(d.groupMembers, d).writeUnits.messages)} messages/s.`,
+    `  partition: a group's peak is a few hundredths of a message per second against a ceiling of ${fmtIntLocal(awsLimits.dynamoDbPartitionWriteUnits / messageUsage(d.groupMembers, d).writeUnits.messages)} messages/s`,
+    `  (1,000 WRU / ${messageUsage(d.groupMembers, d).writeUnits.messages} WRU per message), which ${membersToSaturatePartition(d)} members sending at the 10/s rate limit would reach.`,
     `- **Lambda** needs ${count(lambda(0).peak)}, ${count(lambda(1).peak)} and ${count(lambda(2).peak)} concurrent executions (quota 1,000): the handlers are short; SQS`,
     '  (groups over 150 members and presence jobs) never comes near its in-flight limit.',
     '',
