@@ -566,9 +566,9 @@ export function quotaChecks(t: Traffic): QuotaCheck[] {
       quotaSources.apiGatewayWebSocket,
       { adjustable: false, remedy: 'raise new connections/s (row 1)' },
     ),
-    check('@connections PostToConnection calls per second', '@connections calls', 'requests/s', peak.posts, awsLimits.accountRequestsPerSecond, quotaSources.apiGatewayAccount),
+    check('@connections PostToConnection calls per second (share the account throttle)', '@connections calls', 'requests/s', peak.posts, awsLimits.accountRequestsPerSecond, quotaSources.apiGatewayAccount),
     check(
-      'API Gateway account throttle (client frames + @connections)',
+      'API Gateway account throttle (client frames + @connections; burst bucket 5,000)',
       'the API Gateway account throttle',
       'requests/s',
       peak.inboundRequests + peak.posts,
