@@ -1147,6 +1147,7 @@ export class ParleyClient {
           clientMessageId: ack.clientMessageId,
           body: entry.body,
           createdAt: ack.createdAt,
+          ...(typeof ack.epoch === 'string' ? { epoch: ack.epoch } : {}),
         },
       ]);
     } else {

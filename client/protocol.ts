@@ -64,6 +64,8 @@ export interface SendAck {
   clientMessageId: string;
   seq: number;
   createdAt: string;
+  /** The conversation's epoch the seq belongs to. */
+  epoch?: string;
   duplicate: boolean;
 }
 

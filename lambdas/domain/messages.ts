@@ -41,13 +41,13 @@ export async function sendMessage(
     switch (result.status) {
       case 'stored':
         await publishMessage(deps, conversation, result.message, caller, true);
-        return { ...ack(input, result.message.seq, createdAt), duplicate: false };
+        return { ...ack(input, result.message.seq, createdAt), epoch: result.message.epoch, duplicate: false };
       case 'duplicate': {
         // The first attempt may have died between storing and pushing: push again through the queue;
         // clients drop the duplicate by (conversationId, seq).
         const [stored] = await deps.messages.after(input.conversationId, result.seq - 1, 1);
         if (stored) await publishMessage(deps, conversation, stored, caller, false);
-        return { ...ack(input, result.seq, result.createdAt), duplicate: true };
+        return { ...ack(input, result.seq, result.createdAt), epoch: stored?.epoch ?? epoch, duplicate: true };
       }
       case 'conflict':
         expectedLastSeq = result.lastSeq;
