@@ -108,10 +108,15 @@ async function bundledChromium(): Promise<ChromiumExecutable> {
     mkdirSync(join(staging, 'fonts-cache'), { recursive: true });
     try {
       renameSync(staging, cache);
-    } catch (error) {
-      // Another test file won the race; use its copy.
-      rmSync(staging, { recursive: true, force: true });
-      if (!isExecutableFile(join(cache, 'chromium'))) throw error;
+    } catch {
+      if (isExecutableFile(join(cache, 'chromium'))) {
+        // Another test file won the race; use its copy.
+        rmSync(staging, { recursive: true, force: true });
+      } else {
+        // A broken cache (e.g. an interrupted clean-up): replace it.
+        rmSync(cache, { recursive: true, force: true });
+        renameSync(staging, cache);
+      }
     }
   }
   return { path: join(cache, 'chromium'), source: 'bundled', env: { FONTCONFIG_FILE: join(cache, 'fonts.conf') } };
