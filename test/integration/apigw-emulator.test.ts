@@ -409,6 +409,26 @@ describe('@connections requires a valid SigV4 signature (execute-api, local regi
   });
 });
 
+describe('@connections bad input', () => {
+  it('answers a correctly signed call with a malformed connection id with 400, not a crash', async () => {
+    const client = managementClient();
+    // Rewrites the path before signing (build step), so the signature is valid and only the id is bad.
+    client.middlewareStack.add(
+      (next) => async (args: any) => {
+        args.request.path = `/${emulator.stage}/@connections/%E0%A4%A`;
+        return next(args);
+      },
+      { step: 'build' },
+    );
+    try {
+      const error = await client.send(new GetConnectionCommand({ ConnectionId: 'placeholder' })).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ name: 'BadRequestException', $metadata: { httpStatusCode: 400 } });
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
 describe('durations', () => {
   it('closes an idle connection with 1001 after the idle timeout and calls $disconnect', async () => {
     const { closed } = await open('?token=jan');
