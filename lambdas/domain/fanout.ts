@@ -1,6 +1,7 @@
 import { chunk, mapLimit } from './concurrency.js';
 import type { Deps } from './deps.js';
 import type { ConnectionRef, FanoutJob, ServerEvent } from './types.js';
+import { equalJitter } from '../shared/jitter.js';
 
 type DeliverJob = Extract<FanoutJob, { kind: 'deliver' }>;
 
@@ -67,8 +68,7 @@ export async function deliverOrRequeue(deps: Deps, job: DeliverJob): Promise<voi
   if (attempt >= deps.limits.maxPushAttempts) throw new PushFailedError(failed);
   // Exponential backoff with equal jitter (whole seconds, as SQS delays are): 1, 1–2, 2–4, 4–8, … up to 60 s, so
   // connections that failed together (an @connections throttle) are not retried together.
-  const base = Math.min(60, 2 ** (attempt - 1));
-  const delaySeconds = Math.max(1, Math.ceil(base / 2 + (Math.random() * base) / 2));
+  const delaySeconds = Math.max(1, Math.ceil(equalJitter(attempt - 1, 1, 60)));
   await deps.queue.enqueue([{ ...job, recipients: undefined, targets: failed, attempt }], delaySeconds);
 }
 
