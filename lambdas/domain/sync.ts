@@ -85,11 +85,11 @@ export async function sync(
   for (let start = 0; start < readable.length; start += readAhead) {
     const batch = readable.slice(start, start + readAhead);
     const built = await Promise.all(batch.map((p) => assemble(deps, p, conversations.get(p.membership.conversationId)!, input.limit)));
-    for (const [index, entry] of built.entries()) {
+    for (const entry of built) {
       const fitted = fitToBudget(entry, budget, entries.length === 0);
       if (!fitted) return { conversations: entries, presence, nextFrom: entry.conversationId };
       entries.push(fitted);
-      if (fitted.hasMore) return { conversations: entries, presence, nextFrom: batch[index]!.membership.conversationId };
+      if (fitted.hasMore) return { conversations: entries, presence, nextFrom: fitted.conversationId };
     }
   }
   return { conversations: entries, presence, nextFrom: page.next };
