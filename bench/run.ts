@@ -10,15 +10,19 @@ import { startLocalStack, type LocalStack } from '../local/stack.js';
 import { measureColdStart } from './cold-start.js';
 import { createNaiveSend } from './naive-fanout.js';
 import { Progress } from './progress.js';
-import { writeReport } from './report.js';
+import { capacityText, updateCapacitySection, writeReport } from './report.js';
 import { compilePhase, windowOver, type Mark, type ScenarioResult, type Span } from './scenario-results.js';
 import { StackHooks } from './stack-hooks.js';
 import { scenarioNames, type ControlAction, type FromWorker, type ScenarioName, type ToWorker } from './worker-protocol.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** Steps besides the load scenarios: the cold-start measurement, and the capacity model (no local stack). */
+const extraSteps = ['cold-start', 'capacity'];
 const usage = `Usage: npm run bench -- [--quick] [--scenario NAME]... [--out DIR]
   --quick          a smoke run of about 2 minutes (fewer users, shorter phases); results go to bench/results/tmp/quick
-  --scenario NAME  run only this step (repeatable): ${[...scenarioNames, 'cold-start'].join(', ')}
+  --scenario NAME  run only this step (repeatable): ${[...scenarioNames, ...extraSteps].join(', ')}
+                   capacity alone prints the capacity and cost model and updates only its section of the report,
+                   in seconds and without the local stack; every full run includes it
   --out DIR        where the result files go (default bench/results)
 Environment: BENCH_QUICK=1 is the same as --quick.`;
 
@@ -45,9 +49,17 @@ async function main(): Promise<void> {
   }
   const quick = values.quick ?? false;
   const selected = values.scenario ?? [...scenarioNames, 'cold-start'];
-  const unknown = selected.filter((name) => ![...scenarioNames, 'cold-start'].includes(name));
+  const unknown = selected.filter((name) => ![...scenarioNames, ...extraSteps].includes(name));
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}\n${usage}`);
   const outDir = values.out ?? join(root, quick ? 'bench/results/tmp/quick' : 'bench/results');
+  const reportPath = quick ? join(outDir, 'BENCHMARKS.md') : join(root, 'BENCHMARKS.md');
+  if (selected.every((name) => name === 'capacity')) {
+    // A model of AWS at scale: nothing to measure, so no stack, no result files; the measured sections stay as they are.
+    process.stdout.write(capacityText());
+    await mkdir(dirname(reportPath), { recursive: true });
+    console.error(`Report (capacity section): ${await updateCapacitySection(reportPath)}`);
+    return;
+  }
   await mkdir(outDir, { recursive: true });
   const progress = new Progress();
   const environment = describeEnvironment();
@@ -89,7 +101,7 @@ async function main(): Promise<void> {
     for (const bundle of bundles) progress.log(`  ${bundle.function}: ${(bundle.bytes / 1024).toFixed(0)} KB, init ${bundle.initMsMedian} ms`);
   }
   progress.update('writing the report');
-  const report = await writeReport(outDir, quick ? join(outDir, 'BENCHMARKS.md') : join(root, 'BENCHMARKS.md'));
+  const report = await writeReport(outDir, reportPath);
   progress.done();
   console.error(`Report: ${report}`);
 }

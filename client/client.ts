@@ -1024,8 +1024,16 @@ export class ParleyClient {
       touched.add(message.conversationId);
     }
     for (const id of touched) {
+      const batch = messages.filter((m) => m.conversationId === id);
+      // A seq of another epoch belongs to a recreated conversation: start its timeline over instead of dropping it.
+      const epoch = batch.find((m) => typeof m.epoch === 'string')?.epoch;
+      if (epoch) {
+        const known = this.epochs.get(id);
+        if (known && known !== epoch) this.resetConversation(id);
+        this.epochs.set(id, epoch);
+      }
       const stream = this.stream(id);
-      const delivered = stream.accept(messages.filter((m) => m.conversationId === id));
+      const delivered = stream.accept(batch);
       if (delivered.length === 0) {
         this.scheduleGapFill(id);
         continue;
@@ -1190,6 +1198,7 @@ export class ParleyClient {
           clientMessageId: ack.clientMessageId,
           body: entry.body,
           createdAt: ack.createdAt,
+          ...(typeof ack.epoch === 'string' ? { epoch: ack.epoch } : {}),
         },
       ]);
     } else {

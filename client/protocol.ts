@@ -11,6 +11,8 @@ export interface Message {
   clientMessageId: string;
   body: string;
   createdAt: string;
+  /** The epoch of the conversation this seq belongs to (see `Conversation.epoch`). */
+  epoch?: string;
 }
 
 /** A 1:1 (`direct`) or `group` conversation. */
@@ -62,6 +64,8 @@ export interface SendAck {
   clientMessageId: string;
   seq: number;
   createdAt: string;
+  /** The conversation's epoch the seq belongs to. */
+  epoch?: string;
   duplicate: boolean;
 }
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AppendResult, MessageStore, NewMessage } from '../domain/ports.js';
 import type { Message } from '../domain/types.js';
@@ -16,6 +15,7 @@ function toMessage(item: Record<string, unknown>): Message {
     clientMessageId: String(item.clientMessageId),
     body: String(item.body),
     createdAt: String(item.createdAt),
+    ...(typeof item.epoch === 'string' ? { epoch: item.epoch } : {}),
   };
 }
 
@@ -51,14 +51,16 @@ export class DynamoMessageStore implements MessageStore {
                 Key: headKey(message.conversationId),
                 // The first item of a timeline gives the conversation its epoch.
                 UpdateExpression: 'SET lastSeq = :seq, lastMessageAt = :at, epoch = if_not_exists(epoch, :epoch)',
-                // A new conversation may have no head yet.
+                // A new conversation may have no head yet; every item of a timeline carries its epoch.
                 ConditionExpression:
-                  expectedLastSeq === 0 ? 'attribute_not_exists(lastSeq) OR lastSeq = :expected' : 'lastSeq = :expected',
+                  expectedLastSeq === 0
+                    ? '(attribute_not_exists(lastSeq) OR lastSeq = :expected) AND (attribute_not_exists(epoch) OR epoch = :epoch)'
+                    : 'lastSeq = :expected AND epoch = :epoch',
                 ExpressionAttributeValues: {
                   ':seq': seq,
                   ':at': message.createdAt,
                   ':expected': expectedLastSeq,
-                  ':epoch': randomBytes(6).toString('base64url'),
+                  ':epoch': message.epoch,
                 },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
@@ -97,10 +99,11 @@ export class DynamoMessageStore implements MessageStore {
         return { status: 'duplicate', seq: Number(previous.seq), createdAt: String(previous.createdAt) };
       }
       if (head?.code === 'ConditionalCheckFailed') {
-        return { status: 'conflict', lastSeq: Number(head.item?.lastSeq ?? 0) };
+        const epoch = head.item?.epoch;
+        return { status: 'conflict', lastSeq: Number(head.item?.lastSeq ?? 0), epoch: typeof epoch === 'string' ? epoch : null };
       }
       if (reasons.some((reason) => reason.code === 'TransactionConflict')) {
-        return { status: 'conflict', lastSeq: expectedLastSeq };
+        return { status: 'conflict', lastSeq: expectedLastSeq, epoch: message.epoch };
       }
       throw error;
     }

@@ -106,8 +106,6 @@ export class MemoryConversationStore implements ConversationStore {
   }
 }
 
-let epochs = 0;
-
 /** In-memory message store; `conflictsBeforeStore` simulates other senders winning the race. */
 export class MemoryMessageStore implements MessageStore {
   readonly messages = new Map<string, Message[]>();
@@ -125,19 +123,21 @@ export class MemoryMessageStore implements MessageStore {
     if (this.conflictsBeforeStore > 0) {
       this.conflictsBeforeStore--;
       await this.storeRaw({ ...message, senderId: 'someone-else', clientMessageId: `other-${conversation.lastSeq}` });
-      return { status: 'conflict', lastSeq: conversation.lastSeq };
+      return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch };
     }
-    if (conversation.lastSeq !== expectedLastSeq) return { status: 'conflict', lastSeq: conversation.lastSeq };
+    if (conversation.lastSeq !== expectedLastSeq || (conversation.epoch !== null && conversation.epoch !== message.epoch)) {
+      return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch };
+    }
     const stored = await this.storeRaw(message);
     this.idempotency.set(key, { seq: stored.seq, createdAt: stored.createdAt });
     return { status: 'stored', message: stored };
   }
   private async storeRaw(message: NewMessage): Promise<Message> {
     const conversation = this.conversations.conversations.get(message.conversationId)!;
-    const stored = { ...message, seq: conversation.lastSeq + 1 };
+    conversation.epoch ??= message.epoch;
+    const stored = { ...message, seq: conversation.lastSeq + 1, epoch: conversation.epoch };
     conversation.lastSeq = stored.seq;
     conversation.lastMessageAt = stored.createdAt;
-    conversation.epoch ??= `e${++epochs}`;
     this.messages.set(message.conversationId, [...(this.messages.get(message.conversationId) ?? []), stored]);
     return stored;
   }

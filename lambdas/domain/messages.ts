@@ -29,27 +29,29 @@ export async function sendMessage(
   if (waitMs > 0) throw new RateLimitedError(waitMs);
   const conversation = await conversationOfMember(deps, caller, input.conversationId, true);
   let expectedLastSeq = conversation.lastSeq;
+  let epoch = conversation.epoch ?? newEpoch(deps);
   const deadline = deps.now().getTime() + appendBudgetMs;
   for (let attempt = 0; attempt < maxAppendAttempts && deps.now().getTime() < deadline; attempt++) {
     const createdAt = deps.now().toISOString();
     const result = await deps.messages.append(
-      { ...input, senderId: caller.userId, createdAt },
+      { ...input, senderId: caller.userId, createdAt, epoch },
       expectedLastSeq,
       deps.limits.idempotencyTtlSeconds,
     );
     switch (result.status) {
       case 'stored':
         await publishMessage(deps, conversation, result.message, caller, true);
-        return { ...ack(input, result.message.seq, createdAt), duplicate: false };
+        return { ...ack(input, result.message.seq, createdAt), epoch: result.message.epoch, duplicate: false };
       case 'duplicate': {
         // The first attempt may have died between storing and pushing: push again through the queue;
         // clients drop the duplicate by (conversationId, seq).
         const [stored] = await deps.messages.after(input.conversationId, result.seq - 1, 1);
         if (stored) await publishMessage(deps, conversation, stored, caller, false);
-        return { ...ack(input, result.seq, result.createdAt), duplicate: true };
+        return { ...ack(input, result.seq, result.createdAt), epoch: stored?.epoch ?? epoch, duplicate: true };
       }
       case 'conflict':
         expectedLastSeq = result.lastSeq;
+        epoch = result.epoch ?? epoch;
         // Small full jitter: senders stop colliding in lockstep, yet a long-waiting sender is not pushed behind
         // newcomers the way a growing backoff would push it.
         await deps.sleep(Math.random() * Math.min(40, 2 ** Math.min(attempt, 5)));
@@ -57,6 +59,9 @@ export async function sendMessage(
   }
   throw new UnavailableError('the conversation is too busy, retry');
 }
+
+/** A new conversation epoch: 12 random characters. */
+const newEpoch = (deps: Deps) => deps.newId().replace(/-/g, '').slice(0, 12);
 
 const ack = (input: { conversationId: string; clientMessageId: string }, seq: number, createdAt: string) => ({
   conversationId: input.conversationId,

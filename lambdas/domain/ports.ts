@@ -5,7 +5,7 @@ export type AppendResult =
   | { status: 'stored'; message: Message }
   | { status: 'duplicate'; seq: number; createdAt: string }
   /** Another message took that seq first; `lastSeq` is the conversation's current last seq. */
-  | { status: 'conflict'; lastSeq: number };
+  | { status: 'conflict'; lastSeq: number; epoch: string | null };
 
 /** A message to append, before it has a seq. */
 export interface NewMessage {
@@ -14,6 +14,8 @@ export interface NewMessage {
   clientMessageId: string;
   body: string;
   createdAt: string;
+  /** The conversation's epoch: the head's, or a new one when this is the timeline's first item. */
+  epoch: string;
 }
 
 /** Which memberships `listMemberships` returns. */

@@ -72,18 +72,16 @@ export async function sync(
   const heads = await deps.conversations.heads(page.items.map((item) => item.conversationId));
   const plans = page.items.map((membership) => plan(membership, heads.get(membership.conversationId), input.cursors));
   const changed = plans.filter((p) => !p.known || p.from < p.visibleLast);
-  const [conversations, presence] = await Promise.all([
-    deps.conversations.getMany(changed.map((p) => p.membership.conversationId)),
-    directPeersPresence(deps, page.items),
-  ]);
-  const budget = new ReplyBudget();
-  budget.spend(jsonBytes(presence));
-  const entries: SyncedConversation[] = [];
+  const conversations = await deps.conversations.getMany(changed.map((p) => p.membership.conversationId));
   // Every read path checks the conversation itself, never a member item alone.
   const readable = changed.filter((p) => {
     const conversation = conversations.get(p.membership.conversationId);
     return conversation && (conversation.members.includes(caller.userId) || p.membership.removedAtSeq !== undefined);
   });
+  const presence = await presenceOnPage(deps, caller, page.items, readable.map((p) => conversations.get(p.membership.conversationId)!));
+  const budget = new ReplyBudget();
+  budget.spend(jsonBytes(presence));
+  const entries: SyncedConversation[] = [];
   for (let start = 0; start < readable.length; start += readAhead) {
     const batch = readable.slice(start, start + readAhead);
     const built = await Promise.all(batch.map((p) => assemble(deps, p, conversations.get(p.membership.conversationId)!, input.limit)));
@@ -171,8 +169,25 @@ async function receiptsOf(deps: Deps, membership: MemberState, conversation: Con
     .map(({ conversationId, userId, lastDeliveredSeq, lastReadSeq }) => ({ conversationId, userId, lastDeliveredSeq, lastReadSeq }));
 }
 
-/** Presence of the other member of each direct conversation on the page: at most one batched read. */
-async function directPeersPresence(deps: Deps, memberships: MemberState[]): Promise<UserPresence[]> {
-  const peers = [...new Set(memberships.flatMap((membership) => (membership.peerId ? [membership.peerId] : [])))];
-  return peers.length > 0 ? deps.presence.presenceOf(peers, deps.now()) : [];
+/** Users whose presence one sync page reports: one batched read. */
+const presencePerPage = 100;
+
+/**
+ * Presence of the other member of each direct conversation on the page, then of the members of the page's changed
+ * conversations small enough for presence pushes (as for receipts), at most 100 users.
+ */
+async function presenceOnPage(
+  deps: Deps,
+  caller: Caller,
+  memberships: MemberState[],
+  changed: Conversation[],
+): Promise<UserPresence[]> {
+  const users = new Set(memberships.flatMap((membership) => (membership.peerId ? [membership.peerId] : [])));
+  for (const conversation of changed) {
+    if (conversation.members.length > deps.limits.receiptPushMaxMembers) continue;
+    for (const member of conversation.members) users.add(member);
+  }
+  users.delete(caller.userId);
+  const wanted = [...users].slice(0, presencePerPage);
+  return wanted.length > 0 ? deps.presence.presenceOf(wanted, deps.now()) : [];
 }

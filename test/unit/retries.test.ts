@@ -97,12 +97,12 @@ describe('send retries', () => {
   });
 
   it('maps a TransactionConflict to a retryable conflict and a failed lastSeq condition to the current lastSeq', async () => {
-    const input = { conversationId: 'grp_x', senderId: 'alice', clientMessageId: 'c', body: 'b', createdAt: '2026-11-22T10:00:00.000Z' };
+    const input = { conversationId: 'grp_x', senderId: 'alice', clientMessageId: 'c', body: 'b', createdAt: '2026-11-22T10:00:00.000Z', epoch: 'e1' };
     const store = (error: unknown) => new DynamoMessageStore(scriptedDdb(() => Promise.reject(error)), 'm', 'i');
-    await expect(store(cancelled('TransactionConflict', 'None', 'None')).append(input, 4, 60)).resolves.toEqual({ status: 'conflict', lastSeq: 4 });
+    await expect(store(cancelled('TransactionConflict', 'None', 'None')).append(input, 4, 60)).resolves.toEqual({ status: 'conflict', lastSeq: 4, epoch: 'e1' });
     await expect(
-      store(cancelled({ Code: 'ConditionalCheckFailed', Item: { lastSeq: 9, members: new Set(['alice']) } }, 'None', 'None')).append(input, 4, 60),
-    ).resolves.toEqual({ status: 'conflict', lastSeq: 9 });
+      store(cancelled({ Code: 'ConditionalCheckFailed', Item: { lastSeq: 9, epoch: 'e1', members: new Set(['alice']) } }, 'None', 'None')).append(input, 4, 60),
+    ).resolves.toEqual({ status: 'conflict', lastSeq: 9, epoch: 'e1' });
     await expect(
       store(cancelled('ConditionalCheckFailed', 'None', { Code: 'ConditionalCheckFailed', Item: { seq: 3, createdAt: 'then' } })).append(input, 4, 60),
     ).resolves.toEqual({ status: 'duplicate', seq: 3, createdAt: 'then' });
