@@ -90,7 +90,9 @@ export type ServerErrorCode =
   | 'limit_exceeded'
   | 'rate_limited'
   | 'unavailable'
-  | 'internal';
+  | 'internal'
+  /** The connection's token expired; the server closes the connection right after this frame. */
+  | 'token_expired';
 
 /** What the client knows of one conversation, sent in `sync`: its highest contiguous seq and the epoch of it. */
 export interface SyncCursor {

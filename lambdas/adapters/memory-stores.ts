@@ -190,6 +190,9 @@ export class MemoryPresenceStore implements PresenceStore {
     user.connections.set(ref.connectionId, now.getTime() + ttlSeconds * 1000);
     return true;
   }
+  async registeredConnections(userId: string) {
+    return [...(this.users.get(userId)?.connections.keys() ?? [])];
+  }
   async connectionsOf(userIds: string[], now: Date) {
     return [...new Set(userIds)].flatMap((userId) => this.live(userId, now).map(([connectionId]) => ({ userId, connectionId })));
   }
@@ -231,6 +234,14 @@ export class MemoryPusher implements ConnectionPusher {
   async post(connectionId: string, data: string) {
     const result = this.script(connectionId);
     if (result === 'ok') this.posts.push({ connectionId, frame: JSON.parse(data) });
+    return result;
+  }
+  /** Connections closed with `close`, in order. */
+  readonly closed: string[] = [];
+  closeScript: (connectionId: string) => PushResult = () => 'ok';
+  async close(connectionId: string) {
+    const result = this.closeScript(connectionId);
+    if (result === 'ok') this.closed.push(connectionId);
     return result;
   }
   framesFor(connectionId: string) {

@@ -40,6 +40,23 @@ export function toErrorFrame(error: unknown, requestId?: string): ReplyFrame {
   return errorFrame('internal', 'internal error', requestId);
 }
 
+/** The request's `requestId` when it is a string of 1-128 characters. */
+function readableRequestId(request: Record<string, unknown>): string | undefined {
+  const { requestId } = request;
+  return typeof requestId === 'string' && requestId.length > 0 && requestId.length <= 128 ? requestId : undefined;
+}
+
+/** The readable `requestId` of a frame, if it has one (for replies outside the router, such as `token_expired`). */
+export function requestIdOf(frame: IncomingFrame): string | undefined {
+  if (frame.isBase64Encoded) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(frame.body ?? '');
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? readableRequestId(parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Builds the request router: parse, validate, dispatch to domain code, map the result or error to one reply. */
 export function createRouter(deps: Deps): (frame: IncomingFrame, caller: Caller) => Promise<ReplyFrame> {
   const schemas = actionSchemas(deps.limits);
@@ -88,10 +105,7 @@ export function createRouter(deps: Deps): (frame: IncomingFrame, caller: Caller)
       return errorFrame('invalid_json', 'the frame must be a JSON object');
     }
     const request = parsed as Record<string, unknown>;
-    const requestId =
-      typeof request.requestId === 'string' && request.requestId.length > 0 && request.requestId.length <= 128
-        ? request.requestId
-        : undefined;
+    const requestId = readableRequestId(request);
     if (Buffer.byteLength(raw) > deps.limits.maxFrameBytes) {
       return errorFrame('payload_too_large', `frames are limited to ${deps.limits.maxFrameBytes} bytes`, requestId);
     }

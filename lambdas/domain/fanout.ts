@@ -1,5 +1,7 @@
 import { chunk, mapLimit } from './concurrency.js';
 import type { Deps } from './deps.js';
+// sessions.ts uses forgetConnection from here: a cycle of functions only, resolved before either is called.
+import { runSessionExpiry } from './sessions.js';
 import type { ConnectionRef, FanoutJob, ServerEvent } from './types.js';
 import { equalJitter } from '../shared/jitter.js';
 
@@ -115,6 +117,7 @@ export async function contactsOf(deps: Deps, userId: string, maxMembers = Infini
 /** Runs one queued job (the fanout worker's unit of work). */
 export async function runJob(deps: Deps, job: FanoutJob): Promise<void> {
   if (job.kind === 'deliver') return deliverOrRequeue(deps, job);
+  if (job.kind === 'expire') return runSessionExpiry(deps, job);
   // Announce the state as it is now, not as the job says: jobs for a quick offline/online flap may run out of order.
   const [current, contacts] = await Promise.all([
     deps.presence.presenceOf([job.userId], deps.now()).then((users) => users[0]),

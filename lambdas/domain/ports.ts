@@ -79,6 +79,8 @@ export interface PresenceStore {
   removeConnection(ref: ConnectionRef, now: Date, options?: { expiringBefore?: Date }): Promise<{ wentOffline: boolean }>;
   /** Extends a connection's expiry; false when the connection is not registered. */
   refresh(ref: ConnectionRef, now: Date, ttlSeconds: number): Promise<boolean>;
+  /** Every connection registered for a user, live or past its presence expiry (which may still be open). */
+  registeredConnections(userId: string): Promise<string[]>;
   /** Live (unexpired) connections of the given users, read in batches. */
   connectionsOf(userIds: string[], now: Date): Promise<ConnectionRef[]>;
   /** Online/offline status of the given users. */
@@ -96,6 +98,8 @@ export type PushResult = 'ok' | 'gone' | 'failed';
 /** Pushes frames to WebSocket connections (the API Gateway Management API). */
 export interface ConnectionPusher {
   post(connectionId: string, data: string): Promise<PushResult>;
+  /** Closes a connection (DeleteConnection); `gone` when it was already closed. */
+  close(connectionId: string): Promise<PushResult>;
 }
 
 /** Counts a user's requests in fixed windows across all their connections and every Lambda container. */
