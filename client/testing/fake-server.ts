@@ -174,7 +174,15 @@ export class FakeParleyServer {
       ...this.stores.deps,
       now: () => new Date(now()),
       rateLimiter: new MemoryRateLimiter(now),
-      pusher: { post: async (connectionId, data) => server.pushTo(connectionId, data) },
+      pusher: {
+        post: async (connectionId, data) => server.pushTo(connectionId, data),
+        // DeleteConnection, as the local emulator answers it.
+        close: async (connectionId) => {
+          const connection = server.live.find((candidate) => candidate.connectionId === connectionId);
+          connection?.kill(1000, 'Closed by server');
+          return connection ? 'ok' : 'gone';
+        },
+      },
       // Jobs run at once (retry delays are not simulated); a failing job is dropped like one past its redrives.
       queue: {
         enqueue: async (jobs) => {
