@@ -17,9 +17,73 @@ export const prices = {
   sqsPerMillionRequests: 0.4,
 } as const;
 
+/**
+ * Further us-east-1 list prices the capacity model (`capacity-model.ts`) needs: volume tiers, storage, logs.
+ * Kept here, beside `prices`, so that every AWS price has one source.
+ */
+export const scalePrices = {
+  /** API Gateway WebSocket messages beyond the first billion a month, per million. */
+  apiGatewayPerMillionMessagesOver1B: 0.8,
+  /** Lambda arm64 GB-second tiers: the first 7.5 billion GB-s at `prices.lambdaArmPerGbSecond`, then these. */
+  lambdaArmPerGbSecondOver7_5B: 0.0000120001,
+  lambdaArmPerGbSecondOver18_75B: 0.0000106667,
+  /** DynamoDB Standard-IA on-demand request units: 1.25× the Standard table class. */
+  dynamoDbIaPerMillionWriteUnits: 0.78125,
+  dynamoDbIaPerMillionReadUnits: 0.15625,
+  /** DynamoDB storage per GB-month (item sizes plus 100 bytes of overhead per item). */
+  dynamoDbStandardPerGbMonth: 0.25,
+  dynamoDbIaPerGbMonth: 0.1,
+  /** S3: Standard (first 50 TB) and Glacier Instant Retrieval per GB-month, PUT and lifecycle-transition requests per 1,000. */
+  s3StandardPerGbMonth: 0.023,
+  s3GlacierInstantPerGbMonth: 0.004,
+  s3PutPerThousand: 0.005,
+  s3TransitionToGlacierInstantPerThousand: 0.02,
+  /** CloudWatch Logs (Standard log class): ingestion per GB, archived storage per GB-month. */
+  cloudWatchLogsIngestPerGb: 0.5,
+  cloudWatchLogsStoragePerGbMonth: 0.03,
+} as const;
+
+/** Where `scalePrices` come from. */
+export const scalePriceSources = [
+  'API Gateway WebSocket: $1.00/M messages for the first billion a month, $0.80/M above: https://aws.amazon.com/api-gateway/pricing/',
+  'Lambda arm64 duration tiers: $0.0000133334 per GB-s up to 7.5 billion GB-s a month, $0.0000120001 up to 18.75 billion, $0.0000106667 above (AWS Compute Blog, "Introducing tiered pricing for AWS Lambda": https://aws.amazon.com/blogs/compute/introducing-tiered-pricing-for-aws-lambda/; rates: https://aws.amazon.com/lambda/pricing/)',
+  'DynamoDB storage $0.25 per GB-month (Standard), $0.10 (Standard-IA); Standard-IA on-demand requests at 1.25× Standard ($0.78125/M WRU, $0.15625/M RRU): https://aws.amazon.com/dynamodb/pricing/on-demand/ and https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithTables.tableclasses.html',
+  'S3 Standard $0.023 per GB-month (first 50 TB), Glacier Instant Retrieval $0.004, PUT $0.005 per 1,000, lifecycle transitions to Glacier Instant Retrieval $0.02 per 1,000: https://aws.amazon.com/s3/pricing/',
+  'CloudWatch Logs: ingestion $0.50 per GB, storage $0.03 per GB-month: https://aws.amazon.com/cloudwatch/pricing/',
+];
+
+/** Cost of `quantity` units priced in tiers: each tier's `price` applies to the units up to its `upTo` (cumulative). */
+export function tieredCost(quantity: number, tiers: readonly { upTo: number; price: number }[]): number {
+  let cost = 0;
+  let from = 0;
+  for (const tier of tiers) {
+    if (quantity <= from) break;
+    cost += (Math.min(quantity, tier.upTo) - from) * tier.price;
+    from = tier.upTo;
+  }
+  return cost;
+}
+
+/** USD for a month's API Gateway WebSocket messages (32 KB units), with the volume tier above one billion. */
+export function apiGatewayMessagesCost(messages: number): number {
+  return tieredCost(messages, [
+    { upTo: 1e9, price: prices.apiGatewayPerMillionMessages / 1e6 },
+    { upTo: Infinity, price: scalePrices.apiGatewayPerMillionMessagesOver1B / 1e6 },
+  ]);
+}
+
+/** USD for a month's Lambda arm64 GB-seconds, with the volume tiers. */
+export function lambdaArmDurationCost(gbSeconds: number): number {
+  return tieredCost(gbSeconds, [
+    { upTo: 7.5e9, price: prices.lambdaArmPerGbSecond },
+    { upTo: 18.75e9, price: scalePrices.lambdaArmPerGbSecondOver7_5B },
+    { upTo: Infinity, price: scalePrices.lambdaArmPerGbSecondOver18_75B },
+  ]);
+}
+
 /** Where the prices come from. */
 export const priceSources = [
-  'API Gateway WebSocket ($1.00/M messages in 32 KB units, $0.25/M connection minutes): https://aws.amazon.com/api-gateway/pricing/ and shared/design.md',
+  'API Gateway WebSocket ($1.00/M messages in 32 KB units, $0.25/M connection minutes): https://aws.amazon.com/api-gateway/pricing/ and docs/DESIGN.md',
   'Lambda arm64 ($0.0000133334 per GB-s, $0.20/M requests, 1 ms billing): https://aws.amazon.com/lambda/pricing/',
   'DynamoDB on-demand ($0.625/M WRU, $0.125/M RRU since the November 2024 price cut; transactional writes 2 WRU per KB): https://aws.amazon.com/dynamodb/pricing/on-demand/',
   'SQS standard ($0.40/M requests, each 64 KB chunk one request): https://aws.amazon.com/sqs/pricing/',

@@ -53,12 +53,14 @@ export function createNaiveSend(deps: Deps, clients: { ddb: DynamoDBDocumentClie
     const conversation = await deps.conversations.get(request.conversationId, true);
     if (!conversation?.members.includes(senderId)) return reply({ type: 'error', code: 'forbidden', message: 'not a member' });
     let expected = conversation.lastSeq;
+    let epoch = conversation.epoch ?? `naive-${Date.now()}`;
     for (let attempt = 0; attempt < 100; attempt++) {
       const createdAt = new Date().toISOString();
-      const message = { conversationId: request.conversationId, clientMessageId: request.clientMessageId, body: request.body, senderId, createdAt };
+      const message = { conversationId: request.conversationId, clientMessageId: request.clientMessageId, body: request.body, senderId, createdAt, epoch };
       const result = await deps.messages.append(message, expected, deps.limits.idempotencyTtlSeconds);
       if (result.status === 'conflict') {
         expected = result.lastSeq;
+        epoch = result.epoch ?? epoch;
         continue;
       }
       if (result.status !== 'stored') return reply({ type: 'error', code: result.status, message: 'not stored' });

@@ -1,10 +1,41 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { bundleBudgetBytes, type BundleResult } from './cold-start.js';
-import { connectionCostPerUserMonth, costPerMillionMessages, floorPerMillionMessages, priceSources, prices } from './cost-model.js';
+import { connectionCostPerUserMonth, costPerMillionMessages, floorPerMillionMessages, priceSources, prices, scalePrices, scalePriceSources } from './cost-model.js';
+import {
+  awsLimits,
+  connectionsPerDevicePerDay,
+  defaultHotDays,
+  defaultTraffic,
+  membersToSaturatePartition,
+  messageUsage,
+  modelConstants,
+  monthlyCost,
+  monthlyEvents,
+  parleyTransportCost,
+  peakConnections,
+  peakEventsPerSecond,
+  presenceContacts,
+  presenceTransitionUsage,
+  quotaChecks,
+  quotaSources,
+  scales,
+  storageAt,
+  tableClassComparison,
+  transportTraffic,
+  usageOf,
+  vendorPrices,
+  vendorQuotes,
+  type MonthlyCost,
+  type QuotaCheck,
+} from './capacity-model.js';
 import { functions } from '../lib/definitions.js';
 import { modeledLambdaMs, modelNaivePath, modelPath, type PathModel } from './critical-path.js';
 import type { PhaseResult, ScenarioResult } from './scenario-results.js';
+import type { SyncBenchResult } from './sync-bench.js';
+import { syncSection } from './sync-report.js';
+
+export { updateSyncSection } from './sync-report.js';
 import { scenarioNames } from './worker-protocol.js';
 
 /** Cost targets from the issue, as multiples of the floor. */
@@ -22,6 +53,7 @@ const errorCount = (phase: PhaseResult) => Object.values(phase.errors).reduce((n
 interface Results {
   scenarios: ScenarioResult[];
   coldStart?: { bundles: BundleResult[]; quick: boolean; generatedAt: string };
+  sync?: SyncBenchResult;
 }
 
 async function readResults(dir: string): Promise<Results> {
@@ -31,7 +63,8 @@ async function readResults(dir: string): Promise<Results> {
     .map((name) => parsed.find((result) => result.name === name) as ScenarioResult | undefined)
     .filter((result): result is ScenarioResult => result !== undefined);
   const coldStart = parsed.find((result) => result.name === 'cold-start') as Results['coldStart'];
-  return { scenarios, coldStart };
+  const sync = parsed.find((result) => result.name === 'sync') as Results['sync'];
+  return { scenarios, coldStart, sync };
 }
 
 /** Writes the Markdown report for the results in `dir` to `reportPath`, and the latency chart next to the results. */
@@ -117,7 +150,10 @@ function renderReport(results: Results, chartLink: string, resultsLink: string):
     ...reconnectSection(scenarios),
     ...presenceSection(scenarios),
     ...coldStartSection(results.coldStart),
+    ...syncSection(results.sync),
     ...findingsSection(scenarios, results.coldStart),
+    ...capacitySection(),
+    '',
   ];
   return `${sections.join('\n')}\n`;
 }
@@ -581,4 +617,265 @@ function findingsSection(scenarios: ScenarioResult[], coldStart: Results['coldSt
       'include waiting for that shared CPU, so the Lambda cost above is on the high side.',
   );
   return ['## Findings', '', ...items.map((item, i) => `${i + 1}. ${item}`), ''];
+}
+
+/** Markers around the capacity section, so that `--scenario capacity` can replace it alone. */
+export const capacityMarkers = { start: '<!-- capacity-model:start -->', end: '<!-- capacity-model:end -->' } as const;
+
+const usd0 = (value: number) => `$${Math.round(value).toLocaleString('en-US')}`;
+/** Counts: millions and billions spelled out, small values with up to 2 decimals. */
+const count = (value: number) =>
+  value >= 1e9 ? `${fmt(value / 1e9, 2)} B` : value >= 1e6 ? `${fmt(value / 1e6, 1)} M` : fmt(value, value >= 100 ? 0 : 2);
+const scaleLabel = (users: number) => (users >= 1e6 ? `${users / 1e6} M users` : `${users / 1e3}k users`);
+
+/** A source as a short Markdown link (its host and last path segment). */
+const sourceLink = (source: string) => {
+  if (!source.startsWith('http')) return `\`${source}\``;
+  const url = new URL(source);
+  const page = url.pathname.split('/').filter(Boolean).at(-1)?.replace(/\.html$/, '') ?? url.hostname;
+  return `[${page}](${source})`;
+};
+
+function quotaCell(q: QuotaCheck): string {
+  const value = `${count(q.peak)} ${q.unit}`;
+  if (q.binds) return q.request !== undefined ? `${value}: **binds**, request ${count(q.request)}` : `${value}: **binds**, ${q.remedy ?? 'not adjustable'}`;
+  if (q.near) return `${value}: near (${fmt((q.peak / q.quota) * 100, 0)}%)${q.request !== undefined ? `, request ${count(q.request)}` : ''}`;
+  return `${value}: ok`;
+}
+
+/** The capacity and cost model at 100k, 1M and 10M users (`bench/capacity-model.ts`), as Markdown lines. */
+export function capacitySection(): string[] {
+  const traffic = scales.map((users) => ({ ...defaultTraffic, users }));
+  const columns = scales.map(scaleLabel);
+  const d = defaultTraffic;
+  const costs = traffic.map((t) => monthlyCost(t));
+  const quotas = traffic.map((t) => quotaChecks(t));
+  const vendors = traffic.map((t) => vendorQuotes(t));
+  const events = traffic.map((t) => monthlyEvents(t));
+  const peaks = traffic.map((t) => peakEventsPerSecond(t));
+  const transport = traffic.map((t) => transportTraffic(t));
+  const presencePushes = traffic.map((t, i) => events[i]!.presenceTransitions * presenceTransitionUsage(t).posts);
+  const storage90 = traffic.map((t) => storageAt(t, 12, defaultHotDays));
+  const storageAll = traffic.map((t) => storageAt(t, 12, null));
+  const classes90 = traffic.map((t) => tableClassComparison(t, 12, defaultHotDays));
+  const classesAll = traffic.map((t) => tableClassComparison(t, 12, null));
+  const messagesPerMonth = (i: number) => events[i]!.directMessages + events[i]!.groupMessages;
+  const apiShare = costs[0]!.apiGatewayMessages / costs[0]!.total;
+  const presenceShare = presencePushes[0]! / usageOf(events[0]!, traffic[0]!).apiGatewayMessages;
+  const noGroupPresence = traffic.map((t) => monthlyCost({ ...t, presencePushMaxMembers: 32 }).total);
+  const serviceRows: [string, keyof MonthlyCost][] = [
+    ['API Gateway messages (32 KB units, both directions)', 'apiGatewayMessages'],
+    ['API Gateway connection minutes', 'apiGatewayConnectionMinutes'],
+    ['Lambda requests', 'lambdaRequests'],
+    ['Lambda duration (arm64 GB-s)', 'lambdaDuration'],
+    ['DynamoDB on-demand writes', 'dynamoDbWrites'],
+    ['DynamoDB on-demand reads', 'dynamoDbReads'],
+    ['SQS', 'sqs'],
+    ['CloudWatch Logs (ingestion + retention)', 'cloudWatchLogs'],
+    [`Storage in month 12 (${defaultHotDays} days hot in DynamoDB Standard, older in S3)`, 'storage'],
+  ];
+  const bindsAt = (i: number) => [...new Set(quotas[i]!.filter((q) => q.binds).map((q) => q.label))];
+  const quota = (i: number, label: string) => quotas[i]!.find((q) => q.label === label)!;
+  const presenceReads = (i: number) => quota(i, 'presence table reads');
+  const lambda = (i: number) => quota(i, 'Lambda concurrency');
+  const breakEven = classes90[0]!.breakEvenMonths;
+  return [
+    capacityMarkers.start,
+    '## Capacity and cost at 100k, 1M and 10M users (model)',
+    '',
+    'A model, not a measurement: `bench/capacity-model.ts` adds up the AWS usage of each kind of event (a message, a heartbeat,',
+    'a connection, a presence transition) from the code paths and the per-call counts measured above, over a 30-day month and',
+    'over the peak second, checks the peak against the default quotas and prices the month at us-east-1 list prices (the same',
+    '`bench/cost-model.ts` prices as above, with their volume tiers). Lambda durations are the critical-path model\'s p50s.',
+    'Regenerate this section alone, without the local stack: `npm run bench -- --scenario capacity`.',
+    '',
+    '**Assumptions** (`defaultTraffic`; every one is a parameter):',
+    '',
+    table(
+      ['parameter', 'value', 'why'],
+      [
+        ['users', columns.join(', '), 'daily active users'],
+        ['messages per user per day', d.messagesPerUserPerDay, 'requirements'],
+        ['share of a day in the peak hour', `${d.peakHourShare * 100}%`, 'requirements; presence transitions peak alike'],
+        ['mix', `${(1 - d.groupShare) * 100}% 1:1, ${d.groupShare * 100}% to groups of ${d.groupMembers}`, 'pure 1:1 and pure group rows below'],
+        ['message size', `${d.messageBytes} B (1 API Gateway unit); stored item ${d.messageBytes + d.messageItemOverheadBytes} B`, 'requirements; the stored item exceeds 1 KB, so its transactional write is 4 WRU'],
+        ['devices per user', `${d.devicesPerUser} (half the users on phone and desktop)`, 'each device is one connection'],
+        ['connected time', `${d.onlineHoursPerDay} h/day per device in ${d.sessionsPerDevicePerDay} sessions; connections end after 2 h (API Gateway)`, `${fmt(connectionsPerDevicePerDay(d), 0)} connections per device a day`],
+        ['online in the peak hour', `${d.peakOnlineShare * 100}% of devices`, `${d.onlineHoursPerDay}/24 of the day × the 2.4× peak factor; also the share of recipients a message finds online`],
+        ['heartbeat', `every ${d.heartbeatSeconds / 60} min per connection`, 'requirements (the 10-minute idle timeout)'],
+        ['presence transitions', `${d.presenceTransitionsPerUserPerDay} per user a day`, 'online + offline per session; a 2 h cut with no other device online adds a pair'],
+        ['presence contacts', `${d.groupsPerUser} groups of ${d.groupMembers} + ${d.directContactsPerUser} 1:1 partners = ${presenceContacts(d)} users`, `pushed to every contact's online connections (conversations up to ${d.presencePushMaxMembers} members)`],
+        ['delivered receipts', 'one ack per receiving device in conversations up to 32 members, pushed to the other members', 'the SDK default'],
+        ['sync after each connect', `${d.syncReadUnits} RRU`, 'memberships and missed messages'],
+      ],
+    ),
+    '',
+    'Not modeled: typing indicators, `read` receipts, history paging, data transfer out, retries, Cognito.',
+    '',
+    '### Traffic',
+    '',
+    table(
+      ['', ...columns],
+      [
+        ['chat messages / month', ...events.map((_, i) => count(messagesPerMonth(i)))],
+        ['pushes of those messages / month (connections reached)', ...transport.map((x) => count(x.deliveries))],
+        ['presence pushes / month', ...presencePushes.map(count)],
+        ['heartbeats / month', ...events.map((e) => count(e.heartbeats))],
+        ['messages / s in the peak hour', ...peaks.map((p) => count(p.directMessages + p.groupMessages))],
+        ['connections open in the peak hour', ...traffic.map((t) => count(peakConnections(t)))],
+        ['new connections / s (steady: sessions and 2 h reconnects)', ...peaks.map((p) => count(p.connections))],
+        ['heartbeats / s', ...peaks.map((p) => count(p.heartbeats))],
+        ['presence transitions / s', ...peaks.map((p) => count(p.presenceTransitions))],
+      ],
+    ),
+    '',
+    '### Quotas at the peak',
+    '',
+    'Peak value the model predicts against the default quota (us-east-1). "near" = above 70% of it. Requests are the peak',
+    'with 50% headroom, rounded up.',
+    '',
+    table(
+      ['quota', 'default', ...columns, 'source'],
+      quotas[0]!.map((q, row) => [q.name, `${count(q.quota)} ${q.unit}`, ...quotas.map((list) => quotaCell(list[row]!)), sourceLink(q.source)]),
+    ),
+    '',
+    '### Monthly cost on AWS (USD, list prices)',
+    '',
+    table(
+      ['service', ...columns],
+      [
+        ...serviceRows.map(([label, key]) => [label, ...costs.map((c) => usd0(c[key]))]),
+        ['**total**', ...costs.map((c) => `**${usd0(c.total)}**`)],
+        ['per user and month', ...costs.map((c, i) => `$${(c.total / scales[i]!).toFixed(3)}`)],
+        ['per million chat messages', ...costs.map((c, i) => usd(c.total / (messagesPerMonth(i) / 1e6)))],
+      ],
+    ),
+    '',
+    'The mix and presence matter more than the scale (totals, USD per month):',
+    '',
+    table(
+      ['traffic', ...columns],
+      [
+        ['pure 1:1', ...traffic.map((t) => usd0(monthlyCost({ ...t, groupShare: 0 }).total))],
+        [`default mix (${(1 - d.groupShare) * 100}% 1:1, ${d.groupShare * 100}% groups)`, ...costs.map((c) => usd0(c.total))],
+        [`pure groups of ${d.groupMembers}`, ...traffic.map((t) => usd0(monthlyCost({ ...t, groupShare: 1 }).total))],
+        ['default mix, presence pushed only in conversations ≤ 32 members (`PRESENCE_PUSH_MAX_MEMBERS=32`)', ...noGroupPresence.map(usd0)],
+      ],
+    ),
+    '',
+    '### Hosted alternatives at list prices',
+    '',
+    'The same realtime traffic (publishes, one delivery per connection reached, connection time), priced as each vendor counts it:',
+    'a message to a 130-member group, every member online on one device, is 1 + 129 = 130 messages for Ably and Pusher (a',
+    '131st if the sender\'s own connection is subscribed), 1 replicated + 129 edge transactions for PubNub and 130 Event API',
+    'operations for AppSync Events. It leaves out what Parley also does: durable history, presence, receipts, heartbeats.',
+    '',
+    table(
+      ['service', 'how it counts', ...columns],
+      [
+        ['Parley on AWS, same traffic (API Gateway: publishes, acks, deliveries, connection minutes)', '1 in + 1 ack + 1 per connection reached', ...traffic.map((t) => usd0(parleyTransportCost(t)))],
+        ['Parley on AWS, everything (table above)', '', ...costs.map((c) => usd0(c.total))],
+        ...vendors[0]!.map((v, row) => {
+          const key = (['ably', 'pusher', 'pubnub', 'appSyncEvents'] as const)[row]!;
+          return [
+            v.vendor,
+            vendorPrices[key].counting,
+            ...vendors.map((list) => {
+              const quote = list[row]!;
+              if (quote.published) return `${usd0(quote.listPrice ?? 0)} (${quote.note})`;
+              const atList = quote.listPrice !== undefined ? `; at list rates ${usd0(quote.listPrice)}` : '';
+              return `**contact sales** (${quote.note})${atList}`;
+            }),
+          ];
+        }),
+      ],
+    ),
+    '',
+    `Ably: Pro package ($${vendorPrices.ably.proBaseMonthly}/month; at most ${vendorPrices.ably.proMaxConnections.toLocaleString('en-US')} connections and ${vendorPrices.ably.proMaxMessagesPerSecond.toLocaleString('en-US')} messages/s) plus`,
+    `$${vendorPrices.ably.perMillionMessages.toFixed(2)}/M messages, $${vendorPrices.ably.perMillionConnectionMinutes.toFixed(2)}/M connection minutes and $${vendorPrices.ably.perMillionChannelMinutes.toFixed(2)}/M channel minutes (one channel per online`,
+    'user), list rates without volume discounts; new Ably accounts are priced per monthly active user, with no public price at',
+    `these scales. Pusher: the largest published plan is ${vendorPrices.pusher.largestPlan} ($${vendorPrices.pusher.largestPlanMonthly.toLocaleString('en-US')}/month, ${vendorPrices.pusher.largestPlanMessagesPerDay / 1e6} M messages a day,`,
+    `${vendorPrices.pusher.largestPlanConnections.toLocaleString('en-US')} connections). PubNub: $${vendorPrices.pubnub.perReplicatedTransaction} per replicated and $${vendorPrices.pubnub.perEdgeTransaction} per edge transaction. AppSync Events:`,
+    `$${vendorPrices.appSyncEvents.perMillionOperations.toFixed(2)} per million operations (a connect and a subscribe per connection included), $${vendorPrices.appSyncEvents.perMillionConnectionMinutes} per million`,
+    'connection minutes.',
+    '',
+    '### Storage',
+    '',
+    `Message items of ${d.messageBytes + d.messageItemOverheadBytes} B (body, attributes, DynamoDB's 100 B per item), uncompressed. With a window, messages`,
+    `older than ${defaultHotDays} days leave the table (TTL deletes cost nothing) for an S3 archive in ${modelConstants.archiveObjectMb} MB objects, which a lifecycle rule`,
+    `moves from S3 Standard to Glacier Instant Retrieval after ${modelConstants.archiveStandardDays} days. Monthly USD in month 12 of steady traffic.`,
+    '',
+    table(
+      ['', ...columns],
+      [
+        ['growth per month / per year', ...storage90.map((s) => `${count(s.growthGbPerMonth)} GB / ${fmt((s.growthGbPerMonth * 12) / 1024, 1)} TB`)],
+        ['no window: DynamoDB size in month 12', ...storageAll.map((s) => `${fmt(s.hotGb / 1024, 2)} TB`)],
+        ['no window: storage, Standard / Standard-IA class', ...storageAll.map((s) => `${usd0(s.dynamoDbStandard)} / ${usd0(s.dynamoDbIa)}`)],
+        [`${defaultHotDays}-day window: DynamoDB size`, ...storage90.map((s) => `${fmt(s.hotGb / 1024, 2)} TB`)],
+        [`${defaultHotDays}-day window: storage, Standard / Standard-IA class`, ...storage90.map((s) => `${usd0(s.dynamoDbStandard)} / ${usd0(s.dynamoDbIa)}`)],
+        [`${defaultHotDays}-day window: S3 archive (Standard GB + Glacier IR GB)`, ...storage90.map((s) => `${usd0(s.s3)} (${count(s.archiveStandardGb)} + ${count(s.archiveGlacierGb)} GB)`)],
+        ['messages table, requests + storage: Standard / Standard-IA, no window', ...classesAll.map((c) => `${usd0(c.standard)} / ${usd0(c.ia)}: ${c.cheaper}`)],
+        [`messages table, requests + storage: Standard / Standard-IA, ${defaultHotDays}-day window`, ...classes90.map((c) => `${usd0(c.standard)} / ${usd0(c.ia)}: ${c.cheaper}`)],
+      ],
+    ),
+    '',
+    `Which class fits the messages table: every message writes ${messageUsage(2, d).writeUnits.messages} WRU there (head item and message, transactional) and is`,
+    'read back rarely (head item reads and syncs), so requests dominate while little is kept. Standard-IA saves $0.15 per GB-month',
+    'and costs 25% more per request; it pays once the table holds more than',
+    `**${fmt(breakEven, 1)} months of messages**, whatever the scale (both sides grow with the users). With the ${defaultHotDays}-day window:`,
+    `${classes90[0]!.cheaper}; without a window, switch the messages table to Standard-IA once it holds ${fmt(breakEven, 0)} months. The idempotency`,
+    'and presence tables are all writes and small: Standard. A year of archive adds',
+    `${fmt((storage90[1]!.growthGbPerMonth * 12) / 1024, 1)} TB at 1M users, ${usd0(storage90[1]!.growthGbPerMonth * 12 * scalePrices.s3GlacierInstantPerGbMonth)}/month more in Glacier Instant Retrieval.`,
+    '',
+    '### What the model says',
+    '',
+    `- **Cost: ${usd0(costs[0]!.total)}, ${usd0(costs[1]!.total)} and ${usd0(costs[2]!.total)} a month** at 100k, 1M and 10M users (about $${(costs[1]!.total / scales[1]).toFixed(2)} per user). API Gateway`,
+    `  messages are ${fmt(apiShare * 100, 0)}% of it, and presence pushes are ${fmt(presenceShare * 100, 0)}% of those messages: every transition reaches ${presenceContacts(d)}`,
+    `  contacts\' connections. Pushing presence only in conversations of up to 32 members (groups pull it with the \`presence\``,
+    `  action) would cut the bill to ${usd0(noGroupPresence[1]!)} at 1M users.`,
+    `- **Binding at 100k users:** ${bindsAt(0).join('; ') || 'nothing'}. **At 1M:** ${bindsAt(1).join('; ')}. **At 10M:** ${bindsAt(2).join('; ')}.`,
+    `- **@connections is the first wall**: ${count(quota(0, '@connections calls').peak)} PostToConnection calls per second at 100k users already exceed the 10,000 requests/s`,
+    `  account throttle that client frames share; at 10M users the ${count(quota(2, 'the API Gateway account throttle').peak)} requests/s are beyond what one account can`,
+    '  reasonably be granted: shard users over several accounts or Regions (one stack each), and cut presence pushes first.',
+    `- **Connections**: at 10M users, ${count(peakConnections(traffic[2]!))} connections that API Gateway cuts every 2 h need ${count(peaks[2]!.connections)} new connections/s`,
+    `  just to stay open (quota 500/s), and a reconnect storm after a deploy or network blip is ${fmt(peakConnections(traffic[1]!) / awsLimits.newConnectionsPerSecond / 60, 0)} minutes of`,
+    '  admissions at 1M users with the default quota.',
+    `- **DynamoDB**: the presence table takes the reads (BatchGetItem of every member per group message, ${presenceContacts(d)} contacts per`,
+    `  transition) and the heartbeat writes: ${count(presenceReads(0).peak)}, ${count(presenceReads(1).peak)} and ${count(presenceReads(2).peak)} RRU/s against the 40,000 RRU/s table quota. A new`,
+    '  table serves 4,000 WRU/12,000 RRU at once: set warm throughput before moving a large user base. No conversation comes near its',
+    `  partition: a group's peak is a few hundredths of a message per second against a ceiling of ${fmtIntLocal(awsLimits.dynamoDbPartitionWriteUnits / messageUsage(d.groupMembers, d).writeUnits.messages)} messages/s`,
+    `  (1,000 WRU / ${messageUsage(d.groupMembers, d).writeUnits.messages} WRU per message), which ${membersToSaturatePartition(d)} members sending at the 10/s rate limit would reach.`,
+    `- **Lambda** needs ${count(lambda(0).peak)}, ${count(lambda(1).peak)} and ${count(lambda(2).peak)} concurrent executions (quota 1,000): the handlers are short; SQS`,
+    '  (groups over 150 members and presence jobs) never comes near its in-flight limit.',
+    '',
+    'Prices and quotas used (in addition to the per-request prices above):',
+    '',
+    ...scalePriceSources.map((source) => `- ${source}`),
+    ...Object.values(vendorPrices).flatMap((vendor) => vendor.sources.map((source) => `- ${source}`)),
+    ...[...new Set(Object.values(quotaSources))].map((source) => `- ${source}`),
+    '',
+    capacityMarkers.end,
+  ];
+}
+
+const fmtIntLocal = (value: number) => Math.floor(value).toLocaleString('en-US');
+
+/** The capacity section as it appears in the report. */
+export const capacityText = () => `${capacitySection().join('\n')}\n`;
+
+/**
+ * Replaces the capacity section of the report at `reportPath` (or appends it when the report has none), leaving every
+ * measured section as it is: what `npm run bench -- --scenario capacity` does.
+ */
+export async function updateCapacitySection(reportPath: string): Promise<string> {
+  const current = await readFile(reportPath, 'utf8').catch(() => '');
+  const block = capacitySection().join('\n');
+  const start = current.indexOf(capacityMarkers.start);
+  const end = current.indexOf(capacityMarkers.end);
+  const next =
+    start >= 0 && end > start
+      ? `${current.slice(0, start)}${block}${current.slice(end + capacityMarkers.end.length)}`
+      : `${current}${current === '' || current.endsWith('\n') ? '' : '\n'}${block}\n\n`;
+  await writeFile(reportPath, next);
+  return reportPath;
 }

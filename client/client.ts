@@ -19,6 +19,7 @@ import {
   wireLimits,
 } from './protocol.js';
 import { SeqBuffer } from './seq-buffer.js';
+import { tokenExpiry } from './token.js';
 import {
   frameText,
   type CloseEventLike,
@@ -157,6 +158,11 @@ export interface ParleyClientOptions {
   random?: () => number;
   /** Generates `clientMessageId`s (default: random 20 characters). */
   generateId?: () => string;
+  /**
+   * Reconnect with a fresh token this long before the current one expires (default 60 s; 0 turns it off), when the
+   * token is a JWT whose `exp` the client can read. Either way a `token_expired` from the server reconnects at once.
+   */
+  tokenRefreshLeadMs?: number;
 }
 
 interface RequestOptions {
@@ -217,6 +223,7 @@ export class ParleyClient {
       | 'typingTimeoutMs'
       | 'tokenTransport'
       | 'tokenParam'
+      | 'tokenRefreshLeadMs'
     >
   >;
   private readonly generateId: () => string;
@@ -231,6 +238,11 @@ export class ParleyClient {
   private reconnectTimer: TimerHandle | undefined;
   private connectTimer: TimerHandle | undefined;
   private heartbeatTimer: TimerHandle | undefined;
+  private refreshTimer: TimerHandle | undefined;
+  /** `exp` (ms) of the token the current socket connected with, when it is a readable JWT. */
+  private tokenExpiresAt: number | undefined;
+  /** `exp` of the token last replaced by a proactive refresh: the same token again is not refreshed again. */
+  private refreshedExpiry: number | undefined;
   private outboxTimer: TimerHandle | undefined;
   private outboxTimerAt = Infinity;
   private requestCounter = 0;
@@ -277,6 +289,7 @@ export class ParleyClient {
       typingTimeoutMs: options.typingTimeoutMs ?? 8_000,
       tokenTransport: options.tokenTransport ?? 'query',
       tokenParam: options.tokenParam ?? 'token',
+      tokenRefreshLeadMs: options.tokenRefreshLeadMs ?? 60_000,
     };
     this.generateId = options.generateId ?? (() => randomId(this.random));
     this.events = new Emitter<ParleyClientEvents>((error) => {
@@ -610,6 +623,7 @@ export class ParleyClient {
       return;
     }
     if (generation !== this.generation) return;
+    this.tokenExpiresAt = tokenExpiry(token);
 
     let ws: WebSocketLike;
     try {
@@ -644,6 +658,7 @@ export class ParleyClient {
     this.socketOpen = true;
     this.setState({ state: 'syncing', attempt: this.attempt });
     this.scheduleHeartbeat();
+    this.scheduleTokenRefresh();
     for (const request of [...this.requests.values()]) if (!request.sent) this.transmit(request);
     this.pumpOutbox();
     void this.runSync();
@@ -657,6 +672,35 @@ export class ParleyClient {
     this.scheduleReconnect(reason);
   }
 
+  /**
+   * Closes `ws` and reconnects at once with a fresh token (token refresh or expiry). Replies lost with the socket
+   * fail as `connection_lost`: the outbox resends with the same clientMessageId and `sync` catches up.
+   */
+  private renewSocket(ws: WebSocketLike, reason: string): void {
+    if (this.ws !== ws) return;
+    this.teardownSocket();
+    safeClose(ws, 1000, reason);
+    this.scheduleReconnect(reason, true);
+  }
+
+  /** Schedules a renewal shortly before the token expires (`tokenRefreshLeadMs`). */
+  private scheduleTokenRefresh(): void {
+    this.clearTimer('refreshTimer');
+    const exp = this.tokenExpiresAt;
+    const ws = this.ws;
+    // Renewing onto the same token would loop: the provider has nothing newer, so the server's expiry decides.
+    if (!ws || this.opts.tokenRefreshLeadMs <= 0 || exp === undefined || exp === this.refreshedExpiry) return;
+    const now = this.clock.now();
+    if (exp <= now) return;
+    // A token shorter-lived than twice the lead is renewed half-way, not the moment it arrives.
+    const at = Math.max(exp - this.opts.tokenRefreshLeadMs, now + (exp - now) / 2);
+    this.refreshTimer = this.clock.setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.refreshedExpiry = exp;
+      this.renewSocket(ws, 'token refresh');
+    }, at - now);
+  }
+
   private teardownSocket(): void {
     const ws = this.ws;
     if (ws) {
@@ -667,6 +711,7 @@ export class ParleyClient {
     this.syncing = false;
     this.clearTimer('connectTimer');
     this.clearTimer('heartbeatTimer');
+    this.clearTimer('refreshTimer');
     for (const timer of this.gapTimers.values()) this.clock.clearTimeout(timer);
     this.gapTimers.clear();
     for (const ack of this.deliveredAcks.values()) ack.inFlight = false;
@@ -681,10 +726,11 @@ export class ParleyClient {
     }
   }
 
-  private scheduleReconnect(reason: string): void {
+  private scheduleReconnect(reason: string, immediate = false): void {
     if (this.state.state === 'closed') return;
     this.clearTimer('reconnectTimer');
-    const delay = backoffDelay(this.attempt, this.backoff, this.random);
+    // Immediate only after a connection that had caught up: a fresh token that expires at once backs off as usual.
+    const delay = immediate && this.attempt === 0 ? 0 : backoffDelay(this.attempt, this.backoff, this.random);
     this.attempt++;
     this.setState({ state: 'waiting', attempt: this.attempt, retryInMs: delay, reason });
     this.reconnectTimer = this.clock.setTimeout(() => {
@@ -880,6 +926,11 @@ export class ParleyClient {
       this.events.emit('error', new ParleyError('protocol', 'unreadable frame from server'));
       return;
     }
+    // The server closes the connection right after this; the request it answers is resent on the next one.
+    if (frame.type === 'error' && frame.code === 'token_expired' && this.ws) {
+      this.renewSocket(this.ws, 'token expired');
+      return;
+    }
     const requestId = typeof frame.requestId === 'string' ? frame.requestId : undefined;
     if (requestId !== undefined) {
       const request = this.requests.get(requestId);
@@ -973,8 +1024,16 @@ export class ParleyClient {
       touched.add(message.conversationId);
     }
     for (const id of touched) {
+      const batch = messages.filter((m) => m.conversationId === id);
+      // A seq of another epoch belongs to a recreated conversation: start its timeline over instead of dropping it.
+      const epoch = batch.find((m) => typeof m.epoch === 'string')?.epoch;
+      if (epoch) {
+        const known = this.epochs.get(id);
+        if (known && known !== epoch) this.resetConversation(id);
+        this.epochs.set(id, epoch);
+      }
       const stream = this.stream(id);
-      const delivered = stream.accept(messages.filter((m) => m.conversationId === id));
+      const delivered = stream.accept(batch);
       if (delivered.length === 0) {
         this.scheduleGapFill(id);
         continue;
@@ -1139,6 +1198,7 @@ export class ParleyClient {
           clientMessageId: ack.clientMessageId,
           body: entry.body,
           createdAt: ack.createdAt,
+          ...(typeof ack.epoch === 'string' ? { epoch: ack.epoch } : {}),
         },
       ]);
     } else {
@@ -1189,6 +1249,11 @@ export class ParleyClient {
     if (previous && previous.lastDeliveredSeq === next.lastDeliveredSeq && previous.lastReadSeq === next.lastReadSeq) {
       return;
     }
+    // A member who has received nothing yet (sync lists every member's cursors) is no news.
+    if (!previous && next.lastDeliveredSeq === 0 && next.lastReadSeq === 0) {
+      members.set(userId, next);
+      return;
+    }
     members.set(userId, next);
     const stream = this.streams.get(conversationId);
     if (stream) {
@@ -1232,7 +1297,7 @@ export class ParleyClient {
 
   // ---------------------------------------------------------------- helpers
 
-  private clearTimer(name: 'reconnectTimer' | 'connectTimer' | 'heartbeatTimer' | 'outboxTimer'): void {
+  private clearTimer(name: 'reconnectTimer' | 'connectTimer' | 'heartbeatTimer' | 'outboxTimer' | 'refreshTimer'): void {
     const timer = this[name];
     if (timer !== undefined) this.clock.clearTimeout(timer);
     this[name] = undefined;

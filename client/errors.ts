@@ -20,6 +20,7 @@ const retryableCodes: ReadonlySet<ParleyErrorCode> = new Set<ParleyErrorCode>([
   'internal',
   'timeout',
   'connection_lost',
+  'token_expired',
 ]);
 
 /** An error from a Parley request: the server's error `code` or one of the SDK's own (`timeout`, …). */

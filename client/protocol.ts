@@ -55,6 +55,8 @@ export interface Message {
   emoji?: string;
   /** `reaction`: added or removed. */
   op?: 'add' | 'remove';
+  /** The epoch of the conversation this seq belongs to (see `Conversation.epoch`). */
+  epoch?: string;
 }
 
 /** A 1:1 (`direct`) or `group` conversation. */
@@ -110,6 +112,8 @@ export interface SendAck {
   clientMessageId: string;
   seq: number;
   createdAt: string;
+  /** The conversation's epoch the seq belongs to. */
+  epoch?: string;
   duplicate: boolean;
 }
 
@@ -134,7 +138,9 @@ export type ServerErrorCode =
   | 'limit_exceeded'
   | 'rate_limited'
   | 'unavailable'
-  | 'internal';
+  | 'internal'
+  /** The connection's token expired; the server closes the connection right after this frame. */
+  | 'token_expired';
 
 /** What the client knows of one conversation, sent in `sync`: its highest contiguous seq and the epoch of it. */
 export interface SyncCursor {

@@ -1,7 +1,9 @@
 /** `npm start`: builds the web chat and runs the whole local stack until Ctrl-C. */
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { startLocalStack } from './stack.js';
+import { localStackFile, type LocalStackRecord } from './stack-record.js';
 
 const root = join(import.meta.dirname, '..');
 const port = (name: string, fallback: number) => {
@@ -20,12 +22,24 @@ const stack = await startLocalStack({
   webDir: join(root, 'web', 'dist'),
 });
 
+// Scripts such as `npm run disconnect-user` find the running stack here.
+const recordPath = join(root, localStackFile);
+const record: LocalStackRecord = {
+  presenceTable: stack.tableNames.presence,
+  callbackUrl: stack.callbackUrl,
+  fanoutQueueUrl: stack.queueUrls.fanout,
+  dynamodbEndpoint: stack.dynamodbEndpoint,
+  sqsEndpoint: stack.sqsEndpoint,
+};
+mkdirSync(dirname(recordPath), { recursive: true });
+writeFileSync(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+
 console.log(`
 Parley is running locally.
 
   Web chat         ${stack.httpUrl}
   WebSocket API    ${stack.wsUrl}?token=<JWT>
-  Dev tokens       ${stack.httpUrl}/dev/token?user=alice
+  Dev tokens       ${stack.httpUrl}/dev/token?user=alice   (&expiresIn=<seconds>, default 12 h)
   @connections     ${stack.callbackUrl}/@connections/{connectionId}
   DynamoDB Local   ${stack.dynamodbEndpoint}   (data in .data/dynamodb)
   SQS (fauxqs)     ${stack.sqsEndpoint}
@@ -44,6 +58,7 @@ const shutdown = async (signal: string) => {
   if (stopping) return;
   stopping = true;
   console.log(`\n${signal}: stopping the local stack...`);
+  rmSync(recordPath, { force: true });
   await stack.stop();
   process.exit(0);
 };

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AppendResult, MessageStore, NewMessage, StateWrite, TimelineAppend } from '../domain/ports.js';
 import type { Message } from '../domain/types.js';
@@ -22,6 +21,7 @@ export function toMessage(item: Record<string, unknown>): Message {
     // A deleted message keeps no body.
     body: String(item.body ?? ''),
     createdAt: String(item.createdAt),
+    ...(typeof item.epoch === 'string' ? { epoch: item.epoch } : {}),
   };
   for (const field of optionalFields) {
     const value = item[field];
@@ -66,6 +66,7 @@ export class DynamoMessageStore implements MessageStore {
       conversationId: message.conversationId,
       items: [{ ...message, kind: 'message' }],
       expectedLastSeq,
+      epoch: message.epoch,
       idempotencyKey: idempotencyKey(message),
       idempotencyTtlSeconds,
     });
@@ -73,7 +74,7 @@ export class DynamoMessageStore implements MessageStore {
 
   async appendTimeline(request: TimelineAppend): Promise<AppendResult> {
     const { conversationId, expectedLastSeq, idempotencyTtlSeconds } = request;
-    const items = request.items.map((item, index) => ({ ...item, seq: expectedLastSeq + 1 + index }));
+    const items = request.items.map((item, index) => ({ ...item, seq: expectedLastSeq + 1 + index, epoch: request.epoch }));
     const last = items.at(-1)!;
     const key = request.idempotencyKey;
     const membershipSeq = request.membershipChange ? last.seq : undefined;
@@ -89,14 +90,16 @@ export class DynamoMessageStore implements MessageStore {
                 UpdateExpression: `SET lastSeq = :seq, lastMessageAt = :at, epoch = if_not_exists(epoch, :epoch)${
                   membershipSeq === undefined ? '' : ', membershipSeq = :seq'
                 }`,
-                // A new conversation may have no head yet.
+                // A new conversation may have no head yet; every item of a timeline carries its epoch.
                 ConditionExpression:
-                  expectedLastSeq === 0 ? 'attribute_not_exists(lastSeq) OR lastSeq = :expected' : 'lastSeq = :expected',
+                  expectedLastSeq === 0
+                    ? '(attribute_not_exists(lastSeq) OR lastSeq = :expected) AND (attribute_not_exists(epoch) OR epoch = :epoch)'
+                    : 'lastSeq = :expected AND epoch = :epoch',
                 ExpressionAttributeValues: {
                   ':seq': last.seq,
                   ':at': last.createdAt,
                   ':expected': expectedLastSeq,
-                  ':epoch': randomBytes(6).toString('base64url'),
+                  ':epoch': request.epoch,
                 },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
@@ -142,14 +145,16 @@ export class DynamoMessageStore implements MessageStore {
       }
       if (head?.code === 'ConditionalCheckFailed') {
         const current = head.item?.membershipSeq;
+        const epoch = head.item?.epoch;
         return {
           status: 'conflict',
           lastSeq: Number(head.item?.lastSeq ?? 0),
+          epoch: typeof epoch === 'string' ? epoch : null,
           ...(current === undefined ? {} : { membershipSeq: Number(current) }),
         };
       }
       if (reasons.some((reason) => reason.code === 'TransactionConflict')) {
-        return { status: 'conflict', lastSeq: expectedLastSeq };
+        return { status: 'conflict', lastSeq: expectedLastSeq, epoch: request.epoch };
       }
       throw error;
     }

@@ -153,6 +153,11 @@ export class DynamoPresenceStore implements PresenceStore {
     return new Map(items.map((item) => [String(item.userId), item as unknown as PresenceItem]));
   }
 
+  async registeredConnections(userId: string): Promise<string[]> {
+    const item = (await this.read([userId])).get(userId);
+    return Object.keys(item?.connections ?? {});
+  }
+
   async connectionsOf(userIds: string[], now: Date): Promise<ConnectionRef[]> {
     const items = await this.read(userIds);
     return [...items.values()].flatMap((item) =>

@@ -1,4 +1,5 @@
 import {
+  DeleteConnectionCommand,
   GoneException,
   PostToConnectionCommand,
   type ApiGatewayManagementApiClient,
@@ -8,7 +9,7 @@ import { logger } from '../shared/logger.js';
 
 const encoder = new TextEncoder();
 
-/** PostToConnection with the outcome classified: 410 means the connection is gone, anything else failed. */
+/** PostToConnection and DeleteConnection with the outcome classified: 410 means the connection is gone, anything else failed. */
 export class ManagementApiPusher implements ConnectionPusher {
   constructor(private readonly client: ApiGatewayManagementApiClient) {}
 
@@ -19,6 +20,17 @@ export class ManagementApiPusher implements ConnectionPusher {
     } catch (error) {
       if (error instanceof GoneException) return 'gone';
       logger.warn('PostToConnection failed', { connectionId, error: error as Error });
+      return 'failed';
+    }
+  }
+
+  async close(connectionId: string): Promise<PushResult> {
+    try {
+      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+      return 'ok';
+    } catch (error) {
+      if (error instanceof GoneException) return 'gone';
+      logger.warn('DeleteConnection failed', { connectionId, error: error as Error });
       return 'failed';
     }
   }

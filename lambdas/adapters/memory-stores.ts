@@ -152,8 +152,6 @@ export class MemoryConversationStore implements ConversationStore {
   }
 }
 
-let epochs = 0;
-
 /** In-memory message store; `conflictsBeforeStore` simulates other senders winning the race. */
 export class MemoryMessageStore implements MessageStore {
   readonly messages = new Map<string, Message[]>();
@@ -171,13 +169,14 @@ export class MemoryMessageStore implements MessageStore {
     const key = JSON.stringify([message.conversationId, message.senderId, message.clientMessageId]);
     if (this.conflictsBeforeStore > 0 && !this.idempotency.has(key)) {
       this.conflictsBeforeStore--;
-      this.storeRaw([{ ...message, kind: 'message', senderId: 'someone-else', clientMessageId: `other-${conversation.lastSeq}` }]);
-      return { status: 'conflict', lastSeq: conversation.lastSeq, membershipSeq: conversation.membershipSeq ?? 0 };
+      this.storeRaw([{ ...message, kind: 'message', senderId: 'someone-else', clientMessageId: `other-${conversation.lastSeq}` }], message.epoch);
+      return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, membershipSeq: conversation.membershipSeq ?? 0 };
     }
     return this.appendTimeline({
       conversationId: message.conversationId,
       items: [{ ...message, kind: 'message' }],
       expectedLastSeq,
+      epoch: message.epoch,
       idempotencyKey: key,
       idempotencyTtlSeconds,
     });
@@ -187,8 +186,8 @@ export class MemoryMessageStore implements MessageStore {
     if (!conversation) throw new Error(`append to unknown conversation ${request.conversationId}`);
     const previous = request.idempotencyKey === undefined ? undefined : this.idempotency.get(request.idempotencyKey);
     if (previous) return { status: 'duplicate', ...previous };
-    if (conversation.lastSeq !== request.expectedLastSeq) {
-      return { status: 'conflict', lastSeq: conversation.lastSeq, membershipSeq: conversation.membershipSeq ?? 0 };
+    if (conversation.lastSeq !== request.expectedLastSeq || (conversation.epoch !== null && conversation.epoch !== request.epoch)) {
+      return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, membershipSeq: conversation.membershipSeq ?? 0 };
     }
     // The same conditions as the DynamoDB transaction, checked before anything is applied.
     for (const write of request.writes ?? []) {
@@ -198,7 +197,7 @@ export class MemoryMessageStore implements MessageStore {
         throw new Error('TransactionCanceledException: no such message');
       }
     }
-    const items = this.storeRaw(request.items);
+    const items = this.storeRaw(request.items, request.epoch);
     const membershipSeq = request.membershipChange ? items.at(-1)!.seq : undefined;
     if (membershipSeq !== undefined) conversation.membershipSeq = membershipSeq;
     for (const write of request.writes ?? []) {
@@ -222,16 +221,16 @@ export class MemoryMessageStore implements MessageStore {
   private find(conversationId: string, seq: number): StoredMessage | undefined {
     return (this.messages.get(conversationId) ?? []).find((message) => message.seq === seq);
   }
-  private storeRaw(items: Omit<Message, 'seq'>[]): Message[] {
+  private storeRaw(items: Omit<Message, 'seq'>[], epoch: string): Message[] {
     const stored: Message[] = [];
     for (const item of items) {
       const conversation = this.conversations.conversations.get(item.conversationId)!;
+      conversation.epoch ??= epoch;
       const message = Object.fromEntries(
-        Object.entries({ ...item, seq: conversation.lastSeq + 1 }).filter(([, value]) => value !== undefined),
+        Object.entries({ ...item, seq: conversation.lastSeq + 1, epoch: conversation.epoch }).filter(([, value]) => value !== undefined),
       ) as unknown as Message;
       conversation.lastSeq = message.seq;
       conversation.lastMessageAt = message.createdAt;
-      conversation.epoch ??= `e${++epochs}`;
       this.messages.set(item.conversationId, [...(this.messages.get(item.conversationId) ?? []), message]);
       stored.push(message);
     }
@@ -354,6 +353,9 @@ export class MemoryPresenceStore implements PresenceStore {
     user.connections.set(ref.connectionId, now.getTime() + ttlSeconds * 1000);
     return true;
   }
+  async registeredConnections(userId: string) {
+    return [...(this.users.get(userId)?.connections.keys() ?? [])];
+  }
   async connectionsOf(userIds: string[], now: Date) {
     return [...new Set(userIds)].flatMap((userId) => this.live(userId, now).map(([connectionId]) => ({ userId, connectionId })));
   }
@@ -395,6 +397,14 @@ export class MemoryPusher implements ConnectionPusher {
   async post(connectionId: string, data: string) {
     const result = this.script(connectionId);
     if (result === 'ok') this.posts.push({ connectionId, frame: JSON.parse(data) });
+    return result;
+  }
+  /** Connections closed with `close`, in order. */
+  readonly closed: string[] = [];
+  closeScript: (connectionId: string) => PushResult = () => 'ok';
+  async close(connectionId: string) {
+    const result = this.closeScript(connectionId);
+    if (result === 'ok') this.closed.push(connectionId);
     return result;
   }
   framesFor(connectionId: string) {

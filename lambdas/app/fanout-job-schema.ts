@@ -25,4 +25,11 @@ export const fanoutJobSchema: z.ZodMiniType<FanoutJob> = z.discriminatedUnion('k
     status: z.enum(['online', 'offline']),
     lastSeenAt: z.nullable(z.string()),
   }),
+  z.object({
+    kind: z.literal('expire'),
+    userId: nonEmpty,
+    connectionId: nonEmpty,
+    endsAt: z.int().check(z.gte(0)),
+    attempt: z.int().check(z.gte(0)),
+  }),
 ]);

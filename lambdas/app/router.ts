@@ -45,36 +45,28 @@ const errorFrame = (code: string, message: string, requestId?: string, details?:
   ...details,
 });
 
-// Errors the SDK raises once its own retries are spent: the client may retry later.
-const transientErrors = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'TransactionConflictException',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'TimeoutError',
-]);
-
-// Per-item reasons of a cancelled transaction that a retry can clear: contention and throttling.
-const transientCancellations = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']);
-
-/** A transaction cancelled only because of contention or throttling (no failed condition, no invalid item). */
-function isTransientCancellation(error: Error): boolean {
-  if (error.name !== 'TransactionCanceledException') return false;
-  const codes = ((error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map((reason) => reason.Code ?? 'None');
-  return codes.some((code) => transientCancellations.has(code)) && codes.every((code) => code === 'None' || transientCancellations.has(code));
-}
-
 /** Maps any error to an error frame; unexpected ones are logged and never sent with details. */
 export function toErrorFrame(error: unknown, requestId?: string): ReplyFrame {
   if (error instanceof ParleyError) return errorFrame(error.code, error.message, requestId, error.details);
-  if (error instanceof Error && (transientErrors.has(error.name) || isTransientCancellation(error))) {
-    logger.warn('transient failure', { error });
-    return errorFrame('unavailable', 'temporarily unavailable, retry with backoff', requestId);
-  }
   logger.error('unhandled error', { error: error as Error });
   return errorFrame('internal', 'internal error', requestId);
+}
+
+/** The request's `requestId` when it is a string of 1-128 characters. */
+function readableRequestId(request: Record<string, unknown>): string | undefined {
+  const { requestId } = request;
+  return typeof requestId === 'string' && requestId.length > 0 && requestId.length <= 128 ? requestId : undefined;
+}
+
+/** The readable `requestId` of a frame, if it has one (for replies outside the router, such as `token_expired`). */
+export function requestIdOf(frame: IncomingFrame): string | undefined {
+  if (frame.isBase64Encoded) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(frame.body ?? '');
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? readableRequestId(parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Builds the request router: parse, validate, dispatch to domain code, map the result or error to one reply. */
@@ -143,10 +135,7 @@ export function createRouter(deps: Deps): (frame: IncomingFrame, caller: Caller)
       return errorFrame('invalid_json', 'the frame must be a JSON object');
     }
     const request = parsed as Record<string, unknown>;
-    const requestId =
-      typeof request.requestId === 'string' && request.requestId.length > 0 && request.requestId.length <= 128
-        ? request.requestId
-        : undefined;
+    const requestId = readableRequestId(request);
     if (Buffer.byteLength(raw) > deps.limits.maxFrameBytes) {
       return errorFrame('payload_too_large', `frames are limited to ${deps.limits.maxFrameBytes} bytes`, requestId);
     }

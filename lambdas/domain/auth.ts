@@ -36,13 +36,55 @@ export function extractToken(
   return protocols[1];
 }
 
+/** How old and how long-lived a token may be, and how far the issuer's clock may be off ours. */
+export interface TokenTimePolicy {
+  maxTokenLifetimeSeconds: number;
+  clockSkewSeconds: number;
+}
+
+/** A connection's identity and when its token stops being honoured. */
+export interface Session {
+  userId: string;
+  /** The token's `exp` (epoch seconds); the session ends `clockSkewSeconds` later. */
+  tokenExpiresAt: number;
+}
+
+const numericClaim = (claims: Record<string, unknown>, name: string): number | undefined => {
+  const value = claims[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new UnauthorizedError(`claim ${name} is not a number`);
+  return value;
+};
+
+/**
+ * Checks a token's times against `nowSeconds`: `exp` and `iat` are required (the lifetime is `exp - iat`, so a token
+ * without `iat` could claim any age), `iat` and `nbf` may be at most the skew in the future, `exp` at most the skew in
+ * the past, and neither `exp - iat` nor `exp - now` may exceed the maximum lifetime. Returns `exp`.
+ */
+export function checkTokenTimes(claims: Record<string, unknown>, nowSeconds: number, policy: TokenTimePolicy): number {
+  const exp = numericClaim(claims, 'exp');
+  const iat = numericClaim(claims, 'iat');
+  const nbf = numericClaim(claims, 'nbf');
+  const skew = policy.clockSkewSeconds;
+  const max = policy.maxTokenLifetimeSeconds;
+  if (exp === undefined) throw new UnauthorizedError('token has no exp');
+  if (iat === undefined) throw new UnauthorizedError('token has no iat');
+  if (iat > nowSeconds + skew) throw new UnauthorizedError('token issued in the future (iat)');
+  if (nbf !== undefined && nbf > nowSeconds + skew) throw new UnauthorizedError('token not valid yet (nbf)');
+  if (exp <= nowSeconds - skew) throw new UnauthorizedError('token expired');
+  if (exp - iat > max) throw new UnauthorizedError(`token lifetime exceeds ${max} s (exp - iat)`);
+  if (exp - nowSeconds > max) throw new UnauthorizedError(`token expires more than ${max} s from now`);
+  return exp;
+}
+
 /** Resolves the user a token identifies; the only source of identity for the whole connection. */
 export async function authenticate(
   token: string | undefined,
   verify: TokenVerifier,
   userIdClaim: string,
   isValidUserId: (value: string) => boolean,
-): Promise<string> {
+  times: TokenTimePolicy & { nowSeconds: number },
+): Promise<Session> {
   if (!token) throw new UnauthorizedError('no token');
   let claims: Record<string, unknown>;
   try {
@@ -50,7 +92,8 @@ export async function authenticate(
   } catch (error) {
     throw new UnauthorizedError(`token rejected: ${(error as Error).message}`);
   }
+  const tokenExpiresAt = checkTokenTimes(claims, times.nowSeconds, times);
   const userId = claims[userIdClaim];
   if (typeof userId !== 'string' || !isValidUserId(userId)) throw new UnauthorizedError(`claim ${userIdClaim} is not a valid user id`);
-  return userId;
+  return { userId, tokenExpiresAt };
 }

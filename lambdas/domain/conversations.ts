@@ -8,6 +8,7 @@ import { unreadCounts } from './unread.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
 import type { Caller, Conversation } from './types.js';
+import { fullJitter } from '../shared/jitter.js';
 
 /** What a blocked user hears when opening a DM or sending into one (and anyone else refused the same way). */
 export const cannotContact = 'you cannot message this user';

@@ -9,6 +9,7 @@ import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
 import type { Caller, Conversation, Message } from './types.js';
 import { logger } from '../shared/logger.js';
+import { fullJitter } from '../shared/jitter.js';
 
 /**
  * How long, and how many times, a send races other senders of the same conversation before giving up with
@@ -34,10 +35,11 @@ export async function sendMessage(
   const peer = conversation.kind === 'direct' ? conversation.members.find((userId) => userId !== caller.userId) : undefined;
   if (peer && (await hasBlocked(deps, peer, caller.userId))) throw new ForbiddenError(cannotContact);
   let expectedLastSeq = conversation.lastSeq;
+  let epoch = conversation.epoch ?? newEpoch(deps);
   const deadline = deps.now().getTime() + appendBudgetMs;
   for (let attempt = 0; attempt < maxAppendAttempts && deps.now().getTime() < deadline; attempt++) {
     const createdAt = deps.now().toISOString();
-    const message = { ...input, senderId: caller.userId, createdAt };
+    const message = { ...input, senderId: caller.userId, createdAt, epoch };
     // The first message of a DM's recipient accepts it: from then on the opener sees the recipient's presence.
     const accepting = peer !== undefined && conversation.pending?.includes(caller.userId);
     const result = accepting
@@ -45,6 +47,7 @@ export async function sendMessage(
           conversationId: input.conversationId,
           items: [{ ...message, kind: 'message' }],
           expectedLastSeq,
+          epoch,
           idempotencyKey: JSON.stringify([input.conversationId, caller.userId, input.clientMessageId]),
           idempotencyTtlSeconds: deps.limits.idempotencyTtlSeconds,
           writes: [
@@ -56,16 +59,17 @@ export async function sendMessage(
     switch (result.status) {
       case 'stored':
         await publishMessage(deps, conversation, result.message, caller, true);
-        return { ...ack(input, result.message.seq, createdAt), duplicate: false };
+        return { ...ack(input, result.message.seq, createdAt), epoch: result.message.epoch, duplicate: false };
       case 'duplicate': {
         // The first attempt may have died between storing and pushing: push again through the queue;
         // clients drop the duplicate by (conversationId, seq).
         const [stored] = await deps.messages.after(input.conversationId, result.seq - 1, 1);
         if (stored) await publishMessage(deps, conversation, stored, caller, false);
-        return { ...ack(input, result.seq, result.createdAt), duplicate: true };
+        return { ...ack(input, result.seq, result.createdAt), epoch: stored?.epoch ?? epoch, duplicate: true };
       }
       case 'conflict':
         expectedLastSeq = result.lastSeq;
+        epoch = result.epoch ?? epoch;
         // A membership event took the seq: the member set is stale, so re-read it (the sender may be gone).
         if ((result.membershipSeq ?? 0) !== (conversation.membershipSeq ?? 0)) {
           conversation = await conversationOfMember(deps, caller, input.conversationId, true);
@@ -73,11 +77,14 @@ export async function sendMessage(
         }
         // Small full jitter: senders stop colliding in lockstep, yet a long-waiting sender is not pushed behind
         // newcomers the way a growing backoff would push it.
-        await deps.sleep(Math.random() * Math.min(40, 2 ** Math.min(attempt, 5)));
+        await deps.sleep(fullJitter(attempt, 1, 32));
     }
   }
   throw new UnavailableError('the conversation is too busy, retry');
 }
+
+/** A new conversation epoch: 12 random characters. */
+export const newEpoch = (deps: Deps) => deps.newId().replace(/-/g, '').slice(0, 12);
 
 const ack = (input: { conversationId: string; clientMessageId: string }, seq: number, createdAt: string) => ({
   conversationId: input.conversationId,

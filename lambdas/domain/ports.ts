@@ -16,10 +16,10 @@ export type AppendResult =
   | { status: 'stored'; message: Message; items?: Message[] }
   | { status: 'duplicate'; seq: number; createdAt: string }
   /**
-   * Another item took that seq first; `lastSeq` is the conversation's current last seq and `membershipSeq` (when
-   * known) its last membership change: when that moved, the caller's member set is stale.
+   * Another item took that seq first (or the epoch differs); `lastSeq` and `epoch` are the conversation's current
+   * ones and `membershipSeq` (when known) its last membership change: when that moved, the member set is stale.
    */
-  | { status: 'conflict'; lastSeq: number; membershipSeq?: number };
+  | { status: 'conflict'; lastSeq: number; epoch: string | null; membershipSeq?: number };
 
 /** A timeline item as stored: a chat message also remembers the seqs of its edits (their bodies go when it is deleted). */
 export type StoredMessage = Message & { editSeqs?: number[] };
@@ -63,6 +63,8 @@ export interface TimelineAppend {
   conversationId: string;
   items: NewTimelineItem[];
   expectedLastSeq: number;
+  /** The conversation's epoch: the head's, or a new one when this is the timeline's first item. */
+  epoch: string;
   idempotencyKey?: string;
   idempotencyTtlSeconds: number;
   /** The items change membership or roles: head and conversation item get membershipSeq = the last item's seq. */
@@ -76,6 +78,8 @@ export interface NewMessage {
   clientMessageId: string;
   body: string;
   createdAt: string;
+  /** The conversation's epoch: the head's, or a new one when this is the timeline's first item. */
+  epoch: string;
 }
 
 /** Which memberships `listMemberships` returns. */
@@ -173,6 +177,8 @@ export interface PresenceStore {
   removeConnection(ref: ConnectionRef, now: Date, options?: { expiringBefore?: Date }): Promise<{ wentOffline: boolean }>;
   /** Extends a connection's expiry; false when the connection is not registered. */
   refresh(ref: ConnectionRef, now: Date, ttlSeconds: number): Promise<boolean>;
+  /** Every connection registered for a user, live or past its presence expiry (which may still be open). */
+  registeredConnections(userId: string): Promise<string[]>;
   /** Live (unexpired) connections of the given users, read in batches. */
   connectionsOf(userIds: string[], now: Date): Promise<ConnectionRef[]>;
   /** Online/offline status of the given users. */
@@ -190,6 +196,8 @@ export type PushResult = 'ok' | 'gone' | 'failed';
 /** Pushes frames to WebSocket connections (the API Gateway Management API). */
 export interface ConnectionPusher {
   post(connectionId: string, data: string): Promise<PushResult>;
+  /** Closes a connection (DeleteConnection); `gone` when it was already closed. */
+  close(connectionId: string): Promise<PushResult>;
 }
 
 /** Counts a user's requests in fixed windows across all their connections and every Lambda container. */

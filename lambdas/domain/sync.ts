@@ -73,27 +73,30 @@ export async function sync(
   const heads = await deps.conversations.heads(page.items.map((item) => item.conversationId));
   const plans = page.items.map((membership) => plan(membership, heads.get(membership.conversationId), input.cursors));
   const changed = plans.filter((p) => !p.known || p.from < p.visibleLast);
-  const [conversations, presence] = await Promise.all([
-    deps.conversations.getMany(changed.map((p) => p.membership.conversationId)),
-    // Consent and blocks (consent.ts): peers who have not accepted, or who blocked the caller, stay hidden.
-    directPeersPresence(deps, page.items).then((users) => visibleSyncPresence(deps, caller.userId, page.items, users)),
-  ]);
-  const budget = new ReplyBudget();
-  budget.spend(jsonBytes(presence));
-  const entries: SyncedConversation[] = [];
+  const conversations = await deps.conversations.getMany(changed.map((p) => p.membership.conversationId));
   // Every read path checks the conversation itself, never a member item alone.
   const readable = changed.filter((p) => {
     const conversation = conversations.get(p.membership.conversationId);
     return conversation && (conversation.members.includes(caller.userId) || p.membership.removedAtSeq !== undefined);
   });
+  // Consent and blocks (consent.ts): peers who have not accepted, or who blocked the caller, stay hidden.
+  const presence = await visibleSyncPresence(
+    deps,
+    caller.userId,
+    page.items,
+    await presenceOnPage(deps, caller, page.items, readable.map((p) => conversations.get(p.membership.conversationId)!)),
+  );
+  const budget = new ReplyBudget();
+  budget.spend(jsonBytes(presence));
+  const entries: SyncedConversation[] = [];
   for (let start = 0; start < readable.length; start += readAhead) {
     const batch = readable.slice(start, start + readAhead);
     const built = await Promise.all(batch.map((p) => assemble(deps, p, conversations.get(p.membership.conversationId)!, input.limit)));
-    for (const [index, entry] of built.entries()) {
-      const fitted = fit(entry, budget, entries.length === 0);
+    for (const entry of built) {
+      const fitted = fitToBudget(entry, budget, entries.length === 0);
       if (!fitted) return { conversations: entries, presence, nextFrom: entry.conversationId };
       entries.push(fitted);
-      if (fitted.hasMore) return { conversations: entries, presence, nextFrom: batch[index]!.membership.conversationId };
+      if (fitted.hasMore) return { conversations: entries, presence, nextFrom: fitted.conversationId };
     }
   }
   return { conversations: entries, presence, nextFrom: page.next };
@@ -109,7 +112,7 @@ function plan(membership: MemberState, found: ConversationHead | undefined, curs
   return { membership, head, visibleLast, from: known ? cursor.seq : 0, known, reset };
 }
 
-/** A conversation's entry with every message it could carry; `fit` trims it to the reply. */
+/** A conversation's entry with every message it could carry; `fitToBudget` trims it to the reply. */
 async function assemble(deps: Deps, p: Plan, conversation: Conversation, limit: number): Promise<SyncedConversation> {
   const conversationId = p.membership.conversationId;
   const backlog = p.visibleLast - p.from;
@@ -142,7 +145,7 @@ async function assemble(deps: Deps, p: Plan, conversation: Conversation, limit: 
  * backlog the newest ones. The first entry of a page always carries at least one message, so paging progresses;
  * that fits, as one message and one conversation are far below the reply limit. Null when it does not fit at all.
  */
-function fit(entry: SyncedConversation, budget: ReplyBudget, first: boolean): SyncedConversation | null {
+function fitToBudget(entry: SyncedConversation, budget: ReplyBudget, first: boolean): SyncedConversation | null {
   const base = jsonBytes({ ...entry, messages: [] });
   if (!budget.fits(base) && !first) return null;
   budget.spend(base);
@@ -173,8 +176,25 @@ async function receiptsOf(deps: Deps, membership: MemberState, conversation: Con
     .map(({ conversationId, userId, lastDeliveredSeq, lastReadSeq }) => ({ conversationId, userId, lastDeliveredSeq, lastReadSeq }));
 }
 
-/** Presence of the other member of each direct conversation on the page: at most one batched read. */
-async function directPeersPresence(deps: Deps, memberships: MemberState[]): Promise<UserPresence[]> {
-  const peers = [...new Set(memberships.flatMap((membership) => (membership.peerId ? [membership.peerId] : [])))];
-  return peers.length > 0 ? deps.presence.presenceOf(peers, deps.now()) : [];
+/** Users whose presence one sync page reports: one batched read. */
+const presencePerPage = 100;
+
+/**
+ * Presence of the other member of each direct conversation on the page, then of the members of the page's changed
+ * conversations small enough for presence pushes (as for receipts), at most 100 users.
+ */
+async function presenceOnPage(
+  deps: Deps,
+  caller: Caller,
+  memberships: MemberState[],
+  changed: Conversation[],
+): Promise<UserPresence[]> {
+  const users = new Set(memberships.flatMap((membership) => (membership.peerId ? [membership.peerId] : [])));
+  for (const conversation of changed) {
+    if (conversation.members.length > deps.limits.receiptPushMaxMembers) continue;
+    for (const member of conversation.members) users.add(member);
+  }
+  users.delete(caller.userId);
+  const wanted = [...users].slice(0, presencePerPage);
+  return wanted.length > 0 ? deps.presence.presenceOf(wanted, deps.now()) : [];
 }

@@ -4,6 +4,7 @@ import { publish } from './fanout.js';
 import type { AppendResult, NewTimelineItem, StateWrite } from './ports.js';
 import type { Caller, Conversation, MemberState, Message, Role } from './types.js';
 import { logger } from '../shared/logger.js';
+import { newEpoch } from './messages.js';
 
 /** A group member's role; groups created before roles existed: the creator owns it. */
 export function roleOf(conversation: Conversation, userId: string): Role | undefined {
@@ -83,6 +84,7 @@ export async function commitEvent(
       conversationId,
       items: decided.items,
       expectedLastSeq: conversation.lastSeq,
+      epoch: conversation.epoch ?? newEpoch(deps),
       idempotencyKey: decided.idempotencyKey,
       idempotencyTtlSeconds: deps.limits.idempotencyTtlSeconds,
       membershipChange: decided.membershipChange,

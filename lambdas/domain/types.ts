@@ -94,6 +94,8 @@ export interface ConnectionRef {
 export interface Caller {
   userId: string;
   connectionId: string;
+  /** The connection's token `exp` (epoch seconds), from the authorizer; absent on connections authorized before it was passed. */
+  tokenExpiresAt?: number;
 }
 
 /** Work for the fanout worker, carried in SQS message bodies. */
@@ -114,4 +116,6 @@ export type FanoutJob =
       scope?: { conversationId: string; membershipSeq: number; seq?: number };
       attempt: number;
     }
-  | { kind: 'presence'; userId: string; status: 'online' | 'offline'; lastSeenAt: string | null };
+  | { kind: 'presence'; userId: string; status: 'online' | 'offline'; lastSeenAt: string | null }
+  /** Closes a connection when its token's session ends (`endsAt`, epoch seconds); re-queued until then. */
+  | { kind: 'expire'; userId: string; connectionId: string; endsAt: number; attempt: number };

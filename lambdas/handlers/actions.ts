@@ -1,5 +1,6 @@
 import { deps } from '../app/runtime.js';
-import { createRouter, toErrorFrame } from '../app/router.js';
+import { createRouter, requestIdOf, toErrorFrame } from '../app/router.js';
+import { endSession, sessionExpired, tokenExpiredFrame } from '../domain/sessions.js';
 import { callerOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
 
 const route = createRouter(deps);
@@ -8,7 +9,14 @@ const route = createRouter(deps);
 export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
   let reply;
   try {
-    reply = await route(event, callerOf(event));
+    const caller = callerOf(event);
+    if (sessionExpired(deps, caller)) {
+      // The reply is posted before the connection is closed: a route response would arrive after the close.
+      const requestId = requestIdOf(event);
+      const { notified } = await endSession(deps, caller, requestId);
+      return notified ? { statusCode: 200 } : { statusCode: 200, body: JSON.stringify(tokenExpiredFrame(requestId)) };
+    }
+    reply = await route(event, caller);
   } catch (error) {
     reply = toErrorFrame(error);
   }

@@ -16,20 +16,23 @@ const verify = async (token: string) => {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     algorithms: ['RS256', 'ES256'],
-    // jose checks exp only when present: a token without one would never expire.
-    requiredClaims: ['exp'],
+    // jose checks exp only when present: a token without one would never expire. The lifetime needs iat.
+    requiredClaims: ['exp', 'iat'],
+    // The same tolerance `checkTokenTimes` applies, so both agree on what is expired.
+    clockTolerance: config.limits.clockSkewSeconds,
   });
   return payload as Record<string, unknown>;
 };
 
-/** $connect REQUEST authorizer: allows the connection and pins its user id, or answers 401. */
+/** $connect REQUEST authorizer: allows the connection and pins its user id and token expiry, or answers 401. */
 export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
   try {
-    const userId = await authenticate(
+    const { userId, tokenExpiresAt } = await authenticate(
       extractToken(event.queryStringParameters, event.headers),
       verify,
       userIdClaim,
       (value) => userIdPattern.test(value),
+      { ...config.limits, nowSeconds: Math.floor(Date.now() / 1000) },
     );
     return {
       principalId: userId,
@@ -37,7 +40,8 @@ export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<
         Version: '2012-10-17',
         Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }],
       },
-      context: { userId },
+      // API Gateway hands this context to every route of the connection: the actions check the expiry on each request.
+      context: { userId, tokenExpiresAt },
     };
   } catch (error) {
     if (error instanceof UnauthorizedError) {

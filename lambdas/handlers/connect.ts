@@ -2,13 +2,16 @@ import { connectAuthorizer } from '../../lib/definitions.js';
 import { deps } from '../app/runtime.js';
 import { offeredProtocols } from '../domain/auth.js';
 import { connected } from '../domain/presence.js';
+import { scheduleSessionEnd } from '../domain/sessions.js';
 import { logger } from '../shared/logger.js';
 import { callerOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
 
-/** $connect: registers the connection; echoes the `parley` subprotocol when the token came in that header. */
+/** $connect: registers the connection and schedules its close at the token's expiry; echoes the `parley` subprotocol when the token came in that header. */
 export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
   try {
-    await connected(deps, callerOf(event));
+    const caller = callerOf(event);
+    await connected(deps, caller);
+    await scheduleSessionEnd(deps, caller);
   } catch (error) {
     logger.error('connect failed', { error: error as Error });
     return { statusCode: 500 };

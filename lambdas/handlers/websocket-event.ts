@@ -6,7 +6,7 @@ export interface WebSocketEvent {
     connectionId: string;
     routeKey: string;
     /** What the $connect authorizer returned; API Gateway passes it to every route of the connection. */
-    authorizer?: { userId?: string; principalId?: string } | null;
+    authorizer?: { userId?: string; tokenExpiresAt?: number | string; principalId?: string } | null;
   };
   headers?: Record<string, string | undefined> | null;
   body?: string | null;
@@ -24,5 +24,11 @@ export interface WebSocketResult {
 export function callerOf(event: WebSocketEvent): Caller {
   const userId = event.requestContext.authorizer?.userId;
   if (!userId) throw new Error('the event carries no authorizer context; is the $connect authorizer configured?');
-  return { userId, connectionId: event.requestContext.connectionId };
+  // Context values may arrive as strings; a missing or unreadable expiry leaves the session to API Gateway's 2 h cap.
+  const tokenExpiresAt = Number(event.requestContext.authorizer?.tokenExpiresAt);
+  return {
+    userId,
+    connectionId: event.requestContext.connectionId,
+    ...(Number.isFinite(tokenExpiresAt) && tokenExpiresAt > 0 ? { tokenExpiresAt } : {}),
+  };
 }

@@ -35,6 +35,10 @@ export interface Limits {
   historyPerWindow: number;
   listConversationsPerWindow: number;
   presencePerWindow: number;
+  /** Longest token lifetime (`exp - iat`, and `exp - now`) the $connect authorizer accepts, in seconds. */
+  maxTokenLifetimeSeconds: number;
+  /** Tolerated clock difference to the token issuer: on `iat`/`nbf` in the future and on `exp` in the past. */
+  clockSkewSeconds: number;
 }
 
 /** Everything a handler needs to know about its environment. */
@@ -65,10 +69,12 @@ const defaultLimits: Limits = {
   typingRatePerSecond: 2,
   typingBurst: 5,
   userRateWindowSeconds: 10,
-  syncPerWindow: 100,
-  historyPerWindow: 100,
-  listConversationsPerWindow: 50,
-  presencePerWindow: 50,
+  syncPerWindow: 300,
+  historyPerWindow: 300,
+  listConversationsPerWindow: 100,
+  presencePerWindow: 100,
+  maxTokenLifetimeSeconds: 24 * 3600,
+  clockSkewSeconds: 60,
 };
 
 const constantCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();

@@ -10,6 +10,7 @@ import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-d
 import { base64url, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { testClockSkewSeconds } from '../setup/local-stack.js';
 import { connectAs, devToken, uniqueUser, type Frame, type TestClient } from '../support/ws-client.js';
 
 const info = inject('parley');
@@ -69,10 +70,10 @@ describe('tokens are refused at $connect with HTTP 401', () => {
     expect((await handshake('?token=not.a.jwt')).status).toBe(401);
   });
 
-  it.concurrent('refuses an expired token', async () => {
+  it.concurrent('refuses an expired token (once past the clock skew)', async () => {
     const token = await devToken(info, uniqueUser('expired'), 1);
     const { exp } = decodeJwt(token);
-    while (Date.now() < exp! * 1000 + 50) await new Promise((resolve) => setTimeout(resolve, 100));
+    while (Date.now() < (exp! + testClockSkewSeconds) * 1000 + 50) await new Promise((resolve) => setTimeout(resolve, 100));
     expect((await handshake(`?token=${token}`)).status).toBe(401);
     expect((await handshake('', ['parley', token])).status).toBe(401);
   });
@@ -102,6 +103,7 @@ describe('tokens are refused at $connect with HTTP 401', () => {
 
 describe('the authorizer handler checks every claim (real handler, a JWKS this test controls)', () => {
   let server: Server;
+  let authorizeContext: (token: string, headers?: Record<string, string>) => Promise<Record<string, unknown> | null | undefined>;
   let authorize: (token: string, headers?: Record<string, string>) => Promise<string>;
   const key = foreignKey;
   const kid = 'test-key';
@@ -117,20 +119,24 @@ describe('the authorizer handler checks every claim (real handler, a JWKS this t
       JWT_ISSUER: issuer,
       JWT_AUDIENCE: audience,
       POWERTOOLS_LOG_LEVEL: 'SILENT',
+      // The defaults, whatever the local stack of this run uses.
+      MAX_TOKEN_LIFETIME_SECONDS: String(24 * 3600),
+      CLOCK_SKEW_SECONDS: '60',
     });
     const { handler } = await import('../../lambdas/handlers/authorizer.js');
-    authorize = async (token, headers = {}) => {
+    authorizeContext = async (token, headers = {}) => {
       const result = await handler({
         type: 'REQUEST',
         methodArn: 'arn:aws:execute-api:us-east-1:000000000000:api/local/$connect',
         queryStringParameters: token ? { token } : {},
         headers,
       } as never);
-      return String(result.context?.userId);
+      return result.context;
     };
+    authorize = async (token, headers) => String((await authorizeContext(token, headers))?.userId);
   });
   afterAll(async () => {
-    for (const name of ['JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'POWERTOOLS_LOG_LEVEL']) {
+    for (const name of ['JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'POWERTOOLS_LOG_LEVEL', 'MAX_TOKEN_LIFETIME_SECONDS', 'CLOCK_SKEW_SECONDS']) {
       if (saved[name] === undefined) delete process.env[name];
       else process.env[name] = saved[name];
     }
@@ -146,9 +152,22 @@ describe('the authorizer handler checks every claim (real handler, a JWKS this t
     await expect(authorize('', { 'Sec-WebSocket-Protocol': `parley, ${await sign(good({ sub: 'bob' }))}` })).resolves.toBe('bob');
   });
 
+  it('passes the token exp on in the context, and accepts iat, nbf and exp off by less than the clock skew', async () => {
+    const exp = now() + 600;
+    await expect(authorizeContext(await sign(good({ exp })))).resolves.toEqual({ userId: 'alice', tokenExpiresAt: exp });
+    await expect(authorize(await sign(good({ iat: now() + 50, nbf: now() + 50 })))).resolves.toBe('alice');
+    await expect(authorize(await sign(good({ iat: now() - 600, exp: now() - 50 })))).resolves.toBe('alice');
+    await expect(authorize(await sign(good({ iat: now(), exp: now() + 24 * 3600 - 5 })))).resolves.toBe('alice');
+  });
+
   it.each([
-    ['an expired token', async () => sign(good({ exp: now() - 60, iat: now() - 120 }))],
+    ['an expired token (beyond the skew)', async () => sign(good({ exp: now() - 120, iat: now() - 180 }))],
     ['a token not valid yet', async () => sign(good({ nbf: now() + 600 }))],
+    ['a token issued in the future (iat beyond the skew)', async () => sign(good({ iat: now() + 600 }))],
+    ['a token with exp 100 years ahead', async () => sign(good({ exp: now() + 100 * 365 * 24 * 3600 }))],
+    ['a lifetime (exp - iat) over the 24 h maximum', async () => sign(good({ iat: now() - 3600, exp: now() - 3600 + 24 * 3600 + 60 }))],
+    ['an exp further than the maximum lifetime from now', async () => sign(good({ iat: now() + 55, exp: now() + 24 * 3600 + 50 }))],
+    ['a token without iat (its lifetime is unknown)', async () => sign({ sub: 'alice', iss: issuer, aud: audience, exp: now() + 600 })],
     ['a token without exp (it would never expire)', async () => sign({ sub: 'alice', iss: issuer, aud: audience, iat: now() })],
     ['a wrong audience', async () => sign(good({ aud: 'another-app' }))],
     ['no audience', async () => sign({ sub: 'alice', iss: issuer, iat: now(), exp: now() + 600 })],
@@ -221,7 +240,7 @@ describe('a stranger is denied every conversation action', () => {
       expect(JSON.stringify(reply)).not.toContain('for members only');
     }
     // sync with a cursor for the conversation: it is simply not the caller's; nothing of it is returned.
-    const synced = await mallory.request({ action: 'sync', cursors: { [conversationId]: 0 }, limit: 100 });
+    const synced = await mallory.request({ action: 'sync', cursors: { [conversationId]: { seq: 0, epoch: null } }, limit: 100 });
     expect(synced.type).toBe('sync');
     expect(JSON.stringify(synced)).not.toContain(conversationId);
     expect(synced.presence.map((user: Frame) => user.userId)).not.toContain(alice.userId);
@@ -285,7 +304,7 @@ describe('user ids in payloads never override the authorizer\'s identity', () =>
     const listed = await bob.request({ action: 'listConversations', userId: carol });
     expect(listed.conversations.map((conversation: Frame) => conversation.conversationId)).toContain(conversationId);
     const mine = await alice.request({ action: 'sync', cursors: {}, userId: uniqueUser('nobody') });
-    expect(mine.conversations.map((entry: Frame) => entry.conversation.conversationId)).toContain(conversationId);
+    expect(mine.conversations.map((entry: Frame) => entry.conversationId)).toContain(conversationId);
     await Promise.all([alice.close(), bob.close()]);
   });
 

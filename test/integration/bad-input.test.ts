@@ -131,9 +131,16 @@ const badList = (max: number, item: fc.Arbitrary<unknown>, valid: string) =>
     fc.tuple(fc.array(fc.constant(valid), { maxLength: 3 }), item).map(([good, bad]) => [...good, bad]),
     scalarsBut('array', 'raw'),
   );
+const badCursor = fc.oneof(
+  badInt(0, Number.MAX_SAFE_INTEGER).map((seq) => ({ seq, epoch: null })),
+  fc.oneof(fc.constant(''), fc.constant('e'.repeat(33)), scalarsBut('string', 'null', 'raw')).map((epoch) => ({ seq: 1, epoch })),
+  fc.constantFrom({ seq: 1 }, { epoch: 'e' }, 3, null, []),
+);
 const badCursors = fc.oneof(
-  fc.dictionary(fc.string({ maxLength: 8 }), badInt(0, Number.MAX_SAFE_INTEGER), { minKeys: 1, maxKeys: 3 }),
-  fc.constant(Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`c${i}`, 0]))),
+  // A valid key with a bad cursor, or a key that is no conversation id with a valid cursor.
+  fc.tuple(fc.constantFrom('dm_abc', 'grp_x-1'), badCursor).map(([key, cursor]) => ({ [key]: cursor })),
+  badId.filter((key): key is string => typeof key === 'string' && key !== '__proto__').map((key) => ({ [key]: { seq: 0, epoch: null } })),
+  fc.constant(Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`dm_c${i}`, { seq: 0, epoch: null }]))),
   scalarsBut('object', 'null', 'raw'),
 );
 const badOptionalString = (max: number) => fc.oneof(fc.constantFrom('', 'x'.repeat(max + 1)), scalarsBut('string', 'null', 'raw'));
@@ -147,7 +154,7 @@ function actionSpecs() {
     listConversations: { action: 'listConversations', limit: 10 },
     send: { action: 'send', conversationId: group, clientMessageId: 'fuzz', body: 'must never be stored' },
     history: { action: 'history', conversationId: group, limit: 5 },
-    sync: { action: 'sync', cursors: { [group]: 0 }, limit: 10 },
+    sync: { action: 'sync', cursors: { [group]: { seq: 0, epoch: null } }, limit: 10 },
     heartbeat: { action: 'heartbeat' },
     ack: { action: 'ack', conversationId: direct, kind: 'read', seq: 1 },
     typing: { action: 'typing', conversationId: group, state: 'start' },
@@ -160,7 +167,11 @@ function actionSpecs() {
       members: { bad: badList(256, badUserId, 'u'), required: true },
     },
     addMembers: { conversationId: { bad: badId, required: true }, members: { bad: badList(50, badUserId, 'u'), required: true } },
-    listConversations: { limit: { bad: badInt(1, 100), required: false }, cursor: { bad: badOptionalString(512), required: false } },
+    listConversations: {
+      limit: { bad: badInt(1, 100), required: false },
+      // Any string this server did not issue, not only over-long ones.
+      cursor: { bad: fc.oneof(badOptionalString(512), fc.string({ minLength: 1, maxLength: 40 }), fc.base64String({ minLength: 4, maxLength: 40 })), required: false },
+    },
     send: {
       conversationId: { bad: badId, required: true },
       clientMessageId: { bad: badText(64), required: true },
@@ -171,7 +182,12 @@ function actionSpecs() {
       beforeSeq: { bad: badInt(1, Number.MAX_SAFE_INTEGER), required: false },
       limit: { bad: badInt(1, 100), required: false },
     },
-    sync: { cursors: { bad: badCursors, required: false }, limit: { bad: badInt(1, 100), required: false }, page: { bad: badOptionalString(512), required: false } },
+    sync: {
+      cursors: { bad: badCursors, required: false },
+      limit: { bad: badInt(1, 100), required: false },
+      from: { bad: badId, required: false },
+      through: { bad: badId, required: false },
+    },
     heartbeat: {},
     ack: {
       conversationId: { bad: badId, required: true },

@@ -146,7 +146,7 @@ describe.concurrent('abuse limits', () => {
     const conversationId = (await alice.request({ action: 'createConversation', kind: 'direct', userId: uniqueUser('lists-peer') })).conversation.conversationId;
     const cases: [Record<string, unknown>, string][] = [
       [{ action: 'presence', userIds: users('p', 101) }, 'userIds'],
-      [{ action: 'sync', cursors: Object.fromEntries(users('c', 1001).map((id) => [id, 0])) }, 'cursors'],
+      [{ action: 'sync', cursors: Object.fromEntries(users('c', 101).map((id) => [`dm_${id.replace(/[^A-Za-z0-9-]/g, '-')}`, { seq: 0, epoch: null }])) }, 'cursors'],
       [{ action: 'sync', limit: 101 }, 'limit'],
       [{ action: 'history', conversationId, limit: 101 }, 'limit'],
       [{ action: 'listConversations', limit: 101 }, 'limit'],

@@ -109,7 +109,7 @@ describe('1:1 and group delivery', () => {
     const total = users.length * perSender;
     expect(acks.flat().sort((x, y) => x - y)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     const reply = await clients[0]!.request({ action: 'sync', cursors: {}, limit: 100 });
-    const entry = reply.conversations.find((c: Frame) => c.conversation.conversationId === conversationId);
+    const entry = reply.conversations.find((c: Frame) => c.conversationId === conversationId);
     expect(entry.messages.map((message: Frame) => message.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     // Pushes: everyone sees every message except their own sends (which they learn from acks).
     await Promise.all(clients.map((client) => receiveAll(client, conversationId, total - perSender)));
@@ -174,16 +174,22 @@ describe('idempotency, catch-up and history', () => {
 
     const b = await connectAs(info, bob);
     const seqs: number[] = [];
-    let cursor = 0;
+    let cursor = { seq: 0, epoch: null as string | null };
     for (let round = 0; round < 10; round++) {
-      const reply = await b.request({ action: 'sync', cursors: { [conversationId]: cursor }, limit: 10 });
-      const entry = reply.conversations.find((c: Frame) => c.conversation.conversationId === conversationId);
+      const reply = await b.request({ action: 'sync', cursors: { [conversationId]: cursor }, limit: 50 });
+      const entry = reply.conversations.find((c: Frame) => c.conversationId === conversationId);
       if (!entry) break;
+      expect(entry.limited).toBe(false);
       seqs.push(...entry.messages.map((message: Frame) => message.seq));
-      cursor = seqs.at(-1)!;
+      cursor = { seq: seqs.at(-1)!, epoch: entry.epoch };
       if (!entry.hasMore) break;
     }
     expect(seqs).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    // A client that missed more than its limit gets the newest ones, marked limited; history has the rest.
+    const limited = await b.request({ action: 'sync', cursors: { [conversationId]: { seq: 0, epoch: null } }, limit: 10 });
+    const newest = limited.conversations.find((c: Frame) => c.conversationId === conversationId);
+    expect(newest).toMatchObject({ limited: true, lastSeq: 25 });
+    expect(newest.messages.map((message: Frame) => message.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 16));
 
     const pages: number[][] = [];
     let beforeSeq: number | undefined;
@@ -215,7 +221,7 @@ describe('authorization', () => {
     ]) {
       expect(await m.request(frame)).toMatchObject({ type: 'error', code: 'forbidden' });
     }
-    const synced = await m.request({ action: 'sync', cursors: { [conversationId]: 0 } });
+    const synced = await m.request({ action: 'sync', cursors: { [conversationId]: { seq: 0, epoch: null } } });
     expect(synced.conversations).toEqual([]);
 
     const forged = await a.request({ action: 'send', conversationId, clientMessageId: 'f', body: 'who am i', senderId: bob, userId: bob });

@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, inject, it } from 'vitest';
 import { connectAs, uniqueUser, type TestClient } from '../support/ws-client.js';
+import { epochOf } from '../support/faults.js';
 
 const info = inject('parley');
 const ddb = DynamoDBDocumentClient.from(
@@ -111,7 +112,7 @@ describe('receipts', () => {
       unread: 1,
     });
     const synced = await a.request({ action: 'sync', cursors: {} });
-    const receipts = synced.conversations.find((c: Frame) => c.conversation.conversationId === conversationId).receipts;
+    const receipts = synced.conversations.find((c: Frame) => c.conversationId === conversationId).receipts;
     expect(receipts).toContainEqual({ conversationId, userId: bob, lastDeliveredSeq: 3, lastReadSeq: 2 });
     await Promise.all([a.close(), again.close()]);
   });
@@ -140,8 +141,8 @@ describe('reconnect catch-up', () => {
 
     b = await connectAs(info, bob);
     const cursor = Math.max(...received.keys());
-    const synced = await b.request({ action: 'sync', cursors: { [conversationId]: cursor } });
-    const missed = synced.conversations.find((c: Frame) => c.conversation.conversationId === conversationId).messages;
+    const synced = await b.request({ action: 'sync', cursors: { [conversationId]: { seq: cursor, epoch: await epochOf(b, conversationId) } } });
+    const missed = synced.conversations.find((c: Frame) => c.conversationId === conversationId).messages;
     expect(missed.map((message: Frame) => message.seq)).toEqual([6, 7, 8, 9, 10, 11, 12]);
     for (const message of missed) received.set(message.seq, message.body);
     expect([...received.entries()].sort(([x], [y]) => x - y)).toEqual(
@@ -165,7 +166,7 @@ describe('reconnect catch-up', () => {
 
     const b = await connectAs(info, bob);
     const synced = await b.request({ action: 'sync', cursors: {} });
-    const entry = synced.conversations.find((c: Frame) => c.conversation.conversationId === conversationId);
+    const entry = synced.conversations.find((c: Frame) => c.conversationId === conversationId);
     expect(entry.messages.map((message: Frame) => message.body)).toEqual(['before bob', 'after bob joined']);
     expect(entry.receipts).toEqual(expect.arrayContaining([expect.objectContaining({ userId: alice, lastReadSeq: 2 })]));
     expect(synced.presence).toEqual(expect.arrayContaining([expect.objectContaining({ userId: alice, status: 'online' })]));

@@ -20,6 +20,9 @@ declare module 'vitest' {
   }
 }
 
+/** `CLOCK_SKEW_SECONDS` of the test stack: a session ends this long after its token's exp. */
+export const testClockSkewSeconds = 1;
+
 // Handlers read their configuration once per process, so every project shares one stack (counted references).
 const shared = globalThis as typeof globalThis & { parleyStack?: { stack: Promise<LocalStack>; users: number } };
 
@@ -31,7 +34,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
         webDir: 'web/dist',
         // Records a test fails come back in 2 s instead of 30 s.
         fanoutVisibilityTimeoutSeconds: 2,
-        env: { POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR' },
+        env: {
+          POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR',
+          // A short skew so sessions of short-lived dev tokens end within seconds of their exp.
+          CLOCK_SKEW_SECONDS: String(testClockSkewSeconds),
+        },
       }),
     );
     shared.parleyStack = { stack, users: 0 };

@@ -124,19 +124,55 @@ export async function sendReliably(
   }
 }
 
-/** Every stored message of a conversation as `client` gets it through sync from cursor 0, oldest first. */
+/** One conversation's sync entry for `client` after `cursor` (a page scoped to just that conversation), or undefined. */
+export async function syncOne(
+  client: TestClient,
+  conversationId: string,
+  cursor: { seq: number; epoch: string | null } = { seq: 0, epoch: null },
+  limit = 100,
+): Promise<Frame | undefined> {
+  const reply = await client.request({
+    action: 'sync',
+    from: conversationId,
+    through: conversationId,
+    cursors: { [conversationId]: cursor },
+    limit,
+  });
+  expect(reply.type, JSON.stringify(reply)).toBe('sync');
+  return reply.conversations.find((candidate: Frame) => candidate.conversationId === conversationId);
+}
+
+/** The conversation's epoch as `client` sees it (null before its first message). */
+export async function epochOf(client: TestClient, conversationId: string): Promise<string | null> {
+  const entry = await syncOne(client, conversationId, { seq: 0, epoch: null }, 1);
+  return entry?.epoch ?? null;
+}
+
+/**
+ * Every stored message of a conversation as `client` gets it through sync from cursor 0, oldest first: sync pages
+ * while `hasMore`, and the range a `limited` reply skipped is read with history, as the SDK does on scroll-back.
+ */
 export async function syncAll(client: TestClient, conversationId: string): Promise<Frame[]> {
-  const messages: Frame[] = [];
-  for (let cursor = 0, round = 0; round < 100; round++) {
-    const reply = await client.request({ action: 'sync', cursors: { [conversationId]: cursor }, limit: 100 });
-    expect(reply.type, JSON.stringify(reply)).toBe('sync');
-    const entry = reply.conversations.find((candidate: Frame) => candidate.conversation.conversationId === conversationId);
-    if (!entry) break;
-    messages.push(...entry.messages);
-    if (!entry.hasMore || entry.messages.length === 0) break;
-    cursor = entry.messages.at(-1).seq;
+  const synced: Frame[] = [];
+  let cursor = { seq: 0, epoch: null as string | null };
+  let skippedBelow = 0;
+  for (let round = 0; round < 100; round++) {
+    const entry = await syncOne(client, conversationId, cursor);
+    if (!entry || entry.messages.length === 0) break;
+    if (entry.limited) skippedBelow = entry.messages[0].seq;
+    synced.push(...entry.messages);
+    cursor = { seq: entry.messages.at(-1).seq, epoch: entry.epoch };
+    if (!entry.hasMore) break;
   }
-  return messages;
+  const older: Frame[] = [];
+  for (let beforeSeq = skippedBelow; beforeSeq > 1; ) {
+    const page = await client.request({ action: 'history', conversationId, beforeSeq, limit: 100 });
+    expect(page.type, JSON.stringify(page)).toBe('history');
+    older.unshift(...[...page.messages].reverse());
+    if (page.nextBeforeSeq === null) break;
+    beforeSeq = page.nextBeforeSeq;
+  }
+  return [...older, ...synced];
 }
 
 /** The `message` pushes a client received for a conversation, duplicates included, in arrival order. */

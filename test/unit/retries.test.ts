@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DynamoConversationStore } from '../../lambdas/adapters/dynamo-conversation-store.js';
 import { DynamoMessageStore } from '../../lambdas/adapters/dynamo-message-store.js';
 import { SqsFanoutQueue } from '../../lambdas/adapters/sqs-fanout-queue.js';
+import { translateAwsErrors } from '../../lambdas/adapters/aws-errors.js';
 import { toErrorFrame } from '../../lambdas/app/router.js';
 import { addMembers, createGroupConversation } from '../../lambdas/domain/conversations.js';
 import { deliverOrRequeue, PushFailedError, runJob } from '../../lambdas/domain/fanout.js';
@@ -97,12 +98,12 @@ describe('send retries', () => {
   });
 
   it('maps a TransactionConflict to a retryable conflict and a failed lastSeq condition to the current lastSeq', async () => {
-    const input = { conversationId: 'grp_x', senderId: 'alice', clientMessageId: 'c', body: 'b', createdAt: '2026-11-22T10:00:00.000Z' };
+    const input = { conversationId: 'grp_x', senderId: 'alice', clientMessageId: 'c', body: 'b', createdAt: '2026-11-22T10:00:00.000Z', epoch: 'e1' };
     const store = (error: unknown) => new DynamoMessageStore(scriptedDdb(() => Promise.reject(error)), 'm', 'i');
-    await expect(store(cancelled('TransactionConflict', 'None', 'None')).append(input, 4, 60)).resolves.toEqual({ status: 'conflict', lastSeq: 4 });
+    await expect(store(cancelled('TransactionConflict', 'None', 'None')).append(input, 4, 60)).resolves.toEqual({ status: 'conflict', lastSeq: 4, epoch: 'e1' });
     await expect(
-      store(cancelled({ Code: 'ConditionalCheckFailed', Item: { lastSeq: 9, members: new Set(['alice']) } }, 'None', 'None')).append(input, 4, 60),
-    ).resolves.toEqual({ status: 'conflict', lastSeq: 9 });
+      store(cancelled({ Code: 'ConditionalCheckFailed', Item: { lastSeq: 9, epoch: 'e1', members: new Set(['alice']) } }, 'None', 'None')).append(input, 4, 60),
+    ).resolves.toEqual({ status: 'conflict', lastSeq: 9, epoch: 'e1' });
     await expect(
       store(cancelled('ConditionalCheckFailed', 'None', { Code: 'ConditionalCheckFailed', Item: { seq: 3, createdAt: 'then' } })).append(input, 4, 60),
     ).resolves.toEqual({ status: 'duplicate', seq: 3, createdAt: 'then' });
@@ -110,8 +111,11 @@ describe('send retries', () => {
     await expect(store(cancelled('ThrottlingError', 'None', 'None')).append(input, 4, 60)).rejects.toBeInstanceOf(TransactionCanceledException);
   });
 
-  it('answers `unavailable` (retry with backoff) for throttling and contention left after the SDK retries, `internal` otherwise', () => {
+  it('answers `unavailable` (retry with backoff) for throttling and contention left after the SDK retries, `internal` otherwise', async () => {
     const named = (name: string) => Object.assign(new Error('x'), { name });
+    // The adapters' AWS errors reach the domain, and so the router, translated.
+    const failing = (error: unknown) => translateAwsErrors({ read: async () => Promise.reject(error) });
+    const frameOf = async (error: unknown) => toErrorFrame(await failing(error).read().catch((thrown: unknown) => thrown), 'r');
     for (const error of [
       named('ProvisionedThroughputExceededException'),
       named('ThrottlingException'),
@@ -121,10 +125,10 @@ describe('send retries', () => {
       cancelled('None', 'ThrottlingError'),
       cancelled('ProvisionedThroughputExceeded'),
     ]) {
-      expect(toErrorFrame(error, 'r')).toMatchObject({ code: 'unavailable', requestId: 'r' });
+      expect(await frameOf(error)).toMatchObject({ code: 'unavailable', requestId: 'r' });
     }
     for (const error of [cancelled('ConditionalCheckFailed', 'TransactionConflict'), cancelled('ValidationError'), cancelled(), named('Error')]) {
-      expect(toErrorFrame(error, 'r')).toMatchObject({ code: 'internal', message: 'internal error' });
+      expect(await frameOf(error)).toMatchObject({ code: 'internal', message: 'internal error' });
     }
   });
 });
@@ -145,7 +149,7 @@ describe('addMembers retries', () => {
       sleeps.push(ms);
     };
     vi.spyOn(Math, 'random').mockReturnValue(0.999);
-    messages.appendTimeline = async () => ({ status: 'conflict', lastSeq: 0 });
+    messages.appendTimeline = async () => ({ status: 'conflict', lastSeq: 0, epoch: null });
     await expect(addMembers(deps, alice, { conversationId: group.conversationId, members: ['carol'] })).rejects.toMatchObject({ code: 'unavailable' });
     expect(sleeps.map(Math.round)).toEqual([1, 2, 4, 8, 16, 32, 32, 32, 32, 32, 32, 32]);
   });
