@@ -422,8 +422,8 @@ describe('consent and blocking', () => {
       code: 'forbidden',
       message: refused.message,
     });
-    // Nobody blocked mallory here, but a would-be add by a stranger looks the same: invited, not added.
-    const { conversation: own } = await mallory.request({ action: 'createConversation', kind: 'group', title: 'mine', members: [] });
+    // The blocked user's add looks like an invitation (as for anyone needing consent), yet nothing is stored.
+    const { conversation: own } = await mallory.request({ action: 'createConversation', kind: 'group', title: 'mine', members: [carol.userId] });
     const added = await mallory.request({ action: 'addMembers', conversationId: own.conversationId, members: [alice.userId] });
     expect(added).toMatchObject({ type: 'conversation', invited: [alice.userId] });
     expect(added.conversation.members).not.toContain(alice.userId);
@@ -470,7 +470,7 @@ describe('consent and blocking', () => {
     const { conversation: second, invited: none } = await carol.request({ action: 'createConversation', kind: 'group', title: 'again', members: [picky.userId] });
     expect(none).toEqual([]);
     expect(second.members).toContain(picky.userId);
-    const { conversation: third } = await mallory.request({ action: 'createConversation', kind: 'group', title: 'stranger', members: [] });
+    const { conversation: third } = await mallory.request({ action: 'createConversation', kind: 'group', title: 'stranger', members: [carol.userId] });
     expect(await mallory.request({ action: 'addMembers', conversationId: third.conversationId, members: [picky.userId] })).toMatchObject({ invited: [picky.userId] });
     expect(await picky.request({ action: 'declineInvitation', conversationId: third.conversationId })).toMatchObject({ type: 'ok' });
     expect((await picky.request({ action: 'listInvitations' })).invitations).toEqual([]);
