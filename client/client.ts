@@ -8,6 +8,11 @@ import {
   type Action,
   type Conversation,
   type ConversationSummary,
+  type EventAck,
+  type GroupAddSetting,
+  type Invitation,
+  type Role,
+  type UserSettings,
   type Message,
   type PresenceInfo,
   type Receipt,
@@ -103,7 +108,22 @@ export interface ParleyClientEvents {
   reset: { conversationId: string };
   /** A non-fatal problem: a failed token fetch, an unreadable frame, a failed gap fetch, … */
   error: Error;
+  /** Every timeline event that is not a chat message (`kind` other than `message`), in seq order, once. */
+  timelineEvent: Message;
+  /**
+   * An edit, delete or reaction changed a message: `message` is its current state when this client emitted it
+   * before (`complete: true`; the latest 1,000 per conversation are kept), else only what the event says.
+   * `mine` lists the emoji this user reacted with, as far as this client has seen.
+   */
+  messageUpdated: { message: Message; complete: boolean; mine: string[] };
+  /** Members or roles of a group changed; `members` and `roles` are the state after the event. */
+  membership: { conversationId: string; event: Message; members: string[]; roles: Record<string, Role> };
+  /** You were removed from (or left) a group at `seq`: nothing after it will arrive. */
+  removed: { conversationId: string; by: string; seq: number; left: boolean };
 }
+
+/** Chat messages per conversation whose state the client keeps to apply edits, deletes and reactions. */
+const rememberedMessages = 1000;
 
 /** What a token provider returns: the JWT, optionally with the user id it belongs to. */
 export type TokenResult = string | { token: string; userId?: string };
@@ -249,6 +269,8 @@ export class ParleyClient {
   private readonly requests = new Map<string, PendingRequest>();
   private readonly outbox: OutboxEntry[] = [];
   private readonly streams = new Map<string, SeqBuffer>();
+  private readonly emittedMessages = new Map<string, Map<number, Message>>();
+  private readonly myReactions = new Map<string, Set<string>>();
   /** The epoch each stream's seqs belong to (null until the conversation has a timeline). */
   private readonly epochs = new Map<string, string | null>();
   private readonly conversations = new Map<string, Conversation>();
@@ -466,6 +488,102 @@ export class ParleyClient {
   /** Adds members to a group. */
   async addMembers(conversationId: string, members: string[]): Promise<Conversation> {
     const { conversation } = await this.request('addMembers', { conversationId, members });
+    this.upsertConversation(conversation);
+    return conversation;
+  }
+
+  /** Adds members and also says who was invited instead (their consent is needed). */
+  async addMembersWithInvites(conversationId: string, members: string[]): Promise<{ conversation: Conversation; invited: string[] }> {
+    const { conversation, invited } = await this.request('addMembers', { conversationId, members });
+    this.upsertConversation(conversation);
+    return { conversation, invited: invited ?? [] };
+  }
+
+  /** Removes members from a group (owners and admins). */
+  async removeMembers(conversationId: string, members: string[]): Promise<Conversation> {
+    return this.conversationRequest('removeMembers', { conversationId, members });
+  }
+
+  /** Leaves a group. */
+  async leave(conversationId: string): Promise<Conversation> {
+    return this.conversationRequest('leave', { conversationId });
+  }
+
+  /** Changes a member's role (owners only). */
+  async setRole(conversationId: string, userId: string, role: Role): Promise<Conversation> {
+    return this.conversationRequest('setRole', { conversationId, userId, role });
+  }
+
+  /** Renames a group (owners and admins). */
+  async rename(conversationId: string, title: string): Promise<Conversation> {
+    return this.conversationRequest('updateConversation', { conversationId, title });
+  }
+
+  /** Same as `rename`, named after the action. */
+  async updateConversation(conversationId: string, input: { title: string }): Promise<Conversation> {
+    return this.rename(conversationId, input.title);
+  }
+
+  /** Blocks a user; resolves with your settings and block list. */
+  async block(userId: string): Promise<UserSettings> {
+    return (await this.request('block', { userId })).settings;
+  }
+
+  /** Lifts a block. */
+  async unblock(userId: string): Promise<UserSettings> {
+    return (await this.request('unblock', { userId })).settings;
+  }
+
+  /** Your settings and block list. */
+  async settings(): Promise<UserSettings> {
+    return (await this.request('getSettings', {})).settings;
+  }
+
+  /** Changes who may add you to groups without an invitation. */
+  async updateSettings(settings: { groupAdd?: GroupAddSetting }): Promise<UserSettings> {
+    return (await this.request('updateSettings', settings)).settings;
+  }
+
+  /** Invitations waiting for your answer. */
+  async invitations(): Promise<Invitation[]> {
+    return (await this.request('listInvitations', {})).invitations;
+  }
+
+  /** Accepts an invitation and joins the group. */
+  async acceptInvitation(conversationId: string): Promise<Conversation> {
+    return this.conversationRequest('acceptInvitation', { conversationId });
+  }
+
+  /** Declines an invitation. */
+  async declineInvitation(conversationId: string): Promise<void> {
+    await this.request('declineInvitation', { conversationId });
+  }
+
+  /** Edits your message at `seq`; safe to retry with the same `clientMessageId`. */
+  async edit(conversationId: string, seq: number, body: string, options: { clientMessageId?: string } = {}): Promise<EventAck> {
+    return this.request('edit', { conversationId, seq, body, clientMessageId: options.clientMessageId ?? this.generateId() });
+  }
+
+  /** Deletes a message (yours, or any as a group owner or admin). */
+  async deleteMessage(conversationId: string, seq: number, options: { clientMessageId?: string } = {}): Promise<EventAck> {
+    return this.request('deleteMessage', { conversationId, seq, clientMessageId: options.clientMessageId ?? this.generateId() });
+  }
+
+  /** Reacts to a message with one emoji. */
+  async react(conversationId: string, seq: number, emoji: string, options: { clientMessageId?: string } = {}): Promise<EventAck> {
+    return this.request('react', { conversationId, seq, emoji, clientMessageId: options.clientMessageId ?? this.generateId() });
+  }
+
+  /** Removes your reaction with that emoji. */
+  async unreact(conversationId: string, seq: number, emoji: string, options: { clientMessageId?: string } = {}): Promise<EventAck> {
+    return this.request('unreact', { conversationId, seq, emoji, clientMessageId: options.clientMessageId ?? this.generateId() });
+  }
+
+  private async conversationRequest<A extends 'removeMembers' | 'leave' | 'setRole' | 'updateConversation' | 'acceptInvitation'>(
+    action: A,
+    payload: RequestMap[A],
+  ): Promise<Conversation> {
+    const { conversation } = (await this.request(action, payload)) as { conversation: Conversation };
     this.upsertConversation(conversation);
     return conversation;
   }
@@ -1044,12 +1162,78 @@ export class ParleyClient {
       let fromOthers = false;
       for (const message of delivered) {
         if (message.senderId !== this.me) fromOthers = true;
-        this.events.emit('message', message);
+        if ((message.kind ?? 'message') === 'message') {
+          this.remember(message);
+          this.events.emit('message', message);
+        } else {
+          this.applyEvent(message);
+        }
       }
       if (fromOthers) this.sendDeliveredReceipt(id);
       this.scheduleGapFill(id);
     }
     if (touched.size > 0) this.flushCursors();
+  }
+
+  /** Keeps the current state of recently emitted chat messages, so edits, deletes and reactions can be applied. */
+  private remember(message: Message): void {
+    const known = this.emittedMessages.get(message.conversationId) ?? new Map<number, Message>();
+    known.set(message.seq, { ...message });
+    if (known.size > rememberedMessages) known.delete(known.keys().next().value as number);
+    this.emittedMessages.set(message.conversationId, known);
+  }
+
+  /** Applies a timeline event (delivered in seq order, once) and emits the typed events for it. */
+  private applyEvent(event: Message): void {
+    this.events.emit('timelineEvent', event);
+    const id = event.conversationId;
+    if (event.kind === 'edit' || event.kind === 'delete' || event.kind === 'reaction') {
+      const target = this.emittedMessages.get(id)?.get(event.targetSeq ?? -1);
+      const current: Message = target ? { ...target } : { conversationId: id, seq: event.targetSeq ?? 0, senderId: '', clientMessageId: '', body: '', createdAt: '', kind: 'message' };
+      if (event.kind === 'edit') Object.assign(current, { body: event.body, editedAt: event.createdAt });
+      if (event.kind === 'delete') Object.assign(current, { body: '', deleted: true, reactions: [] });
+      if (event.kind === 'reaction' && event.emoji) {
+        const reactions = (current.reactions ?? []).map((reaction) => ({ ...reaction }));
+        const found = reactions.find((reaction) => reaction.emoji === event.emoji);
+        if (event.op === 'remove') {
+          if (found) found.count -= 1;
+        } else if (found) found.count += 1;
+        else reactions.push({ emoji: event.emoji, count: 1 });
+        current.reactions = reactions.filter((reaction) => reaction.count > 0);
+        const mine = this.myReactions.get(`${id}#${current.seq}`) ?? new Set<string>();
+        if (event.senderId === this.me) {
+          if (event.op === 'remove') mine.delete(event.emoji);
+          else mine.add(event.emoji);
+          this.myReactions.set(`${id}#${current.seq}`, mine);
+        }
+      }
+      if (target) this.remember(current);
+      this.events.emit('messageUpdated', { message: current, complete: target !== undefined, mine: [...(this.myReactions.get(`${id}#${current.seq}`) ?? [])] });
+      return;
+    }
+    const conversation = this.conversations.get(id);
+    if (conversation) {
+      const next: Conversation = { ...conversation, members: [...conversation.members], roles: { ...(conversation.roles ?? {}) } };
+      const userIds = event.userIds ?? [];
+      if (event.kind === 'member_added') {
+        next.members = [...new Set([...next.members, ...userIds])].sort();
+        for (const userId of userIds) next.roles![userId] = 'member';
+      } else if (event.kind === 'member_removed' || event.kind === 'member_left') {
+        next.members = next.members.filter((userId) => !userIds.includes(userId));
+        for (const userId of userIds) delete next.roles![userId];
+      } else if (event.kind === 'role_changed' && event.role) {
+        for (const userId of userIds) next.roles![userId] = event.role;
+      } else if (event.kind === 'title_changed' && event.title !== undefined) {
+        next.title = event.title;
+      }
+      this.upsertConversation(next);
+    }
+    if (event.kind !== 'title_changed') {
+      this.events.emit('membership', { conversationId: id, event, members: this.conversations.get(id)?.members ?? [], roles: this.conversations.get(id)?.roles ?? {} });
+    }
+    if ((event.kind === 'member_removed' || event.kind === 'member_left') && this.me && event.userIds?.includes(this.me)) {
+      this.events.emit('removed', { conversationId: id, by: event.senderId, seq: event.seq, left: event.kind === 'member_left' });
+    }
   }
 
   private scheduleGapFill(conversationId: string): void {

@@ -32,6 +32,10 @@ export function recordEvents(client: ParleyClient): EventLog {
     reset: [],
     synced: [],
     error: [],
+    timelineEvent: [],
+    messageUpdated: [],
+    membership: [],
+    removed: [],
   };
   for (const type of Object.keys(log) as Array<keyof EventLog>) {
     client.on(type, (payload) => (log[type] as unknown[]).push(payload));
