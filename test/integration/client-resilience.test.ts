@@ -233,7 +233,8 @@ describe('client SDK against the local stack under connection chaos', () => {
     const a = clientFor(alice);
     const b = clientFor(bob);
     await Promise.all([a.client.connect(), b.client.connect()]);
-    const dm = await a.client.createDirect(bob);
+    // Bob opens the DM, so he has accepted it and alice may see his presence (consent).
+    const dm = await b.client.createDirect(alice);
     // Bob came online before they shared a conversation, so ask rather than wait for a push.
     expect(await a.client.fetchPresence([bob])).toEqual([expect.objectContaining({ userId: bob, status: 'online' })]);
 
