@@ -83,7 +83,7 @@ export function lambdaArmDurationCost(gbSeconds: number): number {
 
 /** Where the prices come from. */
 export const priceSources = [
-  'API Gateway WebSocket ($1.00/M messages in 32 KB units, $0.25/M connection minutes): https://aws.amazon.com/api-gateway/pricing/ and shared/design.md',
+  'API Gateway WebSocket ($1.00/M messages in 32 KB units, $0.25/M connection minutes): https://aws.amazon.com/api-gateway/pricing/ and docs/DESIGN.md',
   'Lambda arm64 ($0.0000133334 per GB-s, $0.20/M requests, 1 ms billing): https://aws.amazon.com/lambda/pricing/',
   'DynamoDB on-demand ($0.625/M WRU, $0.125/M RRU since the November 2024 price cut; transactional writes 2 WRU per KB): https://aws.amazon.com/dynamodb/pricing/on-demand/',
   'SQS standard ($0.40/M requests, each 64 KB chunk one request): https://aws.amazon.com/sqs/pricing/',

@@ -57,7 +57,7 @@ export const steps = {
     name: 'SQS -> Lambda (event source mapping, standard queue)',
     p50: 16,
     p99: 105,
-    source: 'published SQS->Lambda latency, shared/design.md',
+    source: 'published SQS->Lambda latency, docs/DESIGN.md',
   },
   post: {
     name: 'PostToConnection until the frame is on the recipient socket',

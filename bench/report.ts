@@ -32,6 +32,10 @@ import {
 import { functions } from '../lib/definitions.js';
 import { modeledLambdaMs, modelNaivePath, modelPath, type PathModel } from './critical-path.js';
 import type { PhaseResult, ScenarioResult } from './scenario-results.js';
+import type { SyncBenchResult } from './sync-bench.js';
+import { syncSection } from './sync-report.js';
+
+export { updateSyncSection } from './sync-report.js';
 import { scenarioNames } from './worker-protocol.js';
 
 /** Cost targets from the issue, as multiples of the floor. */
@@ -49,6 +53,7 @@ const errorCount = (phase: PhaseResult) => Object.values(phase.errors).reduce((n
 interface Results {
   scenarios: ScenarioResult[];
   coldStart?: { bundles: BundleResult[]; quick: boolean; generatedAt: string };
+  sync?: SyncBenchResult;
 }
 
 async function readResults(dir: string): Promise<Results> {
@@ -58,7 +63,8 @@ async function readResults(dir: string): Promise<Results> {
     .map((name) => parsed.find((result) => result.name === name) as ScenarioResult | undefined)
     .filter((result): result is ScenarioResult => result !== undefined);
   const coldStart = parsed.find((result) => result.name === 'cold-start') as Results['coldStart'];
-  return { scenarios, coldStart };
+  const sync = parsed.find((result) => result.name === 'sync') as Results['sync'];
+  return { scenarios, coldStart, sync };
 }
 
 /** Writes the Markdown report for the results in `dir` to `reportPath`, and the latency chart next to the results. */
@@ -144,6 +150,7 @@ function renderReport(results: Results, chartLink: string, resultsLink: string):
     ...reconnectSection(scenarios),
     ...presenceSection(scenarios),
     ...coldStartSection(results.coldStart),
+    ...syncSection(results.sync),
     ...findingsSection(scenarios, results.coldStart),
     ...capacitySection(),
     '',

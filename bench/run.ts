@@ -10,19 +10,25 @@ import { startLocalStack, type LocalStack } from '../local/stack.js';
 import { measureColdStart } from './cold-start.js';
 import { createNaiveSend } from './naive-fanout.js';
 import { Progress } from './progress.js';
-import { capacityText, updateCapacitySection, writeReport } from './report.js';
+import { capacityText, updateCapacitySection, updateSyncSection, writeReport } from './report.js';
+import { runSyncBench } from './sync-bench.js';
 import { compilePhase, windowOver, type Mark, type ScenarioResult, type Span } from './scenario-results.js';
 import { StackHooks } from './stack-hooks.js';
 import { scenarioNames, type ControlAction, type FromWorker, type ScenarioName, type ToWorker } from './worker-protocol.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-/** Steps besides the load scenarios: the cold-start measurement, and the capacity model (no local stack). */
-const extraSteps = ['cold-start', 'capacity'];
+/**
+ * Steps besides the load scenarios: the cold-start measurement, the capacity model (no local stack), and the sync
+ * cost for a user in 1,000 conversations (its own DynamoDB Local).
+ */
+const extraSteps = ['cold-start', 'capacity', 'sync'];
 const usage = `Usage: npm run bench -- [--quick] [--scenario NAME]... [--out DIR]
   --quick          a smoke run of about 2 minutes (fewer users, shorter phases); results go to bench/results/tmp/quick
   --scenario NAME  run only this step (repeatable): ${[...scenarioNames, ...extraSteps].join(', ')}
                    capacity alone prints the capacity and cost model and updates only its section of the report,
                    in seconds and without the local stack; every full run includes it
+                   sync alone measures catch-up for a user in 1,000 conversations, before and after the paged
+                   redesign, on its own DynamoDB Local (about a minute), and updates only its section of the report
   --out DIR        where the result files go (default bench/results)
 Environment: BENCH_QUICK=1 is the same as --quick.`;
 
@@ -48,7 +54,7 @@ async function main(): Promise<void> {
     return;
   }
   const quick = values.quick ?? false;
-  const selected = values.scenario ?? [...scenarioNames, 'cold-start'];
+  const selected = values.scenario ?? [...scenarioNames, 'cold-start', 'sync'];
   const unknown = selected.filter((name) => ![...scenarioNames, ...extraSteps].includes(name));
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}\n${usage}`);
   const outDir = values.out ?? join(root, quick ? 'bench/results/tmp/quick' : 'bench/results');
@@ -61,6 +67,18 @@ async function main(): Promise<void> {
     return;
   }
   await mkdir(outDir, { recursive: true });
+  if (selected.every((name) => name === 'capacity' || name === 'sync')) {
+    // Sync cost alone: its own DynamoDB Local, its result file, its section of the report; the rest stays as it is.
+    const progress = new Progress();
+    progress.log('sync:');
+    const result = await runSyncBench((line) => progress.log(line));
+    const file = join(outDir, 'sync.json');
+    await writeFile(file, `${JSON.stringify({ ...result, environment: { ...describeEnvironment(), loadAverage1m: loadavg()[0]!.toFixed(2) } }, null, 2)}\n`);
+    progress.done();
+    console.error(`Report (sync section): ${await updateSyncSection(reportPath, file)}`);
+    if (selected.includes('capacity')) console.error(`Report (capacity section): ${await updateCapacitySection(reportPath)}`);
+    return;
+  }
   const progress = new Progress();
   const environment = describeEnvironment();
   const scenarios = scenarioNames.filter((name) => selected.includes(name));
@@ -99,6 +117,14 @@ async function main(): Promise<void> {
     const bundles = await measureColdStart(join(root, 'bench/results/tmp/bundles'), quick ? 3 : 7, (detail) => progress.update('cold start', detail));
     await writeFile(join(outDir, 'cold-start.json'), `${JSON.stringify({ name: 'cold-start', generatedAt: new Date().toISOString(), quick, environment, bundles }, null, 2)}\n`);
     for (const bundle of bundles) progress.log(`  ${bundle.function}: ${(bundle.bytes / 1024).toFixed(0)} KB, init ${bundle.initMsMedian} ms`);
+  }
+  if (selected.includes('sync')) {
+    progress.log('sync:');
+    const started = Date.now();
+    const result = await runSyncBench((line) => progress.log(line));
+    const file = join(outDir, 'sync.json');
+    await writeFile(file, `${JSON.stringify({ ...result, environment: { ...environment, loadAverage1m: loadavg()[0]!.toFixed(2) } }, null, 2)}\n`);
+    progress.log(`  done in ${Math.round((Date.now() - started) / 1000)} s -> ${file}`);
   }
   progress.update('writing the report');
   const report = await writeReport(outDir, reportPath);

@@ -1249,6 +1249,11 @@ export class ParleyClient {
     if (previous && previous.lastDeliveredSeq === next.lastDeliveredSeq && previous.lastReadSeq === next.lastReadSeq) {
       return;
     }
+    // A member who has received nothing yet (sync lists every member's cursors) is no news.
+    if (!previous && next.lastDeliveredSeq === 0 && next.lastReadSeq === 0) {
+      members.set(userId, next);
+      return;
+    }
     members.set(userId, next);
     const stream = this.streams.get(conversationId);
     if (stream) {

@@ -108,11 +108,20 @@ export interface QueueDefinition {
   readonly consumer: FunctionName;
 }
 
+/**
+ * AWS's advice for an SQS event source: a visibility timeout of at least six times the consumer's timeout, so Lambda
+ * can retry a throttled batch before its messages reappear.
+ */
+export const visibilityTimeoutPerConsumerTimeout = 6;
+
 export const queues = {
   /** Fanout jobs: one event for up to `limits.fanoutChunkSize` recipients. */
   fanout: {
     envVar: 'FANOUT_QUEUE_URL',
-    visibilityTimeoutSeconds: 30,
+    // Derived from the consumer's timeout so the fact lives once; a getter, because `functions` is defined below.
+    get visibilityTimeoutSeconds() {
+      return visibilityTimeoutPerConsumerTimeout * functions[this.consumer].timeoutSeconds;
+    },
     maxReceiveCount: 5,
     batchSize: 10,
     maxBatchingWindowSeconds: 0,

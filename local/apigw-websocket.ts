@@ -1,8 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { webSocketLimits, type FunctionName, type RouteDefinition } from '../lib/definitions.js';
+import { localCredentials, localRegion } from './dynamodb.js';
 import { FaultRegistry, parseFaultRules, type FaultRule } from './faults.js';
 
 /** Runs a Lambda function by its logical name with an event, as API Gateway's integration would. */
@@ -22,6 +24,10 @@ export interface WebSocketApiEmulatorOptions {
   limits?: Partial<typeof webSocketLimits>;
   /** Invoked when an integration fails, for logs. */
   onError?: (message: string, error: unknown) => void;
+  /** The only credentials `@connections` accepts SigV4 signatures from (default: the local stack's). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** The region those signatures must be scoped to (default: the local stack's). */
+  region?: string;
 }
 
 interface Connection {
@@ -36,6 +42,8 @@ interface Connection {
   timers: NodeJS.Timeout[];
   /** Set once $disconnect has been scheduled, so it runs exactly once. */
   closing: boolean;
+  /** Bytes of the client message whose frames are still arriving. */
+  incomingMessageBytes: number;
 }
 
 /** Counters for benchmarks and tests. */
@@ -49,7 +57,48 @@ export interface EmulatorStats {
   openConnections: number;
 }
 
-const region = 'us-east-1';
+/** Frames and messages that crossed the sockets in one direction. */
+export interface DirectionStats {
+  frames: number;
+  messages: number;
+  largestFrameBytes: number;
+  largestMessageBytes: number;
+}
+
+/** Which way a frame travelled. */
+export type FrameDirection = 'clientToServer' | 'serverToClient';
+
+/** A frame or message over API Gateway's limits, and what the emulator did about it (what API Gateway does). */
+export interface FrameViolation {
+  direction: FrameDirection;
+  /** `frame`: over `maxFrameBytes`; `message`: over `maxMessageBytes`. */
+  kind: 'frame' | 'message';
+  /** Where it came from: the client's socket, a two-way route's response, or an `@connections` POST. */
+  path: 'client' | 'routeResponse' | 'postToConnection';
+  bytes: number;
+  limitBytes: number;
+  connectionId: string;
+  /** The authorizer's principalId of the connection (the user id in Parley). */
+  principalId?: string;
+  routeKey?: string;
+  /** `closed1009`: the connection was closed; `dropped`: never sent; `rejected413`: PayloadTooLargeException. */
+  outcome: 'closed1009' | 'dropped' | 'rejected413';
+  at: string;
+}
+
+/** Frame accounting: per direction the counts and the largest frame and message, and every violation. */
+export interface FrameStats {
+  clientToServer: DirectionStats;
+  serverToClient: DirectionStats;
+  violations: FrameViolation[];
+}
+
+/** Violations kept in total and per principal; older ones are forgotten (the counts stay). */
+const maxViolationsKept = 1000;
+
+const emptyDirection = (): DirectionStats => ({ frames: 0, messages: 0, largestFrameBytes: 0, largestMessageBytes: 0 });
+const emptyFrameStats = (): FrameStats => ({ clientToServer: emptyDirection(), serverToClient: emptyDirection(), violations: [] });
+
 const accountId = '000000000000';
 const connectionIdPattern = /^[A-Za-z0-9_=-]+$/;
 
@@ -82,9 +131,11 @@ const multi = (values: Record<string, string>) => Object.fromEntries(Object.entr
 
 /**
  * A local API Gateway WebSocket API: the `$connect` authorizer and route, route selection on the request body,
- * `$default`, two-way route responses, `$disconnect`, the `@connections` management endpoint (POST, GET, DELETE,
- * 410 GoneException), idle and maximum connection durations and frame/message size limits. It invokes the same
- * handler code Lambda runs, with the event shapes API Gateway sends.
+ * `$default`, two-way route responses, `$disconnect`, the SigV4-authenticated `@connections` management endpoint
+ * (POST, GET, DELETE, 410 GoneException, 413 PayloadTooLargeException), idle and maximum connection durations, and
+ * the size limits: 32 KB per frame and 128 KB per (reassembled) message. It counts frames and messages both ways and
+ * records every violation (`frameStats()`). It invokes the same handler code Lambda runs, with the event shapes API
+ * Gateway sends. docs/LIMITS.md says where each behaviour comes from.
  */
 export class WebSocketApiEmulator {
   readonly apiId = randomBytes(5).toString('hex');
@@ -100,6 +151,9 @@ export class WebSocketApiEmulator {
     openConnections: 0,
   };
   private readonly limits: typeof webSocketLimits;
+  private readonly region: string;
+  private readonly signature: SignatureVerifier;
+  private frames = { all: emptyFrameStats(), byPrincipal: new Map<string, FrameStats>() };
   private readonly connections = new Map<string, Connection>();
   private readonly wss: WebSocketServer;
   /** The subprotocol $connect returned for an upgrade request, if any. */
@@ -111,8 +165,10 @@ export class WebSocketApiEmulator {
   constructor(private readonly options: WebSocketApiEmulatorOptions) {
     this.stage = options.stage ?? 'local';
     this.limits = { ...webSocketLimits, ...options.limits };
+    this.region = options.region ?? localRegion;
+    this.signature = new SignatureVerifier(options.credentials ?? localCredentials, this.region);
     this.routeKeys = new Map(options.routes.map((route) => [route.routeKey, route]));
-    // ws applies maxPayload per message and closes with 1009 above it, as API Gateway does above 128 KB.
+    // The frame reader enforces both limits first; ws's maxPayload (per reassembled message) is only a backstop.
     // A client that offered a subprotocol gets one only when $connect returned it; otherwise its handshake fails, as in AWS.
     this.wss = new WebSocketServer({
       noServer: true,
@@ -160,6 +216,70 @@ export class WebSocketApiEmulator {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /**
+   * Frame accounting since the last reset: of every connection, or only of those whose authorizer principalId is
+   * in `principalIds` (tests run in parallel against one emulator, each with its own users).
+   */
+  frameStats(principalIds?: readonly string[]): FrameStats {
+    if (!principalIds) return structuredClone(this.frames.all);
+    const merged = emptyFrameStats();
+    for (const id of new Set(principalIds)) {
+      const stats = this.frames.byPrincipal.get(id);
+      if (!stats) continue;
+      for (const direction of ['clientToServer', 'serverToClient'] as const) {
+        const into = merged[direction];
+        const from = stats[direction];
+        into.frames += from.frames;
+        into.messages += from.messages;
+        into.largestFrameBytes = Math.max(into.largestFrameBytes, from.largestFrameBytes);
+        into.largestMessageBytes = Math.max(into.largestMessageBytes, from.largestMessageBytes);
+      }
+      merged.violations.push(...structuredClone(stats.violations));
+    }
+    merged.violations.sort((a, b) => a.at.localeCompare(b.at));
+    return merged;
+  }
+
+  /** Forgets the frame accounting of these principals, or all of it. */
+  resetFrameStats(principalIds?: readonly string[]): void {
+    if (!principalIds) {
+      this.frames = { all: emptyFrameStats(), byPrincipal: new Map() };
+      return;
+    }
+    for (const id of principalIds) this.frames.byPrincipal.delete(id);
+  }
+
+  /** The totals and the connection's principal's entry: what one frame or violation updates. */
+  private frameTargets(connection: Pick<Connection, 'authorizer'>): FrameStats[] {
+    const principalId = principalOf(connection);
+    if (principalId === undefined) return [this.frames.all];
+    let mine = this.frames.byPrincipal.get(principalId);
+    if (!mine) this.frames.byPrincipal.set(principalId, (mine = emptyFrameStats()));
+    return [this.frames.all, mine];
+  }
+
+  private countFrame(connection: Connection, direction: FrameDirection, bytes: number): void {
+    for (const stats of this.frameTargets(connection)) {
+      stats[direction].frames += 1;
+      stats[direction].largestFrameBytes = Math.max(stats[direction].largestFrameBytes, bytes);
+    }
+  }
+
+  private countMessage(connection: Connection, direction: FrameDirection, bytes: number): void {
+    for (const stats of this.frameTargets(connection)) {
+      stats[direction].messages += 1;
+      stats[direction].largestMessageBytes = Math.max(stats[direction].largestMessageBytes, bytes);
+    }
+  }
+
+  private recordViolation(connection: Connection, violation: Omit<FrameViolation, 'connectionId' | 'principalId' | 'at'>): void {
+    const entry: FrameViolation = { ...violation, connectionId: connection.id, principalId: principalOf(connection), at: new Date().toISOString() };
+    for (const stats of this.frameTargets(connection)) {
+      stats.violations.push(entry);
+      if (stats.violations.length > maxViolationsKept) stats.violations.shift();
+    }
+  }
+
   /** Drops a connection without invoking $disconnect, as when API Gateway's best-effort $disconnect is lost. */
   dropWithoutDisconnect(connectionId: string): boolean {
     const connection = this.connections.get(connectionId);
@@ -184,7 +304,7 @@ export class WebSocketApiEmulator {
       requestTimeEpoch: now.getTime(),
       identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
       requestId,
-      domainName: `${this.apiId}.execute-api.${region}.amazonaws.com`,
+      domainName: `${this.apiId}.execute-api.${this.region}.amazonaws.com`,
       connectionId: connection.id,
       apiId: this.apiId,
     };
@@ -216,7 +336,7 @@ export class WebSocketApiEmulator {
     try {
       const result = (await this.options.invoke(this.options.authorizer, {
         type: 'REQUEST',
-        methodArn: `arn:aws:execute-api:${region}:${accountId}:${this.apiId}/${this.stage}/$connect`,
+        methodArn: `arn:aws:execute-api:${this.region}:${accountId}:${this.apiId}/${this.stage}/$connect`,
         ...base,
         requestContext: this.requestContext(pending, '$connect', 'CONNECT'),
       })) as { principalId?: string; policyDocument?: { Statement?: { Effect?: string }[] }; context?: Record<string, unknown> };
@@ -254,7 +374,19 @@ export class WebSocketApiEmulator {
     if (protocol) this.protocols.set(request, protocol);
 
     this.wss.handleUpgrade(request, socket, head, (ws) => {
-      const connection: Connection = { ...pending, socket: ws, lastActiveAt: new Date(), headers, authorizer, timers: [], closing: false };
+      const connection: Connection = {
+        ...pending,
+        socket: ws,
+        lastActiveAt: new Date(),
+        headers,
+        authorizer,
+        timers: [],
+        closing: false,
+        incomingMessageBytes: 0,
+      };
+      // ws reports whole messages only; the frame limit needs each frame's header. Prepended, so the reader sees a
+      // chunk before ws does and closes an oversized frame before its message is handed to an integration.
+      socket.prependListener('data', frameHeaderReader((frame) => this.handleClientFrame(connection, frame)));
       this.connections.set(connection.id, connection);
       this.stats.connects += 1;
       this.stats.openConnections = this.connections.size;
@@ -283,13 +415,30 @@ export class WebSocketApiEmulator {
     return route.function;
   }
 
-  private handleMessage(connection: Connection, data: RawData, isBinary: boolean): void {
-    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-    // ws hands over whole messages; browsers and `ws` send each message as one frame, so this is the frame limit.
-    if (bytes.length > this.limits.maxFrameBytes) {
+  /** API Gateway: frames over 32 KB, and messages whose frames add up to more than 128 KB, close with 1009. */
+  private handleClientFrame(connection: Connection, frame: FrameHeader): void {
+    // Control frames (close, ping, pong) are at most 125 bytes and belong to no message.
+    if (connection.closing || frame.opcode >= 0x8) return;
+    connection.incomingMessageBytes = frame.opcode === 0x0 ? connection.incomingMessageBytes + frame.length : frame.length;
+    this.countFrame(connection, 'clientToServer', frame.length);
+    const over =
+      frame.length > this.limits.maxFrameBytes
+        ? { kind: 'frame' as const, bytes: frame.length, limitBytes: this.limits.maxFrameBytes }
+        : connection.incomingMessageBytes > this.limits.maxMessageBytes
+          ? { kind: 'message' as const, bytes: connection.incomingMessageBytes, limitBytes: this.limits.maxMessageBytes }
+          : undefined;
+    if (over) {
+      this.recordViolation(connection, { direction: 'clientToServer', path: 'client', outcome: 'closed1009', ...over });
       this.disconnect(connection, 1009, 'Message too big');
       return;
     }
+    if (frame.fin) this.countMessage(connection, 'clientToServer', connection.incomingMessageBytes);
+  }
+
+  private handleMessage(connection: Connection, data: RawData, isBinary: boolean): void {
+    // A message whose frames broke a limit has already closed the connection; it reaches no integration.
+    if (connection.closing) return;
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     this.stats.messagesIn += 1;
     connection.lastActiveAt = new Date();
     this.armTimers(connection);
@@ -301,7 +450,7 @@ export class WebSocketApiEmulator {
     const route = (routable && this.routeKeys.get(routable)) || this.routeKeys.get('$default');
     const requestContext = { ...this.requestContext(connection, route?.routeKey ?? '$default', 'MESSAGE'), messageId: randomUUID(), authorizer: connection.authorizer };
     if (!route) {
-      this.sendFrame(connection, JSON.stringify({ message: 'Forbidden', connectionId: connection.id, requestId: requestContext.requestId }));
+      this.deliver(connection, JSON.stringify({ message: 'Forbidden', connectionId: connection.id, requestId: requestContext.requestId }));
       return;
     }
     void this.options
@@ -309,19 +458,51 @@ export class WebSocketApiEmulator {
       .then((result) => {
         if (!route.returnResponse) return;
         const responseBody = (result as { body?: unknown } | undefined)?.body;
-        if (typeof responseBody === 'string' && responseBody.length > 0) this.sendFrame(connection, responseBody);
+        if (typeof responseBody !== 'string' || responseBody.length === 0) return;
+        const bytes = Buffer.byteLength(responseBody);
+        if (bytes > this.limits.maxMessageBytes) {
+          // AWS documents no behaviour for this (docs/LIMITS.md); the emulator drops the response and keeps the
+          // connection, so the client sees a missing reply and the violation is recorded for tests to find.
+          this.recordViolation(connection, {
+            direction: 'serverToClient',
+            kind: 'message',
+            path: 'routeResponse',
+            routeKey: route.routeKey,
+            bytes,
+            limitBytes: this.limits.maxMessageBytes,
+            outcome: 'dropped',
+          });
+          this.options.onError?.(
+            `${route.routeKey} route response dropped`,
+            new Error(`${bytes} bytes exceed the ${this.limits.maxMessageBytes}-byte message limit`),
+          );
+          return;
+        }
+        this.deliver(connection, responseBody);
       })
       .catch((error: unknown) => {
         this.options.onError?.(`${route.routeKey} failed`, error);
-        this.sendFrame(
+        this.deliver(
           connection,
           JSON.stringify({ message: 'Internal server error', connectionId: connection.id, requestId: requestContext.requestId }),
         );
       });
   }
 
-  private sendFrame(connection: Connection, data: string | Buffer): void {
-    if (connection.socket.readyState === WebSocket.OPEN) connection.socket.send(data);
+  /** Sends one text message (at most 128 KB, checked by the callers) in frames of at most 32 KB, and counts them. */
+  private deliver(connection: Connection, data: string | Buffer): void {
+    if (connection.socket.readyState !== WebSocket.OPEN) return;
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const frameBytes = this.limits.maxFrameBytes;
+    let offset = 0;
+    do {
+      const chunk = bytes.subarray(offset, offset + frameBytes);
+      offset += frameBytes;
+      // ws sends the first fragment as a text frame and the rest as continuations, in order.
+      connection.socket.send(chunk, { binary: false, fin: offset >= bytes.length });
+      this.countFrame(connection, 'serverToClient', chunk.length);
+    } while (offset < bytes.length);
+    this.countMessage(connection, 'serverToClient', bytes.length);
   }
 
   private forget(connection: Connection): void {
@@ -358,14 +539,23 @@ export class WebSocketApiEmulator {
   private async handleHttp(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const management = url.pathname.match(new RegExp(`^/${this.stage}/@connections/([^/]+)$`));
-    if (management) return this.handleManagement(request, response, decodeURIComponent(management[1]!));
-    if (url.pathname.startsWith('/_emulator/')) return this.handleControl(request, response, url.pathname);
+    if (management) return this.handleManagement(request, response, management[1]!);
+    if (url.pathname.startsWith('/_emulator/')) return this.handleControl(request, response, url);
     sendJson(response, 403, { message: 'Forbidden' }, 'ForbiddenException');
   }
 
   /** The Management API (`@connections`), as `@aws-sdk/client-apigatewaymanagementapi` calls it. */
-  private async handleManagement(request: IncomingMessage, response: ServerResponse, connectionId: string): Promise<void> {
-    const body = await readBody(request, this.limits.maxMessageBytes + 1);
+  private async handleManagement(request: IncomingMessage, response: ServerResponse, encodedConnectionId: string): Promise<void> {
+    const { body, size, sha256 } = await readBody(request, this.limits.maxMessageBytes + 1);
+    // IAM authorization, as on AWS: checked before anything else, so an unsigned call learns nothing.
+    const denied = await this.signature.verify(request, sha256);
+    if (denied) return sendJson(response, 403, { message: denied.message }, denied.type);
+    let connectionId: string;
+    try {
+      connectionId = decodeURIComponent(encodedConnectionId);
+    } catch {
+      connectionId = '';
+    }
     if (!connectionIdPattern.test(connectionId)) return sendJson(response, 400, { message: 'Invalid connectionId' }, 'BadRequestException');
     if (request.method === 'POST') this.stats.postToConnection += 1;
     const fault = request.method === 'POST' ? this.faults.take('postToConnection', { connectionId, text: () => body.toString('utf8') }) : undefined;
@@ -380,12 +570,22 @@ export class WebSocketApiEmulator {
     }
     switch (request.method) {
       case 'POST': {
-        if (body.length > this.limits.maxMessageBytes) return sendJson(response, 413, { message: 'Request entity too large' }, 'PayloadTooLargeException');
+        if (size > this.limits.maxMessageBytes) {
+          this.recordViolation(connection, {
+            direction: 'serverToClient',
+            kind: 'message',
+            path: 'postToConnection',
+            bytes: size,
+            limitBytes: this.limits.maxMessageBytes,
+            outcome: 'rejected413',
+          });
+          return sendJson(response, 413, { message: 'Request entity too large' }, 'PayloadTooLargeException');
+        }
         // A client that stopped reading: API Gateway answers 429 rather than buffering without bound.
         if (connection.socket.bufferedAmount > 4 * this.limits.maxMessageBytes) {
           return sendJson(response, 429, { message: 'Too Many Requests' }, 'LimitExceededException');
         }
-        connection.socket.send(body.toString('utf8'));
+        this.deliver(connection, body.toString('utf8'));
         response.writeHead(200, { 'Content-Length': '0' }).end();
         return;
       }
@@ -404,9 +604,13 @@ export class WebSocketApiEmulator {
     }
   }
 
-  /** Local-only switches for tests: faults, stats, connections, and dropping a connection without $disconnect. */
-  private async handleControl(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
-    const body = await readBody(request, 64 * 1024);
+  /**
+   * Local-only switches for tests (unsigned): faults, stats, frame accounting (`/_emulator/frames`, optionally
+   * `?principalId=…` repeated), connections, and dropping a connection without $disconnect.
+   */
+  private async handleControl(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname;
+    const { body } = await readBody(request, 64 * 1024);
     if (path === '/_emulator/faults' && request.method === 'POST') {
       let rules: FaultRule[];
       try {
@@ -429,6 +633,16 @@ export class WebSocketApiEmulator {
       return status ? sendJson(response, 200, status) : sendJson(response, 404, { message: `no fault ${id}` });
     }
     if (path === '/_emulator/stats') return sendJson(response, 200, this.stats);
+    if (path === '/_emulator/frames' && (request.method === 'GET' || request.method === 'DELETE')) {
+      const principalIds = url.searchParams.getAll('principalId');
+      if (principalIds.some((id) => id.length === 0 || id.length > 256)) {
+        return sendJson(response, 400, { message: 'principalId must be 1-256 characters' });
+      }
+      const scope = url.searchParams.has('principalId') ? principalIds : undefined;
+      if (request.method === 'GET') return sendJson(response, 200, this.frameStats(scope));
+      this.resetFrameStats(scope);
+      return sendJson(response, 200, { ok: true });
+    }
     if (path === '/_emulator/connections') {
       return sendJson(response, 200, {
         connections: [...this.connections.values()].map((c) => ({ connectionId: c.id, principalId: c.authorizer.principalId, connectedAt: c.connectedAt.toISOString() })),
@@ -465,12 +679,173 @@ function sendFault(response: ServerResponse, status: keyof typeof faultTypes): v
   sendJson(response, status, { message: `injected ${status}` }, faultTypes[status]);
 }
 
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+/** Reads a request body, keeping at most `limit` bytes but measuring and hashing all of it (for SigV4). */
+async function readBody(request: IncomingMessage, limit: number): Promise<{ body: Buffer; size: number; sha256: string }> {
   const chunks: Buffer[] = [];
+  const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of request) {
+    hash.update(chunk as Buffer);
     size += (chunk as Buffer).length;
     if (size <= limit) chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks);
+  return { body: Buffer.concat(chunks).subarray(0, limit), size, sha256: hash.digest('hex') };
+}
+
+const principalOf = (connection: Pick<Connection, 'authorizer'>): string | undefined =>
+  typeof connection.authorizer.principalId === 'string' ? connection.authorizer.principalId : undefined;
+
+/** The header of one WebSocket frame. */
+interface FrameHeader {
+  fin: boolean;
+  opcode: number;
+  /** Payload bytes. */
+  length: number;
+}
+
+/**
+ * Follows the frame headers in a client's byte stream (RFC 6455 section 5.2) and skips the payloads. The emulator
+ * never negotiates permessage-deflate, so a frame's payload length is its size on the wire.
+ */
+function frameHeaderReader(onFrame: (frame: FrameHeader) => void): (chunk: Buffer) => void {
+  let header: number[] = [];
+  let skip = 0;
+  return (chunk) => {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (skip > 0) {
+        const skipped = Math.min(skip, chunk.length - offset);
+        skip -= skipped;
+        offset += skipped;
+        continue;
+      }
+      header.push(chunk[offset++]!);
+      if (header.length < 2) continue;
+      const short = header[1]! & 0x7f;
+      const extended = short === 126 ? 2 : short === 127 ? 8 : 0;
+      const masked = header[1]! & 0x80 ? 4 : 0;
+      if (header.length < 2 + extended + masked) continue;
+      let length = short;
+      if (extended > 0) {
+        length = 0;
+        for (let i = 2; i < 2 + extended; i++) length = length * 256 + header[i]!;
+      }
+      onFrame({ fin: (header[0]! & 0x80) !== 0, opcode: header[0]! & 0x0f, length });
+      header = [];
+      skip = length;
+    }
+  };
+}
+
+type Sha256Constructor = ConstructorParameters<typeof SignatureV4>[0]['sha256'];
+type SourceData = string | ArrayBuffer | ArrayBufferView;
+
+const toBuffer = (data: SourceData): Buffer =>
+  typeof data === 'string'
+    ? Buffer.from(data, 'utf8')
+    : ArrayBuffer.isView(data)
+      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+      : Buffer.from(data);
+
+/** node:crypto as the hash the signer asks for (SHA-256, or HMAC-SHA-256 with a secret); the signing is the SDK's. */
+const NodeSha256: Sha256Constructor = class {
+  private hash: Hash | Hmac;
+  constructor(private readonly secret?: SourceData) {
+    this.hash = this.fresh();
+  }
+  private fresh(): Hash | Hmac {
+    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(this.secret));
+  }
+  update(data: SourceData): void {
+    this.hash.update(toBuffer(data));
+  }
+  async digest(): Promise<Uint8Array> {
+    return new Uint8Array(this.hash.digest());
+  }
+  reset(): void {
+    this.hash = this.fresh();
+  }
+};
+
+/** How far a request's X-Amz-Date may be from the clock, as on AWS. */
+const maxClockSkewMs = 5 * 60 * 1000;
+
+/**
+ * Checks the SigV4 signature of a Management API call (service `execute-api`) by signing the same request again
+ * with `@smithy/signature-v4`, the signer the AWS SDK uses, and comparing. Answers what AWS answers (403 with its
+ * error type) or undefined when the signature is valid.
+ */
+class SignatureVerifier {
+  private readonly signer: SignatureV4;
+
+  constructor(
+    private readonly credentials: { accessKeyId: string; secretAccessKey: string },
+    private readonly region: string,
+  ) {
+    this.signer = new SignatureV4({ credentials, region, service: 'execute-api', sha256: NodeSha256, uriEscapePath: true });
+  }
+
+  async verify(request: IncomingMessage, bodySha256: string): Promise<{ type: string; message: string } | undefined> {
+    const authorization = request.headers.authorization;
+    if (!authorization) return { type: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' };
+    const parsed = authorization.match(/^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/);
+    const amzDate = header(request, 'x-amz-date');
+    const date = amzDate?.match(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/);
+    if (!parsed || !date) {
+      return { type: 'IncompleteSignatureException', message: 'Authorization header requires Credential, SignedHeaders and Signature, and X-Amz-Date' };
+    }
+    const [, accessKeyId, scopeDate, scopeRegion, scopeService, signedHeaderList, signature] = parsed as unknown as string[];
+    if (accessKeyId !== this.credentials.accessKeyId) {
+      return { type: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' };
+    }
+    if (scopeRegion !== this.region || scopeService !== 'execute-api' || scopeDate !== amzDate!.slice(0, 8)) {
+      return { type: 'InvalidSignatureException', message: `Credential should be scoped to ${amzDate!.slice(0, 8)}/${this.region}/execute-api.` };
+    }
+    const [, year, month, day, hours, minutes, seconds] = date.map(Number) as number[];
+    const signingDate = new Date(Date.UTC(year!, month! - 1, day!, hours!, minutes!, seconds!));
+    if (Number.isNaN(signingDate.getTime()) || Math.abs(Date.now() - signingDate.getTime()) > maxClockSkewMs) {
+      return { type: 'InvalidSignatureException', message: `Signature expired or not yet valid: ${amzDate} is more than 5 minutes from the server time.` };
+    }
+    const signedHeaders = signedHeaderList!.split(';');
+    const headers: Record<string, string> = {};
+    for (const name of signedHeaders) {
+      const value = header(request, name);
+      if (value === undefined) return this.mismatch();
+      headers[name] = value;
+    }
+    // The body's hash as measured; a signed x-amz-content-sha256 must state the same.
+    if (headers['x-amz-content-sha256'] !== undefined && headers['x-amz-content-sha256'] !== bodySha256) return this.mismatch();
+    headers['x-amz-content-sha256'] = bodySha256;
+    const [path = '/', query = ''] = (request.url ?? '/').split('?', 2);
+    const signed = await this.signer.sign(
+      {
+        method: request.method ?? 'GET',
+        protocol: 'http:',
+        hostname: headers.host ?? '',
+        path,
+        query: Object.fromEntries(new URLSearchParams(query)),
+        headers,
+      },
+      {
+        signingDate,
+        signableHeaders: new Set(signedHeaders),
+        unsignableHeaders: signedHeaders.includes('x-amz-content-sha256') ? undefined : new Set(['x-amz-content-sha256']),
+      },
+    );
+    const expected = String(signed.headers.authorization ?? '').match(/Signature=([0-9a-f]{64})$/)?.[1] ?? '';
+    const same = expected.length === signature!.length && timingSafeEqual(Buffer.from(expected), Buffer.from(signature!));
+    return same && String(signed.headers.authorization).includes(`SignedHeaders=${signedHeaderList},`) ? undefined : this.mismatch();
+  }
+
+  private mismatch() {
+    return {
+      type: 'InvalidSignatureException',
+      message: 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
+    };
+  }
+}
+
+function header(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(',') : value;
 }

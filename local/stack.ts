@@ -24,6 +24,7 @@ import { WebSocketApiEmulator } from './apigw-websocket.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
 import { createTables, localCredentials, localRegion, startDynamoDb } from './dynamodb.js';
 import { installSdkFaults } from './faults.js';
+import { installSqsContract } from './sqs-contract.js';
 import { SqsLambdaPoller } from './sqs-lambda-poller.js';
 import { startSqs } from './sqs.js';
 
@@ -208,6 +209,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     installSdkFaults(runtime.clients.ddb, 'dynamodb', emulator.faults);
     installSdkFaults(runtime.clients.sqs, 'sqs', emulator.faults);
+    installSqsContract(runtime.clients.sqs);
 
     const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: localRegion, credentials: localCredentials });
     const fanout = queues.fanout;

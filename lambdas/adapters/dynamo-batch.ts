@@ -1,5 +1,6 @@
 import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { UnavailableError } from '../domain/errors.js';
+import { fullJitter } from '../shared/jitter.js';
 
 const maxGetKeys = 100;
 const maxWriteItems = 25;
@@ -7,7 +8,7 @@ const maxRounds = 8;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Full-jitter exponential backoff for unprocessed batch items. */
-const backoff = (round: number) => sleep(Math.random() * Math.min(1000, 20 * 2 ** round));
+const backoff = (round: number) => sleep(fullJitter(round, 20, 1000));
 
 /** Reads every key (deduplicated) with BatchGetItem, 100 at a time, retrying unprocessed keys. */
 export async function batchGetAll(

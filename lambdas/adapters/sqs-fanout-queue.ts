@@ -1,6 +1,7 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import type { FanoutQueue } from '../domain/ports.js';
 import type { FanoutJob } from '../domain/types.js';
+import { fullJitter } from '../shared/jitter.js';
 
 const maxEntries = 10;
 // SQS caps a batch at 256 KiB in total; stay below it with room for attributes.
@@ -48,7 +49,7 @@ export class SqsFanoutQueue implements FanoutQueue {
     let pending = entries;
     for (let round = 0; round < maxRounds && pending.length > 0; round++) {
       // Entries SQS failed individually (throttling, internal errors) are retried after a full-jitter backoff.
-      if (round > 0) await sleep(Math.random() * Math.min(1000, 50 * 2 ** round));
+      if (round > 0) await sleep(fullJitter(round, 50, 1000));
       const result = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: pending }));
       const failed = new Set((result.Failed ?? []).map((entry) => entry.Id));
       pending = pending.filter((entry) => failed.has(entry.Id));

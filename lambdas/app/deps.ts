@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { translateAwsErrors } from '../adapters/aws-errors.js';
 import { DynamoConversationStore } from '../adapters/dynamo-conversation-store.js';
 import { DynamoMessageStore } from '../adapters/dynamo-message-store.js';
 import { DynamoPresenceStore } from '../adapters/dynamo-presence-store.js';
@@ -14,14 +15,14 @@ import type { Config } from '../shared/config.js';
 export function createDeps(config: Config, clients: AwsClients): Deps {
   const { tables } = config;
   return {
-    conversations: new DynamoConversationStore(clients.ddb, tables.conversations, tables.members, tables.messages),
-    messages: new DynamoMessageStore(clients.ddb, tables.messages, tables.idempotency),
-    presence: new DynamoPresenceStore(clients.ddb, tables.presence),
-    queue: new SqsFanoutQueue(clients.sqs, config.fanoutQueueUrl),
+    conversations: translateAwsErrors(new DynamoConversationStore(clients.ddb, tables.conversations, tables.members, tables.messages)),
+    messages: translateAwsErrors(new DynamoMessageStore(clients.ddb, tables.messages, tables.idempotency)),
+    presence: translateAwsErrors(new DynamoPresenceStore(clients.ddb, tables.presence)),
+    queue: translateAwsErrors(new SqsFanoutQueue(clients.sqs, config.fanoutQueueUrl)),
     pusher: new ManagementApiPusher(clients.management),
     limits: config.limits,
     rateLimiter: new MemoryRateLimiter(),
-    userRateLimiter: new DynamoUserRateLimiter(clients.ddb, tables.rateLimits),
+    userRateLimiter: translateAwsErrors(new DynamoUserRateLimiter(clients.ddb, tables.rateLimits)),
     now: () => new Date(),
     newId: randomUUID,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

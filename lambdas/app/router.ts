@@ -33,34 +33,9 @@ const errorFrame = (code: string, message: string, requestId?: string, details?:
   ...details,
 });
 
-// Errors the SDK raises once its own retries are spent: the client may retry later.
-const transientErrors = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'TransactionConflictException',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'TimeoutError',
-]);
-
-// Per-item reasons of a cancelled transaction that a retry can clear: contention and throttling.
-const transientCancellations = new Set(['TransactionConflict', 'ThrottlingError', 'ProvisionedThroughputExceeded']);
-
-/** A transaction cancelled only because of contention or throttling (no failed condition, no invalid item). */
-function isTransientCancellation(error: Error): boolean {
-  if (error.name !== 'TransactionCanceledException') return false;
-  const codes = ((error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? []).map((reason) => reason.Code ?? 'None');
-  return codes.some((code) => transientCancellations.has(code)) && codes.every((code) => code === 'None' || transientCancellations.has(code));
-}
-
 /** Maps any error to an error frame; unexpected ones are logged and never sent with details. */
 export function toErrorFrame(error: unknown, requestId?: string): ReplyFrame {
   if (error instanceof ParleyError) return errorFrame(error.code, error.message, requestId, error.details);
-  if (error instanceof Error && (transientErrors.has(error.name) || isTransientCancellation(error))) {
-    logger.warn('transient failure', { error });
-    return errorFrame('unavailable', 'temporarily unavailable, retry with backoff', requestId);
-  }
   logger.error('unhandled error', { error: error as Error });
   return errorFrame('internal', 'internal error', requestId);
 }

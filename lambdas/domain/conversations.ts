@@ -5,6 +5,7 @@ import { publish } from './fanout.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
 import type { Caller, Conversation } from './types.js';
+import { fullJitter } from '../shared/jitter.js';
 
 /** The id of the direct conversation between two users: the same pair always maps to the same id. */
 export function directConversationId(a: string, b: string): string {
@@ -106,7 +107,7 @@ export async function addMembers(
     );
     if (!stored) {
       // Full jitter, so concurrent adders stop colliding in lockstep.
-      await deps.sleep(Math.random() * 20 * 2 ** attempt);
+      await deps.sleep(fullJitter(attempt, 20));
       continue;
     }
     const updated = { ...conversation, members: [...conversation.members, ...added].sort() };

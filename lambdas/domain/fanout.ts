@@ -3,6 +3,7 @@ import type { Deps } from './deps.js';
 // sessions.ts uses forgetConnection from here: a cycle of functions only, resolved before either is called.
 import { runSessionExpiry } from './sessions.js';
 import type { ConnectionRef, FanoutJob, ServerEvent } from './types.js';
+import { equalJitter } from '../shared/jitter.js';
 
 type DeliverJob = Extract<FanoutJob, { kind: 'deliver' }>;
 
@@ -69,8 +70,7 @@ export async function deliverOrRequeue(deps: Deps, job: DeliverJob): Promise<voi
   if (attempt >= deps.limits.maxPushAttempts) throw new PushFailedError(failed);
   // Exponential backoff with equal jitter (whole seconds, as SQS delays are): 1, 1–2, 2–4, 4–8, … up to 60 s, so
   // connections that failed together (an @connections throttle) are not retried together.
-  const base = Math.min(60, 2 ** (attempt - 1));
-  const delaySeconds = Math.max(1, Math.ceil(base / 2 + (Math.random() * base) / 2));
+  const delaySeconds = Math.max(1, Math.ceil(equalJitter(attempt - 1, 1, 60)));
   await deps.queue.enqueue([{ ...job, recipients: undefined, targets: failed, attempt }], delaySeconds);
 }
 

@@ -7,6 +7,7 @@ import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
 import type { Caller, Conversation, Message } from './types.js';
 import { logger } from '../shared/logger.js';
+import { fullJitter } from '../shared/jitter.js';
 
 /**
  * How long, and how many times, a send races other senders of the same conversation before giving up with
@@ -54,7 +55,7 @@ export async function sendMessage(
         epoch = result.epoch ?? epoch;
         // Small full jitter: senders stop colliding in lockstep, yet a long-waiting sender is not pushed behind
         // newcomers the way a growing backoff would push it.
-        await deps.sleep(Math.random() * Math.min(40, 2 ** Math.min(attempt, 5)));
+        await deps.sleep(fullJitter(attempt, 1, 32));
     }
   }
   throw new UnavailableError('the conversation is too busy, retry');

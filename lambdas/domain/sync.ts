@@ -85,11 +85,11 @@ export async function sync(
   for (let start = 0; start < readable.length; start += readAhead) {
     const batch = readable.slice(start, start + readAhead);
     const built = await Promise.all(batch.map((p) => assemble(deps, p, conversations.get(p.membership.conversationId)!, input.limit)));
-    for (const [index, entry] of built.entries()) {
-      const fitted = fit(entry, budget, entries.length === 0);
+    for (const entry of built) {
+      const fitted = fitToBudget(entry, budget, entries.length === 0);
       if (!fitted) return { conversations: entries, presence, nextFrom: entry.conversationId };
       entries.push(fitted);
-      if (fitted.hasMore) return { conversations: entries, presence, nextFrom: batch[index]!.membership.conversationId };
+      if (fitted.hasMore) return { conversations: entries, presence, nextFrom: fitted.conversationId };
     }
   }
   return { conversations: entries, presence, nextFrom: page.next };
@@ -105,7 +105,7 @@ function plan(membership: MemberState, found: ConversationHead | undefined, curs
   return { membership, head, visibleLast, from: known ? cursor.seq : 0, known, reset };
 }
 
-/** A conversation's entry with every message it could carry; `fit` trims it to the reply. */
+/** A conversation's entry with every message it could carry; `fitToBudget` trims it to the reply. */
 async function assemble(deps: Deps, p: Plan, conversation: Conversation, limit: number): Promise<SyncedConversation> {
   const conversationId = p.membership.conversationId;
   const backlog = p.visibleLast - p.from;
@@ -138,7 +138,7 @@ async function assemble(deps: Deps, p: Plan, conversation: Conversation, limit: 
  * backlog the newest ones. The first entry of a page always carries at least one message, so paging progresses;
  * that fits, as one message and one conversation are far below the reply limit. Null when it does not fit at all.
  */
-function fit(entry: SyncedConversation, budget: ReplyBudget, first: boolean): SyncedConversation | null {
+function fitToBudget(entry: SyncedConversation, budget: ReplyBudget, first: boolean): SyncedConversation | null {
   const base = jsonBytes({ ...entry, messages: [] });
   if (!budget.fits(base) && !first) return null;
   budget.spend(base);

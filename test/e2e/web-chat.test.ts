@@ -1,27 +1,16 @@
 /**
- * Two users chat through the web page in Debian's Chromium, against the local stack: text, order, unread
+ * Two users chat through the web page in Chromium (see test/support/browser.ts), against the local stack: text, order, unread
  * badge, sent/delivered/read marks, typing, presence and a reload that resumes from stored cursors.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TcpProxy } from '../../client/testing/tcp-proxy.js';
 import { buildWeb, webIndex } from '../setup/build-web.js';
+import { chromiumExecutable, launchBrowser, type LaunchedBrowser } from '../support/browser.js';
 
-const chromiumPath = '/usr/bin/chromium';
-const chromiumArgs = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const artifacts = join(process.cwd(), 'test-results', 'e2e');
 const timeout = 20_000;
 
@@ -33,26 +22,22 @@ interface Session {
   context: BrowserContext;
   page: Page;
   errors: string[];
-  profile: string;
+  browser: LaunchedBrowser;
 }
 
 const sessions: Session[] = [];
 
 async function openAs(user: string, viewport: { width: number; height: number }, query = ''): Promise<Session> {
   // A fresh profile per user: separate localStorage, no state from earlier runs.
-  const profile = mkdtempSync(join(tmpdir(), 'parley-e2e-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath,
-    args: chromiumArgs,
-    viewport,
-  });
+  const browser = await launchBrowser({ viewport });
+  const { context } = browser;
   const page = context.pages()[0] ?? (await context.newPage());
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(`console: ${message.text()}`);
   });
-  const session = { user, context, page, errors, profile };
+  const session = { user, context, page, errors, browser };
   sessions.push(session);
   await page.goto(`${baseUrl}/${query}`);
   await page.getByTestId('login-user').fill(user);
@@ -80,7 +65,8 @@ async function send(page: Page, text: string): Promise<void> {
 
 describe('web chat in Chromium', () => {
   beforeAll(async () => {
-    expect(existsSync(chromiumPath), `${chromiumPath} missing: apt-get install -y chromium`).toBe(true);
+    const executable = await chromiumExecutable();
+    console.info(`e2e: Chromium from ${executable.source}: ${executable.path}`);
     if (!existsSync(webIndex)) await buildWeb();
     const config = await fetch(`${baseUrl}/config.json`);
     expect(config.status, 'the dev server must serve GET /config.json -> {"wsUrl": ...}').toBe(200);
@@ -88,10 +74,7 @@ describe('web chat in Chromium', () => {
   });
 
   afterAll(async () => {
-    for (const s of sessions) {
-      await s.context.close().catch(() => undefined);
-      rmSync(s.profile, { recursive: true, force: true });
-    }
+    for (const s of sessions) await s.browser.close();
   });
 
   it('two users chat: text, order, unread, receipts, typing and presence', async () => {

@@ -6,16 +6,21 @@ import {
   PayloadTooLargeException,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { routes, routeSelectionExpression, type FunctionName } from '../../lib/definitions.js';
+import { routes, routeSelectionExpression, webSocketLimits, type FunctionName } from '../../lib/definitions.js';
 import { WebSocketApiEmulator } from '../../local/apigw-websocket.js';
+import { localCredentials, localRegion } from '../../local/dynamodb.js';
+import { expectNoOversizeFrames, frameStats, resetFrameStats } from '../support/frame-limits.js';
+import { connectAs, uniqueUser } from '../support/ws-client.js';
 
 // The emulator on its own, with recording stub functions: what API Gateway would send them and do with their results.
 type Invocation = { fn: FunctionName; event: any };
 const invocations: Invocation[] = [];
 let connectStatus = 200;
 let failActions = false;
+const errors: string[] = [];
+const { maxFrameBytes, maxMessageBytes } = webSocketLimits;
 
 const invoke = async (fn: FunctionName, event: any): Promise<unknown> => {
   invocations.push({ fn, event });
@@ -31,9 +36,14 @@ const invoke = async (fn: FunctionName, event: any): Promise<unknown> => {
       const protocol = event.headers['Sec-Websocket-Protocol'];
       return { statusCode: connectStatus, ...(protocol ? { headers: { 'Sec-WebSocket-Protocol': 'parley' } } : {}) };
     }
-    case 'actions':
+    case 'actions': {
       if (failActions) throw new Error('handler crashed');
+      // `{"reply": n}` asks for a route response of exactly n bytes; large requests are answered with their size.
+      const reply = /^\{"reply":(\d+)\}$/.exec(event.body)?.[1];
+      if (reply) return { statusCode: 200, body: 'r'.repeat(Number(reply)) };
+      if (event.body.length > 1024) return { statusCode: 200, body: JSON.stringify({ route: event.requestContext.routeKey, bytes: Buffer.byteLength(event.body) }) };
       return { statusCode: 200, body: JSON.stringify({ route: event.requestContext.routeKey, echo: event.body, b64: event.isBase64Encoded }) };
+    }
     default:
       return { statusCode: 200 };
   }
@@ -45,22 +55,29 @@ const emulator = new WebSocketApiEmulator({
   authorizer: 'authorizer',
   invoke,
   limits: { idleTimeoutSeconds: 2, maxConnectionSeconds: 4 },
+  onError: (message) => errors.push(message),
 });
 let management: ApiGatewayManagementApiClient;
 
 beforeAll(async () => {
   await emulator.listen();
-  management = new ApiGatewayManagementApiClient({
-    endpoint: emulator.callbackUrl,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 1,
-  });
+  management = managementClient();
 });
 afterAll(async () => {
   management.destroy();
   await emulator.close();
 });
+
+/** A real Management API client for the emulator, signing with the local credentials unless told otherwise. */
+function managementClient(overrides: Partial<ConstructorParameters<typeof ApiGatewayManagementApiClient>[0]> = {}) {
+  return new ApiGatewayManagementApiClient({
+    endpoint: emulator.callbackUrl,
+    region: localRegion,
+    credentials: localCredentials,
+    maxAttempts: 1,
+    ...overrides,
+  });
+}
 
 /** Opens a socket; resolves with it once open, or rejects with the HTTP status of a refused handshake. */
 function open(query: string, protocols?: string[]): Promise<{ socket: WebSocket; frames: string[]; closed: Promise<number> }> {
@@ -162,13 +179,127 @@ describe('routes', () => {
     socket.close();
   });
 
-  it('closes with 1009 when a frame exceeds 32 KB, and runs $disconnect once', async () => {
+});
+
+/** Sends `text` as one message in frames of `frameBytes` (the last one may be shorter). */
+function sendFragmented(socket: WebSocket, text: string, frameBytes: number): void {
+  for (let offset = 0; offset < text.length; offset += frameBytes) {
+    socket.send(text.slice(offset, offset + frameBytes), { fin: offset + frameBytes >= text.length });
+  }
+}
+
+const disconnects = (id: string) => invocations.filter((i) => i.fn === 'disconnect' && i.event.requestContext.connectionId === id);
+
+describe('frame and message limits (32 KB per frame, 128 KB per message)', () => {
+  it('closes with 1009 when a frame exceeds 32 KB, records it, and runs $disconnect once without invoking the route', async () => {
     const { socket, closed } = await open('?token=gus');
     const id = connectionOf('gus');
-    socket.send('x'.repeat(32 * 1024 + 1));
+    const routed = invocations.filter((i) => i.fn === 'actions').length;
+    socket.send('x'.repeat(maxFrameBytes + 1));
     expect(await closed).toBe(1009);
-    await until(() => invocations.some((i) => i.fn === 'disconnect' && i.event.requestContext.connectionId === id));
-    expect(invocations.filter((i) => i.fn === 'disconnect' && i.event.requestContext.connectionId === id)).toHaveLength(1);
+    await until(() => disconnects(id).length > 0);
+    expect(disconnects(id)).toHaveLength(1);
+    expect(invocations.filter((i) => i.fn === 'actions')).toHaveLength(routed);
+    expect(emulator.frameStats(['gus']).violations).toEqual([
+      expect.objectContaining({ direction: 'clientToServer', kind: 'frame', path: 'client', bytes: maxFrameBytes + 1, limitBytes: maxFrameBytes, connectionId: id, principalId: 'gus', outcome: 'closed1009' }),
+    ]);
+  });
+
+  it('accepts a 128 KB message sent as four 32 KB frames and hands the reassembled message to the route', async () => {
+    const { socket, frames } = await open('?token=lia');
+    const shell = JSON.stringify({ action: 'send', pad: '' });
+    const body = shell.replace('""', `"${'p'.repeat(maxMessageBytes - shell.length)}"`);
+    expect(Buffer.byteLength(body)).toBe(maxMessageBytes);
+    sendFragmented(socket, body, maxFrameBytes);
+    await until(() => frames.length === 1);
+    expect(JSON.parse(frames[0]!)).toEqual({ route: 'send', bytes: maxMessageBytes });
+    expect(invocations.findLast((i) => i.fn === 'actions')!.event.body).toBe(body);
+    const stats = emulator.frameStats(['lia']);
+    expect(stats.violations).toEqual([]);
+    expect(stats.clientToServer).toEqual({ frames: 4, messages: 1, largestFrameBytes: maxFrameBytes, largestMessageBytes: maxMessageBytes });
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    socket.close();
+  });
+
+  it('closes with 1009 when frames of 32 KB add up to more than 128 KB, and runs $disconnect once', async () => {
+    const { socket, closed } = await open('?token=max');
+    const id = connectionOf('max');
+    sendFragmented(socket, 'm'.repeat(maxMessageBytes + 1), maxFrameBytes);
+    expect(await closed).toBe(1009);
+    await until(() => disconnects(id).length > 0);
+    expect(disconnects(id)).toHaveLength(1);
+    expect(emulator.frameStats(['max']).violations).toEqual([
+      expect.objectContaining({ direction: 'clientToServer', kind: 'message', bytes: maxMessageBytes + 1, limitBytes: maxMessageBytes, outcome: 'closed1009' }),
+    ]);
+  });
+
+  it('sends a 128 KB route response in frames of at most 32 KB', async () => {
+    const { socket, frames } = await open('?token=ned');
+    socket.send(JSON.stringify({ reply: maxMessageBytes }));
+    await until(() => frames.length === 1);
+    expect(frames[0]).toBe('r'.repeat(maxMessageBytes));
+    const { serverToClient, violations } = emulator.frameStats(['ned']);
+    expect(violations).toEqual([]);
+    expect(serverToClient).toEqual({ frames: 4, messages: 1, largestFrameBytes: maxFrameBytes, largestMessageBytes: maxMessageBytes });
+    socket.close();
+  });
+
+  it('drops a route response over 128 KB, keeps the connection, reports it and records the violation', async () => {
+    const { socket, frames } = await open('?token=oda');
+    const id = connectionOf('oda');
+    socket.send(JSON.stringify({ reply: maxMessageBytes + 1 }));
+    await until(() => emulator.frameStats(['oda']).violations.length === 1);
+    expect(emulator.frameStats(['oda']).violations[0]).toMatchObject({
+      direction: 'serverToClient',
+      kind: 'message',
+      path: 'routeResponse',
+      routeKey: '$default',
+      bytes: maxMessageBytes + 1,
+      connectionId: id,
+      outcome: 'dropped',
+    });
+    expect(errors).toContain('$default route response dropped');
+    // The connection stays usable: the next request gets its reply, and it is the only frame the client got.
+    socket.send(JSON.stringify({ reply: 2 }));
+    await until(() => frames.length === 1);
+    expect(frames).toEqual(['rr']);
+    socket.close();
+  });
+
+  it('records a 413 @connections POST as a violation and delivers a POST of exactly 128 KB', async () => {
+    const { socket, frames } = await open('?token=pia');
+    const id = connectionOf('pia');
+    await expect(
+      management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.alloc(maxMessageBytes + 1, 97) })),
+    ).rejects.toBeInstanceOf(PayloadTooLargeException);
+    await management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.alloc(maxMessageBytes, 98) }));
+    await until(() => frames.length === 1);
+    expect(frames[0]).toBe('b'.repeat(maxMessageBytes));
+    const stats = emulator.frameStats(['pia']);
+    expect(stats.violations).toEqual([
+      expect.objectContaining({ direction: 'serverToClient', path: 'postToConnection', bytes: maxMessageBytes + 1, outcome: 'rejected413' }),
+    ]);
+    expect(stats.serverToClient).toMatchObject({ messages: 1, largestFrameBytes: maxFrameBytes, largestMessageBytes: maxMessageBytes });
+    socket.close();
+  });
+
+  it('keeps the accounting per principal, serves it on the control API, and resets it per principal or entirely', async () => {
+    const { socket, frames } = await open('?token=quin');
+    socket.send(JSON.stringify({ reply: 10 }));
+    await until(() => frames.length === 1);
+    const control = `${new URL(emulator.callbackUrl).origin}/_emulator/frames`;
+    const viaApi = await (await fetch(`${control}?principalId=quin&principalId=nobody`)).json();
+    expect(viaApi).toEqual(emulator.frameStats(['quin']));
+    expect(viaApi.clientToServer).toMatchObject({ frames: 1, messages: 1 });
+    expect(emulator.frameStats(['nobody'])).toEqual(emulator.frameStats([]));
+    expect((await fetch(`${control}?principalId=`)).status).toBe(400);
+
+    expect((await fetch(`${control}?principalId=quin`, { method: 'DELETE' })).status).toBe(200);
+    expect(emulator.frameStats(['quin']).clientToServer.frames).toBe(0);
+    expect(emulator.frameStats().clientToServer.frames).toBeGreaterThan(0);
+    emulator.resetFrameStats();
+    expect(emulator.frameStats()).toEqual(emulator.frameStats([]));
+    socket.close();
   });
 });
 
@@ -209,6 +340,95 @@ describe('@connections with the real Management API client', () => {
   });
 });
 
+describe('@connections requires a valid SigV4 signature (execute-api, local region and credentials)', () => {
+  const post = (client: ApiGatewayManagementApiClient, id: string, data = 'x') =>
+    client.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from(data) }));
+
+  /** The HTTP status and AWS error type of a rejected call. */
+  const rejection = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'accepted',
+      (error: { name: string; $metadata?: { httpStatusCode?: number } }) => `${error.$metadata?.httpStatusCode} ${error.name}`,
+    );
+
+  it('answers unsigned POST, GET and DELETE with 403 Missing Authentication Token and leaves the connection alone', async () => {
+    const { socket, frames } = await open('?token=rae');
+    const id = connectionOf('rae');
+    const url = `${emulator.callbackUrl}/@connections/${encodeURIComponent(id)}`;
+    for (const method of ['POST', 'GET', 'DELETE']) {
+      const response = await fetch(url, { method, body: method === 'POST' ? 'unsigned' : undefined });
+      expect(response.status, method).toBe(403);
+      expect(response.headers.get('x-amzn-errortype')).toBe('MissingAuthenticationTokenException');
+      expect(await response.json()).toEqual({ message: 'Missing Authentication Token' });
+    }
+    const forged = await fetch(url, { method: 'POST', body: 'x', headers: { authorization: 'AWS4-HMAC-SHA256 nonsense' } });
+    expect(forged.status).toBe(403);
+    await post(management, id, 'signed');
+    await until(() => frames.length === 1);
+    expect(frames).toEqual(['signed']);
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    socket.close();
+  });
+
+  it('answers a wrong secret, an unknown access key, another region, a changed body and a stale date with 403', async () => {
+    const { socket, frames } = await open('?token=sol');
+    const id = connectionOf('sol');
+    const clients = {
+      wrongSecret: managementClient({ credentials: { ...localCredentials, secretAccessKey: 'not-the-secret' } }),
+      unknownKey: managementClient({ credentials: { accessKeyId: 'AKIDSOMEONEELSE', secretAccessKey: localCredentials.secretAccessKey } }),
+      otherRegion: managementClient({ region: 'eu-west-1' }),
+      // Signs for a clock 10 minutes behind: outside the 5 minutes AWS allows.
+      staleDate: managementClient({ systemClockOffset: -10 * 60 * 1000 }),
+      changedBody: managementClient(),
+    };
+    // Swaps the body after the request was signed (the deserialize step runs between signing and sending).
+    clients.changedBody.middlewareStack.add(
+      (next) => async (args: any) => {
+        args.request.body = Buffer.from('tampered');
+        args.request.headers['content-length'] = '8';
+        return next(args);
+      },
+      { step: 'deserialize' },
+    );
+    try {
+      expect(await rejection(post(clients.wrongSecret, id))).toBe('403 InvalidSignatureException');
+      expect(await rejection(post(clients.unknownKey, id))).toBe('403 UnrecognizedClientException');
+      expect(await rejection(post(clients.otherRegion, id))).toBe('403 InvalidSignatureException');
+      expect(await rejection(post(clients.staleDate, id))).toBe('403 InvalidSignatureException');
+      expect(await rejection(post(clients.changedBody, id, 'original'))).toBe('403 InvalidSignatureException');
+      expect(await rejection(clients.wrongSecret.send(new DeleteConnectionCommand({ ConnectionId: id })))).toBe('403 InvalidSignatureException');
+    } finally {
+      for (const client of Object.values(clients)) client.destroy();
+    }
+    // Nothing got through; the correctly signed client still does.
+    expect(frames).toEqual([]);
+    await post(management, id, 'ok');
+    await until(() => frames.length === 1);
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    socket.close();
+  });
+});
+
+describe('@connections bad input', () => {
+  it('answers a correctly signed call with a malformed connection id with 400, not a crash', async () => {
+    const client = managementClient();
+    // Rewrites the path before signing (build step), so the signature is valid and only the id is bad.
+    client.middlewareStack.add(
+      (next) => async (args: any) => {
+        args.request.path = `/${emulator.stage}/@connections/%E0%A4%A`;
+        return next(args);
+      },
+      { step: 'build' },
+    );
+    try {
+      const error = await client.send(new GetConnectionCommand({ ConnectionId: 'placeholder' })).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ name: 'BadRequestException', $metadata: { httpStatusCode: 400 } });
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
 describe('durations', () => {
   it('closes an idle connection with 1001 after the idle timeout and calls $disconnect', async () => {
     const { closed } = await open('?token=jan');
@@ -228,5 +448,30 @@ describe('durations', () => {
     expect(await closed).toBe(1001);
     clearInterval(keepAlive);
     expect(Date.now() - started).toBeGreaterThanOrEqual(3500);
+  });
+});
+
+describe('frame-limits helper against the shared local stack', () => {
+  const info = inject('parley');
+
+  it('finds a user\'s oversized frame, ignores other users, and forgets it after a reset', async () => {
+    const [offender, bystander] = [uniqueUser('oversize'), uniqueUser('fits')];
+    const [bad, good] = await Promise.all([connectAs(info, offender), connectAs(info, bystander)]);
+    await resetFrameStats([offender, good]);
+    expect(await good.request({ action: 'heartbeat' })).toMatchObject({ requestId: expect.any(String) });
+    bad.sendRaw('x'.repeat(maxFrameBytes + 1));
+    expect((await bad.closed).code).toBe(1009);
+
+    await expect(expectNoOversizeFrames([offender])).rejects.toThrow(/over API Gateway limits/);
+    const stats = await frameStats([bad]);
+    expect(stats.violations).toEqual([expect.objectContaining({ principalId: offender, kind: 'frame', bytes: maxFrameBytes + 1 })]);
+    const clean = await expectNoOversizeFrames([good]);
+    expect(clean.clientToServer.messages).toBe(1);
+    expect(clean.serverToClient.messages).toBeGreaterThanOrEqual(1);
+
+    await resetFrameStats([offender]);
+    await expectNoOversizeFrames([offender, bystander]);
+    await expect(expectNoOversizeFrames([])).rejects.toThrow(/name the users/);
+    await good.close();
   });
 });

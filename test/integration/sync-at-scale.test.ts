@@ -15,6 +15,7 @@ import { sync, type SyncCursor } from '../../lambdas/domain/sync.js';
 import { diffCounts, type CallCounts } from '../../bench/sdk-calls.js';
 import { webSocketLimits } from '../../lib/definitions.js';
 import { dynamoDeps } from '../support/dynamo-deps.js';
+import { expectNoOversizeFrames, resetFrameStats } from '../support/frame-limits.js';
 import { connectAs, devToken } from '../support/ws-client.js';
 
 const info = inject('parley');
@@ -113,6 +114,7 @@ describe('sync for a user in 1,000 conversations', () => {
 
   it('reconnects: every message shown arrives exactly once, in order, and every frame is within the limits', async () => {
     expect(me.length).toBeGreaterThanOrEqual(64);
+    await resetFrameStats([me]);
     const store = new MemoryCursorStore(cursorsBefore);
     client = clientOf(store);
     client.on('message', (message) => shown.set(message.conversationId, [...(shown.get(message.conversationId) ?? []), message]));
@@ -146,6 +148,9 @@ describe('sync for a user in 1,000 conversations', () => {
     expect(Math.max(...frames.sent)).toBeLessThanOrEqual(16 * 1024);
     // Large replies really happened: the limits were exercised, not avoided.
     expect(Math.max(...frames.received)).toBeGreaterThan(64 * 1024);
+    // And the emulator, which sees every path (route responses and @connections posts), agrees.
+    const stats = await expectNoOversizeFrames([me]);
+    expect(stats.serverToClient.largestMessageBytes).toBeGreaterThan(64 * 1024);
   }, 300_000);
 
   it('pages the skipped range back with history, and keeps delivering live messages', async () => {
@@ -160,6 +165,7 @@ describe('sync for a user in 1,000 conversations', () => {
     }
     expect(older).toEqual(Array.from({ length: skipped.toSeq }, (_, i) => i + 1));
     expect(Math.max(...frames.received)).toBeLessThanOrEqual(webSocketLimits.maxMessageBytes);
+    await expectNoOversizeFrames([me]);
 
     const peer = await connectAs(info, (await deps.conversations.get(busy.conversationId))!.members.find((m) => m !== me)!);
     const ack = await peer.request({ action: 'send', conversationId: busy.conversationId, clientMessageId: `live-${run}`, body: 'live' });

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DynamoConversationStore } from '../../lambdas/adapters/dynamo-conversation-store.js';
 import { DynamoMessageStore } from '../../lambdas/adapters/dynamo-message-store.js';
 import { SqsFanoutQueue } from '../../lambdas/adapters/sqs-fanout-queue.js';
+import { translateAwsErrors } from '../../lambdas/adapters/aws-errors.js';
 import { toErrorFrame } from '../../lambdas/app/router.js';
 import { addMembers, createGroupConversation } from '../../lambdas/domain/conversations.js';
 import { deliverOrRequeue, PushFailedError, runJob } from '../../lambdas/domain/fanout.js';
@@ -110,8 +111,11 @@ describe('send retries', () => {
     await expect(store(cancelled('ThrottlingError', 'None', 'None')).append(input, 4, 60)).rejects.toBeInstanceOf(TransactionCanceledException);
   });
 
-  it('answers `unavailable` (retry with backoff) for throttling and contention left after the SDK retries, `internal` otherwise', () => {
+  it('answers `unavailable` (retry with backoff) for throttling and contention left after the SDK retries, `internal` otherwise', async () => {
     const named = (name: string) => Object.assign(new Error('x'), { name });
+    // The adapters' AWS errors reach the domain, and so the router, translated.
+    const failing = (error: unknown) => translateAwsErrors({ read: async () => Promise.reject(error) });
+    const frameOf = async (error: unknown) => toErrorFrame(await failing(error).read().catch((thrown: unknown) => thrown), 'r');
     for (const error of [
       named('ProvisionedThroughputExceededException'),
       named('ThrottlingException'),
@@ -121,10 +125,10 @@ describe('send retries', () => {
       cancelled('None', 'ThrottlingError'),
       cancelled('ProvisionedThroughputExceeded'),
     ]) {
-      expect(toErrorFrame(error, 'r')).toMatchObject({ code: 'unavailable', requestId: 'r' });
+      expect(await frameOf(error)).toMatchObject({ code: 'unavailable', requestId: 'r' });
     }
     for (const error of [cancelled('ConditionalCheckFailed', 'TransactionConflict'), cancelled('ValidationError'), cancelled(), named('Error')]) {
-      expect(toErrorFrame(error, 'r')).toMatchObject({ code: 'internal', message: 'internal error' });
+      expect(await frameOf(error)).toMatchObject({ code: 'internal', message: 'internal error' });
     }
   });
 });

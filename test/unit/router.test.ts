@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRouter } from '../../lambdas/app/router.js';
+import { translateAwsErrors } from '../../lambdas/adapters/aws-errors.js';
 import { memoryDeps } from '../../lambdas/adapters/memory-stores.js';
 
 const alice = { userId: 'alice', connectionId: 'alice-1' };
@@ -65,6 +66,8 @@ describe('router', () => {
     env.deps.conversations.listMemberships = async () => {
       throw Object.assign(new Error('slow down'), { name: 'ProvisionedThroughputExceededException' });
     };
+    // As the wiring does for the DynamoDB adapters.
+    env.deps.conversations = translateAwsErrors(env.deps.conversations);
     const reply = await createRouter(env.deps)({ body: JSON.stringify({ action: 'listConversations', requestId: 'x' }) }, alice);
     expect(reply).toMatchObject({ code: 'unavailable', requestId: 'x' });
   });

@@ -74,6 +74,13 @@ export class ChatState {
     for (const type of ['conversation', 'receipt', 'presence', 'typing', 'ack', 'sendFailed', 'status'] as const) {
       client.on(type, () => this.notify());
     }
+    // A recreated conversation (another epoch): what we showed belongs to its old timeline.
+    client.on('reset', ({ conversationId }) => {
+      const view = this.view(conversationId);
+      view.messages.clear();
+      view.reachedStart = false;
+      this.notify();
+    });
     client.on('synced', () => {
       this.markOpenRead();
       this.notify();

@@ -1,0 +1,149 @@
+/**
+ * Fakes that cannot drift: the same cases run on the in-memory stores (which the unit tests and the SDK's test
+ * server use) and on the DynamoDB adapters against DynamoDB Local.
+ */
+import { randomUUID } from 'node:crypto';
+import { describe, expect, inject, it } from 'vitest';
+import { DynamoConversationStore } from '../../lambdas/adapters/dynamo-conversation-store.js';
+import { DynamoMessageStore } from '../../lambdas/adapters/dynamo-message-store.js';
+import { DynamoPresenceStore } from '../../lambdas/adapters/dynamo-presence-store.js';
+import { MemoryConversationStore, MemoryMessageStore, MemoryPresenceStore } from '../../lambdas/adapters/memory-stores.js';
+import type { ConversationStore, MessageStore, NewMessage, PresenceStore } from '../../lambdas/domain/ports.js';
+import type { Conversation } from '../../lambdas/domain/types.js';
+import { dynamoDeps } from '../support/dynamo-deps.js';
+
+const info = inject('parley');
+
+interface Stores {
+  conversations: ConversationStore;
+  messages: MessageStore;
+  presence: PresenceStore;
+}
+
+const implementations: [string, () => Stores][] = [
+  [
+    'memory',
+    () => {
+      const conversations = new MemoryConversationStore();
+      return { conversations, messages: new MemoryMessageStore(conversations), presence: new MemoryPresenceStore() };
+    },
+  ],
+  [
+    'DynamoDB',
+    () => {
+      const { deps } = dynamoDeps(info);
+      return { conversations: deps.conversations, messages: deps.messages, presence: deps.presence };
+    },
+  ],
+];
+
+const run = () => randomUUID().slice(0, 8);
+const group = (id: string, members: string[]): Conversation => ({
+  conversationId: `grp_${id}`,
+  kind: 'group',
+  title: 'contract',
+  members: [...members].sort(),
+  createdBy: members[0]!,
+  createdAt: '2026-12-01T00:00:00.000Z',
+  lastSeq: 0,
+  lastMessageAt: null,
+  epoch: null,
+});
+const message = (conversationId: string, clientMessageId: string, epoch = 'e1'): NewMessage => ({
+  conversationId,
+  senderId: 'alice',
+  clientMessageId,
+  body: `body of ${clientMessageId}`,
+  createdAt: '2026-12-01T00:00:01.000Z',
+  epoch,
+});
+
+describe.each(implementations)('stores (%s)', (_name, create) => {
+  it('creates groups once, lists a user’s memberships in id order with from, through and next', async () => {
+    const { conversations } = create();
+    const user = `u-${run()}`;
+    const ids = ['a', 'b', 'c', 'd', 'e'].map((letter) => `${letter}-${run()}`).sort();
+    for (const id of ids) expect((await conversations.createGroup(group(id, [user, 'other']))).created).toBe(true);
+    expect((await conversations.createGroup(group(ids[0]!, [user, 'someone-else']))).created).toBe(false);
+    const all = ids.map((id) => `grp_${id}`);
+
+    const first = await conversations.listMemberships(user, { limit: 2 });
+    expect(first.items.map((item) => item.conversationId)).toEqual(all.slice(0, 2));
+    expect(first.next).toBe(all[2]);
+    const from = await conversations.listMemberships(user, { limit: 2, from: all[2] });
+    expect(from.items.map((item) => item.conversationId)).toEqual(all.slice(2, 4));
+    expect(from.next).toBe(all[4]);
+    // `through` ends the page, and `next` still says where the rest begins.
+    const through = await conversations.listMemberships(user, { limit: 10, from: all[1], through: all[2] });
+    expect(through.items.map((item) => item.conversationId)).toEqual(all.slice(1, 3));
+    expect(through.next).toBe(all[3]);
+    const last = await conversations.listMemberships(user, { limit: 10, from: all[3] });
+    expect(last).toMatchObject({ next: null });
+    expect(last.items.map((item) => item.conversationId)).toEqual(all.slice(3));
+    expect(last.items[0]).toMatchObject({ userId: user, lastDeliveredSeq: 0, lastReadSeq: 0 });
+  });
+
+  it('creates a direct conversation once, with each member’s peer on the membership', async () => {
+    const { conversations } = create();
+    const [a, b] = [`a-${run()}`, `b-${run()}`];
+    const dm: Conversation = { ...group(run(), [a, b]), conversationId: `dm_${run()}`, kind: 'direct', title: null };
+    expect((await conversations.createDirect(dm)).created).toBe(true);
+    expect((await conversations.createDirect({ ...dm, createdBy: b })).created).toBe(false);
+    expect((await conversations.listMemberships(a, { limit: 10 })).items).toEqual([expect.objectContaining({ conversationId: dm.conversationId, peerId: b })]);
+    expect((await conversations.get(dm.conversationId))?.members).toEqual([a, b].sort());
+  });
+
+  it('appends gap-free seqs with an epoch, refuses a stale expectation or another epoch, and dedupes client ids', async () => {
+    const { conversations, messages } = create();
+    const conversation = group(run(), ['alice', 'bob']);
+    await conversations.createGroup(conversation);
+    const id = conversation.conversationId;
+    expect(await conversations.heads([id])).toEqual(new Map());
+
+    expect(await messages.append(message(id, 'm1'), 0, 60)).toMatchObject({ status: 'stored', message: { seq: 1, epoch: 'e1' } });
+    expect(await messages.append(message(id, 'm2'), 0, 60)).toEqual({ status: 'conflict', lastSeq: 1, epoch: 'e1' });
+    expect(await messages.append(message(id, 'm2', 'e2'), 1, 60)).toMatchObject({ status: 'conflict', lastSeq: 1 });
+    expect(await messages.append(message(id, 'm2'), 1, 60)).toMatchObject({ status: 'stored', message: { seq: 2 } });
+    expect(await messages.append(message(id, 'm1'), 2, 60)).toMatchObject({ status: 'duplicate', seq: 1 });
+
+    const head = (await conversations.heads([id])).get(id);
+    expect(head).toMatchObject({ conversationId: id, lastSeq: 2, epoch: 'e1' });
+    expect((await conversations.get(id, true))).toMatchObject({ lastSeq: 2, epoch: 'e1' });
+    expect((await messages.after(id, 0, 10)).map((m) => [m.seq, m.epoch])).toEqual([[1, 'e1'], [2, 'e1']]);
+    expect((await messages.before(id, undefined, 1)).map((m) => m.seq)).toEqual([2]);
+    expect((await messages.before(id, 2, 10)).map((m) => m.seq)).toEqual([1]);
+  });
+
+  it('adds members only against the expected size, and moves receipts forward only', async () => {
+    const { conversations } = create();
+    const conversation = group(run(), ['alice', 'bob']);
+    await conversations.createGroup(conversation);
+    const id = conversation.conversationId;
+    expect(await conversations.addMembers(id, 'alice', ['carol'], 3, 'now')).toBe(false);
+    expect(await conversations.addMembers(id, 'mallory', ['carol'], 2, 'now')).toBe(false);
+    expect(await conversations.addMembers(id, 'alice', ['carol'], 2, 'now')).toBe(true);
+    expect((await conversations.get(id, true))?.members).toEqual(['alice', 'bob', 'carol']);
+    expect((await conversations.listMemberStates(id)).map((state) => state.userId).sort()).toEqual(['alice', 'bob', 'carol']);
+
+    expect(await conversations.advanceReceipt(id, 'bob', 'read', 3)).toMatchObject({ lastDeliveredSeq: 3, lastReadSeq: 3 });
+    expect(await conversations.advanceReceipt(id, 'bob', 'delivered', 2)).toBeUndefined();
+    expect(await conversations.getMember(id, 'bob')).toMatchObject({ lastDeliveredSeq: 3, lastReadSeq: 3 });
+    expect(await conversations.getMember(id, 'nobody')).toBeUndefined();
+  });
+
+  it('tracks connections with expiries: online, refresh, offline with lastSeenAt', async () => {
+    const { presence } = create();
+    const user = `p-${run()}`;
+    const t0 = new Date('2026-12-01T00:00:00.000Z');
+    const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+    expect(await presence.addConnection({ userId: user, connectionId: 'c1' }, t0, 60)).toEqual({ cameOnline: true });
+    expect(await presence.addConnection({ userId: user, connectionId: 'c2' }, t0, 60)).toEqual({ cameOnline: false });
+    expect((await presence.connectionsOf([user], at(1))).map((ref) => ref.connectionId).sort()).toEqual(['c1', 'c2']);
+    expect(await presence.refresh({ userId: user, connectionId: 'c1' }, at(30), 60)).toBe(true);
+    expect(await presence.refresh({ userId: user, connectionId: 'nope' }, at(30), 60)).toBe(false);
+    // c2 expired without a disconnect: readers treat it as gone.
+    expect((await presence.connectionsOf([user], at(70))).map((ref) => ref.connectionId)).toEqual(['c1']);
+    expect(await presence.removeConnection({ userId: user, connectionId: 'c1' }, at(80))).toEqual({ wentOffline: true });
+    expect(await presence.presenceOf([user], at(81))).toEqual([{ userId: user, status: 'offline', lastSeenAt: at(80).toISOString() }]);
+  });
+});
