@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { FakeParleyServer } from '../../client/testing/fake-server.js';
+import { connectNow, createTestClient } from '../../client/testing/harness.js';
+
+/** Resolves a client promise while advancing the shared manual clock. */
+async function drive<T>(clock: { advance(ms: number): Promise<void> }, promise: Promise<T>): Promise<T> {
+  let done = false;
+  let value: T | undefined;
+  let failure: unknown;
+  promise.then((v) => ((done = true), (value = v)), (error: unknown) => ((done = true), (failure = error)));
+  for (let i = 0; i < 100 && !done; i++) await clock.advance(20);
+  if (failure !== undefined) throw failure;
+  return value as T;
+}
+
+describe('ParleyClient conversation lifecycle', () => {
+  it('emits message only for chat messages and applies edits, reactions, deletes and removals', async () => {
+    const server = new FakeParleyServer();
+    const alice = createTestClient(server, 'alice');
+    const bob = createTestClient(server, 'bob', { clock: alice.clock });
+    await connectNow(alice);
+    await connectNow(bob);
+    const group = await drive(alice.clock, alice.client.createGroup('team', ['bob']));
+    const { seq } = await drive(alice.clock, alice.client.send(group.conversationId, 'helo').acked);
+    await drive(alice.clock, alice.client.edit(group.conversationId, seq, 'hello'));
+    await drive(alice.clock, bob.client.react(group.conversationId, seq, '👍'));
+    await drive(alice.clock, alice.client.deleteMessage(group.conversationId, seq));
+    await drive(alice.clock, alice.client.removeMembers(group.conversationId, ['bob']));
+    await alice.clock.advance(500);
+    expect(bob.events.message.map((m) => m.body)).toEqual(['helo']);
+    expect(bob.events.messageUpdated.map((u) => [u.message.body, u.message.deleted ?? false, u.message.reactions ?? [], u.complete])).toEqual([
+      ['hello', false, [], true],
+      ['hello', false, [{ emoji: '👍', count: 1 }], true],
+      ['', true, [], true],
+    ]);
+    expect(bob.events.messageUpdated[1]!.mine).toEqual(['👍']);
+    expect(bob.events.removed).toEqual([{ conversationId: group.conversationId, by: 'alice', seq: seq + 4, left: false }]);
+    expect(alice.client.conversation(group.conversationId)?.members).toEqual(['alice']);
+    alice.client.close();
+    bob.client.close();
+  });
+});
