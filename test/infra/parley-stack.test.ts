@@ -175,12 +175,17 @@ describe('least privilege', () => {
     expect(allowedPairs(template, logicalId(fn(name).role))).toEqual([...new Set(expected)].sort());
   });
 
-  it('spells out the fanout worker: no base-table access to members, no writes outside presence', () => {
+  it('spells out the fanout worker: reads to re-check recipients after a membership change, no writes outside presence', () => {
+    // Members GetItem: a removed recipient's removedAtSeq; messages BatchGetItem: the head's membershipSeq;
+    // users Query: the blocks that hide a user's presence.
     expect(allowedPairs(template, logicalId(fn('fanout').role)).filter((pair) => pair.startsWith('dynamodb:'))).toEqual(
       [
         `dynamodb:BatchGetItem {${tableId('conversations')}.Arn}`,
+        `dynamodb:BatchGetItem {${tableId('messages')}.Arn}`,
         `dynamodb:BatchGetItem {${tableId('presence')}.Arn}`,
+        `dynamodb:GetItem {${tableId('members')}.Arn}`,
         `dynamodb:Query {${tableId('members')}.Arn}/index/byUser`,
+        `dynamodb:Query {${tableId('users')}.Arn}`,
         `dynamodb:UpdateItem {${tableId('presence')}.Arn}`,
       ].sort(),
     );
