@@ -152,6 +152,10 @@ export class MemoryConversationStore implements ConversationStore {
   }
 }
 
+/** Like the DynamoDB head, a conflict names a membershipSeq only once a membership change was recorded. */
+const membershipOf = (conversation: { membershipSeq?: number }) =>
+  conversation.membershipSeq ? { membershipSeq: conversation.membershipSeq } : {};
+
 /** In-memory message store; `conflictsBeforeStore` simulates other senders winning the race. */
 export class MemoryMessageStore implements MessageStore {
   readonly messages = new Map<string, Message[]>();
@@ -170,7 +174,7 @@ export class MemoryMessageStore implements MessageStore {
     if (this.conflictsBeforeStore > 0 && !this.idempotency.has(key)) {
       this.conflictsBeforeStore--;
       this.storeRaw([{ ...message, kind: 'message', senderId: 'someone-else', clientMessageId: `other-${conversation.lastSeq}` }], message.epoch);
-      return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, membershipSeq: conversation.membershipSeq ?? 0 };
+      return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, ...membershipOf(conversation) };
     }
     return this.appendTimeline({
       conversationId: message.conversationId,
@@ -187,7 +191,7 @@ export class MemoryMessageStore implements MessageStore {
     const previous = request.idempotencyKey === undefined ? undefined : this.idempotency.get(request.idempotencyKey);
     if (previous) return { status: 'duplicate', ...previous };
     if (conversation.lastSeq !== request.expectedLastSeq || (conversation.epoch !== null && conversation.epoch !== request.epoch)) {
-      return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, membershipSeq: conversation.membershipSeq ?? 0 };
+      return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, ...membershipOf(conversation) };
     }
     // The same conditions as the DynamoDB transaction, checked before anything is applied.
     for (const write of request.writes ?? []) {

@@ -90,9 +90,8 @@ describe('web chat in Chromium', () => {
     await alice.page.getByTestId('new-chat-members').fill(bobId);
     await alice.page.getByTestId('new-chat-create').click();
     await expect.poll(() => alice.page.getByTestId('conversation-title').textContent(), { timeout }).toBe(bobId);
-    await expect
-      .poll(() => alice.page.getByTestId('conversation-subtitle').getByTestId('presence-dot').getAttribute('data-status'), { timeout })
-      .toBe('online');
+    // Consent: until Bob answers in the DM Alice opened, his presence is hidden from her.
+    expect(await alice.page.getByTestId('conversation-subtitle').getByTestId('presence-dot').getAttribute('data-status')).not.toBe('online');
 
     const texts = ['Hi Bob 👋', 'Are we still on for <b>lunch</b>?', 'Third, in order'];
     for (const text of texts) await send(alice.page, text);
@@ -126,6 +125,10 @@ describe('web chat in Chromium', () => {
       .poll(async () => (await messages(alice.page)).map((m) => [m.seq, m.sender, m.body]), { timeout })
       .toEqual([...texts.map((t, i) => [String(i + 1), aliceId, t]), ['4', bobId, 'Yes']]);
     await expect.poll(() => alice.page.getByTestId('typing-indicator').textContent(), { timeout }).toBe('');
+    // Bob has answered: Alice now sees him online.
+    await expect
+      .poll(() => alice.page.getByTestId('conversation-subtitle').getByTestId('presence-dot').getAttribute('data-status'), { timeout })
+      .toBe('online');
     await expect.poll(async () => (await messages(bob.page)).at(-1)?.mark, { timeout }).toBe('read');
 
     await alice.page.screenshot({ path: join(artifacts, 'two-users-alice-phone.png') });

@@ -64,6 +64,10 @@ export class ChatState {
       view.messages.set(m.seq, m);
       if (m.createdAt > view.lastActivity) view.lastActivity = m.createdAt;
       if (m.conversationId === this.openId) this.markOpenRead();
+      // Someone whose presence was hidden (a DM they had not answered yet) may show it now that they wrote.
+      if (m.senderId !== this.me && (client.presenceOf(m.senderId)?.status ?? 'unknown') === 'unknown') {
+        client.fetchPresence([m.senderId]).catch(() => undefined);
+      }
       this.notify();
     });
     client.on('conversation', (c) => {
