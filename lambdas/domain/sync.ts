@@ -1,4 +1,4 @@
-import { wireLimits } from '../../client/protocol.js';
+import { type SyncConversation, type SyncCursor, wireLimits } from '../../client/protocol.js';
 import type { Deps } from './deps.js';
 import { BadRequestError } from './errors.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
@@ -6,31 +6,14 @@ import type { Caller, Conversation, ConversationHead, MemberState, Message, Rece
 import { limitUserRead } from './user-limits.js';
 import { visibleSyncPresence } from './consent.js';
 
-/** What a client knows of one conversation: the highest seq it has, in which epoch of the conversation. */
-export interface SyncCursor {
-  seq: number;
-  epoch: string | null;
-}
+/** What a client knows of one conversation (the wire type). */
+export type { SyncCursor } from '../../client/protocol.js';
 
-/** One conversation's part of a sync reply. */
-export interface SyncedConversation {
-  conversationId: string;
-  epoch: string | null;
-  /** The last seq the caller may read (for a removed member: their removal). */
-  lastSeq: number;
-  /** The whole conversation, when the client lacks it: no cursor, a reset, a limited backlog, or new members. */
+/** One conversation's part of a sync reply: the wire entry, with the server's full conversation and receipts. */
+export type SyncedConversation = Omit<SyncConversation, 'conversation' | 'receipts'> & {
   conversation?: Conversation;
-  /** Ascending seqs after the cursor (for a `limited` backlog: the newest ones). */
-  messages: Message[];
-  /** More messages follow the returned ones; the next page starts with this conversation again. */
-  hasMore: boolean;
-  /** More than `limit` messages were missed: only the newest are returned, older ones are paged with `history`. */
-  limited: boolean;
-  /** The cursor was from another epoch, or ahead of the conversation: the client must drop its state for it. */
-  reset: boolean;
-  /** Members' receipt cursors: everyone's in conversations up to `RECEIPT_PUSH_MAX_MEMBERS`, else the caller's own. */
   receipts: Receipt[];
-}
+};
 
 /** Memberships examined per sync page; the client sends at most this many cursors. */
 export const syncPageSize = wireLimits.maxSyncCursors;
