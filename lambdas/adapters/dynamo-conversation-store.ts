@@ -276,45 +276,6 @@ export class DynamoConversationStore implements ConversationStore {
     }
   }
 
-  async addMembers(
-    conversationId: string,
-    callerId: string,
-    userIds: string[],
-    expectedSize: number,
-    joinedAt: string,
-  ): Promise<boolean> {
-    try {
-      await this.ddb.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.conversationsTable,
-                Key: { conversationId },
-                UpdateExpression: 'ADD members :added',
-                ConditionExpression: 'contains(members, :caller) AND size(members) = :expectedSize',
-                ExpressionAttributeValues: { ':added': new Set(userIds), ':caller': callerId, ':expectedSize': expectedSize },
-              },
-            },
-            ...userIds.map((userId) => ({
-              Put: {
-                TableName: this.membersTable,
-                Item: memberItem(conversationId, userId, joinedAt),
-                ConditionExpression: 'attribute_not_exists(userId)',
-              },
-            })),
-          ],
-        }),
-      );
-      return true;
-    } catch (error) {
-      const reasons = cancellationReasons(error);
-      // A failed condition, or another transaction on the same items (TransactionConflict): the member list may have
-      // changed, so the caller re-reads and retries.
-      if (reasons?.some((reason) => reason.code === 'ConditionalCheckFailed' || reason.code === 'TransactionConflict')) return false;
-      throw error;
-    }
-  }
 
   async listMemberships(userId: string, page: MembershipPage): Promise<{ items: MemberState[]; next: string | null }> {
     const range = this.membershipRange(page.from, page.through);

@@ -79,14 +79,6 @@ export class MemoryConversationStore implements ConversationStore {
       ...(peerId === undefined ? {} : { peerId }),
     });
   }
-  async addMembers(conversationId: string, callerId: string, userIds: string[], expectedSize: number, joinedAt: string) {
-    const conversation = this.conversations.get(conversationId);
-    if (!conversation || !conversation.members.includes(callerId) || conversation.members.length !== expectedSize) return false;
-    if (userIds.some((userId) => this.members.has(this.key(conversationId, userId)))) return false;
-    conversation.members = [...conversation.members, ...userIds].sort();
-    for (const userId of userIds) this.putMember(conversationId, userId, joinedAt);
-    return true;
-  }
   async listMemberships(userId: string, page: MembershipPage) {
     const all = [...this.members.values()]
       .filter((member) => member.userId === userId && (page.from === undefined || member.conversationId >= page.from))

@@ -101,11 +101,6 @@ export interface ConversationStore {
   createDirect(conversation: Conversation): Promise<{ conversation: Conversation; created: boolean }>;
   /** Creates a group unless one with its id exists; returns the stored one either way. */
   createGroup(conversation: Conversation): Promise<{ conversation: Conversation; created: boolean }>;
-  /**
-   * Adds `userIds` (none of them members yet) if the caller is still a member and the conversation still has
-   * `expectedSize` members; false when either changed concurrently.
-   */
-  addMembers(conversationId: string, callerId: string, userIds: string[], expectedSize: number, joinedAt: string): Promise<boolean>;
   /** The heads (lastSeq, epoch) of conversations; a conversation with no timeline item yet has none. */
   heads(conversationIds: string[]): Promise<Map<string, ConversationHead>>;
   /**

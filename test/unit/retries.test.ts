@@ -134,13 +134,6 @@ describe('send retries', () => {
 });
 
 describe('addMembers retries', () => {
-  it('treats a TransactionConflict as a concurrent change: false, so the domain re-reads and retries', async () => {
-    const store = new DynamoConversationStore(scriptedDdb(() => Promise.reject(cancelled('TransactionConflict', 'None'))), 'c', 'm', 'msg');
-    await expect(store.addMembers('grp_x', 'alice', ['carol'], 2, 'now')).resolves.toBe(false);
-    const failing = new DynamoConversationStore(scriptedDdb(() => Promise.reject(cancelled('ValidationError', 'None'))), 'c', 'm', 'msg');
-    await expect(failing.addMembers('grp_x', 'alice', ['carol'], 2, 'now')).rejects.toBeInstanceOf(TransactionCanceledException);
-  });
-
   it('re-reads and retries a timeline conflict with a small full jitter and gives up with unavailable after 12 attempts', async () => {
     const { deps, messages } = memoryDeps();
     const group = await createGroupConversation(deps, alice, { title: 't', members: ['bob'] });
