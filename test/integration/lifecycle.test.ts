@@ -6,7 +6,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { localStackEnv } from '../support/local-env.js';
+import { loadFanoutHandler, sqsEvent } from '../support/fanout-handler.js';
 import { connectAs, uniqueUser, type Frame, type TestClient } from '../support/ws-client.js';
 
 const info = inject('parley');
@@ -16,26 +16,6 @@ const ddb = DynamoDBDocumentClient.from(
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let ids = 0;
 const nextId = () => `id-${++ids}`;
-
-/** Imports the fanout handler with its environment pointed at the local stack. */
-async function loadFanoutHandler() {
-  Object.assign(process.env, localStackEnv(info));
-  return (await import('../../lambdas/handlers/fanout.js')).handler;
-}
-
-const sqsEvent = (jobs: unknown[]) => ({
-  Records: jobs.map((job, index) => ({
-    messageId: `m-${index}`,
-    receiptHandle: `r-${index}`,
-    body: JSON.stringify(job),
-    attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'local', ApproximateFirstReceiveTimestamp: String(Date.now()) },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:fanout',
-    awsRegion: 'us-east-1',
-  })),
-});
 
 async function send(client: TestClient, conversationId: string, body: string): Promise<number> {
   const ack = await client.request({ action: 'send', conversationId, clientMessageId: nextId(), body });

@@ -1,32 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, inject, it } from 'vitest';
-import { localStackEnv } from '../support/local-env.js';
+import { loadFanoutHandler, sqsEvent } from '../support/fanout-handler.js';
 import { connectAs, uniqueUser, type TestClient } from '../support/ws-client.js';
 
 const info = inject('parley');
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: info.dynamodbEndpoint, region: 'us-east-1', credentials }));
-
-/** Imports the fanout handler with its environment pointed at the local stack. */
-async function loadFanoutHandler() {
-  Object.assign(process.env, localStackEnv(info));
-  return (await import('../../lambdas/handlers/fanout.js')).handler;
-}
-
-const sqsEvent = (jobs: unknown[]) => ({
-  Records: jobs.map((job, index) => ({
-    messageId: `m-${index}`,
-    receiptHandle: `r-${index}`,
-    body: JSON.stringify(job),
-    attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'local', ApproximateFirstReceiveTimestamp: String(Date.now()) },
-    messageAttributes: {},
-    md5OfBody: '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:fanout',
-    awsRegion: 'us-east-1',
-  })),
-});
 
 type Frame = Record<string, any>;
 const isMessage = (conversationId: string, seq?: number) => (frame: Frame) =>
