@@ -169,6 +169,27 @@ export class DynamoConversationStore implements ConversationStore {
   }
 
   async createDirect(conversation: Conversation): Promise<{ conversation: Conversation; created: boolean }> {
+    const members = conversation.members.map((userId) =>
+      memberItem(
+        conversation.conversationId,
+        userId,
+        conversation.createdAt,
+        conversation.members.find((member) => member !== userId),
+        // The opener sees the peer's presence only once the peer accepted (sent something).
+        conversation.pending?.some((pending) => pending !== userId) ? { peerPending: true } : {},
+      ),
+    );
+    return this.createInOneTransaction(conversation, members);
+  }
+
+  /**
+   * Writes the conversation item and its member items in one transaction, so they exist together or not at all;
+   * when another create won (a failed condition, or a concurrent transaction), returns the stored conversation.
+   */
+  private async createInOneTransaction(
+    conversation: Conversation,
+    members: Record<string, unknown>[],
+  ): Promise<{ conversation: Conversation; created: boolean }> {
     try {
       await this.ddb.send(
         new TransactWriteCommand({
@@ -180,28 +201,17 @@ export class DynamoConversationStore implements ConversationStore {
                 ConditionExpression: 'attribute_not_exists(conversationId)',
               },
             },
-            ...conversation.members.map((userId) => ({
-              Put: {
-                TableName: this.membersTable,
-                Item: memberItem(
-                  conversation.conversationId,
-                  userId,
-                  conversation.createdAt,
-                  conversation.members.find((member) => member !== userId),
-                  // The opener sees the peer's presence only once the peer accepted (sent something).
-                  conversation.pending?.some((pending) => pending !== userId) ? { peerPending: true } : {},
-                ),
-              },
-            })),
+            ...members.map((Item) => ({ Put: { TableName: this.membersTable, Item } })),
           ],
         }),
       );
       return { conversation, created: true };
     } catch (error) {
-      if (cancellationReasons(error)?.[0]?.code !== 'ConditionalCheckFailed') throw error;
-      const existing = await this.get(conversation.conversationId, true);
-      if (!existing) throw error;
-      return { conversation: existing, created: false };
+      const reasons = cancellationReasons(error);
+      if (reasons?.[0]?.code !== 'ConditionalCheckFailed' && !reasons?.some((reason) => reason.code === 'TransactionConflict')) throw error;
+      const stored = await this.get(conversation.conversationId, true);
+      if (!stored) throw error;
+      return { conversation: stored, created: false };
     }
   }
 
@@ -212,33 +222,8 @@ export class DynamoConversationStore implements ConversationStore {
     const members = conversation.members.map((userId) =>
       memberItem(conversation.conversationId, userId, conversation.createdAt, undefined, { role: conversation.roles?.[userId] ?? 'member' }),
     );
-    if (members.length <= transactionalGroupSize) {
-      // One transaction: the conversation item and its member items exist together or not at all, so two
-      // concurrent creates with one clientRequestId cannot leave the loser's members behind.
-      try {
-        await this.ddb.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Put: {
-                  TableName: this.conversationsTable,
-                  Item: toItem(conversation),
-                  ConditionExpression: 'attribute_not_exists(conversationId)',
-                },
-              },
-              ...members.map((Item) => ({ Put: { TableName: this.membersTable, Item } })),
-            ],
-          }),
-        );
-        return { conversation, created: true };
-      } catch (error) {
-        const reasons = cancellationReasons(error);
-        if (reasons?.[0]?.code !== 'ConditionalCheckFailed' && !reasons?.some((reason) => reason.code === 'TransactionConflict')) throw error;
-        const stored = await this.get(conversation.conversationId, true);
-        if (!stored) throw error;
-        return { conversation: stored, created: false };
-      }
-    }
+    // One transaction where it fits: two concurrent creates with one clientRequestId cannot leave the loser's members.
+    if (members.length <= transactionalGroupSize) return this.createInOneTransaction(conversation, members);
     // Too large for one transaction: conditional puts (never overwriting a member item another create wrote),
     // then the conversation item; the loser of a race deletes the member items it wrote for users the winner lacks.
     const written = (
