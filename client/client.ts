@@ -21,7 +21,7 @@ import {
   type SendAck,
   type SyncConversation,
   type TypingEvent,
-  wireLimits,
+  defaultClientLimits,
 } from './protocol.js';
 import { SeqBuffer } from './seq-buffer.js';
 import { tokenExpiry } from './token.js';
@@ -213,7 +213,7 @@ interface OutboxEntry {
   reject: (error: ParleyError) => void;
 }
 
-const maxBodyLength = wireLimits.maxBodyChars;
+const maxBodyLength = defaultClientLimits.maxBodyChars;
 const maxClientMessageIdLength = 64;
 const historyPage = 100;
 
@@ -403,8 +403,8 @@ export class ParleyClient {
     }
     // Refused now rather than retried forever: the server would answer payload_too_large every time.
     const frame = JSON.stringify({ action: 'send', requestId: 'c0000000000', conversationId, clientMessageId, body });
-    if (utf8Length(frame) > wireLimits.maxRequestBytes) {
-      throw new ParleyError('payload_too_large', `the send frame exceeds ${wireLimits.maxRequestBytes} bytes in UTF-8`, {
+    if (utf8Length(frame) > defaultClientLimits.maxFrameBytes) {
+      throw new ParleyError('payload_too_large', `the send frame exceeds ${defaultClientLimits.maxFrameBytes} bytes in UTF-8`, {
         action: 'send',
       });
     }
@@ -677,9 +677,9 @@ export class ParleyClient {
     const requestId = `c${++this.requestCounter}`;
     const frame = JSON.stringify({ ...payload, action, requestId });
     // A larger frame is refused by the server, or closes the socket (1009) above API Gateway's 32 KB.
-    if (utf8Length(frame) > wireLimits.maxRequestBytes) {
+    if (utf8Length(frame) > defaultClientLimits.maxFrameBytes) {
       return Promise.reject(
-        new ParleyError('payload_too_large', `the request exceeds ${wireLimits.maxRequestBytes} bytes in UTF-8`, { action }),
+        new ParleyError('payload_too_large', `the request exceeds ${defaultClientLimits.maxFrameBytes} bytes in UTF-8`, { action }),
       );
     }
     return new Promise<ReplyMap[A]>((resolve, reject) => {
@@ -945,7 +945,7 @@ export class ParleyClient {
     for (const id of ids) {
       const cursor = this.cursorOf(id);
       const size = utf8Length(JSON.stringify({ [id]: cursor }));
-      if (count === wireLimits.maxSyncCursors || bytes + size > wireLimits.maxRequestBytes) {
+      if (count === defaultClientLimits.maxSyncCursors || bytes + size > defaultClientLimits.maxFrameBytes) {
         return { ...(from === undefined ? {} : { from }), through: ids[count - 1], cursors };
       }
       cursors[id] = cursor;

@@ -18,7 +18,7 @@ import {
   type QueueName,
   type TableName,
 } from '../lib/definitions.js';
-import { userIdSchema } from '../lambdas/app/schemas.js';
+import { userIdSchema } from '../protocol/schemas.js';
 import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
