@@ -1,7 +1,7 @@
 /**
  * Wire types of the Parley protocol (PROTOCOL.md), inferred from the protocol module's schemas. Types only from
- * `protocol/schemas.ts` (`import type`), values only from the zod-free `protocol/limits.ts` and `protocol/actions.ts`,
- * so the SDK bundles for browsers and React Native without zod or server modules.
+ * `protocol/schemas.ts` and `protocol/frames.ts` (`import type`), values only from the zod-free `protocol/limits.ts`
+ * and `protocol/actions.ts`, so the SDK bundles for browsers and React Native without zod or server modules.
  */
 export type { ClientLimits } from '../protocol/limits.js';
 export type {
@@ -16,7 +16,6 @@ export type {
   ReactionCount,
   Receipt,
   ReplyMap,
-  RequestMap,
   Role,
   SendAck,
   ServerErrorCode,
@@ -25,7 +24,8 @@ export type {
   TimelineKind,
   TypingEvent,
   UserSettings,
-} from '../protocol/schemas.js';
+} from '../protocol/frames.js';
+export type { RequestMap } from '../protocol/schemas.js';
 export { defaultClientLimits, protocolVersion } from '../protocol/limits.js';
 export { replyTypes } from '../protocol/actions.js';
 export type { ActionName as Action } from '../protocol/actions.js';

@@ -5,3 +5,4 @@
 export * from './actions.js';
 export * from './limits.js';
 export * from './schemas.js';
+export * from './frames.js';

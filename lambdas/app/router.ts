@@ -1,6 +1,7 @@
 import { actions, type ActionName } from '../../protocol/actions.js';
 import { clientLimitsOf, fixedLimits, protocolVersion } from '../../protocol/limits.js';
-import { actionSchemas, type ParsedRequestMap, type ReplyMap } from '../../protocol/schemas.js';
+import type { ReplyMap } from '../../protocol/frames.js';
+import { actionSchemas, type ParsedRequestMap } from '../../protocol/schemas.js';
 import { block, settingsOf, unblock, updateSettings } from '../domain/consent.js';
 import { createDirectConversation, createGroup, listConversations } from '../domain/conversations.js';
 import { deleteMessage, editMessage, react } from '../domain/message-lifecycle.js';

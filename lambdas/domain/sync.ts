@@ -1,5 +1,5 @@
 import { fixedLimits } from '../../protocol/limits.js';
-import type { SyncConversation, SyncCursor } from '../../protocol/schemas.js';
+import type { SyncConversation, SyncCursor } from '../../protocol/frames.js';
 import type { Deps } from './deps.js';
 import { BadRequestError } from './errors.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
@@ -8,7 +8,7 @@ import { limitUserRead } from './user-limits.js';
 import { visibleSyncPresence } from './consent.js';
 
 /** What a client knows of one conversation (the wire type). */
-export type { SyncCursor } from '../../protocol/schemas.js';
+export type { SyncCursor } from '../../protocol/frames.js';
 
 /** One conversation's part of a sync reply (the wire entry). */
 export type SyncedConversation = SyncConversation;

@@ -10,8 +10,8 @@ export type {
   ServerEvent,
   TimelineKind,
   UserSettings,
-} from '../../protocol/schemas.js';
-import type { PresenceInfo, Role, ServerEvent } from '../../protocol/schemas.js';
+} from '../../protocol/frames.js';
+import type { PresenceInfo, Role, ServerEvent } from '../../protocol/frames.js';
 
 /** `direct` has exactly two members and no title; `group` has a title and up to the configured size. */
 export type ConversationKind = 'direct' | 'group';

@@ -7,14 +7,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { actions, eventTypes, replyTypes, type ActionName } from '../../protocol/actions.js';
 import { defaultWireLimits } from '../../protocol/limits.js';
-import {
-  conversationSchema,
-  errorFrameSchema,
-  eventSchemas,
-  messageSchema,
-  replySchemas,
-  requestFrameSchema,
-} from '../../protocol/schemas.js';
+import { conversationSchema, errorFrameSchema, eventSchemas, messageSchema, replySchemas } from '../../protocol/frames.js';
+import { requestFrameSchema } from '../../protocol/schemas.js';
 
 const protocolText = readFileSync(new URL('../../PROTOCOL.md', import.meta.url), 'utf8');
 
