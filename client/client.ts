@@ -6,6 +6,7 @@ import { ParleyError, type ParleyErrorCode } from './errors.js';
 import {
   replyTypes,
   type Action,
+  type ClientLimits,
   type Conversation,
   type ConversationSummary,
   type EventAck,
@@ -22,6 +23,7 @@ import {
   type SyncConversation,
   type TypingEvent,
   defaultClientLimits,
+  fixedLimits,
 } from './protocol.js';
 import { SeqBuffer } from './seq-buffer.js';
 import { tokenExpiry } from './token.js';
@@ -213,9 +215,8 @@ interface OutboxEntry {
   reject: (error: ParleyError) => void;
 }
 
-const maxBodyLength = defaultClientLimits.maxBodyChars;
-const maxClientMessageIdLength = 64;
-const historyPage = 100;
+const maxClientMessageIdLength = fixedLimits.maxClientIdChars;
+const historyPage = fixedLimits.maxPageLimit;
 
 /**
  * A Parley chat client: one WebSocket with reconnects, heartbeats, an outbox that resends until acked, and
@@ -238,7 +239,6 @@ export class ParleyClient {
       | 'syncLimit'
       | 'gapFillDelayMs'
       | 'autoDeliveredReceipts'
-      | 'autoDeliveredMaxMembers'
       | 'typingThrottleMs'
       | 'typingTimeoutMs'
       | 'tokenTransport'
@@ -249,6 +249,8 @@ export class ParleyClient {
   private readonly generateId: () => string;
 
   private me: string | undefined;
+  /** The server's limits from `hello`; the protocol's defaults until the first reply. */
+  private serverLimits: ClientLimits = defaultClientLimits;
   private state: ConnectionStatus = { state: 'idle', attempt: 0 };
   private ws: WebSocketLike | null = null;
   private socketOpen = false;
@@ -303,10 +305,9 @@ export class ParleyClient {
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
       syncTimeoutMs: options.syncTimeoutMs ?? 30_000,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
-      syncLimit: Math.min(100, Math.max(1, options.syncLimit ?? 50)),
+      syncLimit: Math.min(fixedLimits.maxPageLimit, Math.max(1, options.syncLimit ?? 50)),
       gapFillDelayMs: options.gapFillDelayMs ?? 250,
       autoDeliveredReceipts: options.autoDeliveredReceipts ?? true,
-      autoDeliveredMaxMembers: options.autoDeliveredMaxMembers ?? 32,
       typingThrottleMs: options.typingThrottleMs ?? 3_000,
       typingTimeoutMs: options.typingTimeoutMs ?? 8_000,
       tokenTransport: options.tokenTransport ?? 'query',
@@ -342,6 +343,11 @@ export class ParleyClient {
   /** The signed-in user's id, when known (from options or the token provider). */
   get userId(): string | undefined {
     return this.me;
+  }
+
+  /** The limits this client respects: the server's, from its `hello` reply; the protocol's defaults until then. */
+  get limits(): ClientLimits {
+    return { ...this.serverLimits };
   }
 
   /** Starts connecting (idempotent); resolves once the first catch-up `sync` is done. */
@@ -392,6 +398,7 @@ export class ParleyClient {
    */
   send(conversationId: string, body: string, options: { clientMessageId?: string } = {}): OutgoingMessage {
     if (this.state.state === 'closed') throw this.closedError();
+    const maxBodyLength = this.serverLimits.maxBodyChars;
     if (typeof body !== 'string' || body.length === 0 || body.length > maxBodyLength) {
       throw new ParleyError('bad_request', `body must be 1–${maxBodyLength} characters`, { action: 'send' });
     }
@@ -403,8 +410,8 @@ export class ParleyClient {
     }
     // Refused now rather than retried forever: the server would answer payload_too_large every time.
     const frame = JSON.stringify({ action: 'send', requestId: 'c0000000000', conversationId, clientMessageId, body });
-    if (utf8Length(frame) > defaultClientLimits.maxFrameBytes) {
-      throw new ParleyError('payload_too_large', `the send frame exceeds ${defaultClientLimits.maxFrameBytes} bytes in UTF-8`, {
+    if (utf8Length(frame) > this.serverLimits.maxFrameBytes) {
+      throw new ParleyError('payload_too_large', `the send frame exceeds ${this.serverLimits.maxFrameBytes} bytes in UTF-8`, {
         action: 'send',
       });
     }
@@ -677,9 +684,9 @@ export class ParleyClient {
     const requestId = `c${++this.requestCounter}`;
     const frame = JSON.stringify({ ...payload, action, requestId });
     // A larger frame is refused by the server, or closes the socket (1009) above API Gateway's 32 KB.
-    if (utf8Length(frame) > defaultClientLimits.maxFrameBytes) {
+    if (utf8Length(frame) > this.serverLimits.maxFrameBytes) {
       return Promise.reject(
-        new ParleyError('payload_too_large', `the request exceeds ${defaultClientLimits.maxFrameBytes} bytes in UTF-8`, { action }),
+        new ParleyError('payload_too_large', `the request exceeds ${this.serverLimits.maxFrameBytes} bytes in UTF-8`, { action }),
       );
     }
     return new Promise<ReplyMap[A]>((resolve, reject) => {
@@ -777,9 +784,21 @@ export class ParleyClient {
     this.setState({ state: 'syncing', attempt: this.attempt });
     this.scheduleHeartbeat();
     this.scheduleTokenRefresh();
+    this.sendHello();
     for (const request of [...this.requests.values()]) if (!request.sent) this.transmit(request);
     this.pumpOutbox();
     void this.runSync();
+  }
+
+  /** Asks the server for its limits, first on every connection; until the reply (or if it fails) the defaults hold. */
+  private sendHello(): void {
+    this.rawRequest('hello', {}, this.opts.requestTimeoutMs, false).then(
+      (reply) => {
+        this.serverLimits = { ...defaultClientLimits, ...reply.limits };
+      },
+      // A server without `hello` (unknown_action), a timeout or a drop: keep the limits held so far.
+      () => undefined,
+    );
   }
 
   /** Abandons `ws` now (without waiting for a close handshake that may never come) and reconnects. */
@@ -945,7 +964,7 @@ export class ParleyClient {
     for (const id of ids) {
       const cursor = this.cursorOf(id);
       const size = utf8Length(JSON.stringify({ [id]: cursor }));
-      if (count === defaultClientLimits.maxSyncCursors || bytes + size > defaultClientLimits.maxFrameBytes) {
+      if (count === this.serverLimits.maxSyncCursors || bytes + size > this.serverLimits.maxFrameBytes) {
         return { ...(from === undefined ? {} : { from }), through: ids[count - 1], cursors };
       }
       cursors[id] = cursor;
@@ -1285,7 +1304,7 @@ export class ParleyClient {
   private sendDeliveredReceipt(conversationId: string): void {
     if (!this.opts.autoDeliveredReceipts || !this.socketOpen) return;
     const members = this.conversations.get(conversationId)?.members.length ?? 0;
-    if (members > this.opts.autoDeliveredMaxMembers) return;
+    if (members > (this.options.autoDeliveredMaxMembers ?? this.serverLimits.receiptPushMaxMembers)) return;
     const stream = this.streams.get(conversationId);
     if (!stream) return;
     let state = this.deliveredAcks.get(conversationId);

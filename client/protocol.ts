@@ -26,6 +26,6 @@ export type {
   UserSettings,
 } from '../protocol/frames.js';
 export type { RequestMap } from '../protocol/schemas.js';
-export { defaultClientLimits, protocolVersion } from '../protocol/limits.js';
+export { defaultClientLimits, fixedLimits, protocolVersion } from '../protocol/limits.js';
 export { replyTypes } from '../protocol/actions.js';
 export type { ActionName as Action } from '../protocol/actions.js';

@@ -82,7 +82,7 @@ export const fixedLimits = {
 } as const;
 
 /** What `hello` reports: the configured limits and the fixed ones a client needs. */
-export type ClientLimits = ConfigurableWireLimits & Pick<typeof fixedLimits, 'maxSyncCursors' | 'maxPageLimit' | 'maxPresenceUsers'>;
+export type ClientLimits = ConfigurableWireLimits & Record<'maxSyncCursors' | 'maxPageLimit' | 'maxPresenceUsers', number>;
 
 /** The limits a client assumes until the server's `hello` reply arrives. */
 export const defaultClientLimits: ClientLimits = {
