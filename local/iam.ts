@@ -45,14 +45,19 @@ export class LocalIam {
   /** Calls refused so far, for tests and the console. */
   readonly denied: { functionName: FunctionName; permission: Permission }[] = [];
 
-  constructor(private readonly policies: Record<FunctionName, LocalStatement[]>) {}
+  constructor(
+    private readonly policies: Record<FunctionName, LocalStatement[]>,
+    private readonly onDenied: (error: AccessDeniedError) => void = () => undefined,
+  ) {}
 
   /** Throws `AccessDeniedError` unless `functionName`'s role allows every permission. */
   check(functionName: FunctionName, permissions: readonly Permission[]): void {
     for (const permission of permissions) {
       if (this.allows(functionName, permission)) continue;
       this.denied.push({ functionName, permission });
-      throw new AccessDeniedError(functionName, permission);
+      const error = new AccessDeniedError(functionName, permission);
+      this.onDenied(error);
+      throw error;
     }
   }
 

@@ -223,6 +223,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         deadLetterQueueNames: mapRecord(sqs.dlqUrls, queueName),
         webSocketApiId: emulator.apiId,
       }),
+      // A refusal is a missing grant in lib/: say so loudly, whatever the handler does with the error.
+      (error) => onError('IAM denied a call', error),
     );
     const run = invoker(handlers, iam);
     let wrapper: InvokeWrapper | undefined;
