@@ -4,7 +4,13 @@ import { append, h, replaceChildren } from './dom.js';
 
 /** Turns any failure into the sentence shown to the user (the server's message names what was wrong). */
 export function errorText(error: unknown): string {
-  if (error instanceof ParleyError) return error.code === 'forbidden' ? `Not allowed: ${error.message}` : error.message;
+  if (error instanceof ParleyError) {
+    // The SDK decorates the server's message with the action and code; users need the reason only.
+    let reason = error.message;
+    if (error.action && reason.startsWith(`${error.action}: `)) reason = reason.slice(error.action.length + 2);
+    if (reason.endsWith(` (${error.code})`)) reason = reason.slice(0, -(error.code.length + 3));
+    return error.code === 'forbidden' ? `Not allowed: ${reason}` : reason;
+  }
   return error instanceof Error ? error.message : String(error);
 }
 
