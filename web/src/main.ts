@@ -103,7 +103,7 @@ class ChatView {
   private readonly toasts = h('div', { class: 'toasts', 'aria-live': 'assertive' });
   private readonly meDot = h('span', { class: 'dot', 'data-status': 'unknown' });
   private readonly sendButton = h('button', { type: 'submit', 'data-testid': 'composer-send' }, 'Send');
-  private readonly infoButton = h('button', { type: 'button', class: 'icon', title: 'Conversation info', 'aria-label': 'Conversation info', 'aria-expanded': 'false', 'data-testid': 'info-button', hidden: true }, 'ⓘ');
+  private readonly infoButton = h('button', { type: 'button', class: 'small secondary info-toggle', title: 'Conversation info', 'aria-label': 'Conversation info', 'aria-expanded': 'false', 'data-testid': 'info-button', hidden: true }, 'Info');
   private readonly removalBanner = h('div', { class: 'removal', 'data-testid': 'removal-banner', role: 'status', hidden: true });
   private readonly editBar = h('div', { class: 'edit-bar', 'data-testid': 'edit-bar', hidden: true });
   private readonly groupPanel: GroupPanel;
@@ -437,7 +437,10 @@ class ChatView {
     }
     this.title.textContent = conversation ? titleOf(conversation, this.state.me) : 'Loading…';
     const others = conversation?.members.filter((m) => m !== this.state.me) ?? [];
-    if (conversation?.kind === 'direct' && others[0]) {
+    if (this.state.removal(id)) {
+      // Not a member any more: what we last knew of the others' presence would only go stale.
+      replaceChildren(this.subtitle, 'You are no longer a member');
+    } else if (conversation?.kind === 'direct' && others[0]) {
       const peer = this.state.client.presenceOf(others[0]) ?? { userId: others[0], status: 'unknown' as const, lastSeenAt: null };
       replaceChildren(this.subtitle, presenceDot(peer), presenceText(peer));
     } else {
