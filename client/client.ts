@@ -73,7 +73,7 @@ export class ParleyClient {
     // `void client.connect()` is common; a later close() must not become an unhandled rejection.
     ready.catch(() => undefined);
     if (this.m.connection.state === 'idle') {
-      this.loaded ??= this.m.delivery.loadCursors();
+      this.loaded ??= Promise.all([this.m.delivery.loadCursors(), this.m.restored]).then(() => undefined);
       this.m.connection.start(this.loaded);
     }
     return ready;

@@ -99,6 +99,8 @@ const maxClientMessageIdLength = 64;
  */
 export class Outbox {
   private readonly entries: OutboxEntry[] = [];
+  /** Entries rejected by `close()`: not sent by this client, but still owed to the server by the next one. */
+  private abandoned: OutboxEntry[] = [];
   private timer: TimerHandle | undefined;
   private timerAt = Infinity;
 
@@ -195,7 +197,13 @@ export class Outbox {
   /** Rejects every entry with `error` (on `close()`); their stored copies stay for the next client. */
   close(error: ParleyError): void {
     this.clearTimer();
-    for (const entry of this.entries.splice(0)) entry.fail(error);
+    this.abandoned = this.entries.splice(0);
+    for (const entry of this.abandoned) entry.fail(error);
+  }
+
+  /** What durable storage should hold: every message not yet stored by the server (also those `close()` left). */
+  unsent(): Array<{ conversationId: string; clientMessageId: string; body: string }> {
+    return [...this.abandoned, ...this.entries].map(({ conversationId, clientMessageId, body }) => ({ conversationId, clientMessageId, body }));
   }
 
   private attempt(entry: OutboxEntry): void {

@@ -1,4 +1,5 @@
 import type { BackoffOptions } from './backoff.js';
+import type { ClientStorage } from './client-storage.js';
 import type { Clock } from './clock.js';
 import type { CursorStore } from './cursor-store.js';
 import type { ParleyError } from './errors.js';
@@ -115,8 +116,14 @@ export interface ParleyClientOptions {
   tokenTransport?: 'query' | 'protocol';
   /** Query parameter name for the token (default `token`). */
   tokenParam?: string;
-  /** Where cursors survive restarts (default: memory only). */
+  /** Where cursors survive restarts (default: in `storage` when given, else memory only). */
   cursorStore?: CursorStore;
+  /**
+   * Durable client state: unsent messages (resent after a restart with the same `clientMessageId`) and cursors,
+   * namespaced by `userId` (required with it). `MemoryStorage`, `IndexedDbStorage` (browsers) or
+   * `AsyncStorageAdapter` (React Native).
+   */
+  storage?: ClientStorage;
   /** Reconnect backoff (full jitter); default base 500 ms, cap 30 s. */
   backoff?: Partial<BackoffOptions>;
   /** Heartbeat period (default 4 min; the protocol asks for at least one every 5 min). */

@@ -2,8 +2,9 @@ import { defaultBackoff } from './backoff.js';
 import { systemClock } from './clock.js';
 import { Connection } from './connection.js';
 import { ConversationBook } from './conversations.js';
-import { MemoryCursorStore } from './cursor-store.js';
+import { MemoryCursorStore, StorageCursorStore } from './cursor-store.js';
 import { Delivery } from './delivery.js';
+import { DurableOutbox, storageKeys } from './durable-state.js';
 import { Emitter } from './emitter.js';
 import { ParleyError, type ParleyErrorCode } from './errors.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
@@ -37,6 +38,8 @@ export interface ClientModules {
   timeline: Timeline;
   presence: PresenceTracker;
   sync: SyncRunner;
+  /** Settles once stored unsent messages are back in the outbox (at once without `storage`). */
+  restored: Promise<void>;
 }
 
 /** Builds every module of a client and connects their hooks; the facade only forwards its public API. */
@@ -53,6 +56,12 @@ export function wireModules(options: ParleyClientOptions, shared: ClientShared):
   const events = new Emitter<ParleyClientEvents>((error) => queueMicrotask(() => { throw error; }));
   const emit = events.emit.bind(events) as (type: keyof ParleyClientEvents, payload: unknown) => void;
   const m = { events, opts, generateId: options.generateId ?? (() => randomId(random)) } as ClientModules;
+  const { storage } = options;
+  // State is namespaced by user, so the user must be known before the token provider first runs.
+  if (storage && !options.userId) throw new TypeError('ParleyClient: the storage option needs options.userId');
+  const keys = storage && options.userId ? storageKeys(options.userId) : undefined;
+  const durable = storage && keys ? new DurableOutbox(storage, keys.outbox, () => m.outbox.unsent(), (e) => events.emit('error', e)) : undefined;
+  const cursorStore = options.cursorStore ?? (storage && keys ? new StorageCursorStore(storage, keys.cursors) : new MemoryCursorStore());
   const session = () => m.connection.socket;
   const isOpen = () => m.connection.isOpen;
   const me = () => shared.me;
@@ -88,9 +97,9 @@ export function wireModules(options: ParleyClientOptions, shared: ClientShared):
     send: ({ conversationId, clientMessageId, body }) => raw('send', { conversationId, clientMessageId, body }),
     onAcked: (entry, ack) => ownMessageStored(m, shared, entry, ack),
     onFailed: (failure) => events.emit('sendFailed', failure),
-    onChange: () => undefined,
+    onChange: () => durable?.save(),
   });
-  m.delivery = new Delivery(clock, backoff, random, opts, options.cursorStore ?? new MemoryCursorStore(), {
+  m.delivery = new Delivery(clock, backoff, random, opts, cursorStore, {
     isOnline: () => m.connection.isOnline,
     session,
     history: (conversationId, beforeSeq, limit) => raw('history', { conversationId, beforeSeq, limit }),
@@ -147,6 +156,7 @@ export function wireModules(options: ParleyClientOptions, shared: ClientShared):
       if (ws) m.connection.drop(ws, 'sync failed');
     },
   });
+  m.restored = durable ? durable.load((messages) => m.outbox.restore(messages)) : Promise.resolve();
   return m;
 }
 
