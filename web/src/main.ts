@@ -1,4 +1,4 @@
-import { ParleyClient, StorageCursorStore, type ConnectionStatus, type PresenceInfo } from '../../client/index.js';
+import { IndexedDbStorage, ParleyClient, type ConnectionStatus, type PresenceInfo } from '../../client/index.js';
 import { ChatState, reactionEmoji, titleOf, type MessageRow, type TimelineRow } from './chat-state.js';
 import { fetchDevToken, loadConfig, type WebConfig } from './dev-auth.js';
 import { h, replaceChildren } from './dom.js';
@@ -64,8 +64,8 @@ function startChat(config: WebConfig, user: string): void {
     url: config.wsUrl,
     userId: user,
     token: () => fetchDevToken(user),
-    // Per user and endpoint: another account's (or stack's) cursors mean nothing here.
-    cursorStore: new StorageCursorStore(localStorage, `parley.cursors.${config.wsUrl}.${user}`),
+    // Unsent messages and cursors survive a reload; one database per endpoint, namespaced by user inside it.
+    storage: new IndexedDbStorage({ databaseName: `parley.${config.wsUrl}` }),
   });
   const state = new ChatState(client, user);
   const ui = new ChatView(state, () => {
