@@ -18,6 +18,7 @@ import {
   type QueueName,
   type TableName,
 } from '../lib/definitions.js';
+import { serviceName } from '../lib/telemetry.js';
 import { userIdSchema } from '../lambdas/app/schemas.js';
 import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
@@ -187,8 +188,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_REGION: localRegion,
       AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
-      POWERTOOLS_SERVICE_NAME: 'parley',
+      POWERTOOLS_SERVICE_NAME: serviceName,
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+      // Metrics are collected but not printed (no CloudWatch here), and there is no X-Ray daemon to trace to.
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+      POWERTOOLS_TRACE_ENABLED: 'false',
       ...options.env,
     });
     const handlers = Object.fromEntries(
