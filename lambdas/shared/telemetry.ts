@@ -20,9 +20,10 @@ export function createTelemetry(env: NodeJS.ProcessEnv = process.env): Telemetry
   const service = env.POWERTOOLS_SERVICE_NAME || serviceName;
   return {
     logger: new Logger({ serviceName: service }),
+    // The alarms select these exact dimensions, so the service dimension is the constant, whatever the environment says.
     metrics: new PowertoolsMetrics({
       namespace: metricNamespace,
-      serviceName: service,
+      serviceName,
       defaultDimensions: { stack: env[stackNameEnvVar] || localStackName },
     }),
     tracer: new Tracer({ serviceName: service }),

@@ -23,5 +23,6 @@ export function localStackEnv(endpoints: LocalEndpoints): Record<string, string>
     POWERTOOLS_LOG_LEVEL: 'ERROR',
     POWERTOOLS_METRICS_DISABLED: 'true',
     POWERTOOLS_TRACE_ENABLED: 'false',
+    AWS_XRAY_MANUAL_MODE: 'true',
   };
 }
