@@ -26,6 +26,8 @@ export interface ParleyConfig {
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
   /** Alarm threshold for the p99 integration latency, in milliseconds. */
   readonly latencyP99ThresholdMs: number;
+  /** Alarm threshold for the p99 fanout lag (a message's createdAt to its push), in milliseconds. */
+  readonly fanoutLagP99ThresholdMs: number;
   /** Creates the account-wide role that lets API Gateway write logs; turn off when the account already has one. */
   readonly apiGatewayLogsRole: boolean;
 }
@@ -37,6 +39,7 @@ export const defaultConfig: ParleyConfig = {
   userIdClaim: 'sub',
   throttle: { rateLimit: 1000, burstLimit: 2000 },
   latencyP99ThresholdMs: 200,
+  fanoutLagP99ThresholdMs: 200,
   apiGatewayLogsRole: true,
 };
 
@@ -63,7 +66,7 @@ const asPositiveNumber = (key: string, value: unknown, fallback: number): number
 /**
  * Reads the stack settings from CDK context (`-c key=value` or cdk.json): stageName, devStack, oidcIssuer,
  * oidcAudience, oidcJwksUrl, userIdClaim, alarmEmail, throttleRateLimit, throttleBurstLimit, latencyP99ThresholdMs,
- * apiGatewayLogsRole.
+ * fanoutLagP99ThresholdMs, apiGatewayLogsRole.
  */
 export function configFromContext(node: Node): ParleyConfig {
   const get = (key: string) => node.tryGetContext(key) as unknown;
@@ -86,6 +89,7 @@ export function configFromContext(node: Node): ParleyConfig {
       burstLimit: asPositiveNumber('throttleBurstLimit', get('throttleBurstLimit'), defaultConfig.throttle.burstLimit),
     },
     latencyP99ThresholdMs: asPositiveNumber('latencyP99ThresholdMs', get('latencyP99ThresholdMs'), defaultConfig.latencyP99ThresholdMs),
+    fanoutLagP99ThresholdMs: asPositiveNumber('fanoutLagP99ThresholdMs', get('fanoutLagP99ThresholdMs'), defaultConfig.fanoutLagP99ThresholdMs),
     apiGatewayLogsRole: asBoolean('apiGatewayLogsRole', get('apiGatewayLogsRole'), defaultConfig.apiGatewayLogsRole),
   };
 }

@@ -8,7 +8,6 @@ import { publish } from './fanout.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
 import type { Caller, Conversation, Message } from './types.js';
-import { logger } from '../shared/logger.js';
 import { fullJitter } from '../shared/jitter.js';
 
 /**
@@ -58,6 +57,7 @@ export async function sendMessage(
       : await deps.messages.append(message, expectedLastSeq, deps.limits.idempotencyTtlSeconds);
     switch (result.status) {
       case 'stored':
+        deps.metrics.add('messagesStored');
         await publishMessage(deps, conversation, result.message, caller, true);
         return { ...ack(input, result.message.seq, createdAt), epoch: result.message.epoch, duplicate: false };
       case 'duplicate': {
@@ -68,6 +68,7 @@ export async function sendMessage(
         return { ...ack(input, result.seq, result.createdAt), epoch: stored?.epoch ?? epoch, duplicate: true };
       }
       case 'conflict':
+        deps.metrics.add('seqConflictRetries');
         expectedLastSeq = result.lastSeq;
         epoch = result.epoch ?? epoch;
         // A membership event took the seq: the member set is stale, so re-read it (the sender may be gone).
@@ -107,11 +108,11 @@ async function publishMessage(deps: Deps, conversation: Conversation, message: M
   try {
     await publishVia(inline);
   } catch (error) {
-    logger.warn('push failed, queueing the fanout', { conversationId: message.conversationId, seq: message.seq, error: error as Error });
+    deps.logger.warn('push failed, queueing the fanout', { conversationId: message.conversationId, seq: message.seq, error: error as Error });
     try {
       await publishVia(false);
     } catch (queueError) {
-      logger.error('fanout could not be queued; members will catch up by sync', {
+      deps.logger.error('fanout could not be queued; members will catch up by sync', {
         conversationId: message.conversationId,
         seq: message.seq,
         error: queueError as Error,
