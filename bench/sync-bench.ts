@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { wireLimits } from '../client/protocol.js';
+import { fixedLimits } from '../protocol/limits.js';
 import { webSocketLimits } from '../lib/definitions.js';
 import { DynamoConversationStore } from '../lambdas/adapters/dynamo-conversation-store.js';
 import { DynamoUserStore } from '../lambdas/adapters/dynamo-user-store.js';
@@ -148,8 +148,8 @@ export async function runSyncBench(log: (line: string) => void): Promise<SyncBen
       let messages = 0;
       let from: string | undefined;
       for (;;) {
-        const page = ids.filter((id) => from === undefined || id >= from).slice(0, wireLimits.maxSyncCursors);
-        const input = { from, through: page.length === wireLimits.maxSyncCursors ? page.at(-1) : undefined, cursors: Object.fromEntries(page.map((id) => [id, cursors[id]!])), limit };
+        const page = ids.filter((id) => from === undefined || id >= from).slice(0, fixedLimits.maxSyncCursors);
+        const input = { from, through: page.length === fixedLimits.maxSyncCursors ? page.at(-1) : undefined, cursors: Object.fromEntries(page.map((id) => [id, cursors[id]!])), limit };
         requests.push(JSON.stringify({ action: 'sync', requestId, ...input }));
         const reply = await sync(deps, caller, input);
         replies.push(JSON.stringify({ type: 'sync', requestId, ...reply }));

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { wireLimits } from '../client/protocol.js';
+import { defaultWireLimits } from '../protocol/limits.js';
 import { webSocketLimits } from '../lib/definitions.js';
 import type { SyncBenchResult } from './sync-bench.js';
 import { callsCell, formatBytes, type SyncCost } from './sync-cost.js';
@@ -12,8 +12,8 @@ const n = (value: number) => value.toLocaleString('en-US', { maximumFractionDigi
 /** A request-size cell: flagged when a frame exceeds the server's request limit (16 KB). */
 export function requestCell(cost: Pick<SyncCost, 'requestBytes' | 'largestRequestBytes'>): string {
   const largest = formatBytes(cost.largestRequestBytes);
-  const over = cost.largestRequestBytes > wireLimits.maxRequestBytes;
-  return `${formatBytes(cost.requestBytes)} (largest ${largest}${over ? `: **over the ${wireLimits.maxRequestBytes / 1024} KB request limit, rejected as \`payload_too_large\`**` : ''})`;
+  const over = cost.largestRequestBytes > defaultWireLimits.maxFrameBytes;
+  return `${formatBytes(cost.requestBytes)} (largest ${largest}${over ? `: **over the ${defaultWireLimits.maxFrameBytes / 1024} KB request limit, rejected as \`payload_too_large\`**` : ''})`;
 }
 
 /** A reply-size cell: flagged when a reply exceeds API Gateway's 128 KB message limit. */
@@ -72,11 +72,11 @@ export function syncSection(result: SyncBenchResult | undefined): string[] {
 
 function findings(result: SyncBenchResult): string[] {
   const items: string[] = [];
-  const oversized = result.variants.find((v) => v.before.largestRequestBytes > wireLimits.maxRequestBytes);
+  const oversized = result.variants.find((v) => v.before.largestRequestBytes > defaultWireLimits.maxFrameBytes);
   if (oversized) {
     items.push(
       `**The old request does not fit.** With ${n(result.shape.conversations)} cursors in one request the old design's frame is ` +
-        `${formatBytes(oversized.before.largestRequestBytes)}, over the ${wireLimits.maxRequestBytes / 1024} KB request limit: the server ` +
+        `${formatBytes(oversized.before.largestRequestBytes)}, over the ${defaultWireLimits.maxFrameBytes / 1024} KB request limit: the server ` +
         'rejects it, so before the redesign this user could not catch up at all (the "before" numbers are what it would have cost if ' +
         `the frame were accepted). The paged requests stay at ${formatBytes(Math.max(...result.variants.map((v) => v.after.largestRequestBytes)))} at most.`,
     );

@@ -13,6 +13,7 @@ import type {
   RequestMap,
   Role,
   UserSettings,
+  ClientLimits,
 } from './protocol.js';
 import type { ConnectionStatus, OutgoingMessage, ParleyClientEvents, ParleyClientOptions, RequestOptions } from './types.js';
 import { closedError, withoutType } from './util.js';
@@ -53,6 +54,11 @@ export class ParleyClient {
   /** Subscribes to the next occurrence of an event. */
   once<K extends keyof ParleyClientEvents>(type: K, listener: (payload: ParleyClientEvents[K]) => void): Unsubscribe {
     return this.m.events.once(type, listener);
+  }
+
+  /** The limits this client respects: the server's, from its `hello` reply; the protocol's defaults until then. */
+  get limits(): ClientLimits {
+    return { ...this.m.opts.limits };
   }
 
   /** The current connection state. */

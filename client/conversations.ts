@@ -142,7 +142,7 @@ export class ConversationBook {
   sendDeliveredReceipt(conversationId: string): void {
     if (!this.opts.autoDeliveredReceipts || !this.hooks.isOpen()) return;
     const members = this.conversations.get(conversationId)?.members.length ?? 0;
-    if (members > this.opts.autoDeliveredMaxMembers) return;
+    if (members > (this.opts.autoDeliveredMaxMembers ?? this.opts.limits.receiptPushMaxMembers)) return;
     const delivered = this.hooks.delivered(conversationId);
     if (delivered === undefined) return;
     let state = this.deliveredAcks.get(conversationId);

@@ -1,7 +1,7 @@
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { ParleyError } from './errors.js';
-import { wireLimits, type SendAck } from './protocol.js';
+import { fixedLimits, type ClientLimits, type SendAck } from './protocol.js';
 import { StateMachine, type TransitionTable } from './state-machine.js';
 import type { OutgoingMessage, SendFailure } from './types.js';
 import { utf8Length, withoutType } from './util.js';
@@ -80,6 +80,8 @@ export class OutboxEntry {
 export interface OutboxHooks {
   /** A socket is open. */
   isOpen(): boolean;
+  /** The server's limits in force. */
+  limits(): ClientLimits;
   /** Sends one `send` request (fails at once when offline). */
   send(entry: OutboxEntry): Promise<SendAck>;
   /** The server stored the message. */
@@ -90,8 +92,7 @@ export interface OutboxHooks {
   onChange(entries: readonly OutboxEntry[]): void;
 }
 
-const maxBodyLength = wireLimits.maxBodyChars;
-const maxClientMessageIdLength = 64;
+const maxClientMessageIdLength = fixedLimits.maxClientIdChars;
 
 /**
  * Unacked messages, resent with the same `clientMessageId` until acked. One send per conversation is in flight at a
@@ -113,6 +114,7 @@ export class Outbox {
 
   /** Validates and queues a message (or returns the entry already queued under its id), then pumps. */
   add(conversationId: string, body: string, id: string | undefined, generateId: () => string): OutboxEntry {
+    const { maxBodyChars: maxBodyLength, maxFrameBytes } = this.hooks.limits();
     if (typeof body !== 'string' || body.length === 0 || body.length > maxBodyLength) {
       throw new ParleyError('bad_request', `body must be 1–${maxBodyLength} characters`, { action: 'send' });
     }
@@ -124,8 +126,8 @@ export class Outbox {
     }
     // Refused now rather than retried forever: the server would answer payload_too_large every time.
     const frame = JSON.stringify({ action: 'send', requestId: 'c0000000000', conversationId, clientMessageId, body });
-    if (utf8Length(frame) > wireLimits.maxRequestBytes) {
-      throw new ParleyError('payload_too_large', `the send frame exceeds ${wireLimits.maxRequestBytes} bytes in UTF-8`, {
+    if (utf8Length(frame) > maxFrameBytes) {
+      throw new ParleyError('payload_too_large', `the send frame exceeds ${maxFrameBytes} bytes in UTF-8`, {
         action: 'send',
       });
     }

@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from './clock.js';
 import { ParleyError, type ParleyErrorCode } from './errors.js';
-import { replyTypes, wireLimits, type Action, type ReplyMap, type RequestMap } from './protocol.js';
+import { replyTypes, type Action, type ClientLimits, type ReplyMap, type RequestMap } from './protocol.js';
 import { StateMachine, type TransitionTable } from './state-machine.js';
 import { closedError, utf8Length, withoutType } from './util.js';
 
@@ -22,6 +22,8 @@ export interface RequestTransport {
   isOpen(): boolean;
   /** Writes a frame; false when there is no socket; throws when the socket is already closing. */
   write(frame: string): boolean;
+  /** The server's limits in force. */
+  limits(): ClientLimits;
 }
 
 /** One request awaiting its reply. */
@@ -62,9 +64,9 @@ export class RequestTracker {
     const requestId = `c${++this.counter}`;
     const frame = JSON.stringify({ ...payload, action, requestId });
     // A larger frame is refused by the server, or closes the socket (1009) above API Gateway's 32 KB.
-    if (utf8Length(frame) > wireLimits.maxRequestBytes) {
+    if (utf8Length(frame) > this.transport.limits().maxFrameBytes) {
       return Promise.reject(
-        new ParleyError('payload_too_large', `the request exceeds ${wireLimits.maxRequestBytes} bytes in UTF-8`, { action }),
+        new ParleyError('payload_too_large', `the request exceeds ${this.transport.limits().maxFrameBytes} bytes in UTF-8`, { action }),
       );
     }
     return new Promise<ReplyMap[A]>((resolve, reject) => {

@@ -2,7 +2,7 @@ import { backoffDelay, type BackoffOptions } from './backoff.js';
 import type { Clock } from './clock.js';
 import type { Cursors } from './cursor-store.js';
 import { ParleyError } from './errors.js';
-import { wireLimits, type PresenceInfo, type ReplyMap, type RequestMap, type SyncConversation } from './protocol.js';
+import { type ClientLimits, type PresenceInfo, type ReplyMap, type RequestMap, type SyncConversation } from './protocol.js';
 import { StateMachine, type TransitionTable } from './state-machine.js';
 import { sameCursors, utf8Length } from './util.js';
 
@@ -36,6 +36,8 @@ export interface SyncHooks {
   applyEntry(entry: SyncConversation): number;
   /** Applies a presence report of a reply. */
   applyPresence(user: PresenceInfo): void;
+  /** The server's limits in force. */
+  limits(): ClientLimits;
   /** The catch-up is complete. */
   onSynced(summary: { messages: number; conversations: number }): void;
   /** The catch-up failed on the current socket (which should be replaced). */
@@ -132,7 +134,8 @@ export class SyncRunner {
     for (const id of ids) {
       const cursor = this.hooks.cursorOf(id);
       const size = utf8Length(JSON.stringify({ [id]: cursor }));
-      if (count === wireLimits.maxSyncCursors || bytes + size > wireLimits.maxRequestBytes) {
+      const { maxSyncCursors, maxFrameBytes } = this.hooks.limits();
+      if (count === maxSyncCursors || bytes + size > maxFrameBytes) {
         return { ...(from === undefined ? {} : { from }), through: ids[count - 1], cursors };
       }
       cursors[id] = cursor;

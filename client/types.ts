@@ -3,7 +3,7 @@ import type { ClientStorage } from './client-storage.js';
 import type { Clock } from './clock.js';
 import type { CursorStore } from './cursor-store.js';
 import type { ParleyError } from './errors.js';
-import type { Conversation, Message, PresenceInfo, Receipt, Role, SendAck, TypingEvent } from './protocol.js';
+import { defaultClientLimits, fixedLimits, type ClientLimits, type Conversation, type Message, type PresenceInfo, type Receipt, type Role, type SendAck, type TypingEvent } from './protocol.js';
 import type { WebSocketConstructor } from './websocket.js';
 
 /** Where the connection is in its lifecycle. */
@@ -176,7 +176,10 @@ export interface ResolvedOptions {
   syncLimit: number;
   gapFillDelayMs: number;
   autoDeliveredReceipts: boolean;
-  autoDeliveredMaxMembers: number;
+  /** Set by the user, else the server's `receiptPushMaxMembers` (see `limits`). */
+  autoDeliveredMaxMembers: number | undefined;
+  /** The server's limits from `hello`, updated in place; the protocol's defaults until the reply. */
+  limits: ClientLimits;
   typingThrottleMs: number;
   typingTimeoutMs: number;
   tokenTransport: 'query' | 'protocol';
@@ -191,10 +194,11 @@ export function resolveOptions(options: ParleyClientOptions): ResolvedOptions {
     requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
     syncTimeoutMs: options.syncTimeoutMs ?? 30_000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
-    syncLimit: Math.min(100, Math.max(1, options.syncLimit ?? 50)),
+    syncLimit: Math.min(fixedLimits.maxPageLimit, Math.max(1, options.syncLimit ?? 50)),
     gapFillDelayMs: options.gapFillDelayMs ?? 250,
     autoDeliveredReceipts: options.autoDeliveredReceipts ?? true,
-    autoDeliveredMaxMembers: options.autoDeliveredMaxMembers ?? 32,
+    autoDeliveredMaxMembers: options.autoDeliveredMaxMembers,
+    limits: { ...defaultClientLimits },
     typingThrottleMs: options.typingThrottleMs ?? 3_000,
     typingTimeoutMs: options.typingTimeoutMs ?? 8_000,
     tokenTransport: options.tokenTransport ?? 'query',

@@ -70,6 +70,8 @@ export function wireModules(options: ParleyClientOptions, shared: ClientShared):
 
   m.connection = new Connection({ url: options.url, token: options.token, WebSocket: impl, clock, random, backoff, opts }, {
     onOpen: () => {
+      // First frame of every connection; until its reply (or if it fails, e.g. an older server) the defaults hold.
+      raw('hello', {}).then((reply) => Object.assign(opts.limits, reply.limits), () => undefined);
       m.requests.flushQueued();
       m.outbox.pump();
       void m.sync.run();
@@ -91,9 +93,11 @@ export function wireModules(options: ParleyClientOptions, shared: ClientShared):
     isClosed: () => m.connection.state === 'closed',
     isOpen,
     write: (frame) => m.connection.write(frame),
+    limits: () => opts.limits,
   });
   m.outbox = new Outbox(clock, backoff, random, {
     isOpen,
+    limits: () => opts.limits,
     send: ({ conversationId, clientMessageId, body }) => raw('send', { conversationId, clientMessageId, body }),
     onAcked: (entry, ack) => ownMessageStored(m, shared, entry, ack),
     onFailed: (failure) => events.emit('sendFailed', failure),
@@ -144,6 +148,7 @@ export function wireModules(options: ParleyClientOptions, shared: ClientShared):
     request: (payload) => raw('sync', payload, opts.syncTimeoutMs),
     applyEntry: (entry) => m.delivery.applySyncEntry(entry),
     applyPresence: (user) => m.presence.applyPresence(user),
+    limits: () => opts.limits,
     onSynced: (summary) => {
       m.connection.markOnline();
       events.emit('synced', summary);

@@ -3,6 +3,7 @@
  * Pure data (no CDK imports): the CDK stack (`lib/`) and the local stack (`local/`) both read it,
  * so the deployed and the emulated shapes cannot drift.
  */
+import { actions, type ActionName } from '../protocol/actions.js';
 
 /** A DynamoDB attribute type used in a key. */
 export type KeyType = 'S' | 'N';
@@ -254,37 +255,8 @@ export const functions = {
   },
 } as const satisfies Record<FunctionName, FunctionDefinition>;
 
-/** Client actions; each is a WebSocket route handled by the `actions` function. */
-export const actions = [
-  'createConversation',
-  'addMembers',
-  'listConversations',
-  'send',
-  'history',
-  'sync',
-  'heartbeat',
-  'ack',
-  'typing',
-  'presence',
-  'removeMembers',
-  'leave',
-  'setRole',
-  'updateConversation',
-  'block',
-  'unblock',
-  'getSettings',
-  'updateSettings',
-  'listInvitations',
-  'acceptInvitation',
-  'declineInvitation',
-  'edit',
-  'deleteMessage',
-  'react',
-  'unreact',
-] as const;
-
-/** A client action name. */
-export type ActionName = (typeof actions)[number];
+/** Client actions (defined by the wire protocol); each is a WebSocket route handled by the `actions` function. */
+export { actions, type ActionName };
 
 /** A WebSocket API route. */
 export interface RouteDefinition {

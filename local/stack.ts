@@ -20,7 +20,7 @@ import {
 } from '../lib/definitions.js';
 import { mapRecord } from '../lib/records.js';
 import { serviceName } from '../lib/telemetry.js';
-import { userIdSchema } from '../lambdas/app/schemas.js';
+import { userIdSchema } from '../protocol/schemas.js';
 import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';

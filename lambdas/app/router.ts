@@ -1,5 +1,7 @@
-import type * as z from 'zod/mini';
-import { actions, type ActionName } from '../../lib/definitions.js';
+import { actions, type ActionName } from '../../protocol/actions.js';
+import { clientLimitsOf, fixedLimits, protocolVersion } from '../../protocol/limits.js';
+import type { ReplyMap } from '../../protocol/frames.js';
+import { actionSchemas, type ParsedRequestMap } from '../../protocol/schemas.js';
 import { block, settingsOf, unblock, updateSettings } from '../domain/consent.js';
 import { createDirectConversation, createGroup, listConversations } from '../domain/conversations.js';
 import { deleteMessage, editMessage, react } from '../domain/message-lifecycle.js';
@@ -22,7 +24,6 @@ import { acknowledge } from '../domain/receipts.js';
 import type { Caller } from '../domain/types.js';
 import { typing } from '../domain/typing.js';
 import { logger } from '../shared/logger.js';
-import { actionSchemas, type ActionSchemas } from './schemas.js';
 
 /** A frame sent back to the client. */
 export type ReplyFrame = { type: string; requestId?: string } & Record<string, unknown>;
@@ -35,7 +36,8 @@ export interface IncomingFrame {
 
 /** A reply before the requestId is attached. */
 type Result = { type: string } & Record<string, unknown>;
-type Handlers = { [A in ActionName]: (input: z.output<ActionSchemas[A]>, caller: Caller) => Promise<Result> };
+// Each handler's result is checked against the action's reply schema (protocol/schemas.ts).
+type Handlers = { [A in ActionName]: (input: ParsedRequestMap[A], caller: Caller) => Promise<{ type: string } & ReplyMap[A]> };
 
 const errorFrame = (code: string, message: string, requestId?: string, details?: Record<string, unknown>): ReplyFrame => ({
   type: 'error',
@@ -55,7 +57,7 @@ export function toErrorFrame(error: unknown, requestId?: string): ReplyFrame {
 /** The request's `requestId` when it is a string of 1-128 characters. */
 function readableRequestId(request: Record<string, unknown>): string | undefined {
   const { requestId } = request;
-  return typeof requestId === 'string' && requestId.length > 0 && requestId.length <= 128 ? requestId : undefined;
+  return typeof requestId === 'string' && requestId.length > 0 && requestId.length <= fixedLimits.maxRequestIdChars ? requestId : undefined;
 }
 
 /** The readable `requestId` of a frame, if it has one (for replies outside the router, such as `token_expired`). */
@@ -73,6 +75,7 @@ export function requestIdOf(frame: IncomingFrame): string | undefined {
 export function createRouter(deps: Deps): (frame: IncomingFrame, caller: Caller) => Promise<ReplyFrame> {
   const schemas = actionSchemas(deps.limits);
   const handlers: Handlers = {
+    hello: async () => ({ type: 'hello', protocolVersion, limits: clientLimitsOf(deps.limits) }),
     createConversation: async (input, caller) =>
       input.kind === 'direct'
         ? { type: 'conversation', conversation: await createDirectConversation(deps, caller, input.userId) }
@@ -139,7 +142,7 @@ export function createRouter(deps: Deps): (frame: IncomingFrame, caller: Caller)
     if (Buffer.byteLength(raw) > deps.limits.maxFrameBytes) {
       return errorFrame('payload_too_large', `frames are limited to ${deps.limits.maxFrameBytes} bytes`, requestId);
     }
-    if (requestId === undefined) return errorFrame('bad_request', 'requestId: must be a string of 1-128 characters');
+    if (requestId === undefined) return errorFrame('bad_request', `requestId: must be a string of 1-${fixedLimits.maxRequestIdChars} characters`);
     const action = request.action;
     if (typeof action !== 'string' || !(actions as readonly string[]).includes(action)) {
       return errorFrame('unknown_action', `unknown action; expected one of: ${actions.join(', ')}`, requestId);

@@ -1,7 +1,7 @@
 import { connectAuthorizer } from '../../lib/definitions.js';
 
-/** User ids as identity providers issue them (Cognito uuids, `auth0|...`, emails). */
-export const userIdPattern = /^[\w.@:|+=-]{1,128}$/;
+/** User ids as identity providers issue them; defined by the protocol module. */
+export { userIdPattern } from '../../protocol/limits.js';
 
 /** Verifies a token and returns its claims; throws when the token is not acceptable. */
 export type TokenVerifier = (token: string) => Promise<Record<string, unknown>>;

@@ -7,6 +7,8 @@ import { addMembers as addGroupMembers } from './membership.js';
 import { unreadCounts } from './unread.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
+import type { ConversationSummary } from '../../protocol/frames.js';
+import { conversationIdPattern } from '../../protocol/limits.js';
 import type { Caller, Conversation } from './types.js';
 import { fullJitter } from '../shared/jitter.js';
 
@@ -122,15 +124,10 @@ export async function addMembers(deps: Deps, caller: Caller, input: { conversati
   return (await addGroupMembers(deps, caller, input)).conversation;
 }
 
-/** A conversation in the caller's list, with the caller's receipt cursors and unread count. */
-export interface ConversationSummary extends Conversation {
-  lastDeliveredSeq: number;
-  lastReadSeq: number;
-  unread: number;
-}
+/** A conversation in the caller's list, with the caller's receipt cursors and unread count (the wire type). */
+export type { ConversationSummary } from '../../protocol/frames.js';
 
 const listCursorPrefix = 'c1.';
-const conversationIdPattern = /^(dm|grp)_[A-Za-z0-9-]{1,64}$/;
 
 /** The opaque `nextCursor` of `listConversations`: where the next page starts. */
 export const encodeListCursor = (conversationId: string): string =>

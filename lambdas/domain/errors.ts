@@ -1,4 +1,4 @@
-import type { ServerErrorCode } from '../../client/protocol.js';
+import type { ServerErrorCode } from '../../protocol/frames.js';
 
 /** Stable error codes sent to clients in error frames (see PROTOCOL.md). */
 export type ErrorCode = ServerErrorCode;

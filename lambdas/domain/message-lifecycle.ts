@@ -1,4 +1,4 @@
-import type { EventAck } from '../../client/protocol.js';
+import type { EventAck } from '../../protocol/frames.js';
 import type { Deps } from './deps.js';
 import { BadRequestError, ForbiddenError, LimitExceededError } from './errors.js';
 import type { StoredMessage } from './ports.js';

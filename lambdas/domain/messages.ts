@@ -1,4 +1,4 @@
-import type { SendAck } from '../../client/protocol.js';
+import type { SendAck } from '../../protocol/frames.js';
 import { cannotContact, conversationOfMember } from './conversations.js';
 import type { Deps } from './deps.js';
 import { ForbiddenError, RateLimitedError, UnavailableError } from './errors.js';

@@ -1,4 +1,5 @@
-import { type SyncConversation, type SyncCursor, wireLimits } from '../../client/protocol.js';
+import { fixedLimits } from '../../protocol/limits.js';
+import type { SyncConversation, SyncCursor } from '../../protocol/frames.js';
 import type { Deps } from './deps.js';
 import { BadRequestError } from './errors.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
@@ -7,16 +8,13 @@ import { limitUserRead } from './user-limits.js';
 import { visibleSyncPresence } from './consent.js';
 
 /** What a client knows of one conversation (the wire type). */
-export type { SyncCursor } from '../../client/protocol.js';
+export type { SyncCursor } from '../../protocol/frames.js';
 
-/** One conversation's part of a sync reply: the wire entry, with the server's full conversation and receipts. */
-export type SyncedConversation = Omit<SyncConversation, 'conversation' | 'receipts'> & {
-  conversation?: Conversation;
-  receipts: Receipt[];
-};
+/** One conversation's part of a sync reply (the wire entry). */
+export type SyncedConversation = SyncConversation;
 
 /** Memberships examined per sync page; the client sends at most this many cursors. */
-export const syncPageSize = wireLimits.maxSyncCursors;
+export const syncPageSize = fixedLimits.maxSyncCursors;
 
 /** Concurrent timeline reads while a page is assembled. */
 const readAhead = 4;

@@ -1,35 +1,20 @@
-// The wire types are defined once, in the SDK's runtime-free protocol module.
-export type { Message, Role, TimelineKind, ReactionCount, GroupAddSetting, Invitation, UserSettings } from '../../client/protocol.js';
-import type { Message, Role } from '../../client/protocol.js';
+// The wire types are inferred from the protocol module's schemas (protocol/schemas.ts); the rest are domain-internal.
+export type {
+  Conversation,
+  GroupAddSetting,
+  Invitation,
+  Message,
+  ReactionCount,
+  Receipt,
+  Role,
+  ServerEvent,
+  TimelineKind,
+  UserSettings,
+} from '../../protocol/frames.js';
+import type { PresenceInfo, Role, ServerEvent } from '../../protocol/frames.js';
 
 /** `direct` has exactly two members and no title; `group` has a title and up to the configured size. */
 export type ConversationKind = 'direct' | 'group';
-
-/** A conversation as clients see it. */
-export interface Conversation {
-  conversationId: string;
-  kind: ConversationKind;
-  title: string | null;
-  members: string[];
-  createdBy: string;
-  createdAt: string;
-  lastSeq: number;
-  lastMessageAt: string | null;
-  /** Groups: every member's role (owner, admin or member). */
-  roles?: Record<string, Role>;
-  /** Seq of the last membership event (0 when none); equal on the conversation item and its head when both are read consistently. */
-  membershipSeq?: number;
-  /**
-   * Direct conversations: the member who has not accepted it yet (was opened by the other and has not sent anything).
-   * Server-side only, never sent to clients.
-   */
-  pending?: string[];
-  /**
-   * Identifies this incarnation of the conversation: set when its first timeline item is stored, so a conversation
-   * recreated under the same id (a wiped or restored table) has another epoch and old cursors are recognised.
-   */
-  epoch: string | null;
-}
 
 /** The small per-conversation head item: the timeline's position, read in batches by sync. */
 export interface ConversationHead {
@@ -58,31 +43,11 @@ export interface MemberState {
   peerPending?: boolean;
 }
 
-/** What presence readers report; `unknown` hides strangers. */
-export type PresenceStatus = 'online' | 'offline' | 'unknown';
+/** A user's presence as clients see it; `unknown` hides strangers. */
+export type UserPresence = PresenceInfo;
 
-/** A user's presence as clients see it. */
-export interface UserPresence {
-  userId: string;
-  status: PresenceStatus;
-  lastSeenAt: string | null;
-}
-
-/** Receipt cursors as pushed and returned to clients. */
-export interface Receipt {
-  conversationId: string;
-  userId: string;
-  lastDeliveredSeq: number;
-  lastReadSeq: number;
-}
-
-/** Events pushed to connections (no requestId). */
-export type ServerEvent =
-  | { type: 'message'; message: Message }
-  | { type: 'conversation'; conversation: Conversation }
-  | ({ type: 'receipt' } & Receipt)
-  | { type: 'presence'; users: UserPresence[] }
-  | { type: 'typing'; conversationId: string; userId: string; state: 'start' | 'stop' };
+/** What presence readers report. */
+export type PresenceStatus = UserPresence['status'];
 
 /** A connection of a user, as a push target. */
 export interface ConnectionRef {

@@ -1,14 +1,11 @@
-import { wireLimits } from '../../client/protocol.js';
+import { defaultWireLimits, type ConfigurableWireLimits } from '../../protocol/limits.js';
 import { commonEnv, queues, tables, type TableName } from '../../lib/definitions.js';
 
-/** Tunable limits; every one can be overridden by an environment variable of the same name in CONSTANT_CASE. */
-export interface Limits {
-  /** Largest request frame the actions handler accepts, in bytes. */
-  maxFrameBytes: number;
-  /** Largest message body, in characters. */
-  maxBodyChars: number;
-  maxGroupMembers: number;
-  maxMembersPerRequest: number;
+/**
+ * Tunable limits; every one can be overridden by an environment variable of the same name in CONSTANT_CASE. The
+ * ones clients see are defined (with their defaults) in the protocol module and reported by `hello`.
+ */
+export interface Limits extends ConfigurableWireLimits {
   /** Recipients per fanout job (one BatchGetItem of presence items). */
   fanoutChunkSize: number;
   /** Conversations up to this size are pushed from the send handler itself; larger ones go through SQS. */
@@ -19,22 +16,6 @@ export interface Limits {
   presenceTtlSeconds: number;
   /** How long a clientMessageId is remembered for idempotent retries. */
   idempotencyTtlSeconds: number;
-  /** Receipt events are pushed only in conversations up to this size. */
-  receiptPushMaxMembers: number;
-  /** Presence events reach only members of conversations up to this size (larger: the `presence` action). */
-  presencePushMaxMembers: number;
-  /** Sends per connection per second (token bucket refill) and burst. */
-  sendRatePerSecond: number;
-  sendBurst: number;
-  /** Typing events per connection per second and burst. */
-  typingRatePerSecond: number;
-  typingBurst: number;
-  /** Window of the per-user limits on expensive reads, and how many of each a user may make in one window. */
-  userRateWindowSeconds: number;
-  syncPerWindow: number;
-  historyPerWindow: number;
-  listConversationsPerWindow: number;
-  presencePerWindow: number;
   /** Longest token lifetime (`exp - iat`, and `exp - now`) the $connect authorizer accepts, in seconds. */
   maxTokenLifetimeSeconds: number;
   /** Tolerated clock difference to the token issuer: on `iat`/`nbf` in the future and on `exp` in the past. */
@@ -53,26 +34,12 @@ export interface Config {
 }
 
 const defaultLimits: Limits = {
-  maxFrameBytes: wireLimits.maxRequestBytes,
-  maxBodyChars: wireLimits.maxBodyChars,
-  maxGroupMembers: 256,
-  maxMembersPerRequest: 50,
+  ...defaultWireLimits,
   fanoutChunkSize: 100,
   inlineFanoutMaxRecipients: 150,
   maxPushAttempts: 5,
   presenceTtlSeconds: 660,
   idempotencyTtlSeconds: 7 * 24 * 3600,
-  receiptPushMaxMembers: 32,
-  presencePushMaxMembers: 256,
-  sendRatePerSecond: 10,
-  sendBurst: 30,
-  typingRatePerSecond: 2,
-  typingBurst: 5,
-  userRateWindowSeconds: 10,
-  syncPerWindow: 300,
-  historyPerWindow: 300,
-  listConversationsPerWindow: 100,
-  presencePerWindow: 100,
   maxTokenLifetimeSeconds: 24 * 3600,
   clockSkewSeconds: 60,
 };

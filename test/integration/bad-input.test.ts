@@ -9,13 +9,14 @@ import { DynamoDBDocumentClient, GetCommand, QueryCommand, ScanCommand } from '@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { actions } from '../../lib/definitions.js';
+import { defaultWireLimits, fixedLimits } from '../../protocol/limits.js';
 import { connectAs, uniqueUser, type Frame, type TestClient } from '../support/ws-client.js';
 
 const info = inject('parley');
 const ddb = DynamoDBDocumentClient.from(
   new DynamoDBClient({ endpoint: info.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
 );
-const maxFrameBytes = 16 * 1024;
+const { maxFrameBytes, maxBodyChars, maxGroupMembers, maxMembersPerRequest } = defaultWireLimits;
 const errorCodes = ['invalid_json', 'unknown_action', 'bad_request', 'payload_too_large', 'forbidden', 'not_found', 'limit_exceeded', 'rate_limited'];
 
 let fuzzer: TestClient;
@@ -100,7 +101,7 @@ const scalarsBut = (...exclude: string[]) =>
 const badText = (max: number) =>
   fc.oneof(
     fc.constant(''),
-    // Limits count Unicode code points: max + 1 of them, one or two UTF-16 units each.
+    // Limits count UTF-16 code units: max + 1 characters of one unit, of two units (an emoji), and max + 2 units.
     fc.constantFrom('x'.repeat(max + 1), '😀'.repeat(max + 1), `${'é'.repeat(max)}e\u0301`),
     fc.tuple(fc.string({ maxLength: 10 }), loneSurrogate, fc.string({ maxLength: 10 })).map((parts) => parts.join('')),
     scalarsBut('string', 'raw'),
@@ -148,6 +149,7 @@ const badOptionalString = (max: number) => fc.oneof(fc.constantFrom('', 'x'.repe
 /** Each action: a valid request, and for each field an arbitrary of invalid values and whether it is required. */
 function actionSpecs() {
   const valid = {
+    hello: { action: 'hello' },
     createConversationDirect: { action: 'createConversation', kind: 'direct', userId: peer },
     createConversationGroup: { action: 'createConversation', kind: 'group', title: 'fuzzed', members: [peer] },
     addMembers: { action: 'addMembers', conversationId: group, members: [peer] },
@@ -161,12 +163,13 @@ function actionSpecs() {
     presence: { action: 'presence', userIds: [peer] },
   } satisfies Record<string, Record<string, unknown>>;
   const fields: Record<keyof typeof valid, Record<string, { bad: fc.Arbitrary<unknown>; required: boolean }>> = {
+    hello: {},
     createConversationDirect: { kind: { bad: badEnum(['direct', 'group']), required: true }, userId: { bad: badUserId, required: true } },
     createConversationGroup: {
-      title: { bad: badText(100), required: true },
-      members: { bad: badList(256, badUserId, 'u'), required: true },
+      title: { bad: badText(fixedLimits.maxTitleChars), required: true },
+      members: { bad: badList(maxGroupMembers, badUserId, 'u'), required: true },
     },
-    addMembers: { conversationId: { bad: badId, required: true }, members: { bad: badList(50, badUserId, 'u'), required: true } },
+    addMembers: { conversationId: { bad: badId, required: true }, members: { bad: badList(maxMembersPerRequest, badUserId, 'u'), required: true } },
     listConversations: {
       limit: { bad: badInt(1, 100), required: false },
       // Any string this server did not issue, not only over-long ones.
@@ -174,8 +177,8 @@ function actionSpecs() {
     },
     send: {
       conversationId: { bad: badId, required: true },
-      clientMessageId: { bad: badText(64), required: true },
-      body: { bad: badText(8000), required: true },
+      clientMessageId: { bad: badText(fixedLimits.maxClientIdChars), required: true },
+      body: { bad: badText(maxBodyChars), required: true },
     },
     history: {
       conversationId: { bad: badId, required: true },

@@ -5,7 +5,7 @@ import { deliveredAckTransitions } from '../../client/conversations.js';
 import { ParleyError } from '../../client/errors.js';
 import { Outbox, OutboxEntry, outboxTransitions, type OutboxHooks } from '../../client/outbox.js';
 import { typingTransitions } from '../../client/presence.js';
-import type { Message, ReplyMap, SendAck } from '../../client/protocol.js';
+import { defaultClientLimits, type Message, type ReplyMap, type SendAck } from '../../client/protocol.js';
 import { RequestTracker, requestTransitions } from '../../client/requests.js';
 import { IllegalTransitionError, StateMachine, type TransitionTable } from '../../client/state-machine.js';
 import { SyncRunner, syncTransitions, type SyncHooks } from '../../client/sync-runner.js';
@@ -178,7 +178,7 @@ describe('request state machine', () => {
   const setup = (open: boolean) => {
     const clock = new ManualClock();
     const written: string[] = [];
-    const transport = { isClosed: () => false, isOpen: () => open, write: (frame: string) => (written.push(frame), true) };
+    const transport = { isClosed: () => false, isOpen: () => open, write: (frame: string) => (written.push(frame), true), limits: () => defaultClientLimits };
     return { clock, written, tracker: new RequestTracker(clock, transport), setOpen: (value: boolean) => (open = value) };
   };
 
@@ -247,6 +247,7 @@ describe('outbox state machine', () => {
     const replies = new Map<string, (ack: SendAck) => void>();
     const hooks: OutboxHooks = {
       isOpen: () => true,
+      limits: () => defaultClientLimits,
       send: (entry) => new Promise<SendAck>((resolve) => {
         sent.push(entry.body);
         replies.set(entry.clientMessageId, resolve);
@@ -315,6 +316,7 @@ describe('sync runner', () => {
     let session: object | null = {};
     const hooks: SyncHooks = {
       session: () => session,
+      limits: () => defaultClientLimits,
       ids: () => ['a', 'b'],
       cursorOf: () => ({ seq: 0, epoch: null }),
       request: async () => {
