@@ -29,6 +29,10 @@ export interface Conversation {
    * recreated under the same id (a wiped or restored table) has another epoch and old cursors are recognised.
    */
   epoch: string | null;
+  /** Created through the server API: the app's own id for it (unique; a second create with it returns this one). */
+  externalId?: string;
+  /** Created through the server API: small string metadata tying it to the app's objects, visible to members. */
+  metadata?: Record<string, string>;
 }
 
 /** The small per-conversation head item: the timeline's position, read in batches by sync. */
@@ -96,6 +100,8 @@ export interface Caller {
   connectionId: string;
   /** The connection's token `exp` (epoch seconds), from the authorizer; absent on connections authorized before it was passed. */
   tokenExpiresAt?: number;
+  /** `server`: the request came from the app's backend through the server API (see `principal.ts`), not a WebSocket. */
+  origin?: 'server';
 }
 
 /** Work for the fanout worker, carried in SQS message bodies. */
