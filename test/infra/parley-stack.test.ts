@@ -191,8 +191,10 @@ describe('least privilege', () => {
     );
   });
 
-  it('the authorizer may only write its logs', () => {
-    expect(allowedPairs(template, logicalId(fn('authorizer').role))).toEqual(logWrite('authorizer').sort());
+  it('the authorizer may only write its logs and read ban items', () => {
+    expect(allowedPairs(template, logicalId(fn('authorizer').role))).toEqual(
+      [...logWrite('authorizer'), `dynamodb:GetItem {${tableId('users')}.Arn}`].sort(),
+    );
   });
 
   it('grants no wildcard actions and no managed policies to function roles', () => {
