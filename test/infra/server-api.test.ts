@@ -1,4 +1,7 @@
+import { App } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { defaultConfig } from '../../lib/config.js';
+import { ParleyStack } from '../../lib/parley-stack.js';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { serverApi } from '../../lib/definitions.js';
@@ -73,11 +76,10 @@ describe('server API', () => {
 
   it("grantInvoke gives a backend role execute-api:Invoke on the API's routes", () => {
     // A fresh stack: the tree of the one above is synthesized already.
-    const fresh = synthesize({}, { bundle: false });
-    const backend = new Role(fresh.stack, 'BackendRole', { assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com') });
-    fresh.stack.serverApi.grantInvoke(backend);
-    const pairs = allowedPairs(Template.fromStack(fresh.stack), logicalId(backend));
-    fresh.cleanup();
+    const fresh = new ParleyStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Grant', { config: defaultConfig });
+    const backend = new Role(fresh, 'BackendRole', { assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com') });
+    fresh.serverApi.grantInvoke(backend);
+    const pairs = allowedPairs(Template.fromStack(fresh), logicalId(backend));
     expect(pairs).toHaveLength(serverApi.routes.length);
     for (const pair of pairs) expect(pair).toMatch(/^execute-api:Invoke /);
   });
