@@ -24,6 +24,8 @@ export class ParleyStack extends Stack {
   readonly operations: ParleyOperations;
   /** The IAM-authorized server API for the app's backend; `serverApi.grantInvoke(role)` gives a role access. */
   readonly serverApi: ParleyServerApi;
+  readonly tables: ParleyTables;
+  readonly queues: ParleyQueues;
 
   constructor(scope: Construct, id: string, props: ParleyStackProps) {
     super(scope, id, props);
@@ -31,6 +33,8 @@ export class ParleyStack extends Stack {
 
     const tables = new ParleyTables(this, 'Tables', { devStack: config.devStack });
     const queues = new ParleyQueues(this, 'Queues');
+    this.tables = tables;
+    this.queues = queues;
     this.identity = new ParleyIdentity(this, 'Identity', { oidc: config.oidc, devStack: config.devStack });
     this.webSocket = new ParleyWebSocketApi(this, 'WebSocket', {
       stageName: config.stageName,
