@@ -99,7 +99,7 @@ export const tables = {
 export type TableName = keyof typeof tables;
 
 /** Logical function names (keys of `functions`). */
-export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'actions' | 'fanout';
+export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'actions' | 'fanout' | 'serverApi';
 
 /** Logical queue names (keys of `queues`). */
 export type QueueName = 'fanout';
@@ -189,7 +189,8 @@ export const functions = {
     description: 'Verifies the JWT on $connect and resolves the user id',
     memorySize: 256,
     timeoutSeconds: 5,
-    tables: {},
+    // The user's ban item: banned users cannot connect.
+    tables: { users: { table: ['GetItem'] } },
     sendsTo: [],
     postsToConnections: false,
   },
@@ -253,6 +254,25 @@ export const functions = {
     sendsTo: ['fanout'],
     postsToConnections: true,
   },
+  serverApi: {
+    entry: 'lambdas/handlers/server-api.ts',
+    description: "Serves the IAM-authorized server API for the app's backend (HTTP API)",
+    memorySize: 512,
+    timeoutSeconds: 15,
+    // The server principal's paths only: no consent, invitation, settings or rate-limit reads (see principal.ts).
+    tables: {
+      conversations: { table: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem'] },
+      // DeleteItem: a group create that lost a race removes the member items it wrote.
+      members: { table: ['PutItem', 'UpdateItem', 'DeleteItem'], indexes: { byUser: ['Query'] } },
+      messages: { table: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'] },
+      idempotency: { table: ['GetItem', 'PutItem'] },
+      presence: { table: ['BatchGetItem', 'UpdateItem'] },
+      // Ban items, and blocks checked when posting into a direct conversation as a user.
+      users: { table: ['BatchGetItem', 'PutItem', 'DeleteItem'] },
+    },
+    sendsTo: ['fanout'],
+    postsToConnections: true,
+  },
 } as const satisfies Record<FunctionName, FunctionDefinition>;
 
 /** Client actions (defined by the wire protocol); each is a WebSocket route handled by the `actions` function. */
@@ -305,3 +325,46 @@ export const commonEnv = {
   jwtAudience: 'JWT_AUDIENCE',
   userIdClaim: 'USER_ID_CLAIM',
 } as const;
+
+/** Operations of the server API (keys of its request schemas, `lambdas/app/server-schemas.ts`). */
+export type ServerOperation =
+  | 'createConversation'
+  | 'addMembers'
+  | 'removeMember'
+  | 'setRole'
+  | 'postMessage'
+  | 'history'
+  | 'listUserConversations'
+  | 'redactMessage'
+  | 'disconnectUser'
+  | 'banUser'
+  | 'unbanUser';
+
+/** A route of the server API (an API Gateway HTTP API; every route is `AWS_IAM`). */
+export interface ServerRouteDefinition {
+  readonly operation: ServerOperation;
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** API Gateway path template; `{name}` is a path parameter. */
+  readonly path: string;
+  readonly summary: string;
+}
+
+/** The server API: the function behind it and its routes, which the CDK stack, the local server and the OpenAPI document build from. */
+export const serverApi = {
+  function: 'serverApi' as const satisfies FunctionName,
+  /** AWS's SigV4 service name of API Gateway invocations. */
+  signingService: 'execute-api',
+  routes: [
+    { operation: 'createConversation', method: 'POST', path: '/conversations', summary: 'Create a group (idempotent on externalId)' },
+    { operation: 'addMembers', method: 'POST', path: '/conversations/{conversationId}/members', summary: 'Add members to a group' },
+    { operation: 'removeMember', method: 'DELETE', path: '/conversations/{conversationId}/members/{userId}', summary: 'Remove a member from a group' },
+    { operation: 'setRole', method: 'PUT', path: '/conversations/{conversationId}/members/{userId}/role', summary: "Change a member's role" },
+    { operation: 'postMessage', method: 'POST', path: '/conversations/{conversationId}/messages', summary: 'Post a message as a user, the system or a bot (idempotent on clientMessageId)' },
+    { operation: 'history', method: 'GET', path: '/conversations/{conversationId}/messages', summary: 'Read the timeline, newest first' },
+    { operation: 'redactMessage', method: 'DELETE', path: '/conversations/{conversationId}/messages/{seq}', summary: 'Delete a message as the system (tombstone)' },
+    { operation: 'listUserConversations', method: 'GET', path: '/users/{userId}/conversations', summary: "List a user's conversations" },
+    { operation: 'disconnectUser', method: 'POST', path: '/users/{userId}/disconnect', summary: 'Close every session of a user' },
+    { operation: 'banUser', method: 'PUT', path: '/users/{userId}/ban', summary: 'Ban a user deployment-wide and close their sessions' },
+    { operation: 'unbanUser', method: 'DELETE', path: '/users/{userId}/ban', summary: 'Lift a ban' },
+  ] as const satisfies readonly ServerRouteDefinition[],
+};

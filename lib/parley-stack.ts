@@ -1,11 +1,12 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { ParleyConfig } from './config.js';
-import { commonEnv, connectAuthorizer, functions, type FunctionName } from './definitions.js';
+import { commonEnv, connectAuthorizer, functions, serverApi as serverApiDefinition, type FunctionName } from './definitions.js';
 import { ParleyIdentity } from './identity.js';
 import { ParleyOperations } from './operations.js';
 import { ParleyFunction } from './parley-function.js';
 import { ParleyQueues } from './queues.js';
+import { ParleyServerApi } from './server-api.js';
 import { mapRecord } from './records.js';
 import { ParleyTables } from './tables.js';
 import { ParleyWebSocketApi } from './websocket-api.js';
@@ -21,6 +22,8 @@ export class ParleyStack extends Stack {
   readonly webSocket: ParleyWebSocketApi;
   readonly functions: Record<FunctionName, ParleyFunction>;
   readonly operations: ParleyOperations;
+  /** The IAM-authorized server API for the app's backend; `serverApi.grantInvoke(role)` gives a role access. */
+  readonly serverApi: ParleyServerApi;
   readonly tables: ParleyTables;
   readonly queues: ParleyQueues;
 
@@ -60,6 +63,7 @@ export class ParleyStack extends Stack {
         }),
     );
     this.webSocket.addRoutes(mapRecord(this.functions, (fn) => fn.function));
+    this.serverApi = new ParleyServerApi(this, 'ServerApi', { handler: this.functions[serverApiDefinition.function].function, devStack: config.devStack });
 
     this.operations = new ParleyOperations(this, 'Operations', {
       stage,

@@ -12,6 +12,7 @@ import {
   queues,
   routeSelectionExpression,
   routes,
+  serverApi,
   tables,
   webSocketLimits,
   type FunctionName,
@@ -31,6 +32,7 @@ import { rolePolicies, synthesizeStack, type CfnTemplate } from './template.js';
 import { installSqsContract } from './sqs-contract.js';
 import { SqsLambdaPoller } from './sqs-lambda-poller.js';
 import { startSqs } from './sqs.js';
+import { serverApiDevCredentials, startServerApi } from './server-api.js';
 
 /** How to run the local stack. */
 export interface LocalStackOptions {
@@ -38,6 +40,8 @@ export interface LocalStackOptions {
   wsPort?: number;
   /** Port of the web chat, the dev token issuer and the JWKS (0 = any free port). */
   httpPort?: number;
+  /** Port of the server API (0 = any free port). */
+  serverApiPort?: number;
   host?: string;
   /** Persist DynamoDB Local here; in memory when omitted. */
   dataDir?: string;
@@ -71,6 +75,10 @@ export interface LocalStack {
   /** The client the poller receives and deletes with (the event source mapping's own SQS requests). */
   pollerSqs: SQSClient;
   devAuth: DevAuth;
+  /** The server API (SigV4, service `execute-api`, region `serverApiRegion`) and the only credentials it accepts. */
+  serverApiUrl: string;
+  serverApiCredentials: typeof serverApiDevCredentials;
+  serverApiRegion: string;
   /** Each function's role policy from the synthesized template, checked on every AWS call it makes. */
   iam: LocalIam;
   /** Runs every function invocation (emulator and poller alike) through `wrapper`, e.g. to time or attribute it. */
@@ -236,6 +244,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const run = invoker(handlers, iam);
     let wrapper: InvokeWrapper | undefined;
     invoke = (name, event) => (wrapper ? wrapper(name, event, run) : run(name, event));
+    const serverApiServer = await started(
+      startServerApi({ host, port: options.serverApiPort ?? 0, invoke: (event) => invoke(serverApi.function, event), onError }),
+    );
     // The handlers share one set of SDK clients (built at import); `dynamodb:*` and `sqs:*` faults are injected there.
     const runtime = (await import(/* @vite-ignore */ pathToFileURL(join(repositoryRoot, 'lambdas/app/runtime.ts')).href)) as {
       clients: AwsClients;
@@ -281,6 +292,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       poller,
       pollerSqs: sqsClient,
       devAuth,
+      serverApiUrl: serverApiServer.url,
+      serverApiCredentials: serverApiDevCredentials,
+      serverApiRegion: localRegion,
       iam,
       wrapInvocations: (next) => {
         wrapper = next;

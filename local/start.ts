@@ -17,6 +17,7 @@ execFileSync(process.execPath, [join(root, 'web', 'build.mjs')], { stdio: 'inher
 const stack = await startLocalStack({
   httpPort: port('PORT', 3000),
   wsPort: port('WS_PORT', 3001),
+  serverApiPort: port('SERVER_API_PORT', 3002),
   host: process.env.HOST ?? '127.0.0.1',
   dataDir: join(root, '.data', 'dynamodb'),
   webDir: join(root, 'web', 'dist'),
@@ -49,6 +50,15 @@ Chat from a terminal:
   npx wscat -c "${stack.wsUrl}?token=$TOKEN"
   > {"action":"createConversation","requestId":"1","kind":"direct","userId":"bob"}
   > {"action":"send","requestId":"2","conversationId":"<conversationId from the reply>","clientMessageId":"m1","body":"hi bob"}
+
+Server API (SigV4, like the backend role on AWS; docs/SERVER-API.md):
+  URL              ${stack.serverApiUrl}
+  AWS_ACCESS_KEY_ID=${stack.serverApiCredentials.accessKeyId}  AWS_SECRET_ACCESS_KEY=${stack.serverApiCredentials.secretAccessKey}  region ${stack.serverApiRegion}
+  curl --aws-sigv4 "aws:amz:${stack.serverApiRegion}:execute-api" --user "${stack.serverApiCredentials.accessKeyId}:${stack.serverApiCredentials.secretAccessKey}" \\
+    -H 'content-type: application/json' -d '{"externalId":"ticket-1","title":"Ticket 1","members":["alice","bob"]}' ${stack.serverApiUrl}/conversations
+  Server SDK:
+    new ParleyServerClient({ url: '${stack.serverApiUrl}', region: '${stack.serverApiRegion}' })   // credentials from the AWS chain (env above)
+      .postMessage({ conversationId, clientMessageId: 'welcome-1', body: 'Welcome!', botId: 'welcome' })
 
 Ctrl-C stops everything.
 `);

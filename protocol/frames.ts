@@ -66,6 +66,10 @@ const conversationShape = {
   pending: z.optional(z.array(z.string())),
   /** This incarnation of the conversation (`null` until its first timeline item); a cursor is only valid within it. */
   epoch: z.nullable(z.string()),
+  /** Created through the server API: the app's own id for it (a second create with it returns this conversation). */
+  externalId: z.optional(z.string()),
+  /** Created through the server API: small string metadata tying it to the app's objects, visible to members. */
+  metadata: z.optional(z.record(z.string(), z.string())),
 };
 /** A 1:1 (`direct`) or `group` conversation. */
 export const conversationSchema = z.strictObject(conversationShape);

@@ -14,18 +14,24 @@ z.config(en());
 
 // Lone UTF-16 surrogates cannot be stored as UTF-8; reject them at the edge instead of failing in DynamoDB.
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const text = (max: number) =>
+/** Non-empty, well-formed text of at most `max` UTF-16 code units. */
+export const text = (max: number) =>
   z
     .string()
     .check(z.minLength(1), z.maxLength(max), z.refine((value) => !loneSurrogate.test(value), 'must be well-formed Unicode'));
 
 /** User ids as identity providers issue them (Cognito uuids, `auth0|...`, emails). */
 export const userIdSchema = z.string().check(z.regex(userIdPattern, 'must be 1-128 characters of [A-Za-z0-9_.@:|+=-]'));
-const conversationId = z.string().check(z.regex(conversationIdPattern, 'is not a conversation id'));
-const seqFrom = (min: number) => z.int().check(z.gte(min), z.lte(Number.MAX_SAFE_INTEGER));
-const pageLimit = (fallback: number) => z._default(z.int().check(z.gte(1), z.lte(fixedLimits.maxPageLimit)), fallback);
-const pageToken = z.nullish(z.string().check(z.minLength(1), z.maxLength(fixedLimits.maxPageTokenChars)));
-const list = <T extends z.core.SomeType>(item: T, max: number) => z.array(item).check(z.minLength(1), z.maxLength(max));
+/** A conversation id as the server issues them. */
+export const conversationId = z.string().check(z.regex(conversationIdPattern, 'is not a conversation id'));
+/** A seq (or cursor) of at least `min`. */
+export const seqFrom = (min: number) => z.int().check(z.gte(min), z.lte(Number.MAX_SAFE_INTEGER));
+/** A page size of 1 to the maximum page limit, `fallback` when omitted. */
+export const pageLimit = (fallback: number) => z._default(z.int().check(z.gte(1), z.lte(fixedLimits.maxPageLimit)), fallback);
+/** An opaque page cursor issued by the server. */
+export const pageToken = z.nullish(z.string().check(z.minLength(1), z.maxLength(fixedLimits.maxPageTokenChars)));
+/** A non-empty list of at most `max` items. */
+export const list = <T extends z.core.SomeType>(item: T, max: number) => z.array(item).check(z.minLength(1), z.maxLength(max));
 
 // A reaction: one emoji (or short text), 1-16 UTF-16 code units, no whitespace.
 const emoji = text(fixedLimits.maxEmojiChars).check(z.refine((value) => !/\s/u.test(value), 'must not contain whitespace'));

@@ -29,6 +29,8 @@ interface ConversationItem {
   membershipSeq?: number;
   /** Direct conversations: the member who has not accepted yet (a DynamoDB set, gone when empty). */
   pending?: Set<string>;
+  externalId?: string;
+  metadata?: Record<string, string>;
 }
 
 /** The head item of the conversation's partition in the messages table (see `headKey`). */
@@ -63,6 +65,8 @@ function toConversation(item: ConversationItem, head: HeadItem | undefined): Con
     membershipSeq: Number(item.membershipSeq ?? 0),
     ...(item.kind === 'direct' ? { pending: [...(item.pending ?? [])] } : {}),
     epoch: head?.epoch ?? null,
+    ...(item.externalId === undefined ? {} : { externalId: item.externalId }),
+    ...(item.metadata === undefined ? {} : { metadata: item.metadata }),
   };
 }
 
@@ -76,6 +80,8 @@ function toItem(conversation: Conversation): ConversationItem {
     createdAt: conversation.createdAt,
     ...(conversation.roles ? { roles: conversation.roles } : {}),
     ...(conversation.pending?.length ? { pending: new Set(conversation.pending) } : {}),
+    ...(conversation.externalId === undefined ? {} : { externalId: conversation.externalId }),
+    ...(conversation.metadata === undefined ? {} : { metadata: conversation.metadata }),
   };
 }
 

@@ -1,5 +1,5 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { UserStore } from '../domain/ports.js';
+import type { Ban, UserStore } from '../domain/ports.js';
 import type { GroupAddSetting, Invitation } from '../domain/types.js';
 import { batchGetAll } from './dynamo-batch.js';
 
@@ -9,6 +9,7 @@ export const userItems = {
   block: (blockedUserId: string) => `block#${blockedUserId}`,
   invitation: (conversationId: string) => `invite#${conversationId}`,
   reaction: (conversationId: string, seq: number, emoji: string) => `reaction#${conversationId}#${seq}#${emoji}`,
+  ban: 'ban',
 };
 
 /** Per-user data in one partition per user, so each kind of item is one Query or GetItem away. */
@@ -76,6 +77,20 @@ export class DynamoUserStore implements UserStore {
   async hasItem(userId: string, item: string): Promise<boolean> {
     const { Item } = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { userId, item }, ConsistentRead: true }));
     return Item !== undefined;
+  }
+
+  async ban(userId: string, ban: Ban): Promise<void> {
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { userId, item: userItems.ban, ...ban } }));
+  }
+
+  async unban(userId: string): Promise<void> {
+    await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: { userId, item: userItems.ban } }));
+  }
+
+  async banOf(userId: string): Promise<Ban | undefined> {
+    const { Item } = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { userId, item: userItems.ban }, ConsistentRead: true }));
+    if (!Item) return undefined;
+    return { bannedAt: String(Item.bannedAt), ...(typeof Item.reason === 'string' ? { reason: Item.reason } : {}) };
   }
 
   private async prefix(userId: string, prefix: string, limit: number): Promise<Record<string, unknown>[]> {

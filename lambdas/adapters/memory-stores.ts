@@ -1,6 +1,7 @@
 import type { Deps } from '../domain/deps.js';
 import type {
   AppendResult,
+  Ban,
   ConnectionPusher,
   ConversationStore,
   FanoutQueue,
@@ -312,6 +313,16 @@ export class MemoryUserStore implements UserStore {
   }
   async hasItem(userId: string, item: string) {
     return this.items.get(userId)?.has(item) ?? false;
+  }
+  async ban(userId: string, ban: Ban) {
+    this.put(userId, 'ban', { ...ban });
+  }
+  async unban(userId: string) {
+    this.items.get(userId)?.delete('ban');
+  }
+  async banOf(userId: string) {
+    const found = this.items.get(userId)?.get('ban');
+    return found && ({ ...found } as unknown as Ban);
   }
 }
 

@@ -79,7 +79,7 @@ export function createRouter(deps: Deps): (frame: IncomingFrame, caller: Caller)
     createConversation: async (input, caller) =>
       input.kind === 'direct'
         ? { type: 'conversation', conversation: await createDirectConversation(deps, caller, input.userId) }
-        : { type: 'conversation', ...(await createGroup(deps, caller, input)) },
+        : await createGroup(deps, caller, input).then(({ conversation, invited }) => ({ type: 'conversation', conversation, invited })),
     addMembers: async (input, caller) => ({ type: 'conversation', ...(await addGroupMembers(deps, caller, input)) }),
     listConversations: async (input, caller) => ({
       type: 'conversations',

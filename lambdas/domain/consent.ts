@@ -1,5 +1,6 @@
 import type { Deps } from './deps.js';
 import { BadRequestError } from './errors.js';
+import { isSystemId } from './principal.js';
 import type { Caller, GroupAddSetting, MemberState, UserPresence, UserSettings } from './types.js';
 
 /** Blocks listed (and read for presence fanout) per user. */
@@ -110,6 +111,8 @@ export async function visibleSyncPresence(
  * `anyone`, or `contacts` and they already share a conversation with the inviter.
  */
 export async function addsDirectly(deps: Deps, inviter: string, userIds: string[]): Promise<{ direct: string[]; invite: string[]; hidden: string[] }> {
+  // The server principal adds directly: the app's backend decided the membership (see `principal.ts`).
+  if (isSystemId(inviter)) return { direct: [...userIds], invite: [], hidden: [] };
   const blockers = await deps.users.whoBlocked(userIds, inviter);
   const direct: string[] = [];
   const invite: string[] = [];

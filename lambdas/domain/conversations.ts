@@ -9,7 +9,8 @@ import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
 import type { ConversationSummary } from '../../protocol/frames.js';
 import { conversationIdPattern } from '../../protocol/limits.js';
-import type { Caller, Conversation } from './types.js';
+import { isSystem, rightsIn } from './principal.js';
+import type { Caller, Conversation, Role } from './types.js';
 import { fullJitter } from '../shared/jitter.js';
 
 /** What a blocked user hears when opening a DM or sending into one (and anyone else refused the same way). */
@@ -55,6 +56,13 @@ export function requestedGroupId(callerId: string, clientRequestId: string): str
   return `grp_${digest.slice(0, 40)}`;
 }
 
+/** The id of the group the server API creates for an app's `externalId`: the same externalId, the same group. */
+export function externalGroupId(externalId: string): string {
+  // An object, not an array: never the same input as `requestedGroupId`'s.
+  const digest = createHash('sha256').update(JSON.stringify({ externalId })).digest('hex');
+  return `grp_${digest.slice(0, 40)}`;
+}
+
 /** Creates a group; the caller is always a member. Idempotent per `clientRequestId` when one is given. */
 export async function createGroupConversation(
   deps: Deps,
@@ -64,25 +72,58 @@ export async function createGroupConversation(
   return (await createGroup(deps, caller, input)).conversation;
 }
 
+/** What a group is created with; `roles`, `externalId` and `metadata` come from the server API only. */
+export interface NewGroup {
+  title: string;
+  members: string[];
+  clientRequestId?: string;
+  /** Roles of members other than the creator (default `member`). */
+  roles?: Record<string, Role>;
+  externalId?: string;
+  metadata?: Record<string, string>;
+}
+
+/** The roles of a new group: a user creator owns it; for the server principal, `roles` decides, else the first member. */
+function initialRoles(caller: Caller, requested: string[], members: string[], given: Record<string, Role> = {}): Record<string, Role> {
+  for (const userId of Object.keys(given)) {
+    if (!requested.includes(userId)) throw new BadRequestError(`roles.${userId}: is not one of the members`);
+  }
+  const roles: Record<string, Role> = Object.fromEntries(
+    members.map((userId) => [userId, userId === caller.userId ? 'owner' : (given[userId] ?? 'member')]),
+  );
+  // A group always has an owner (see setRole and leave).
+  const heir = requested.find((userId) => members.includes(userId));
+  if (heir && !Object.values(roles).includes('owner')) roles[heir] = 'owner';
+  return roles;
+}
+
 /**
- * Creates a group owned by the caller. Users whose consent is needed (their `groupAdd` setting) are invited
- * instead of added, and so, indistinguishably, are users who blocked the caller; `invited` lists both.
+ * Creates a group owned by the caller (or, by the server principal, one it is no member of). Users whose consent is
+ * needed (their `groupAdd` setting) are invited instead of added, and so, indistinguishably, are users who blocked the
+ * caller; `invited` lists both. With `clientRequestId` or `externalId`, a repeated create returns the existing group
+ * (`created: false`), also when two creates race.
  */
 export async function createGroup(
   deps: Deps,
   caller: Caller,
-  input: { title: string; members: string[]; clientRequestId?: string },
-): Promise<{ conversation: Conversation; invited: string[] }> {
-  const requested = [...new Set([caller.userId, ...input.members])];
+  input: NewGroup,
+): Promise<{ conversation: Conversation; invited: string[]; created: boolean }> {
+  const creator = isSystem(caller) ? [] : [caller.userId];
+  const requested = [...new Set([...creator, ...input.members])];
   if (requested.length > deps.limits.maxGroupMembers) {
     throw new LimitExceededError(`a group has at most ${deps.limits.maxGroupMembers} members`);
   }
-  const conversationId = input.clientRequestId ? requestedGroupId(caller.userId, input.clientRequestId) : `grp_${deps.newId()}`;
+  const conversationId = input.externalId
+    ? externalGroupId(input.externalId)
+    : input.clientRequestId
+      ? requestedGroupId(caller.userId, input.clientRequestId)
+      : `grp_${deps.newId()}`;
   // A retry must not re-run consent (the first attempt decided it): return the group as created.
-  const existing = input.clientRequestId ? await deps.conversations.get(conversationId, true) : undefined;
-  if (existing) return { conversation: existing, invited: [] };
+  const idempotent = input.externalId !== undefined || input.clientRequestId !== undefined;
+  const existing = idempotent ? await deps.conversations.get(conversationId, true) : undefined;
+  if (existing) return { conversation: existing, invited: [], created: false };
   const consent = await addsDirectly(deps, caller.userId, requested.filter((userId) => userId !== caller.userId));
-  const members = [caller.userId, ...consent.direct].sort();
+  const members = [...creator, ...consent.direct].sort();
   const conversation: Conversation = {
     conversationId,
     kind: 'group',
@@ -92,18 +133,20 @@ export async function createGroup(
     createdAt: deps.now().toISOString(),
     lastSeq: 0,
     lastMessageAt: null,
-    roles: Object.fromEntries(members.map((userId) => [userId, userId === caller.userId ? 'owner' : 'member'])),
+    roles: initialRoles(caller, requested, members, input.roles),
     membershipSeq: 0,
     epoch: null,
+    ...(input.externalId === undefined ? {} : { externalId: input.externalId }),
+    ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
   };
   const result = await deps.conversations.createGroup(conversation);
-  if (!result.created) return { conversation: result.conversation, invited: [] };
+  if (!result.created) return { conversation: result.conversation, invited: [], created: false };
   await publish(deps, { type: 'conversation', conversation }, members, { excludeConnectionId: caller.connectionId });
   if (consent.invite.length > 0) {
     const invitation = { conversationId, title: input.title, invitedBy: caller.userId, createdAt: conversation.createdAt };
     await Promise.all(consent.invite.map((userId) => deps.users.putInvitation(userId, invitation)));
   }
-  return { conversation, invited: [...consent.invite, ...consent.hidden].sort() };
+  return { conversation, invited: [...consent.invite, ...consent.hidden].sort(), created: true };
 }
 
 /** Reads a conversation the caller belongs to; `not_found` and `forbidden` otherwise. */
@@ -115,7 +158,7 @@ export async function conversationOfMember(
 ): Promise<Conversation> {
   const conversation = await deps.conversations.get(conversationId, consistent);
   if (!conversation) throw new NotFoundError();
-  if (!conversation.members.includes(caller.userId)) throw new ForbiddenError();
+  if (!rightsIn(conversation, caller)) throw new ForbiddenError();
   return conversation;
 }
 

@@ -4,6 +4,7 @@ import { BadRequestError, ForbiddenError, LimitExceededError, NotFoundError } fr
 import { publish } from './fanout.js';
 import type { StateWrite } from './ports.js';
 import { commitEvent, eventItem, roleOf, rolesOf } from './timeline.js';
+import { rightsIn } from './principal.js';
 import type { Caller, Conversation, Invitation, Message, Role } from './types.js';
 
 /** Invitations listed per request. */
@@ -13,9 +14,10 @@ const rank: Record<Role, number> = { member: 0, admin: 1, owner: 2 };
 
 /** The caller's role in a group, or the error for anyone else: forbidden for non-members, bad_request for DMs. */
 function requireGroupRole(conversation: Conversation, caller: Caller, action: string): Role {
-  if (!conversation.members.includes(caller.userId)) throw new ForbiddenError();
+  const rights = rightsIn(conversation, caller);
+  if (!rights) throw new ForbiddenError();
   if (conversation.kind !== 'group') throw new BadRequestError(`conversationId: ${action} is only for groups`);
-  return roleOf(conversation, caller.userId)!;
+  return rights;
 }
 
 /** Applies the membership change recorded by `items` to a conversation snapshot. */

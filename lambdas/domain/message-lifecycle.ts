@@ -2,7 +2,8 @@ import type { EventAck } from '../../protocol/frames.js';
 import type { Deps } from './deps.js';
 import { BadRequestError, ForbiddenError, LimitExceededError } from './errors.js';
 import type { StoredMessage } from './ports.js';
-import { commitEvent, eventItem, roleOf } from './timeline.js';
+import { rightsIn } from './principal.js';
+import { commitEvent, eventItem } from './timeline.js';
 import type { Caller, Conversation, ReactionCount } from './types.js';
 
 /** Edits kept per message: each edit's body is scrubbed in the delete transaction, which holds at most 100 items. */
@@ -16,7 +17,7 @@ const keyOf = (conversationId: string, senderId: string, clientMessageId: string
 
 /** The chat message at `seq`, readable and not deleted, in a conversation the caller belongs to. */
 async function target(deps: Deps, conversation: Conversation, caller: Caller, seq: number): Promise<StoredMessage> {
-  if (!conversation.members.includes(caller.userId)) throw new ForbiddenError();
+  if (!rightsIn(conversation, caller)) throw new ForbiddenError();
   if (seq > conversation.lastSeq) throw new BadRequestError(`seq: the conversation's last seq is ${conversation.lastSeq}`);
   const message = await deps.messages.get(conversation.conversationId, seq);
   if (!message || (message.kind ?? 'message') !== 'message') throw new BadRequestError('seq: is not a chat message');
@@ -81,7 +82,7 @@ export async function deleteMessage(deps: Deps, caller: Caller, input: Lifecycle
   const idempotencyKey = keyOf(input.conversationId, caller.userId, input.clientMessageId);
   return run(deps, caller, input, async (conversation) => {
     const message = await target(deps, conversation, caller, input.seq);
-    const role = roleOf(conversation, caller.userId);
+    const role = rightsIn(conversation, caller);
     if (message.senderId !== caller.userId && role !== 'owner' && role !== 'admin') {
       throw new ForbiddenError('only the sender, an owner or an admin can delete a message');
     }

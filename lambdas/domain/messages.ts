@@ -4,6 +4,7 @@ import type { Deps } from './deps.js';
 import { ForbiddenError, RateLimitedError, UnavailableError } from './errors.js';
 import { hasBlocked } from './consent.js';
 import { readableConversation } from './timeline.js';
+import { fromServer, isSystem } from './principal.js';
 import { publish } from './fanout.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
@@ -27,11 +28,13 @@ export async function sendMessage(
   caller: Caller,
   input: { conversationId: string; clientMessageId: string; body: string },
 ): Promise<SendAck> {
-  const waitMs = deps.rateLimiter.take(`send:${caller.connectionId}`, deps.limits.sendRatePerSecond, deps.limits.sendBurst);
+  // The per-connection limit guards against end users; the server API is throttled by API Gateway instead.
+  const waitMs = fromServer(caller) ? 0 : deps.rateLimiter.take(`send:${caller.connectionId}`, deps.limits.sendRatePerSecond, deps.limits.sendBurst);
   if (waitMs > 0) throw new RateLimitedError(waitMs);
   // A consistent snapshot: the member set belongs to the lastSeq the append conditions on (see `get`).
   let conversation = await conversationOfMember(deps, caller, input.conversationId, true);
-  const peer = conversation.kind === 'direct' ? conversation.members.find((userId) => userId !== caller.userId) : undefined;
+  // The server principal has no peer: blocks and DM acceptance are between the two members.
+  const peer = conversation.kind === 'direct' && !isSystem(caller) ? conversation.members.find((userId) => userId !== caller.userId) : undefined;
   if (peer && (await hasBlocked(deps, peer, caller.userId))) throw new ForbiddenError(cannotContact);
   let expectedLastSeq = conversation.lastSeq;
   let epoch = conversation.epoch ?? newEpoch(deps);

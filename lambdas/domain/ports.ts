@@ -160,6 +160,18 @@ export interface UserStore {
   deleteInvitation(userId: string, conversationId: string): Promise<void>;
   /** Whether an item of the user's partition exists (reaction markers). */
   hasItem(userId: string, item: string): Promise<boolean>;
+  /** Bans a user deployment-wide (replacing an earlier ban of them). */
+  ban(userId: string, ban: Ban): Promise<void>;
+  /** Lifts a ban; lifting none changes nothing. */
+  unban(userId: string): Promise<void>;
+  /** The user's ban, read consistently, if they are banned. */
+  banOf(userId: string): Promise<Ban | undefined>;
+}
+
+/** A deployment-wide ban, set through the server API. */
+export interface Ban {
+  bannedAt: string;
+  reason?: string;
 }
 
 /** Live connections per user, which is also their presence. */

@@ -61,6 +61,8 @@ export interface Caller {
   connectionId: string;
   /** The connection's token `exp` (epoch seconds), from the authorizer; absent on connections authorized before it was passed. */
   tokenExpiresAt?: number;
+  /** `server`: the request came from the app's backend through the server API (see `principal.ts`), not a WebSocket. */
+  origin?: 'server';
 }
 
 /** Work for the fanout worker, carried in SQS message bodies. */

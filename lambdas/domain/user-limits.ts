@@ -1,5 +1,6 @@
 import type { Deps } from './deps.js';
 import { RateLimitedError } from './errors.js';
+import { fromServer } from './principal.js';
 import type { Caller } from './types.js';
 
 /** Reads whose cost grows with the caller's data, limited per user across connections and containers. */
@@ -14,6 +15,8 @@ const perWindow = {
 
 /** Counts one `read` of the caller; `rate_limited` with `retryAfterMs` once their window is full. */
 export async function limitUserRead(deps: Deps, caller: Caller, read: LimitedRead): Promise<void> {
+  // These limits guard against end users; the server API is throttled by API Gateway instead.
+  if (fromServer(caller)) return;
   const waitMs = await deps.userRateLimiter.hit(
     `${read}:${caller.userId}`,
     deps.limits[perWindow[read]],

@@ -2,11 +2,17 @@ import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } fro
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { commonEnv } from '../../lib/definitions.js';
 import { instrumented } from '../app/instrument.js';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoUserStore } from '../adapters/dynamo-user-store.js';
 import { authenticate, extractToken, UnauthorizedError, userIdPattern } from '../domain/auth.js';
+import { refuseBanned } from '../domain/bans.js';
 import { loadConfig } from '../shared/config.js';
 import { logger } from '../shared/logger.js';
 
 const config = loadConfig();
+// Only the users table (ban items); the other clients of runtime.ts would be dead weight in this bundle.
+const users = new DynamoUserStore(DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 3 })), config.tables.users);
 const userIdClaim = process.env[commonEnv.userIdClaim] ?? 'sub';
 // The key set is fetched once and cached across invocations of this container; unknown key ids trigger a refetch.
 const jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : undefined;
@@ -25,7 +31,7 @@ const verify = async (token: string) => {
   return payload as Record<string, unknown>;
 };
 
-/** $connect REQUEST authorizer: allows the connection and pins its user id and token expiry, or answers 401. */
+/** $connect REQUEST authorizer: allows the connection and pins its user id and token expiry, or answers 401 (also to banned users). */
 export const handler = instrumented('authorizer', async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
   try {
     const { userId, tokenExpiresAt } = await authenticate(
@@ -35,6 +41,7 @@ export const handler = instrumented('authorizer', async (event: APIGatewayReques
       (value) => userIdPattern.test(value),
       { ...config.limits, nowSeconds: Math.floor(Date.now() / 1000) },
     );
+    await refuseBanned(users, userId);
     return {
       principalId: userId,
       policyDocument: {

@@ -7,8 +7,8 @@ import { describe, expect, inject, it } from 'vitest';
 import { DynamoConversationStore } from '../../lambdas/adapters/dynamo-conversation-store.js';
 import { DynamoMessageStore } from '../../lambdas/adapters/dynamo-message-store.js';
 import { DynamoPresenceStore } from '../../lambdas/adapters/dynamo-presence-store.js';
-import { MemoryConversationStore, MemoryMessageStore, MemoryPresenceStore } from '../../lambdas/adapters/memory-stores.js';
-import type { ConversationStore, MessageStore, NewMessage, PresenceStore } from '../../lambdas/domain/ports.js';
+import { MemoryConversationStore, MemoryMessageStore, MemoryPresenceStore, MemoryUserStore } from '../../lambdas/adapters/memory-stores.js';
+import type { ConversationStore, MessageStore, NewMessage, PresenceStore, UserStore } from '../../lambdas/domain/ports.js';
 import type { Conversation } from '../../lambdas/domain/types.js';
 import { dynamoDeps } from '../support/dynamo-deps.js';
 
@@ -18,6 +18,7 @@ interface Stores {
   conversations: ConversationStore;
   messages: MessageStore;
   presence: PresenceStore;
+  users: UserStore;
 }
 
 const implementations: [string, () => Stores][] = [
@@ -25,14 +26,14 @@ const implementations: [string, () => Stores][] = [
     'memory',
     () => {
       const conversations = new MemoryConversationStore();
-      return { conversations, messages: new MemoryMessageStore(conversations), presence: new MemoryPresenceStore() };
+      return { conversations, messages: new MemoryMessageStore(conversations), presence: new MemoryPresenceStore(), users: new MemoryUserStore() };
     },
   ],
   [
     'DynamoDB',
     () => {
       const { deps } = dynamoDeps(info);
-      return { conversations: deps.conversations, messages: deps.messages, presence: deps.presence };
+      return { conversations: deps.conversations, messages: deps.messages, presence: deps.presence, users: deps.users };
     },
   ],
 ];
@@ -59,6 +60,29 @@ const message = (conversationId: string, clientMessageId: string, epoch = 'e1'):
 });
 
 describe.each(implementations)('stores (%s)', (_name, create) => {
+  it('keeps a group’s externalId and metadata, and returns them to a second create', async () => {
+    const { conversations } = create();
+    const id = `ext-${run()}`;
+    const created = { ...group(id, ['alice', 'bob']), externalId: `ticket-${id}`, metadata: { ticket: '42', queue: 'billing' } };
+    expect((await conversations.createGroup(created)).created).toBe(true);
+    const again = await conversations.createGroup({ ...group(id, ['carol']), externalId: `ticket-${id}` });
+    expect(again).toMatchObject({ created: false, conversation: { externalId: `ticket-${id}`, metadata: { ticket: '42', queue: 'billing' }, members: ['alice', 'bob'] } });
+    expect(await conversations.get(`grp_${id}`, true)).toMatchObject({ externalId: `ticket-${id}`, metadata: { ticket: '42', queue: 'billing' } });
+  });
+
+  it('bans, reads and lifts a user’s ban', async () => {
+    const { users } = create();
+    const user = `u-${run()}`;
+    expect(await users.banOf(user)).toBeUndefined();
+    await users.ban(user, { bannedAt: '2026-12-01T00:00:00.000Z', reason: 'spam' });
+    expect(await users.banOf(user)).toEqual({ bannedAt: '2026-12-01T00:00:00.000Z', reason: 'spam' });
+    await users.ban(user, { bannedAt: '2026-12-02T00:00:00.000Z' });
+    expect(await users.banOf(user)).toEqual({ bannedAt: '2026-12-02T00:00:00.000Z' });
+    await users.unban(user);
+    expect(await users.banOf(user)).toBeUndefined();
+    await users.unban(user);
+  });
+
   it('creates groups once, lists a user’s memberships in id order with from, through and next', async () => {
     const { conversations } = create();
     const user = `u-${run()}`;

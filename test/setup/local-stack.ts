@@ -12,6 +12,9 @@ export interface ParleyInfo {
   tableNames: LocalStack['tableNames'];
   queueUrls: LocalStack['queueUrls'];
   dlqUrls: LocalStack['dlqUrls'];
+  serverApiUrl: string;
+  serverApiCredentials: LocalStack['serverApiCredentials'];
+  serverApiRegion: string;
 }
 
 declare module 'vitest' {
@@ -54,6 +57,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     tableNames: stack.tableNames,
     queueUrls: stack.queueUrls,
     dlqUrls: stack.dlqUrls,
+    serverApiUrl: stack.serverApiUrl,
+    serverApiCredentials: stack.serverApiCredentials,
+    serverApiRegion: stack.serverApiRegion,
   });
   return async () => {
     const entry = shared.parleyStack;

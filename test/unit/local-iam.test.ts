@@ -16,6 +16,7 @@ describe('local IAM', () => {
       { effect: 'Allow', actions: ['dynamodb:*'], resources: ['*'], conditional: true },
     ],
     fanout: [{ effect: 'Allow', actions: ['SQS:send*'], resources: ['arn:aws:sqs:us-east-1:000000000000:parley-fanout'], conditional: false }],
+    serverApi: [],
   });
 
   it('allows exactly the granted action on the granted resource', () => {

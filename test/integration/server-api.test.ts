@@ -1,0 +1,286 @@
+/**
+ * The server API on the local stack: AWS_IAM (SigV4) on every route, each route's happy path and bad input, and the
+ * server SDK against it. The same handler runs in Lambda behind the API Gateway HTTP API.
+ */
+import { randomUUID } from 'node:crypto';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { describe, expect, inject, it } from 'vitest';
+import { serverApi } from '../../lib/definitions.js';
+import { ParleyAccessDeniedError, ParleyServerClient, ParleyServerError } from '../../server-sdk/index.js';
+import { connectAs, devToken, uniqueUser, type StackUrls } from '../support/ws-client.js';
+
+const info = inject('parley');
+const urls: StackUrls = { wsUrl: info.wsUrl, httpUrl: info.httpUrl };
+const client = new ParleyServerClient({ url: info.serverApiUrl, region: info.serverApiRegion, credentials: info.serverApiCredentials });
+
+interface SignOptions {
+  secretAccessKey?: string;
+  region?: string;
+  service?: string;
+  signingDate?: Date;
+  /** Sent instead of the signed body (a replay with a changed body). */
+  sentBody?: string;
+}
+
+/** A request signed with `@smithy/signature-v4` as the AWS SDK signs, with one thing changed at a time. */
+async function signedFetch(method: string, path: string, body: string | undefined, options: SignOptions = {}) {
+  const url = new URL(path, info.serverApiUrl);
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: info.serverApiCredentials.accessKeyId, secretAccessKey: options.secretAccessKey ?? info.serverApiCredentials.secretAccessKey },
+    region: options.region ?? info.serverApiRegion,
+    service: options.service ?? serverApi.signingService,
+    sha256: Hash.bind(null, 'sha256'),
+  });
+  const signed = await signer.sign(
+    {
+      method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: { host: url.host, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body,
+    },
+    { signingDate: options.signingDate },
+  );
+  const { host: _host, ...headers } = signed.headers;
+  return fetch(url, { method, headers, body: options.sentBody ?? body });
+}
+
+const newGroupBody = () => JSON.stringify({ title: 'signed', members: [uniqueUser('sig')] });
+
+describe('AWS_IAM: SigV4 on every route', () => {
+  it('accepts a valid signature (2xx)', async () => {
+    const response = await signedFetch('POST', '/conversations', newGroupBody());
+    expect(response.status).toBe(201);
+  });
+
+  it('refuses an unsigned request with 403', async () => {
+    const response = await fetch(new URL('/conversations', info.serverApiUrl), { method: 'POST', body: newGroupBody() });
+    expect(response.status).toBe(403);
+    expect(response.headers.get('x-amzn-errortype')).toBe('MissingAuthenticationTokenException');
+  });
+
+  it('refuses an end-user JWT as a Bearer token', async () => {
+    const token = await devToken(urls, uniqueUser('bearer'));
+    const response = await fetch(new URL('/users/alice/conversations', info.serverApiUrl), { headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(403);
+  });
+
+  it.each([
+    ['a wrong secret', { secretAccessKey: 'not-the-secret' }],
+    ['a wrong region', { region: 'eu-west-1' }],
+    ['a wrong service', { service: 'execute-apis' }],
+    ['a signature older than five minutes', { signingDate: new Date(Date.now() - 6 * 60 * 1000) }],
+    ['a body changed after signing', { sentBody: JSON.stringify({ title: 'replayed', members: ['mallory'] }) }],
+  ] as [string, SignOptions][])('refuses %s with 403 InvalidSignatureException', async (_name, options) => {
+    const response = await signedFetch('POST', '/conversations', newGroupBody(), options);
+    expect(response.status).toBe(403);
+    expect(response.headers.get('x-amzn-errortype')).toBe('InvalidSignatureException');
+  });
+
+  it('answers 404 for a path that is no route', async () => {
+    const response = await signedFetch('GET', '/nowhere', undefined);
+    expect(response.status).toBe(404);
+  });
+});
+
+/** Expects a call to fail with `status` and a JSON error whose message names `field`. */
+async function expectBadInput(call: Promise<unknown>, field: string, status = 400, code = 'bad_request') {
+  const error = await call.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(ParleyServerError);
+  const failed = error as ParleyServerError;
+  expect({ status: failed.status, code: failed.code }).toEqual({ status, code });
+  expect(failed.message).toMatch(new RegExp(`^${field.replace(/\./g, '\\.')}\\b`));
+}
+
+describe('routes', () => {
+  it('createConversation: members, roles, title, externalId and metadata; idempotent and race-safe on externalId', async () => {
+    const [owner, member] = [uniqueUser('own'), uniqueUser('mem')];
+    const externalId = `ticket-${randomUUID()}`;
+    const input = { externalId, title: 'Ticket 42', members: [member, owner], roles: { [owner]: 'owner' as const }, metadata: { ticket: '42' } };
+    // Two creates at once: one creates, both answer with the same conversation.
+    const [first, second] = await Promise.all([client.createConversation(input), client.createConversation(input)]);
+    expect([first.created, second.created].sort()).toEqual([false, true]);
+    expect(second.conversation.conversationId).toBe(first.conversation.conversationId);
+    const { conversation } = first;
+    expect(conversation).toMatchObject({ kind: 'group', title: 'Ticket 42', externalId, metadata: { ticket: '42' }, createdBy: '$system' });
+    expect(conversation.members).toEqual([member, owner].sort());
+    expect(conversation.roles).toEqual({ [owner]: 'owner', [member]: 'member' });
+    const again = await client.createConversation({ ...input, title: 'other title' });
+    expect(again).toMatchObject({ created: false, conversation: { conversationId: conversation.conversationId, title: 'Ticket 42' } });
+    // Without an owner named, the first member owns it (a group always has an owner).
+    const unowned = await client.createConversation({ title: 'no owner', members: [member, owner] });
+    expect(unowned.conversation.roles).toEqual({ [member]: 'owner', [owner]: 'member' });
+  });
+
+  it('createConversation: bad input names the field', async () => {
+    await expectBadInput(client.createConversation({ title: '', members: ['a'] }), 'title');
+    await expectBadInput(client.createConversation({ title: 't', members: ['not valid!'] }), 'members.0');
+    await expectBadInput(client.createConversation({ title: 't', members: ['a'], metadata: { 'bad key': 'x' } }), 'metadata');
+    await expectBadInput(client.createConversation({ title: 't', members: ['a'], roles: { b: 'owner' } }), 'roles.b');
+    await expectBadInput(client.createConversation({ title: 't', members: ['a'], externalId: 'x'.repeat(129) }), 'externalId');
+    const notJson = await signedFetch('POST', '/conversations', '{"title":');
+    expect(notJson.status).toBe(400);
+    expect(await notJson.json()).toMatchObject({ code: 'invalid_json', message: expect.stringMatching(/^body:/) });
+    const noBody = await signedFetch('POST', '/conversations', undefined);
+    expect(noBody.status).toBe(400);
+    expect(await noBody.json()).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/^body:/) });
+  });
+
+  it('addMembers, setRole, removeMember act with owner rights, as timeline events', async () => {
+    const [a, b, c] = [uniqueUser('a'), uniqueUser('b'), uniqueUser('c')];
+    const { conversation } = await client.createConversation({ title: 'members', members: [a] });
+    const { conversationId } = conversation;
+    expect((await client.addMembers({ conversationId, members: [b, c] })).conversation.members).toEqual([a, b, c].sort());
+    expect((await client.setRole({ conversationId, userId: b, role: 'admin' })).conversation.roles?.[b]).toBe('admin');
+    expect((await client.removeMember({ conversationId, userId: c })).conversation.members).toEqual([a, b].sort());
+    const { messages } = await client.history({ conversationId });
+    expect(messages.map((m) => [m.kind, m.senderId])).toEqual([
+      ['member_removed', '$system'],
+      ['role_changed', '$system'],
+      ['member_added', '$system'],
+    ]);
+  });
+
+  it('addMembers, setRole, removeMember: bad input names the field', async () => {
+    const { conversation } = await client.createConversation({ title: 'bad', members: [uniqueUser('x')] });
+    const { conversationId } = conversation;
+    await expectBadInput(client.addMembers({ conversationId, members: [] }), 'members');
+    await expectBadInput(client.addMembers({ conversationId: 'nope', members: ['a'] }), 'conversationId');
+    await expectBadInput(client.setRole({ conversationId, userId: 'a', role: 'king' as 'owner' }), 'role');
+    await expectBadInput(client.setRole({ conversationId, userId: 'stranger', role: 'admin' }), 'userId');
+    await expectBadInput(client.removeMember({ conversationId, userId: 'bad id' }), 'userId');
+    await expect(client.addMembers({ conversationId: 'grp_missing', members: ['a'] })).rejects.toMatchObject({ status: 404, code: 'not_found' });
+  });
+
+  it('postMessage as a user, a bot and the system: seqs in the timeline, idempotent, fanned out', async () => {
+    const [alice, bob] = [uniqueUser('alice'), uniqueUser('bob')];
+    const { conversation } = await client.createConversation({ title: 'posts', members: [alice, bob] });
+    const { conversationId } = conversation;
+    const socket = await connectAs(urls, bob);
+    try {
+      const asUser = await client.postMessage({ conversationId, clientMessageId: 'u1', body: 'from alice', senderId: alice });
+      const asBot = await client.postMessage({ conversationId, clientMessageId: 'b1', body: 'beep', botId: 'welcome' });
+      const asSystem = await client.postMessage({ conversationId, clientMessageId: 's1', body: 'system notice' });
+      expect([asUser.ack.seq, asBot.ack.seq, asSystem.ack.seq]).toEqual([1, 2, 3]);
+      const retried = await client.postMessage({ conversationId, clientMessageId: 's1', body: 'system notice' });
+      expect(retried.ack).toMatchObject({ seq: 3, duplicate: true });
+      const pushed = await socket.waitFor((frame) => frame.type === 'message' && frame.message.conversationId === conversationId && frame.message.seq === 3);
+      expect(pushed.message).toMatchObject({ senderId: '$system', body: 'system notice' });
+      const { messages } = await client.history({ conversationId, limit: 10 });
+      expect(messages.map((m) => [m.seq, m.senderId])).toEqual([
+        [3, '$system'],
+        [2, '$bot:welcome'],
+        [1, alice],
+      ]);
+    } finally {
+      await socket.close();
+    }
+    // A user who is no member cannot be posted as: the same membership rule as on the WebSocket.
+    await expect(client.postMessage({ conversationId, clientMessageId: 'x', body: 'hi', senderId: uniqueUser('stranger') })).rejects.toMatchObject({
+      status: 403,
+      code: 'forbidden',
+    });
+  });
+
+  it('postMessage and history: bad input names the field', async () => {
+    const { conversation } = await client.createConversation({ title: 'bad posts', members: [uniqueUser('p')] });
+    const { conversationId } = conversation;
+    await expectBadInput(client.postMessage({ conversationId, clientMessageId: '', body: 'x' }), 'clientMessageId');
+    await expectBadInput(client.postMessage({ conversationId, clientMessageId: 'a', body: '' }), 'body');
+    await expectBadInput(client.postMessage({ conversationId, clientMessageId: 'a', body: 'x', senderId: 'u', botId: 'b' }), 'botId');
+    await expectBadInput(client.postMessage({ conversationId, clientMessageId: 'a', body: 'x', botId: 'Not A Bot' }), 'botId');
+    await expectBadInput(client.history({ conversationId, limit: 0 }), 'limit');
+    await expectBadInput(client.history({ conversationId, beforeSeq: 'x' as unknown as number }), 'beforeSeq');
+  });
+
+  it('redactMessage deletes as the system: a tombstone, idempotent', async () => {
+    const alice = uniqueUser('alice');
+    const { conversation } = await client.createConversation({ title: 'redact', members: [alice] });
+    const { conversationId } = conversation;
+    const { ack } = await client.postMessage({ conversationId, clientMessageId: 'm1', body: 'oops', senderId: alice });
+    const redacted = await client.redactMessage({ conversationId, seq: ack.seq });
+    expect(redacted.ack).toMatchObject({ seq: 2, duplicate: false });
+    expect((await client.redactMessage({ conversationId, seq: ack.seq })).ack).toMatchObject({ seq: 2, duplicate: true });
+    const { messages } = await client.history({ conversationId });
+    expect(messages.find((m) => m.seq === ack.seq)).toMatchObject({ deleted: true });
+    expect(messages.find((m) => m.seq === ack.seq)?.body ?? '').toBe('');
+    expect(messages.find((m) => m.seq === 2)).toMatchObject({ kind: 'delete', senderId: '$system', targetSeq: ack.seq });
+  });
+
+  it('redactMessage: bad input names the field', async () => {
+    const { conversation } = await client.createConversation({ title: 'redact bad', members: [uniqueUser('r')] });
+    await expectBadInput(client.redactMessage({ conversationId: conversation.conversationId, seq: 0 }), 'seq');
+    await expectBadInput(client.redactMessage({ conversationId: conversation.conversationId, seq: 5 }), 'seq');
+  });
+
+  it("listUserConversations: a user's conversations with unread counts, paged", async () => {
+    const user = uniqueUser('lister');
+    const ids: string[] = [];
+    for (const title of ['one', 'two', 'three']) ids.push((await client.createConversation({ title, members: [user] })).conversation.conversationId);
+    await client.postMessage({ conversationId: ids[0]!, clientMessageId: 'n', body: 'unread' });
+    const first = await client.listUserConversations({ userId: user, limit: 2 });
+    expect(first.conversations).toHaveLength(2);
+    const rest = await client.listUserConversations({ userId: user, cursor: first.nextCursor! });
+    const all = [...first.conversations, ...rest.conversations];
+    expect(all.map((c) => c.conversationId).sort()).toEqual([...ids].sort());
+    expect(all.find((c) => c.conversationId === ids[0])?.unread).toBe(1);
+    await expectBadInput(client.listUserConversations({ userId: user, limit: 101 }), 'limit');
+    await expectBadInput(client.listUserConversations({ userId: user, cursor: 'forged' }), 'cursor');
+  });
+
+  it('disconnectUser closes every session of the user', async () => {
+    const user = uniqueUser('devices');
+    const [phone, laptop] = [await connectAs(urls, user), await connectAs(urls, user)];
+    const result = await client.disconnectUser({ userId: user });
+    expect(result.closed).toHaveLength(2);
+    await Promise.all([phone.closed, laptop.closed]);
+    await expectBadInput(client.disconnectUser({ userId: 'no spaces' }), 'userId');
+  });
+
+  it('banUser closes the sessions and the authorizer refuses new connections until unbanUser', async () => {
+    const user = uniqueUser('banned');
+    const socket = await connectAs(urls, user);
+    const banned = await client.banUser({ userId: user, reason: 'spam' });
+    expect(banned).toMatchObject({ userId: user, ban: { reason: 'spam' }, sessions: { closed: [expect.any(String)] } });
+    await socket.closed;
+    await expect(connectAs(urls, user)).rejects.toThrow(/401/);
+    await client.unbanUser({ userId: user });
+    const again = await connectAs(urls, user);
+    await again.close();
+    await expectBadInput(client.banUser({ userId: user, reason: '' }), 'reason');
+    await expectBadInput(client.unbanUser({ userId: '$system' }), 'userId');
+  });
+});
+
+describe('server SDK', () => {
+  it('signs with the standard credential chain (environment variables here)', async () => {
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    process.env.AWS_ACCESS_KEY_ID = info.serverApiCredentials.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = info.serverApiCredentials.secretAccessKey;
+    try {
+      const fromChain = new ParleyServerClient({ url: info.serverApiUrl, region: info.serverApiRegion });
+      expect((await fromChain.createConversation({ title: 'chain', members: [uniqueUser('c')] })).created).toBe(true);
+    } finally {
+      process.env.AWS_ACCESS_KEY_ID = saved.id;
+      process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
+    }
+  });
+
+  it('throws ParleyAccessDeniedError with the AWS error type when the signature is refused', async () => {
+    const wrong = new ParleyServerClient({
+      url: info.serverApiUrl,
+      region: info.serverApiRegion,
+      credentials: { ...info.serverApiCredentials, secretAccessKey: 'wrong' },
+    });
+    const error = await wrong.disconnectUser({ userId: 'anyone' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ParleyAccessDeniedError);
+    expect(error).toMatchObject({ status: 403, code: 'access_denied', awsErrorType: 'InvalidSignatureException' });
+  });
+});
