@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { ParleyConfig } from './config.js';
 import { commonEnv, connectAuthorizer, functions, type FunctionName } from './definitions.js';
+import { ParleyEventStream } from './event-stream.js';
 import { ParleyIdentity } from './identity.js';
 import { ParleyOperations } from './operations.js';
 import { ParleyFunction } from './parley-function.js';
@@ -21,6 +22,7 @@ export class ParleyStack extends Stack {
   readonly webSocket: ParleyWebSocketApi;
   readonly functions: Record<FunctionName, ParleyFunction>;
   readonly operations: ParleyOperations;
+  readonly events: ParleyEventStream;
 
   constructor(scope: Construct, id: string, props: ParleyStackProps) {
     super(scope, id, props);
@@ -28,6 +30,7 @@ export class ParleyStack extends Stack {
 
     const tables = new ParleyTables(this, 'Tables', { devStack: config.devStack });
     const queues = new ParleyQueues(this, 'Queues');
+    this.events = new ParleyEventStream(this, 'Events', { webhook: config.webhook, devStack: config.devStack });
     this.identity = new ParleyIdentity(this, 'Identity', { oidc: config.oidc, devStack: config.devStack });
     this.webSocket = new ParleyWebSocketApi(this, 'WebSocket', {
       stageName: config.stageName,
@@ -53,6 +56,7 @@ export class ParleyStack extends Stack {
           stage,
           environment: name === connectAuthorizer.function ? authorizerEnv : undefined,
           devStack: config.devStack,
+          eventBus: this.events.bus,
         }),
     );
     this.webSocket.addRoutes(mapRecord(this.functions, (fn) => fn.function));
@@ -62,7 +66,11 @@ export class ParleyStack extends Stack {
       functions: this.functions,
       tables: tables.byName,
       queues: queues.byName,
-      deadLetterQueues: queues.deadLetterQueues,
+      deadLetterQueues: {
+        ...queues.deadLetterQueues,
+        ...Object.fromEntries(Object.values(this.functions).flatMap((fn) => Object.entries(fn.streamDeadLetterQueues).map(([source, dlq]) => [`${source}Stream`, dlq]))),
+        ...(this.events.webhookDeadLetterQueue ? { webhook: this.events.webhookDeadLetterQueue } : {}),
+      },
       latencyP99ThresholdMs: config.latencyP99ThresholdMs,
       alarmEmail: config.alarmEmail,
     });
@@ -82,6 +90,8 @@ export class ParleyStack extends Stack {
       new CfnOutput(this, `${pascal(name)}QueueUrl`, { value: queue.queueUrl });
       new CfnOutput(this, `${pascal(name)}DlqUrl`, { value: queues.deadLetterQueues[name as keyof typeof queues.byName].queueUrl });
     }
+    new CfnOutput(this, 'EventBusName', { value: this.events.bus.eventBusName });
+    if (this.events.webhookDeadLetterQueue) new CfnOutput(this, 'WebhookDlqUrl', { value: this.events.webhookDeadLetterQueue.queueUrl });
     if (this.operations.topic) new CfnOutput(this, 'AlarmTopicArn', { value: this.operations.topic.topicArn });
   }
 }

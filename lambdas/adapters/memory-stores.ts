@@ -12,9 +12,11 @@ import type {
   StateWrite,
   StoredMessage,
   TimelineAppend,
+  UndeliveredLog,
   UserRateLimiter,
   UserStore,
 } from '../domain/ports.js';
+import type { UndeliveredEntry } from '../domain/events.js';
 import { MemoryRateLimiter } from '../domain/rate-limiter.js';
 import type { ConnectionRef, Conversation, ConversationHead, FanoutJob, GroupAddSetting, Invitation, MemberState, Message, UserPresence } from '../domain/types.js';
 import { loadLimits, type Limits } from '../shared/config.js';
@@ -416,6 +418,7 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
   const presence = new MemoryPresenceStore();
   const queue = new MemoryQueue();
   const pusher = new MemoryPusher();
+  const undelivered = new MemoryUndeliveredLog();
   let clock = Date.parse('2026-11-22T10:00:00.000Z');
   let ids = 0;
   const deps: Deps = {
@@ -425,6 +428,7 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
     users,
     queue,
     pusher,
+    undelivered,
     limits: { ...loadLimits({}), ...overrides },
     rateLimiter: new MemoryRateLimiter(() => clock),
     userRateLimiter: new MemoryUserRateLimiter(),
@@ -440,8 +444,18 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
     users,
     queue,
     pusher,
+    undelivered,
     advance: (ms: number) => {
       clock += ms;
     },
   };
+}
+
+/** Undelivered entries kept in memory, by deliveryId (unit tests). */
+export class MemoryUndeliveredLog implements UndeliveredLog {
+  readonly entries = new Map<string, UndeliveredEntry>();
+
+  async record(entry: UndeliveredEntry): Promise<void> {
+    this.entries.set(entry.deliveryId, entry);
+  }
 }

@@ -1,5 +1,5 @@
 import type { Limits } from '../shared/config.js';
-import type { ConnectionPusher, ConversationStore, FanoutQueue, MessageStore, PresenceStore, UserRateLimiter, UserStore } from './ports.js';
+import type { ConnectionPusher, ConversationStore, FanoutQueue, MessageStore, PresenceStore, UndeliveredLog, UserRateLimiter, UserStore } from './ports.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 /** Everything domain code uses from the outside world, injected so tests can replace any of it. */
@@ -11,6 +11,8 @@ export interface Deps {
   users: UserStore;
   queue: FanoutQueue;
   pusher: ConnectionPusher;
+  /** Records offline recipients of chat messages for `message.undelivered` events; without it nothing is recorded. */
+  undelivered?: UndeliveredLog;
   limits: Limits;
   /** Per-connection token buckets in container memory (sends, typing). */
   rateLimiter: RateLimiter;

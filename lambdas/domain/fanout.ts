@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { chunk, mapLimit } from './concurrency.js';
 import { presenceAudienceOf } from './consent.js';
 import type { Deps } from './deps.js';
 // sessions.ts uses forgetConnection from here: a cycle of functions only, resolved before either is called.
 import { runSessionExpiry } from './sessions.js';
 import type { ConnectionRef, FanoutJob, ServerEvent } from './types.js';
+import { undeliveredPreviewChars, type UndeliveredEntry } from './events.js';
 import { equalJitter } from '../shared/jitter.js';
 
 type DeliverJob = Extract<FanoutJob, { kind: 'deliver' }>;
@@ -48,17 +50,50 @@ export async function publish(
 /** Pushes one job and returns the connections whose push failed for a reason other than being gone. */
 export async function deliver(deps: Deps, job: DeliverJob): Promise<ConnectionRef[]> {
   const now = deps.now();
-  const targets = (job.targets ?? (await deps.presence.connectionsOf(job.recipients ?? [], now))).filter(
-    (target) => target.connectionId !== job.excludeConnectionId,
-  );
+  const connections = job.targets ?? (await deps.presence.connectionsOf(job.recipients ?? [], now));
+  const targets = connections.filter((target) => target.connectionId !== job.excludeConnectionId);
+  const entry = job.targets ? undefined : undeliveredEntry(job, connections);
   const data = JSON.stringify(job.event);
-  const outcomes = await mapLimit(targets, pushConcurrency, async (target) => ({
-    target,
-    result: await deps.pusher.post(target.connectionId, data),
-  }));
+  // The offline record is written alongside the pushes; if it fails the job fails after them, and its retry writes
+  // the same item (same deliveryId), so the event stream still sees it once.
+  const [pushed, recorded] = await Promise.allSettled([
+    mapLimit(targets, pushConcurrency, async (target) => ({ target, result: await deps.pusher.post(target.connectionId, data) })),
+    entry && deps.undelivered ? deps.undelivered.record(entry, deps.limits.undeliveredTtlSeconds) : undefined,
+  ]);
+  if (pushed.status === 'rejected') throw pushed.reason;
+  const outcomes = pushed.value;
   const gone = outcomes.filter((outcome) => outcome.result === 'gone').map((outcome) => outcome.target);
   await Promise.all(gone.map((target) => forgetConnection(deps, target)));
+  if (recorded.status === 'rejected') throw recorded.reason;
   return outcomes.filter((outcome) => outcome.result === 'failed').map((outcome) => outcome.target);
+}
+
+/**
+ * The recipients of a chat message's first delivery attempt that had no live connection (the sender excluded), as
+ * one entry per fanout chunk: a chunk is at most `fanoutChunkSize` users, so a message costs one small write per
+ * chunk with someone offline, never one per recipient.
+ */
+export function undeliveredEntry(job: DeliverJob, connections: readonly ConnectionRef[]): UndeliveredEntry | undefined {
+  if (job.event.type !== 'message') return undefined;
+  const message = job.event.message;
+  if ((message.kind ?? 'message') !== 'message') return undefined;
+  const online = new Set(connections.map((connection) => connection.userId));
+  const recipients = [...new Set(job.recipients ?? [])].sort();
+  const offline = recipients.filter((userId) => !online.has(userId) && userId !== message.senderId);
+  if (offline.length === 0) return undefined;
+  // The chunk's recipients name it: a redelivered or re-queued job computes the same id.
+  const chunkId = createHash('sha256').update(JSON.stringify(recipients)).digest('hex').slice(0, 16);
+  const epoch = message.epoch ?? '';
+  return {
+    deliveryId: `${message.conversationId}#${epoch}#${message.seq}#${chunkId}`,
+    conversationId: message.conversationId,
+    epoch,
+    seq: message.seq,
+    senderId: message.senderId,
+    userIds: offline,
+    preview: Array.from(message.body).slice(0, undeliveredPreviewChars).join(''),
+    occurredAt: message.createdAt,
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { wireLimits } from '../../client/protocol.js';
-import { commonEnv, queues, tables, type TableName } from '../../lib/definitions.js';
+import { commonEnv, eventBus, queues, tables, type TableName } from '../../lib/definitions.js';
 
 /** Tunable limits; every one can be overridden by an environment variable of the same name in CONSTANT_CASE. */
 export interface Limits {
@@ -19,6 +19,8 @@ export interface Limits {
   presenceTtlSeconds: number;
   /** How long a clientMessageId is remembered for idempotent retries. */
   idempotencyTtlSeconds: number;
+  /** How long an `undelivered` item is kept (it only needs to reach the table's stream). */
+  undeliveredTtlSeconds: number;
   /** Receipt events are pushed only in conversations up to this size. */
   receiptPushMaxMembers: number;
   /** Presence events reach only members of conversations up to this size (larger: the `presence` action). */
@@ -49,6 +51,8 @@ export interface Config {
   jwksUrl: string;
   jwtIssuer: string;
   jwtAudience: string;
+  /** The EventBridge bus the stream consumer publishes to. */
+  eventBusName: string;
   limits: Limits;
 }
 
@@ -62,6 +66,7 @@ const defaultLimits: Limits = {
   maxPushAttempts: 5,
   presenceTtlSeconds: 660,
   idempotencyTtlSeconds: 7 * 24 * 3600,
+  undeliveredTtlSeconds: 24 * 3600,
   receiptPushMaxMembers: 32,
   presencePushMaxMembers: 256,
   sendRatePerSecond: 10,
@@ -106,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwksUrl: env[commonEnv.jwksUrl] ?? '',
     jwtIssuer: env[commonEnv.jwtIssuer] ?? '',
     jwtAudience: env[commonEnv.jwtAudience] ?? '',
+    eventBusName: env[eventBus.envVar] ?? '',
     limits: loadLimits(env),
   };
 }

@@ -12,6 +12,9 @@ export interface ParleyInfo {
   tableNames: LocalStack['tableNames'];
   queueUrls: LocalStack['queueUrls'];
   dlqUrls: LocalStack['dlqUrls'];
+  /** The local event bus (`/_events`, `/_events/dead-letters`). */
+  eventsUrl: string;
+  streamDlqUrls: LocalStack['streamDlqUrls'];
 }
 
 declare module 'vitest' {
@@ -34,6 +37,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
         webDir: 'web/dist',
         // Records a test fails come back in 2 s instead of 30 s.
         fanoutVisibilityTimeoutSeconds: 2,
+        // Stream and webhook retries come back within milliseconds.
+        retryBaseMs: 20,
         env: {
           POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR',
           // A short skew so sessions of short-lived dev tokens end within seconds of their exp.
@@ -54,6 +59,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     tableNames: stack.tableNames,
     queueUrls: stack.queueUrls,
     dlqUrls: stack.dlqUrls,
+    eventsUrl: stack.eventsUrl,
+    streamDlqUrls: stack.streamDlqUrls,
   });
   return async () => {
     const entry = shared.parleyStack;
