@@ -20,6 +20,9 @@ const stack = await startLocalStack({
   host: process.env.HOST ?? '127.0.0.1',
   dataDir: join(root, '.data', 'dynamodb'),
   webDir: join(root, 'web', 'dist'),
+  printEvents: true,
+  // Stream checkpoints are not kept across restarts: start at the end instead of replaying a day of persisted data.
+  streamStartingPosition: 'LATEST',
 });
 
 // Scripts such as `npm run disconnect-user` find the running stack here.
@@ -43,12 +46,18 @@ Parley is running locally.
   @connections     ${stack.callbackUrl}/@connections/{connectionId}
   DynamoDB Local   ${stack.dynamodbEndpoint}   (data in .data/dynamodb)
   SQS (fauxqs)     ${stack.sqsEndpoint}
+  Event bus        ${stack.eventsUrl}   (PutEvents; every event is printed below as [event] …)
 
 Chat from a terminal:
   TOKEN=$(curl -s '${stack.httpUrl}/dev/token?user=alice' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
   npx wscat -c "${stack.wsUrl}?token=$TOKEN"
   > {"action":"createConversation","requestId":"1","kind":"direct","userId":"bob"}
   > {"action":"send","requestId":"2","conversationId":"<conversationId from the reply>","clientMessageId":"m1","body":"hi bob"}
+
+Events (docs/EVENTS.md):
+  curl -s '${stack.eventsUrl}/_events?contains=<conversationId>'        what the bus received
+  curl -s '${stack.eventsUrl}/_events/dead-letters'                     what the webhook never accepted
+  Webhook: ${process.env.PARLEY_WEBHOOK_URL ? `every event is POSTed to ${process.env.PARLEY_WEBHOOK_URL}` : 'PARLEY_WEBHOOK_URL=https://… npm start   (optional PARLEY_WEBHOOK_API_KEY, sent as x-api-key)'}
 
 Ctrl-C stops everything.
 `);
