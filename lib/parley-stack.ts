@@ -23,6 +23,8 @@ export class ParleyStack extends Stack {
   readonly functions: Record<FunctionName, ParleyFunction>;
   readonly operations: ParleyOperations;
   readonly events: ParleyEventStream;
+  readonly tables: ParleyTables;
+  readonly queues: ParleyQueues;
 
   constructor(scope: Construct, id: string, props: ParleyStackProps) {
     super(scope, id, props);
@@ -31,6 +33,8 @@ export class ParleyStack extends Stack {
     const tables = new ParleyTables(this, 'Tables', { devStack: config.devStack });
     const queues = new ParleyQueues(this, 'Queues');
     this.events = new ParleyEventStream(this, 'Events', { webhook: config.webhook, devStack: config.devStack });
+    this.tables = tables;
+    this.queues = queues;
     this.identity = new ParleyIdentity(this, 'Identity', { oidc: config.oidc, devStack: config.devStack });
     this.webSocket = new ParleyWebSocketApi(this, 'WebSocket', {
       stageName: config.stageName,

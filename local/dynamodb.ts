@@ -52,7 +52,7 @@ export async function startDynamoDb(options: { dataDir?: string } = {}): Promise
     await waitUntil(async () => {
       if (child.exitCode !== null) throw new Error(`DynamoDB Local exited (${child.exitCode}); is Java 17+ installed?\n${output}`);
       await client.send(new ListTablesCommand({}));
-    }, 90_000, 'DynamoDB Local'); // the JVM needs over 30 s on a loaded two-core machine
+    }, 90_000, 'DynamoDB Local');
   } catch (error) {
     await stop();
     throw error;

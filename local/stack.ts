@@ -23,6 +23,7 @@ import {
   type StreamSourceName,
   type TableName,
 } from '../lib/definitions.js';
+import { mapRecord } from '../lib/records.js';
 import { userIdSchema } from '../lambdas/app/schemas.js';
 import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
@@ -31,6 +32,8 @@ import { LocalEventBus } from './event-bus.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
 import { createTables, localCredentials, localRegion, startDynamoDb } from './dynamodb.js';
 import { installSdkFaults } from './faults.js';
+import { installIamChecks, LocalIam } from './iam.js';
+import { rolePolicies, synthesizeStack, type CfnTemplate } from './template.js';
 import { installSqsContract } from './sqs-contract.js';
 import { SqsLambdaPoller } from './sqs-lambda-poller.js';
 import { startSqs } from './sqs.js';
@@ -62,6 +65,8 @@ export interface LocalStackOptions {
   streamStartingPosition?: 'TRIM_HORIZON' | 'LATEST';
   /** First retry delay of the stream pollers and the webhook (shorter in tests). */
   retryBaseMs?: number;
+  /** Edits the synthesized template before its role policies are enforced (fidelity tests remove a permission). */
+  adjustTemplate?: (template: CfnTemplate) => void;
 }
 
 /** A running local Parley: everything a client or a test needs to reach it. */
@@ -87,6 +92,8 @@ export interface LocalStack {
   streamPollers: Record<StreamSourceName, DynamoDbStreamPoller>;
   /** Their on-failure queues. */
   streamDlqUrls: Record<StreamSourceName, string>;
+  /** Each function's role policy from the synthesized template, checked on every AWS call it makes. */
+  iam: LocalIam;
   /** Runs every function invocation (emulator and poller alike) through `wrapper`, e.g. to time or attribute it. */
   wrapInvocations(wrapper: InvokeWrapper | undefined): void;
   stop(): Promise<void>;
@@ -131,8 +138,11 @@ function lambdaContext(name: FunctionName, deadline: number): Context {
   };
 }
 
-/** Runs a handler like Lambda does: with a context, and failing with "Task timed out" past the function's timeout. */
-function invoker(handlers: Record<FunctionName, Handler>) {
+/**
+ * Runs a handler like Lambda does: with a context, failing with "Task timed out" past the function's timeout, and
+ * with its AWS calls attributed to it for the IAM check.
+ */
+function invoker(handlers: Record<FunctionName, Handler>, iam: LocalIam) {
   return async (name: FunctionName, event: unknown): Promise<unknown> => {
     const timeoutMs = functions[name].timeoutSeconds * 1000;
     let timer: NodeJS.Timeout | undefined;
@@ -140,7 +150,8 @@ function invoker(handlers: Record<FunctionName, Handler>) {
       timer = setTimeout(() => reject(new Error(`Task timed out after ${functions[name].timeoutSeconds} seconds`)), timeoutMs);
     });
     try {
-      return await Promise.race([handlers[name](event, lambdaContext(name, Date.now() + timeoutMs)), timedOut]);
+      const invocation = iam.currentFunction.run(name, () => handlers[name](event, lambdaContext(name, Date.now() + timeoutMs)));
+      return await Promise.race([invocation, timedOut]);
     } finally {
       clearTimeout(timer);
     }
@@ -171,6 +182,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       createDevAuth(),
     ]);
     const tableNames = await createTables(dynamodb.client, 'parley-');
+    const queueName = (url: string) => url.split('/').pop()!;
 
     let wsUrl = '';
     const http = createServer((request, response) =>
@@ -239,7 +251,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }),
       ),
     ) as Record<FunctionName, Handler>;
-    const run = invoker(handlers);
+    // What `cdk deploy` would grant each function, read from the synthesized template, not from a second list here.
+    const synthesized = synthesizeStack(emulator.stage);
+    options.adjustTemplate?.(synthesized.template);
+    const iam = new LocalIam(
+      rolePolicies(synthesized, {
+        region: localRegion,
+        tableNames,
+        queueNames: mapRecord(sqs.queueUrls, queueName),
+        deadLetterQueueNames: mapRecord(sqs.dlqUrls, queueName),
+        webSocketApiId: emulator.apiId,
+      }),
+      // A refusal is a missing grant in lib/: say so loudly, whatever the handler does with the error.
+      (error) => onError('IAM denied a call', error),
+    );
+    const run = invoker(handlers, iam);
     let wrapper: InvokeWrapper | undefined;
     invoke = (name, event) => (wrapper ? wrapper(name, event, run) : run(name, event));
     // The handlers share one set of SDK clients (built at import); `dynamodb:*` and `sqs:*` faults are injected there.
@@ -251,6 +277,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     installSqsContract(runtime.clients.sqs);
     // The bus shares the emulator's faults (`events:PutEvents`), so tests switch them on through one control API.
     eventBus.faults = emulator.faults;
+    const arns = { region: localRegion, webSocketStage: `${emulator.apiId}/${emulator.stage}` };
+    installIamChecks(runtime.clients.ddb, 'dynamodb', iam, arns);
+    installIamChecks(runtime.clients.sqs, 'sqs', iam, arns);
+    installIamChecks(runtime.clients.management, 'execute-api', iam, arns);
 
     const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: localRegion, credentials: localCredentials });
     const fanout = queues.fanout;
@@ -318,6 +348,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       eventsUrl: eventBus.endpoint,
       streamPollers,
       streamDlqUrls,
+      iam,
       wrapInvocations: (next) => {
         wrapper = next;
       },
