@@ -110,10 +110,9 @@ describe('event stream', () => {
       if (item.kind !== 'reaction') expect(event.detailType).toBe(detailTypes[item.kind ?? 'message']);
       else expect(['reaction.added', 'reaction.removed']).toContain(event.detailType);
     }
-    // The faults engaged, so retries really happened; the crash means a batch was published twice.
+    // The faults engaged, so retries really happened (a crashed batch is handled again, refused entries republished).
     expect((await control.fault(refused!)).fired).toBe(3);
     expect((await control.fault(crashed!)).fired).toBe(1);
-    expect(events.length).toBeGreaterThan(byId.size);
     const sent = [...byId.values()].map((copies) => copies[0]!).find((event) => event.detail.seq === first)!;
     expect(sent.detail).toMatchObject({ body: 'one', actorId: owner.userId, version: 1 });
   });
