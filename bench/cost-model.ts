@@ -155,3 +155,40 @@ export function floorPerMillionMessages(recipientConnections: number, messageByt
 export function connectionCostPerUserMonth(minutesPerMonth = 30 * 24 * 60): number {
   return (minutesPerMonth / 1e6) * prices.apiGatewayPerMillionConnectionMinutes;
 }
+
+/** EventBridge custom events: per million PutEvents entries, each 64 KB chunk of an entry counting as one. */
+export const eventBridgePerMillionEvents = 1.0;
+
+/** DynamoDB bytes of an `undelivered` item: attribute names and values, ids of `idBytes` each. */
+export function undeliveredItemBytes(offlineUsers: number, idBytes = 36, previewBytes = 100): number {
+  // deliveryId (~conversation id + epoch + seq + 16-char hash), conversationId, epoch, seq, senderId, preview,
+  // occurredAt, expiresAt, and the userIds list (3 bytes of list overhead per element).
+  const fixed = 10 + 70 + 14 + 36 + 5 + 5 + 3 + 8 + idBytes + 7 + previewBytes + 10 + 24 + 9 + 8 + 7;
+  return fixed + offlineUsers * (idBytes + 3);
+}
+
+/** What the event stream adds to one chat message. */
+export interface EventStreamUsage {
+  /** Fanout chunks (≤ 100 recipients) of the message that found someone offline: one item and one event each. */
+  offlineChunks: number;
+  /** Offline users per such chunk (sizes the item). */
+  offlineUsersPerChunk: number;
+  /** Stream records per consumer invocation (1 at a trickle, up to the batch size of 100 under load). */
+  recordsPerInvocation: number;
+  /** Billed duration of one consumer invocation, at 256 MB. */
+  invocationMs: number;
+}
+
+/**
+ * USD per million chat messages that the event stream adds: the `message.sent` event, per offline chunk one
+ * undelivered item (write units) and its event, and the consumer's invocations. Stream reads by Lambda and TTL
+ * deletes cost nothing.
+ */
+export function eventStreamCostPerMillionMessages(usage: EventStreamUsage): { events: number; dynamoDb: number; lambda: number; total: number } {
+  const events = (1 + usage.offlineChunks) * eventBridgePerMillionEvents;
+  const writeUnits = usage.offlineChunks * Math.ceil(undeliveredItemBytes(usage.offlineUsersPerChunk) / 1024);
+  const dynamoDb = writeUnits * prices.dynamoDbPerMillionWriteUnits;
+  const invocations = (1 + usage.offlineChunks) / usage.recordsPerInvocation;
+  const lambda = invocations * prices.lambdaPerMillionRequests + invocations * lambdaGbSeconds([usage.invocationMs], 256) * 1e6 * prices.lambdaArmPerGbSecond;
+  return { events, dynamoDb, lambda, total: events + dynamoDb + lambda };
+}

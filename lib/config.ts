@@ -10,6 +10,16 @@ export interface OidcSettings {
   readonly jwksUrl: string;
 }
 
+/** An HTTPS endpoint that receives every Parley event (an EventBridge API destination). */
+export interface WebhookSettings {
+  /** Where events are POSTed. */
+  readonly url: string;
+  /** Name or ARN of the Secrets Manager secret whose value is sent as the API key; it never enters the template. */
+  readonly secretName: string;
+  /** The header carrying the API key. */
+  readonly apiKeyHeader: string;
+}
+
 /** Deployment settings of a Parley stack; `configFromContext` reads them from CDK context. */
 export interface ParleyConfig {
   /** WebSocket API stage, which is also the last path segment of the URL. */
@@ -30,6 +40,8 @@ export interface ParleyConfig {
   readonly fanoutLagP99ThresholdMs: number;
   /** Creates the account-wide role that lets API Gateway write logs; turn off when the account already has one. */
   readonly apiGatewayLogsRole: boolean;
+  /** Forwards every event on the bus to a webhook; off unless `webhookUrl` is set. */
+  readonly webhook?: WebhookSettings;
 }
 
 /** The values used for every setting the context leaves out. */
@@ -66,7 +78,7 @@ const asPositiveNumber = (key: string, value: unknown, fallback: number): number
 /**
  * Reads the stack settings from CDK context (`-c key=value` or cdk.json): stageName, devStack, oidcIssuer,
  * oidcAudience, oidcJwksUrl, userIdClaim, alarmEmail, throttleRateLimit, throttleBurstLimit, latencyP99ThresholdMs,
- * fanoutLagP99ThresholdMs, apiGatewayLogsRole.
+ * fanoutLagP99ThresholdMs, apiGatewayLogsRole, webhookUrl, webhookSecretName, webhookApiKeyHeader.
  */
 export function configFromContext(node: Node): ParleyConfig {
   const get = (key: string) => node.tryGetContext(key) as unknown;
@@ -77,6 +89,7 @@ export function configFromContext(node: Node): ParleyConfig {
   const given = Object.values(oidcValues).filter((value) => value !== undefined).length;
   if (given !== 0 && given !== 3) throw new Error('set all of oidcIssuer, oidcAudience and oidcJwksUrl, or none (for Cognito)');
   const oidc = given === 3 ? (oidcValues as OidcSettings) : undefined;
+  const webhook = webhookFromContext(get);
 
   return {
     stageName,
@@ -91,5 +104,19 @@ export function configFromContext(node: Node): ParleyConfig {
     latencyP99ThresholdMs: asPositiveNumber('latencyP99ThresholdMs', get('latencyP99ThresholdMs'), defaultConfig.latencyP99ThresholdMs),
     fanoutLagP99ThresholdMs: asPositiveNumber('fanoutLagP99ThresholdMs', get('fanoutLagP99ThresholdMs'), defaultConfig.fanoutLagP99ThresholdMs),
     apiGatewayLogsRole: asBoolean('apiGatewayLogsRole', get('apiGatewayLogsRole'), defaultConfig.apiGatewayLogsRole),
+    ...(webhook ? { webhook } : {}),
   };
+}
+
+function webhookFromContext(get: (key: string) => unknown): WebhookSettings | undefined {
+  const url = asString(get('webhookUrl'));
+  const secretName = asString(get('webhookSecretName'));
+  if (url === undefined) {
+    if (secretName !== undefined) throw new Error('webhookSecretName is set but webhookUrl is not');
+    return undefined;
+  }
+  // API destinations call HTTPS endpoints only.
+  if (!/^https:\/\/[^\s/]+/.test(url)) throw new Error(`context webhookUrl must be an https:// URL, got "${url}"`);
+  if (secretName === undefined) throw new Error('webhookUrl needs webhookSecretName (a Secrets Manager secret holding the API key)');
+  return { url, secretName, apiKeyHeader: asString(get('webhookApiKeyHeader')) ?? 'x-api-key' };
 }

@@ -32,7 +32,12 @@ export interface TableDefinition {
   readonly timeToLiveAttribute?: string;
   /** Holds user data that must survive a stack deletion in production. */
   readonly retainInProduction: boolean;
+  /** A DynamoDB stream with this view type, read by the `streamSources` on this table. */
+  readonly stream?: StreamViewType;
 }
+
+/** What a DynamoDB stream record carries of the item. */
+export type StreamViewType = 'KEYS_ONLY' | 'NEW_IMAGE' | 'OLD_IMAGE' | 'NEW_AND_OLD_IMAGES';
 
 export const tables = {
   /** One item per conversation: kind, title, member count and the last assigned seq. */
@@ -61,6 +66,8 @@ export const tables = {
     partitionKey: { name: 'conversationId', type: 'S' },
     sortKey: { name: 'seq', type: 'N' },
     retainInProduction: true,
+    // The event stream reads new items; old images too, so an archive can read what TTL or an erasure removed.
+    stream: 'NEW_AND_OLD_IMAGES',
   },
   /** (sender, conversation, clientMessageId) -> seq, so a retried send yields the same ack. */
   idempotency: {
@@ -93,13 +100,24 @@ export const tables = {
     timeToLiveAttribute: 'expiresAt',
     retainInProduction: false,
   },
+  /**
+   * One small item per fanout chunk that found recipients without a live connection (`undelivered` events): the
+   * offline user ids of that chunk, kept a day. It exists for its stream; nothing reads it.
+   */
+  undelivered: {
+    envVar: 'UNDELIVERED_TABLE',
+    partitionKey: { name: 'deliveryId', type: 'S' },
+    timeToLiveAttribute: 'expiresAt',
+    retainInProduction: false,
+    stream: 'NEW_IMAGE',
+  },
 } as const satisfies Record<string, TableDefinition>;
 
 /** Logical table names. */
 export type TableName = keyof typeof tables;
 
 /** Logical function names (keys of `functions`). */
-export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'actions' | 'fanout' | 'serverApi';
+export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'actions' | 'fanout' | 'serverApi' | 'streamEvents';
 
 /** Logical queue names (keys of `queues`). */
 export type QueueName = 'fanout';
@@ -181,6 +199,8 @@ export interface FunctionDefinition {
   readonly sendsTo: readonly QueueName[];
   /** Whether it calls the API Gateway Management API (@connections). */
   readonly postsToConnections: boolean;
+  /** Whether it calls `events:PutEvents` on Parley's event bus. */
+  readonly putsEvents?: boolean;
 }
 
 export const functions = {
@@ -232,6 +252,8 @@ export const functions = {
       // Settings, blocks, invitations; reaction markers are put and deleted in the reaction's transaction.
       users: { table: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'DeleteItem'] },
       rateLimits: { table: ['UpdateItem'] },
+      // Inline fanout records the recipients it found offline.
+      undelivered: { table: ['PutItem'] },
     },
     sendsTo: ['fanout'],
     postsToConnections: true,
@@ -250,6 +272,7 @@ export const functions = {
       messages: { table: ['BatchGetItem'] },
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
       users: { table: ['Query'] },
+      undelivered: { table: ['PutItem'] },
     },
     sendsTo: ['fanout'],
     postsToConnections: true,
@@ -273,7 +296,100 @@ export const functions = {
     sendsTo: ['fanout'],
     postsToConnections: true,
   },
+  streamEvents: {
+    entry: 'lambdas/handlers/stream-events.ts',
+    description: 'Turns timeline and undelivered stream records into events on the Parley event bus',
+    memorySize: 256,
+    timeoutSeconds: 30,
+    // Stream reads are granted by its streamSources, not as table actions.
+    tables: {},
+    sendsTo: [],
+    postsToConnections: false,
+    putsEvents: true,
+  },
 } as const satisfies Record<FunctionName, FunctionDefinition>;
+
+/** Logical names of DynamoDB stream event sources (keys of `streamSources`). */
+export type StreamSourceName = 'timeline' | 'undelivered';
+
+/**
+ * A DynamoDB stream feeding a Lambda function, as an event source mapping: both the CDK stack and the local stream
+ * poller (`local/dynamodb-stream-poller.ts`) are built from it.
+ */
+export interface StreamSourceDefinition {
+  /** The table whose stream is read; it must define `stream`. */
+  readonly table: TableName;
+  readonly consumer: FunctionName;
+  readonly batchSize: number;
+  readonly maxBatchingWindowSeconds: number;
+  readonly startingPosition: 'TRIM_HORIZON' | 'LATEST';
+  /** On a function error, split the batch in two and retry the halves (splitting does not count as a retry). */
+  readonly bisectBatchOnFunctionError: boolean;
+  /** Retries of a failed batch before its position is sent to the on-failure queue and the shard moves on. */
+  readonly maximumRetryAttempts: number;
+  /** Records older than this are sent to the on-failure queue unprocessed; -1: no limit. */
+  readonly maximumRecordAgeSeconds: number;
+  readonly parallelizationFactor: number;
+  /** Event filter patterns (EventBridge syntax over the stream record); a record reaches the function if one matches. */
+  readonly filters: readonly Readonly<Record<string, unknown>>[];
+  /** Retention of the on-failure (dead-letter) SQS queue. */
+  readonly dlqRetentionDays: number;
+}
+
+export const streamSources = {
+  /** New timeline items of the messages table (not the head item, seq 0, and not in-place updates). */
+  timeline: {
+    table: 'messages',
+    consumer: 'streamEvents',
+    batchSize: 100,
+    maxBatchingWindowSeconds: 1,
+    startingPosition: 'TRIM_HORIZON',
+    bisectBatchOnFunctionError: true,
+    maximumRetryAttempts: 5,
+    maximumRecordAgeSeconds: -1,
+    parallelizationFactor: 1,
+    filters: [{ eventName: ['INSERT'], dynamodb: { Keys: { seq: { N: [{ 'anything-but': ['0'] }] } } } }],
+    dlqRetentionDays: 14,
+  },
+  /** New undelivered items (TTL removals are filtered out). */
+  undelivered: {
+    table: 'undelivered',
+    consumer: 'streamEvents',
+    batchSize: 100,
+    maxBatchingWindowSeconds: 1,
+    startingPosition: 'TRIM_HORIZON',
+    bisectBatchOnFunctionError: true,
+    maximumRetryAttempts: 5,
+    maximumRecordAgeSeconds: -1,
+    parallelizationFactor: 1,
+    filters: [{ eventName: ['INSERT'] }],
+    dlqRetentionDays: 14,
+  },
+} as const satisfies Record<StreamSourceName, StreamSourceDefinition>;
+
+/** Parley's EventBridge bus: the `source` of every event and how the consumer learns the bus name. */
+export const eventBus = {
+  envVar: 'EVENT_BUS_NAME',
+  source: 'parley',
+  /** PutEvents takes at most this many entries per call. */
+  maxEntriesPerCall: 10,
+  /** PutEvents rejects a call whose entries add up to more than 256 KB (EventBridge's entry-size arithmetic). */
+  maxCallBytes: 256 * 1024,
+} as const;
+
+/**
+ * The optional webhook target (an API destination): its retry policy, both in the CDK rule target and in the local
+ * bus. EventBridge retries 401, 407, 409, 429 and 5xx answers and timeouts, and dead-letters the rest at once.
+ */
+export const webhookTarget = {
+  maximumRetryAttempts: 8,
+  maximumEventAgeSeconds: 3600,
+  /** API destinations give up on a request after 5 s. */
+  requestTimeoutSeconds: 5,
+  invocationRateLimitPerSecond: 20,
+  retryableStatuses: [401, 407, 409, 429] as readonly number[],
+  dlqRetentionDays: 14,
+} as const;
 
 /** Client actions (defined by the wire protocol); each is a WebSocket route handled by the `actions` function. */
 export { actions, type ActionName };

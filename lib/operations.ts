@@ -27,7 +27,8 @@ export interface ParleyOperationsProps {
   readonly functions: Record<FunctionName, ParleyFunction>;
   readonly tables: Record<TableName, ITable>;
   readonly queues: Record<QueueName, IQueue>;
-  readonly deadLetterQueues: Record<QueueName, IQueue>;
+  /** The fanout queues' DLQs by queue name, plus the stream and webhook DLQs under their own names. */
+  readonly deadLetterQueues: Record<QueueName, IQueue> & Record<string, IQueue>;
   /** Alarm threshold for the p99 integration latency, in milliseconds. */
   readonly latencyP99ThresholdMs: number;
   /** Alarm threshold for the p99 fanout lag (a message's createdAt to its push), in milliseconds. */
@@ -77,7 +78,7 @@ export class ParleyOperations extends Construct {
       this.alarm(`${name}DlqNotEmpty`, {
         metric: dlq.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(1) }),
         threshold: 0,
-        description: `Messages in the ${name} dead-letter queue: pushes were given up; inspect and redrive`,
+        description: `Messages in the ${name} dead-letter queue: work was given up; inspect and redrive`,
       });
     }
 

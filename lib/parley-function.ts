@@ -4,21 +4,34 @@ import { CfnElement, Duration, RemovalPolicy, Stack, Token, Validations } from '
 import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import {
+  Architecture,
+  FilterCriteria,
+  Runtime,
+  StartingPosition,
+  Tracing,
+  type DlqDestinationConfig,
+  type IEventSourceDlq,
+} from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   commonEnv,
+  eventBus,
   functions,
   queues,
+  streamSources,
   tables,
   type FunctionDefinition,
   type FunctionName,
   type QueueDefinition,
   type QueueName,
+  type StreamSourceDefinition,
+  type StreamSourceName,
   type TableActions,
   type TableDefinition,
   type TableName,
@@ -47,6 +60,17 @@ export interface ParleyFunctionProps {
   readonly environment?: Record<string, string>;
   /** Short log retention and logs destroyed with the stack. */
   readonly devStack: boolean;
+  /** The bus a function with `putsEvents` publishes to. */
+  readonly eventBus?: IEventBus;
+}
+
+/** An event source mapping's on-failure destination whose send permission is granted explicitly, and only that. */
+class OnFailureQueue implements IEventSourceDlq {
+  constructor(private readonly queue: IQueue) {}
+
+  bind(): DlqDestinationConfig {
+    return { destination: this.queue.queueArn };
+  }
 }
 
 /**
@@ -58,6 +82,8 @@ export class ParleyFunction extends Construct {
   readonly function: NodejsFunction;
   readonly role: Role;
   readonly logGroup: LogGroup;
+  /** The on-failure queue of every stream this function consumes, by stream source name. */
+  readonly streamDeadLetterQueues: Partial<Record<StreamSourceName, IQueue>> = {};
   private readonly definition: FunctionDefinition;
 
   constructor(scope: Construct, id: string, props: ParleyFunctionProps) {
@@ -122,7 +148,12 @@ export class ParleyFunction extends Construct {
       this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.queues[queue].queueArn] }));
     }
     if (definition.postsToConnections) this.grantManagementApi(props.stage);
+    if (definition.putsEvents) {
+      if (!props.eventBus) throw new Error(`${props.name} puts events but was given no event bus`);
+      this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['events:PutEvents'], resources: [props.eventBus.eventBusArn] }));
+    }
     this.addQueueEventSources(props.name, props.queues);
+    this.addStreamEventSources(props.name, props.tables, props.devStack);
   }
 
   private environmentFor(props: ParleyFunctionProps): Record<string, string> {
@@ -132,6 +163,7 @@ export class ParleyFunction extends Construct {
     }
     for (const queue of this.definition.sendsTo) env[queues[queue].envVar] = props.queues[queue].queueUrl;
     if (this.definition.postsToConnections) env[commonEnv.callbackUrl] = props.stage.callbackUrl;
+    if (this.definition.putsEvents && props.eventBus) env[eventBus.envVar] = props.eventBus.eventBusName;
     return env;
   }
 
@@ -183,6 +215,52 @@ export class ParleyFunction extends Construct {
           reportBatchItemFailures: true,
         }),
       );
+    }
+  }
+
+  /**
+   * The DynamoDB stream event sources of `definitions.streamSources` this function consumes: partial batch
+   * responses, bisect on error, bounded retries, and an encrypted SQS on-failure queue each. The role may read
+   * exactly those streams and send to exactly those queues.
+   */
+  private addStreamEventSources(name: FunctionName, byName: Record<TableName, ITable>, devStack: boolean): void {
+    for (const [source, definition] of Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]) {
+      if (definition.consumer !== name) continue;
+      const table = byName[definition.table];
+      if (!(tables as Record<TableName, TableDefinition>)[definition.table].stream || !table.tableStreamArn) {
+        throw new Error(`stream source ${source}: table ${definition.table} has no stream`);
+      }
+      const dlq = new Queue(this, `${source}StreamDlq`, {
+        retentionPeriod: Duration.days(definition.dlqRetentionDays),
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        removalPolicy: devStack ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      });
+      Validations.of(dlq).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason: 'This queue is the on-failure destination of a stream event source mapping: it is the dead-letter queue.',
+      });
+      this.streamDeadLetterQueues[source] = dlq;
+      this.function.addEventSourceMapping(`${source}Stream`, {
+        eventSourceArn: table.tableStreamArn,
+        startingPosition: StartingPosition[definition.startingPosition],
+        batchSize: definition.batchSize,
+        maxBatchingWindow: Duration.seconds(definition.maxBatchingWindowSeconds),
+        bisectBatchOnError: definition.bisectBatchOnFunctionError,
+        retryAttempts: definition.maximumRetryAttempts,
+        maxRecordAge: definition.maximumRecordAgeSeconds < 0 ? undefined : Duration.seconds(definition.maximumRecordAgeSeconds),
+        parallelizationFactor: definition.parallelizationFactor,
+        reportBatchItemFailures: true,
+        filters: definition.filters.map((pattern) => FilterCriteria.filter(pattern as Record<string, unknown>)),
+        onFailure: new OnFailureQueue(dlq),
+      });
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+          resources: [table.tableStreamArn],
+        }),
+      );
+      this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [dlq.queueArn] }));
     }
   }
 }

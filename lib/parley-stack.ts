@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { ParleyConfig } from './config.js';
 import { commonEnv, connectAuthorizer, functions, serverApi as serverApiDefinition, type FunctionName } from './definitions.js';
+import { ParleyEventStream } from './event-stream.js';
 import { ParleyIdentity } from './identity.js';
 import { ParleyOperations } from './operations.js';
 import { ParleyFunction } from './parley-function.js';
@@ -24,6 +25,7 @@ export class ParleyStack extends Stack {
   readonly operations: ParleyOperations;
   /** The IAM-authorized server API for the app's backend; `serverApi.grantInvoke(role)` gives a role access. */
   readonly serverApi: ParleyServerApi;
+  readonly events: ParleyEventStream;
   readonly tables: ParleyTables;
   readonly queues: ParleyQueues;
 
@@ -33,6 +35,7 @@ export class ParleyStack extends Stack {
 
     const tables = new ParleyTables(this, 'Tables', { devStack: config.devStack });
     const queues = new ParleyQueues(this, 'Queues');
+    this.events = new ParleyEventStream(this, 'Events', { webhook: config.webhook, devStack: config.devStack });
     this.tables = tables;
     this.queues = queues;
     this.identity = new ParleyIdentity(this, 'Identity', { oidc: config.oidc, devStack: config.devStack });
@@ -60,6 +63,7 @@ export class ParleyStack extends Stack {
           stage,
           environment: name === connectAuthorizer.function ? authorizerEnv : undefined,
           devStack: config.devStack,
+          eventBus: this.events.bus,
         }),
     );
     this.webSocket.addRoutes(mapRecord(this.functions, (fn) => fn.function));
@@ -70,7 +74,11 @@ export class ParleyStack extends Stack {
       functions: this.functions,
       tables: tables.byName,
       queues: queues.byName,
-      deadLetterQueues: queues.deadLetterQueues,
+      deadLetterQueues: {
+        ...queues.deadLetterQueues,
+        ...Object.fromEntries(Object.values(this.functions).flatMap((fn) => Object.entries(fn.streamDeadLetterQueues).map(([source, dlq]) => [`${source}Stream`, dlq]))),
+        ...(this.events.webhookDeadLetterQueue ? { webhook: this.events.webhookDeadLetterQueue } : {}),
+      },
       latencyP99ThresholdMs: config.latencyP99ThresholdMs,
       fanoutLagP99ThresholdMs: config.fanoutLagP99ThresholdMs,
       alarmEmail: config.alarmEmail,
@@ -91,6 +99,8 @@ export class ParleyStack extends Stack {
       new CfnOutput(this, `${pascal(name)}QueueUrl`, { value: queue.queueUrl });
       new CfnOutput(this, `${pascal(name)}DlqUrl`, { value: queues.deadLetterQueues[name as keyof typeof queues.byName].queueUrl });
     }
+    new CfnOutput(this, 'EventBusName', { value: this.events.bus.eventBusName });
+    if (this.events.webhookDeadLetterQueue) new CfnOutput(this, 'WebhookDlqUrl', { value: this.events.webhookDeadLetterQueue.queueUrl });
     if (this.operations.topic) new CfnOutput(this, 'AlarmTopicArn', { value: this.operations.topic.topicArn });
   }
 }

@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import {
   CreateTableCommand,
+  DescribeTableCommand,
   DynamoDBClient,
   ListTablesCommand,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   type AttributeDefinition,
   type KeySchemaElement,
@@ -77,7 +79,10 @@ export async function createTables(client: DynamoDBClient, prefix: string): Prom
   for (const [name, def] of Object.entries(tables) as [TableName, TableDefinition][]) {
     const tableName = `${prefix}${name}`;
     names[name] = tableName;
-    if (existing.has(tableName)) continue;
+    if (existing.has(tableName)) {
+      await ensureStream(client, tableName, def);
+      continue;
+    }
     await client.send(
       new CreateTableCommand({
         TableName: tableName,
@@ -89,6 +94,7 @@ export async function createTables(client: DynamoDBClient, prefix: string): Prom
           KeySchema: keySchema(index.partitionKey, index.sortKey),
           Projection: { ProjectionType: 'ALL' },
         })),
+        StreamSpecification: def.stream ? { StreamEnabled: true, StreamViewType: def.stream } : undefined,
       }),
     );
     if (def.timeToLiveAttribute) {
@@ -101,4 +107,15 @@ export async function createTables(client: DynamoDBClient, prefix: string): Prom
     }
   }
   return names;
+}
+
+/** Turns on a table's stream when `npm start` finds a table persisted before its definition had one. */
+async function ensureStream(client: DynamoDBClient, tableName: string, def: TableDefinition): Promise<void> {
+  if (!def.stream) return;
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  if (Table?.StreamSpecification?.StreamEnabled && Table.StreamSpecification.StreamViewType === def.stream) return;
+  if (Table?.StreamSpecification?.StreamEnabled) {
+    await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: { StreamEnabled: false } }));
+  }
+  await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: { StreamEnabled: true, StreamViewType: def.stream } }));
 }

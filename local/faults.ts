@@ -11,6 +11,10 @@ import { z } from 'zod';
  *   none of the matching records is deleted, so all of them come back after the visibility timeout.
  * - `poller:skipDelete`: the batch is processed, but the matching records are not deleted (SQS redelivery).
  * - `poller:duplicate`: the matching records are delivered twice, to two concurrent invocations (SQS at-least-once).
+ * - `streams:crash`: a DynamoDB stream batch with a matching record is handled, then the invocation fails (a crash
+ *   after the work, before the response): the event source mapping retries (bisecting) as after any function error.
+ * - `events:PutEvents`: the local event bus refuses each matching entry (`error` as its ErrorCode, default
+ *   `InternalFailure`) while accepting the others of the call, as a partial `FailedEntryCount`; `times` counts entries.
  */
 export type FaultTarget =
   | 'postToConnection'
@@ -18,7 +22,9 @@ export type FaultTarget =
   | `sqs:${string}`
   | 'poller:crash'
   | 'poller:skipDelete'
-  | 'poller:duplicate';
+  | 'poller:duplicate'
+  | 'streams:crash'
+  | 'events:PutEvents';
 
 /** One injected failure: the next `times` matching calls fail. */
 export interface FaultRule {
@@ -59,14 +65,14 @@ export interface FaultStatus {
   active: boolean;
 }
 
-const pollerTargets = ['poller:crash', 'poller:skipDelete', 'poller:duplicate'] as const;
+const pollerTargets = ['poller:crash', 'poller:skipDelete', 'poller:duplicate', 'streams:crash'] as const;
 
 const ruleSchema = z
   .object({
     id: z.string().min(1).max(128).optional(),
     target: z
       .string()
-      .regex(/^(postToConnection|(dynamodb|sqs):[A-Z][A-Za-z]+|poller:(crash|skipDelete|duplicate))$/, 'unknown fault target'),
+      .regex(/^(postToConnection|(dynamodb|sqs):[A-Z][A-Za-z]+|poller:(crash|skipDelete|duplicate)|streams:crash|events:PutEvents)$/, 'unknown fault target'),
     status: z.union([z.literal(410), z.literal(429), z.literal(500)]).optional(),
     error: z.string().regex(/^[A-Za-z.]+$/).optional(),
     reasons: z.array(z.string().regex(/^[A-Za-z]+$/)).max(100).optional(),
@@ -86,8 +92,11 @@ const ruleSchema = z
     if (sdk && rule.error === undefined && rule.delayMs === undefined) {
       context.addIssue({ code: 'custom', message: `${rule.target} needs an error (or a delayMs)` });
     }
-    if (!sdk && (rule.error !== undefined || rule.when !== undefined || rule.reasons !== undefined)) {
-      context.addIssue({ code: 'custom', message: 'error, when and reasons apply to dynamodb:/sqs: targets only' });
+    if (!sdk && rule.target !== 'events:PutEvents' && rule.error !== undefined) {
+      context.addIssue({ code: 'custom', message: 'error applies to dynamodb:/sqs: targets and events:PutEvents only' });
+    }
+    if (!sdk && (rule.when !== undefined || rule.reasons !== undefined)) {
+      context.addIssue({ code: 'custom', message: 'when and reasons apply to dynamodb:/sqs: targets only' });
     }
     if (rule.target !== 'postToConnection' && rule.status !== undefined) {
       context.addIssue({ code: 'custom', message: 'status applies to postToConnection only' });

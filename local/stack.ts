@@ -3,13 +3,16 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import {
   commonEnv,
   connectAuthorizer,
+  eventBus as eventBusDefinition,
   functions,
   queues,
+  streamSources,
   routeSelectionExpression,
   routes,
   serverApi,
@@ -17,6 +20,8 @@ import {
   webSocketLimits,
   type FunctionName,
   type QueueName,
+  type StreamSourceDefinition,
+  type StreamSourceName,
   type TableName,
 } from '../lib/definitions.js';
 import { mapRecord } from '../lib/records.js';
@@ -24,6 +29,8 @@ import { serviceName } from '../lib/telemetry.js';
 import { userIdSchema } from '../protocol/schemas.js';
 import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
+import { DynamoDbStreamPoller } from './dynamodb-stream-poller.js';
+import { LocalEventBus } from './event-bus.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
 import { createTables, localCredentials, localRegion, startDynamoDb } from './dynamodb.js';
 import { installSdkFaults } from './faults.js';
@@ -55,6 +62,14 @@ export interface LocalStackOptions {
   fanoutVisibilityTimeoutSeconds?: number;
   /** Where emulator and integration failures are reported. */
   onError?: (message: string, error: unknown) => void;
+  /** POST every event to this URL (default: `PARLEY_WEBHOOK_URL`), with `PARLEY_WEBHOOK_API_KEY` as `x-api-key`. */
+  webhookUrl?: string;
+  /** Print one line per event on the bus. */
+  printEvents?: boolean;
+  /** Where the stream pollers start (the definitions say TRIM_HORIZON; `npm start` keeps no checkpoints, so LATEST). */
+  streamStartingPosition?: 'TRIM_HORIZON' | 'LATEST';
+  /** First retry delay of the stream pollers and the webhook (shorter in tests). */
+  retryBaseMs?: number;
   /** Edits the synthesized template before its role policies are enforced (fidelity tests remove a permission). */
   adjustTemplate?: (template: CfnTemplate) => void;
 }
@@ -79,6 +94,13 @@ export interface LocalStack {
   serverApiUrl: string;
   serverApiCredentials: typeof serverApiDevCredentials;
   serverApiRegion: string;
+  /** The local EventBridge bus: received events, webhook dead letters; its control API is `${eventsUrl}/_events`. */
+  eventBus: LocalEventBus;
+  eventsUrl: string;
+  /** The DynamoDB stream event source mappings, by stream source name. */
+  streamPollers: Record<StreamSourceName, DynamoDbStreamPoller>;
+  /** Their on-failure queues. */
+  streamDlqUrls: Record<StreamSourceName, string>;
   /** Each function's role policy from the synthesized template, checked on every AWS call it makes. */
   iam: LocalIam;
   /** Runs every function invocation (emulator and poller alike) through `wrapper`, e.g. to time or attribute it. */
@@ -88,6 +110,9 @@ export interface LocalStack {
 
 /** Wraps a function invocation; `run` performs it. */
 export type InvokeWrapper = (name: FunctionName, event: unknown, run: (name: FunctionName, event: unknown) => Promise<unknown>) => Promise<unknown>;
+
+/** The local bus's name (the consumer's EVENT_BUS_NAME). */
+export const localEventBusName = 'parley-events';
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -180,6 +205,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const httpUrl = `http://${host}:${httpPort}`;
     const jwksUrl = `${httpUrl}/.well-known/jwks.json`;
 
+    const eventBus = new LocalEventBus({
+      busName: localEventBusName,
+      host,
+      webhookUrl: options.webhookUrl ?? (process.env.PARLEY_WEBHOOK_URL || undefined),
+      webhookApiKey: process.env.PARLEY_WEBHOOK_API_KEY || undefined,
+      retryBaseMs: options.retryBaseMs,
+      print: options.printEvents,
+      onError,
+    });
+    await eventBus.listen();
+    stoppers.push(() => eventBus.stop());
+
     // The emulator must listen before the handlers load: they read CALLBACK_URL at import.
     let invoke: (name: FunctionName, event: unknown) => Promise<unknown> = () => Promise.reject(new Error('handlers not loaded'));
     const emulator = new WebSocketApiEmulator({
@@ -205,6 +242,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       [commonEnv.jwtAudience]: devAudience,
       AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBus.endpoint,
+      [eventBusDefinition.envVar]: localEventBusName,
       AWS_REGION: localRegion,
       AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
@@ -254,6 +293,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     installSdkFaults(runtime.clients.ddb, 'dynamodb', emulator.faults);
     installSdkFaults(runtime.clients.sqs, 'sqs', emulator.faults);
     installSqsContract(runtime.clients.sqs);
+    // The bus shares the emulator's faults (`events:PutEvents`), so tests switch them on through one control API.
+    eventBus.faults = emulator.faults;
     const arns = { region: localRegion, webSocketStage: `${emulator.apiId}/${emulator.stage}` };
     installIamChecks(runtime.clients.ddb, 'dynamodb', iam, arns);
     installIamChecks(runtime.clients.sqs, 'sqs', iam, arns);
@@ -278,6 +319,35 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sqsClient.destroy();
     });
 
+    // One poller per stream source, built from its definition like the CDK event source mapping.
+    const streamsClient = new DynamoDBStreamsClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: localCredentials });
+    const streamPollers = {} as Record<StreamSourceName, DynamoDbStreamPoller>;
+    const streamDlqUrls = {} as Record<StreamSourceName, string>;
+    for (const [name, source] of Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]) {
+      streamDlqUrls[name] = sqs.server.createQueue(`parley-${name}-stream-dlq`, {
+        attributes: { MessageRetentionPeriod: String(source.dlqRetentionDays * 24 * 3600) },
+      }).queueUrl;
+      streamPollers[name] = new DynamoDbStreamPoller({
+        dynamodb: dynamodb.client,
+        streams: streamsClient,
+        tableName: tableNames[source.table],
+        source,
+        invoke: (event) => invoke(source.consumer, event) as Promise<never>,
+        sqs: sqsClient,
+        dlqUrl: streamDlqUrls[name],
+        functionArn: `arn:aws:lambda:${localRegion}:000000000000:function:parley-${source.consumer}`,
+        startingPosition: options.streamStartingPosition,
+        retryBaseMs: options.retryBaseMs,
+        faults: emulator.faults,
+        onError,
+      });
+      streamPollers[name].start();
+    }
+    stoppers.push(async () => {
+      await Promise.all(Object.values(streamPollers).map((streamPoller) => streamPoller.stop()));
+      streamsClient.destroy();
+    });
+
     return {
       wsUrl,
       httpUrl,
@@ -295,6 +365,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       serverApiUrl: serverApiServer.url,
       serverApiCredentials: serverApiDevCredentials,
       serverApiRegion: localRegion,
+      eventBus,
+      eventsUrl: eventBus.endpoint,
+      streamPollers,
+      streamDlqUrls,
       iam,
       wrapInvocations: (next) => {
         wrapper = next;

@@ -21,6 +21,9 @@ const stack = await startLocalStack({
   host: process.env.HOST ?? '127.0.0.1',
   dataDir: join(root, '.data', 'dynamodb'),
   webDir: join(root, 'web', 'dist'),
+  printEvents: true,
+  // Stream checkpoints are not kept across restarts: start at the end instead of replaying a day of persisted data.
+  streamStartingPosition: 'LATEST',
 });
 
 // Scripts such as `npm run disconnect-user` find the running stack here.
@@ -44,6 +47,7 @@ Parley is running locally.
   @connections     ${stack.callbackUrl}/@connections/{connectionId}
   DynamoDB Local   ${stack.dynamodbEndpoint}   (data in .data/dynamodb)
   SQS (fauxqs)     ${stack.sqsEndpoint}
+  Event bus        ${stack.eventsUrl}   (PutEvents; every event is printed below as [event] …)
 
 Chat from a terminal:
   TOKEN=$(curl -s '${stack.httpUrl}/dev/token?user=alice' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
@@ -59,6 +63,10 @@ Server API (SigV4, like the backend role on AWS; docs/SERVER-API.md):
   Server SDK:
     new ParleyServerClient({ url: '${stack.serverApiUrl}', region: '${stack.serverApiRegion}' })   // credentials from the AWS chain (env above)
       .postMessage({ conversationId, clientMessageId: 'welcome-1', body: 'Welcome!', botId: 'welcome' })
+Events (docs/EVENTS.md):
+  curl -s '${stack.eventsUrl}/_events?contains=<conversationId>'        what the bus received
+  curl -s '${stack.eventsUrl}/_events/dead-letters'                     what the webhook never accepted
+  Webhook: ${process.env.PARLEY_WEBHOOK_URL ? `every event is POSTed to ${process.env.PARLEY_WEBHOOK_URL}` : 'PARLEY_WEBHOOK_URL=https://… npm start   (optional PARLEY_WEBHOOK_API_KEY, sent as x-api-key)'}
 
 Ctrl-C stops everything.
 `);

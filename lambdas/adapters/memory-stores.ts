@@ -16,9 +16,11 @@ import type {
   StateWrite,
   StoredMessage,
   TimelineAppend,
+  UndeliveredLog,
   UserRateLimiter,
   UserStore,
 } from '../domain/ports.js';
+import type { UndeliveredEntry } from '../domain/events.js';
 import { MemoryRateLimiter } from '../domain/rate-limiter.js';
 import type { ConnectionRef, Conversation, ConversationHead, FanoutJob, GroupAddSetting, Invitation, MemberState, Message, UserPresence } from '../domain/types.js';
 import type { MetricName } from '../../lib/telemetry.js';
@@ -462,6 +464,7 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
   const pusher = new MemoryPusher();
   const log = new MemoryLog();
   const metrics = new MemoryMetrics();
+  const undelivered = new MemoryUndeliveredLog();
   let clock = Date.parse('2026-11-22T10:00:00.000Z');
   let ids = 0;
   const deps: Deps = {
@@ -471,6 +474,7 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
     users,
     queue,
     pusher,
+    undelivered,
     limits: { ...loadLimits({}), ...overrides },
     rateLimiter: new MemoryRateLimiter(() => clock),
     userRateLimiter: new MemoryUserRateLimiter(),
@@ -490,8 +494,18 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
     pusher,
     log,
     metrics,
+    undelivered,
     advance: (ms: number) => {
       clock += ms;
     },
   };
+}
+
+/** Undelivered entries kept in memory, by deliveryId (unit tests). */
+export class MemoryUndeliveredLog implements UndeliveredLog {
+  readonly entries = new Map<string, UndeliveredEntry>();
+
+  async record(entry: UndeliveredEntry): Promise<void> {
+    this.entries.set(entry.deliveryId, entry);
+  }
 }

@@ -3,6 +3,7 @@ import { translateAwsErrors } from '../adapters/aws-errors.js';
 import { DynamoConversationStore } from '../adapters/dynamo-conversation-store.js';
 import { DynamoMessageStore } from '../adapters/dynamo-message-store.js';
 import { DynamoPresenceStore } from '../adapters/dynamo-presence-store.js';
+import { DynamoUndeliveredLog } from '../adapters/dynamo-undelivered-log.js';
 import { DynamoUserStore } from '../adapters/dynamo-user-store.js';
 import { DynamoUserRateLimiter } from '../adapters/dynamo-user-rate-limiter.js';
 import { ManagementApiPusher } from '../adapters/management-api-pusher.js';
@@ -29,6 +30,7 @@ export function createDeps(config: Config, clients: AwsClients, telemetry: { log
     presence: translateAwsErrors(new DynamoPresenceStore(clients.ddb, tables.presence)),
     queue: translateAwsErrors(new SqsFanoutQueue(clients.sqs, config.fanoutQueueUrl)),
     pusher: new ManagementApiPusher(clients.management),
+    undelivered: translateAwsErrors(new DynamoUndeliveredLog(clients.ddb, tables.undelivered)),
     limits: config.limits,
     rateLimiter: new MemoryRateLimiter(),
     userRateLimiter: translateAwsErrors(new DynamoUserRateLimiter(clients.ddb, tables.rateLimits)),

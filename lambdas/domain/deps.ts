@@ -7,6 +7,7 @@ import type {
   MessageStore,
   Metrics,
   PresenceStore,
+  UndeliveredLog,
   UserRateLimiter,
   UserStore,
 } from './ports.js';
@@ -21,6 +22,8 @@ export interface Deps {
   users: UserStore;
   queue: FanoutQueue;
   pusher: ConnectionPusher;
+  /** Records offline recipients of chat messages for `message.undelivered` events; without it nothing is recorded. */
+  undelivered?: UndeliveredLog;
   limits: Limits;
   /** Per-connection token buckets in container memory (sends, typing). */
   rateLimiter: RateLimiter;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chunk, mapLimit } from './concurrency.js';
 import { presenceAudienceOf } from './consent.js';
 import type { Deps } from './deps.js';
@@ -5,6 +6,7 @@ import type { Deps } from './deps.js';
 import { runSessionExpiry } from './sessions.js';
 import type { PushResult } from './ports.js';
 import type { ConnectionRef, FanoutJob, ServerEvent } from './types.js';
+import { undeliveredPreviewChars, type UndeliveredEntry } from './events.js';
 import { equalJitter } from '../shared/jitter.js';
 
 type DeliverJob = Extract<FanoutJob, { kind: 'deliver' }>;
@@ -52,23 +54,59 @@ export async function publish(
  */
 export async function deliver(deps: Deps, job: DeliverJob): Promise<ConnectionRef[]> {
   const now = deps.now();
-  const targets = (job.targets ?? (await deps.presence.connectionsOf(job.recipients ?? [], now))).filter(
-    (target) => target.connectionId !== job.excludeConnectionId,
-  );
+  const connections = job.targets ?? (await deps.presence.connectionsOf(job.recipients ?? [], now));
+  const targets = connections.filter((target) => target.connectionId !== job.excludeConnectionId);
+  const entry = job.targets ? undefined : undeliveredEntry(job, connections);
   const data = JSON.stringify(job.event);
   const createdAt = job.event.type === 'message' ? Date.parse(job.event.message.createdAt) : NaN;
-  const outcomes = await mapLimit(targets, pushConcurrency, async (target) => {
-    const result = await deps.pusher.post(target.connectionId, data);
-    if (result === 'ok' && Number.isFinite(createdAt)) deps.metrics.add('fanoutLag', Math.max(0, deps.now().getTime() - createdAt));
-    return { target, result };
-  });
+  // The offline record is written alongside the pushes; if it fails the job fails after them, and its retry writes
+  // the same item (same deliveryId), so the event stream still sees it once.
+  const [pushed, recorded] = await Promise.allSettled([
+    mapLimit(targets, pushConcurrency, async (target) => {
+      const result = await deps.pusher.post(target.connectionId, data);
+      if (result === 'ok' && Number.isFinite(createdAt)) deps.metrics.add('fanoutLag', Math.max(0, deps.now().getTime() - createdAt));
+      return { target, result };
+    }),
+    entry && deps.undelivered ? deps.undelivered.record(entry, deps.limits.undeliveredTtlSeconds) : undefined,
+  ]);
+  if (pushed.status === 'rejected') throw pushed.reason;
+  const outcomes = pushed.value;
   const count = (result: PushResult) => outcomes.filter((outcome) => outcome.result === result).map((outcome) => outcome.target);
   const delivered = count('ok').length;
   if (delivered > 0) deps.metrics.add('pushesDelivered', delivered);
   const gone = count('gone');
   if (gone.length > 0) deps.metrics.add('connectionsGone', gone.length);
   await Promise.all(gone.map((target) => forgetConnection(deps, target)));
+  if (recorded.status === 'rejected') throw recorded.reason;
   return count('failed');
+}
+
+/**
+ * The recipients of a chat message's first delivery attempt that had no live connection (the sender excluded), as
+ * one entry per fanout chunk: a chunk is at most `fanoutChunkSize` users, so a message costs one small write per
+ * chunk with someone offline, never one per recipient.
+ */
+export function undeliveredEntry(job: DeliverJob, connections: readonly ConnectionRef[]): UndeliveredEntry | undefined {
+  if (job.event.type !== 'message') return undefined;
+  const message = job.event.message;
+  if ((message.kind ?? 'message') !== 'message') return undefined;
+  const online = new Set(connections.map((connection) => connection.userId));
+  const recipients = [...new Set(job.recipients ?? [])].sort();
+  const offline = recipients.filter((userId) => !online.has(userId) && userId !== message.senderId);
+  if (offline.length === 0) return undefined;
+  // The chunk's recipients name it: a redelivered or re-queued job computes the same id.
+  const chunkId = createHash('sha256').update(JSON.stringify(recipients)).digest('hex').slice(0, 16);
+  const epoch = message.epoch ?? '';
+  return {
+    deliveryId: `${message.conversationId}#${epoch}#${message.seq}#${chunkId}`,
+    conversationId: message.conversationId,
+    epoch,
+    seq: message.seq,
+    senderId: message.senderId,
+    userIds: offline,
+    preview: Array.from(message.body).slice(0, undeliveredPreviewChars).join(''),
+    occurredAt: message.createdAt,
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { MetricName } from '../../lib/telemetry.js';
+import type { UndeliveredEntry } from './events.js';
 import type {
   Conversation,
   ConversationHead,
@@ -191,6 +192,12 @@ export interface PresenceStore {
   connectionsOf(userIds: string[], now: Date): Promise<ConnectionRef[]>;
   /** Online/offline status of the given users. */
   presenceOf(userIds: string[], now: Date): Promise<UserPresence[]>;
+}
+
+/** Where the fanout records recipients it found offline (the `undelivered` table, whose stream becomes events). */
+export interface UndeliveredLog {
+  /** Stores the entry (idempotent on its deliveryId) for `ttlSeconds`. */
+  record(entry: UndeliveredEntry, ttlSeconds: number): Promise<void>;
 }
 
 /** The durable fanout queue. */

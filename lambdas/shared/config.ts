@@ -1,5 +1,5 @@
 import { defaultWireLimits, type ConfigurableWireLimits } from '../../protocol/limits.js';
-import { commonEnv, queues, tables, type TableName } from '../../lib/definitions.js';
+import { commonEnv, eventBus, queues, tables, type TableName } from '../../lib/definitions.js';
 
 /**
  * Tunable limits; every one can be overridden by an environment variable of the same name in CONSTANT_CASE. The
@@ -16,6 +16,8 @@ export interface Limits extends ConfigurableWireLimits {
   presenceTtlSeconds: number;
   /** How long a clientMessageId is remembered for idempotent retries. */
   idempotencyTtlSeconds: number;
+  /** How long an `undelivered` item is kept (it only needs to reach the table's stream). */
+  undeliveredTtlSeconds: number;
   /** Longest token lifetime (`exp - iat`, and `exp - now`) the $connect authorizer accepts, in seconds. */
   maxTokenLifetimeSeconds: number;
   /** Tolerated clock difference to the token issuer: on `iat`/`nbf` in the future and on `exp` in the past. */
@@ -30,6 +32,8 @@ export interface Config {
   jwksUrl: string;
   jwtIssuer: string;
   jwtAudience: string;
+  /** The EventBridge bus the stream consumer publishes to. */
+  eventBusName: string;
   limits: Limits;
 }
 
@@ -40,6 +44,7 @@ const defaultLimits: Limits = {
   maxPushAttempts: 5,
   presenceTtlSeconds: 660,
   idempotencyTtlSeconds: 7 * 24 * 3600,
+  undeliveredTtlSeconds: 24 * 3600,
   maxTokenLifetimeSeconds: 24 * 3600,
   clockSkewSeconds: 60,
 };
@@ -73,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwksUrl: env[commonEnv.jwksUrl] ?? '',
     jwtIssuer: env[commonEnv.jwtIssuer] ?? '',
     jwtAudience: env[commonEnv.jwtAudience] ?? '',
+    eventBusName: env[eventBus.envVar] ?? '',
     limits: loadLimits(env),
   };
 }

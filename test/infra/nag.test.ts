@@ -15,6 +15,7 @@ const variants: [string, Partial<ParleyConfig>][] = [
       oidc: { issuer: 'https://idp.example.com/', audience: 'parley', jwksUrl: 'https://idp.example.com/jwks.json' },
     },
   ],
+  ['with the webhook target', { webhook: { url: 'https://hooks.example.com/parley', secretName: 'parley/webhook', apiKeyHeader: 'x-api-key' } }],
 ];
 
 /** Every acknowledgment in the tree: the construct it sits on, the rule (finding) id and the reason. */

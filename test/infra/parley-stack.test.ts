@@ -5,15 +5,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   commonEnv,
   connectAuthorizer,
+  eventBus,
   functions,
   queues,
   routes,
+  streamSources,
   routeSelectionExpression,
   tables,
   type FunctionDefinition,
   type FunctionName,
   type QueueDefinition,
   type QueueName,
+  type StreamSourceDefinition,
+  type StreamSourceName,
   type TableDefinition,
   type TableName,
 } from '../../lib/definitions.js';
@@ -29,6 +33,7 @@ afterAll(cleanup);
 const tableDefinitions = Object.entries(tables) as [TableName, TableDefinition][];
 const functionDefinitions = Object.entries(functions) as [FunctionName, FunctionDefinition][];
 const queueDefinitions = Object.entries(queues) as [QueueName, QueueDefinition][];
+const streamDefinitions = Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][];
 
 const tableId = (name: TableName) => logicalId(stack.node.findChild('Tables').node.findChild(name));
 const queueId = (name: QueueName) => logicalId(stack.node.findChild('Queues').node.findChild(name));
@@ -110,6 +115,50 @@ describe('queues', () => {
   });
 });
 
+describe('event stream', () => {
+  it.each(streamDefinitions)('%s: the stream is on, and its consumer reads it with partial batch responses, bisect, bounded retries and an on-failure queue', (source, definition) => {
+    const table = template.toJSON().Resources[tableId(definition.table)];
+    expect(table.Properties.StreamSpecification).toEqual({ StreamViewType: (tables as Record<TableName, TableDefinition>)[definition.table].stream });
+    const dlq = fn(definition.consumer).streamDeadLetterQueues[source]!;
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionId(definition.consumer) },
+      EventSourceArn: { 'Fn::GetAtt': [tableId(definition.table), 'StreamArn'] },
+      BatchSize: definition.batchSize,
+      MaximumBatchingWindowInSeconds: definition.maxBatchingWindowSeconds,
+      StartingPosition: definition.startingPosition,
+      BisectBatchOnFunctionError: definition.bisectBatchOnFunctionError,
+      MaximumRetryAttempts: definition.maximumRetryAttempts,
+      ParallelizationFactor: definition.parallelizationFactor,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      FilterCriteria: { Filters: definition.filters.map((pattern) => ({ Pattern: JSON.stringify(pattern) })) },
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(dlq), 'Arn'] } } },
+    });
+    expect(template.toJSON().Resources[logicalId(dlq)].Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: definition.dlqRetentionDays * 86_400 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(dlq), 'QueueName'] } }],
+      Threshold: 0,
+    });
+  });
+
+  it('streams exactly the tables a stream source reads', () => {
+    const streamed = Object.entries(template.findResources('AWS::DynamoDB::Table'))
+      .filter(([, resource]) => resource.Properties.StreamSpecification)
+      .map(([id]) => id)
+      .sort();
+    expect(streamed).toEqual([...new Set(streamDefinitions.map(([, definition]) => tableId(definition.table)))].sort());
+  });
+
+  it('has one event bus, tells the consumer its name, and no webhook without the context setting', () => {
+    template.resourceCountIs('AWS::Events::EventBus', 1);
+    const variables = template.toJSON().Resources[functionId('streamEvents')].Properties.Environment.Variables;
+    expect(variables[eventBus.envVar]).toEqual({ Ref: logicalId(stack.events.bus) });
+    template.resourceCountIs('AWS::Events::Rule', 0);
+    template.resourceCountIs('AWS::Events::ApiDestination', 0);
+    template.resourceCountIs('AWS::Events::Connection', 0);
+  });
+});
+
 describe('functions', () => {
   it('creates exactly the functions of the definitions (no helper functions such as log retention)', () => {
     template.resourceCountIs('AWS::Lambda::Function', functionDefinitions.length);
@@ -177,11 +226,19 @@ describe('least privilege', () => {
     for (const queue of definition.sendsTo) expected.push(`sqs:SendMessage {${queueId(queue)}.Arn}`);
     for (const [queue, queueDefinition] of queueDefinitions) if (queueDefinition.consumer === name) expected.push(...consume(queue));
     if (definition.postsToConnections) expected.push(`execute-api:ManageConnections ${connectionsArn}`);
+    if (definition.putsEvents) expected.push(`events:PutEvents {${logicalId(stack.events.bus)}.Arn}`);
+    for (const [source, stream] of streamDefinitions) {
+      if (stream.consumer !== name) continue;
+      for (const action of ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams']) {
+        expected.push(`dynamodb:${action} {${tableId(stream.table)}.StreamArn}`);
+      }
+      expected.push(`sqs:SendMessage {${logicalId(fn(name).streamDeadLetterQueues[source]!)}.Arn}`);
+    }
 
     expect(allowedPairs(template, logicalId(fn(name).role))).toEqual([...new Set(expected)].sort());
   });
 
-  it('spells out the fanout worker: reads to re-check recipients after a membership change, no writes outside presence', () => {
+  it('spells out the fanout worker: reads to re-check recipients after a membership change, writes to presence and undelivered only', () => {
     // Members GetItem: a removed recipient's removedAtSeq; messages BatchGetItem: the head's membershipSeq;
     // users Query: the blocks that hide a user's presence.
     expect(allowedPairs(template, logicalId(fn('fanout').role)).filter((pair) => pair.startsWith('dynamodb:'))).toEqual(
@@ -191,6 +248,7 @@ describe('least privilege', () => {
         `dynamodb:BatchGetItem {${tableId('presence')}.Arn}`,
         `dynamodb:GetItem {${tableId('members')}.Arn}`,
         `dynamodb:Query {${tableId('members')}.Arn}/index/byUser`,
+        `dynamodb:PutItem {${tableId('undelivered')}.Arn}`,
         `dynamodb:Query {${tableId('users')}.Arn}`,
         `dynamodb:UpdateItem {${tableId('presence')}.Arn}`,
       ].sort(),

@@ -15,6 +15,9 @@ export interface ParleyInfo {
   serverApiUrl: string;
   serverApiCredentials: LocalStack['serverApiCredentials'];
   serverApiRegion: string;
+  /** The local event bus (`/_events`, `/_events/dead-letters`). */
+  eventsUrl: string;
+  streamDlqUrls: LocalStack['streamDlqUrls'];
 }
 
 declare module 'vitest' {
@@ -37,6 +40,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
         webDir: 'web/dist',
         // Records a test fails come back in 2 s instead of 30 s.
         fanoutVisibilityTimeoutSeconds: 2,
+        // Stream and webhook retries come back within milliseconds.
+        retryBaseMs: 20,
         env: {
           POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR',
           // A short skew so sessions of short-lived dev tokens end within seconds of their exp.
@@ -60,6 +65,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     serverApiUrl: stack.serverApiUrl,
     serverApiCredentials: stack.serverApiCredentials,
     serverApiRegion: stack.serverApiRegion,
+    eventsUrl: stack.eventsUrl,
+    streamDlqUrls: stack.streamDlqUrls,
   });
   return async () => {
     const entry = shared.parleyStack;

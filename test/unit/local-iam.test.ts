@@ -17,6 +17,7 @@ describe('local IAM', () => {
     ],
     fanout: [{ effect: 'Allow', actions: ['SQS:send*'], resources: ['arn:aws:sqs:us-east-1:000000000000:parley-fanout'], conditional: false }],
     serverApi: [],
+    streamEvents: [],
   });
 
   it('allows exactly the granted action on the granted resource', () => {
