@@ -20,7 +20,7 @@ describe('fault rules', () => {
     expect(() => parseFaultRules({ target: 'postToConnection' })).toThrow(/needs a status/);
     expect(() => parseFaultRules({ target: 'postToConnection', status: 418 })).toThrow(/status/);
     expect(() => parseFaultRules({ target: 'dynamodb:GetItem' })).toThrow(/needs an error/);
-    expect(() => parseFaultRules({ target: 'poller:skipDelete', error: 'Boom' })).toThrow(/dynamodb:\/sqs: targets only/);
+    expect(() => parseFaultRules({ target: 'poller:skipDelete', error: 'Boom' })).toThrow(/dynamodb:\/sqs: targets and events:PutEvents only/);
     expect(() => parseFaultRules({ target: 'poller:duplicate', afterRecords: 1 })).toThrow(/poller:crash only/);
     expect(() => parseFaultRules({ target: 'postToConnection', status: 500, typo: true })).toThrow(/rule 0/);
   });
