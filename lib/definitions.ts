@@ -292,6 +292,8 @@ export const functions = {
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
       // Ban items, and blocks checked when posting into a direct conversation as a user.
       users: { table: ['BatchGetItem', 'PutItem', 'DeleteItem'] },
+      // Offline recipients of its inline fanout, for the event stream's `undelivered`.
+      undelivered: { table: ['PutItem'] },
     },
     sendsTo: ['fanout'],
     postsToConnections: true,

@@ -51,11 +51,12 @@ describe('server API', () => {
         dynamo('BatchGetItem', 'users'),
         dynamo('PutItem', 'users'),
         dynamo('DeleteItem', 'users'),
+        dynamo('PutItem', 'undelivered'),
       ].sort(),
     );
-    // Beyond DynamoDB: its logs, the fanout queue and @connections (pushes and closing sessions), nothing else.
+    // Beyond DynamoDB: its logs and traces, the fanout queue and @connections (pushes and closing sessions), nothing else.
     expect(pairs.filter((pair) => !pair.startsWith('dynamodb:')).map((pair) => pair.split(' ')[0]).sort()).toEqual(
-      ['execute-api:ManageConnections', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage'].sort(),
+      ['execute-api:ManageConnections', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments'].sort(),
     );
   });
 
