@@ -13,7 +13,8 @@ export type TimelineKind =
   | 'title_changed'
   | 'edit'
   | 'delete'
-  | 'reaction';
+  | 'reaction'
+  | 'retention_changed';
 
 /** A member's role in a group; direct conversations have none. */
 export type Role = 'owner' | 'admin' | 'member';
@@ -49,6 +50,10 @@ export interface Message {
   role?: Role;
   /** `title_changed`: the new title. */
   title?: string;
+  /** `retention_changed`: the group's retention in days, or null for the deployment's default. */
+  retentionDays?: number | null;
+  /** `message`: the sender's messages were erased; the body is gone (empty string). */
+  erased?: boolean;
   /** `edit`, `delete`, `reaction`: the seq of the message they apply to. */
   targetSeq?: number;
   /** `reaction`: the emoji. */
@@ -74,6 +79,8 @@ export interface Conversation {
   membershipSeq?: number;
   /** This incarnation of the conversation; a cursor is only valid within its epoch. */
   epoch?: string | null;
+  /** Groups: how many days messages stay readable, when an owner set it (else the deployment's default applies). */
+  retentionDays?: number;
 }
 
 /** A row of `listConversations`: a conversation with the caller's receipt cursors and unread count. */
@@ -162,6 +169,8 @@ export interface SyncConversation {
   limited: boolean;
   /** The cursor was from another epoch or ahead of the conversation: drop what you hold for it. */
   reset: boolean;
+  /** Every seq below this one expired (retention): never ask for them; absent when nothing below the cursor expired. */
+  expiredBefore?: number;
   receipts?: Receipt[];
 }
 
@@ -182,7 +191,7 @@ export interface RequestMap {
   removeMembers: { conversationId: string; members: string[] };
   leave: { conversationId: string };
   setRole: { conversationId: string; userId: string; role: Role };
-  updateConversation: { conversationId: string; title: string };
+  updateConversation: { conversationId: string; title?: string; retentionDays?: number | null };
   block: { userId: string };
   unblock: { userId: string };
   getSettings: Record<string, never>;
@@ -233,7 +242,7 @@ export interface ReplyMap {
   addMembers: { conversation: Conversation; invited?: string[] };
   listConversations: { conversations: ConversationSummary[]; nextCursor: string | null };
   send: SendAck;
-  history: { conversationId: string; messages: Message[]; nextBeforeSeq: number | null };
+  history: { conversationId: string; messages: Message[]; nextBeforeSeq: number | null; expiredBefore?: number };
   sync: {
     conversations: SyncConversation[];
     nextFrom: string | null;

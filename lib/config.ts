@@ -1,3 +1,4 @@
+import { archive, retention } from './definitions.js';
 import type { Node } from 'constructs';
 
 /** An external OpenID Connect provider that issues the tokens clients connect with. */
@@ -28,6 +29,10 @@ export interface ParleyConfig {
   readonly latencyP99ThresholdMs: number;
   /** Creates the account-wide role that lets API Gateway write logs; turn off when the account already has one. */
   readonly apiGatewayLogsRole: boolean;
+  /** Days messages stay readable unless a group sets its own; unset keeps them forever. */
+  readonly messageRetentionDays?: number;
+  /** Also write every timeline item to the Parquet archive in S3. */
+  readonly archive: boolean;
 }
 
 /** The values used for every setting the context leaves out. */
@@ -38,6 +43,7 @@ export const defaultConfig: ParleyConfig = {
   throttle: { rateLimit: 1000, burstLimit: 2000 },
   latencyP99ThresholdMs: 200,
   apiGatewayLogsRole: true,
+  archive: false,
 };
 
 // Context values arrive as strings from `-c key=value` and as JSON values from cdk.json.
@@ -60,10 +66,20 @@ const asPositiveNumber = (key: string, value: unknown, fallback: number): number
   return number;
 };
 
+const retentionDays = (value: unknown): number | undefined => {
+  const text = asString(value);
+  if (text === undefined) return undefined;
+  const days = Number(text);
+  if (!Number.isInteger(days) || days < 1 || days > retention.maxDays) {
+    throw new Error(`context ${retention.contextKey} must be a whole number of days from 1 to ${retention.maxDays}, got "${text}"`);
+  }
+  return days;
+};
+
 /**
  * Reads the stack settings from CDK context (`-c key=value` or cdk.json): stageName, devStack, oidcIssuer,
  * oidcAudience, oidcJwksUrl, userIdClaim, alarmEmail, throttleRateLimit, throttleBurstLimit, latencyP99ThresholdMs,
- * apiGatewayLogsRole.
+ * apiGatewayLogsRole, messageRetentionDays, archive.
  */
 export function configFromContext(node: Node): ParleyConfig {
   const get = (key: string) => node.tryGetContext(key) as unknown;
@@ -87,5 +103,7 @@ export function configFromContext(node: Node): ParleyConfig {
     },
     latencyP99ThresholdMs: asPositiveNumber('latencyP99ThresholdMs', get('latencyP99ThresholdMs'), defaultConfig.latencyP99ThresholdMs),
     apiGatewayLogsRole: asBoolean('apiGatewayLogsRole', get('apiGatewayLogsRole'), defaultConfig.apiGatewayLogsRole),
+    messageRetentionDays: retentionDays(get(retention.contextKey)),
+    archive: asBoolean(archive.contextKey, get(archive.contextKey), defaultConfig.archive),
   };
 }

@@ -31,6 +31,10 @@ export interface TableDefinition {
   readonly timeToLiveAttribute?: string;
   /** Holds user data that must survive a stack deletion in production. */
   readonly retainInProduction: boolean;
+  /** DynamoDB Streams view the table publishes (read by the archive consumer when the archive is on). */
+  readonly stream?: 'NEW_IMAGE' | 'NEW_AND_OLD_IMAGES';
+  /** Table class; Standard unless set (the choice for messages is worked out in BENCHMARKS.md, Storage). */
+  readonly tableClass?: 'STANDARD' | 'STANDARD_INFREQUENT_ACCESS';
 }
 
 export const tables = {
@@ -54,12 +58,17 @@ export const tables = {
     ],
     retainInProduction: true,
   },
-  /** Messages partitioned by conversation, sorted by their gap-free seq. */
+  /**
+   * Messages partitioned by conversation, sorted by their gap-free seq. Timeline items carry `expiresAt` when a
+   * retention applies (never the head item, seq 0), so DynamoDB TTL removes expired messages without a scan.
+   */
   messages: {
     envVar: 'MESSAGES_TABLE',
     partitionKey: { name: 'conversationId', type: 'S' },
     sortKey: { name: 'seq', type: 'N' },
+    timeToLiveAttribute: 'expiresAt',
     retainInProduction: true,
+    stream: 'NEW_AND_OLD_IMAGES',
   },
   /** (sender, conversation, clientMessageId) -> seq, so a retried send yields the same ack. */
   idempotency: {
@@ -253,6 +262,47 @@ export const functions = {
     postsToConnections: true,
   },
 } as const satisfies Record<FunctionName, FunctionDefinition>;
+
+/**
+ * How long messages stay readable. The deployment-wide default is CDK context `messageRetentionDays` (unset: kept
+ * forever), passed to the handlers as `envVar`; groups may override it (`updateConversation`, owners only).
+ */
+export const retention = {
+  contextKey: 'messageRetentionDays',
+  envVar: 'MESSAGE_RETENTION_DAYS',
+  /** Longest retention a deployment or a group may set (100 years). */
+  maxDays: 36_500,
+} as const;
+
+/**
+ * The optional archive (CDK context `archive=true`): every stored timeline item is also written as Parquet to S3,
+ * partitioned by conversation and day, by a Lambda consumer of the messages table's stream.
+ */
+export const archive = {
+  contextKey: 'archive',
+  /** Where the consumer writes: an S3 bucket in AWS, a local folder in the local stack (same layout). */
+  bucketEnvVar: 'ARCHIVE_BUCKET',
+  directoryEnvVar: 'ARCHIVE_DIR',
+  /** Objects move to S3 Glacier Instant Retrieval after this many days. */
+  transitionAfterDays: 30,
+  /** Stream records per invocation, and how long Lambda gathers them first (fewer, larger Parquet files). */
+  batchSize: 1000,
+  maxBatchingWindowSeconds: 60,
+  /** Failed batches are retried this often (split in halves) before the records are reported to the DLQ. */
+  retryAttempts: 10,
+} as const;
+
+/** The archive consumer: its own definition, since it exists only when the archive is on. */
+export const archiveFunction = {
+  entry: 'lambdas/handlers/archive.ts',
+  description: 'Writes timeline items from the messages stream to the Parquet archive',
+  memorySize: 1024,
+  timeoutSeconds: 120,
+  // Erasure markers (`erased`): rows of an erased sender are written without their body, even if they were in flight.
+  tables: { users: { table: ['BatchGetItem'] } },
+  sendsTo: [],
+  postsToConnections: false,
+} as const satisfies FunctionDefinition;
 
 /** Client actions; each is a WebSocket route handled by the `actions` function. */
 export const actions = [

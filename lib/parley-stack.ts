@@ -1,7 +1,8 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { ParleyConfig } from './config.js';
-import { commonEnv, connectAuthorizer, functions, type FunctionName } from './definitions.js';
+import { ParleyArchive } from './archive.js';
+import { commonEnv, connectAuthorizer, functions, retention, type FunctionName } from './definitions.js';
 import { ParleyIdentity } from './identity.js';
 import { ParleyOperations } from './operations.js';
 import { ParleyFunction } from './parley-function.js';
@@ -21,6 +22,8 @@ export class ParleyStack extends Stack {
   readonly webSocket: ParleyWebSocketApi;
   readonly functions: Record<FunctionName, ParleyFunction>;
   readonly operations: ParleyOperations;
+  /** The Parquet archive, when context `archive` is true. */
+  readonly archive?: ParleyArchive;
 
   constructor(scope: Construct, id: string, props: ParleyStackProps) {
     super(scope, id, props);
@@ -43,6 +46,8 @@ export class ParleyStack extends Stack {
       [commonEnv.jwtAudience]: this.identity.audience,
       [commonEnv.userIdClaim]: config.userIdClaim,
     };
+    // The deployment's retention is read where timeline items are written and read.
+    const actionsEnv = config.messageRetentionDays === undefined ? undefined : { [retention.envVar]: String(config.messageRetentionDays) };
     this.functions = mapRecord(
       functions as Record<FunctionName, unknown>,
       (_, name) =>
@@ -51,11 +56,15 @@ export class ParleyStack extends Stack {
           tables: tables.byName,
           queues: queues.byName,
           stage,
-          environment: name === connectAuthorizer.function ? authorizerEnv : undefined,
+          environment: name === connectAuthorizer.function ? authorizerEnv : name === 'actions' ? actionsEnv : undefined,
           devStack: config.devStack,
         }),
     );
     this.webSocket.addRoutes(mapRecord(this.functions, (fn) => fn.function));
+    if (config.archive) {
+      this.archive = new ParleyArchive(this, 'Archive', { tables: tables.byName, queues: queues.byName, stage, devStack: config.devStack });
+      new CfnOutput(this, 'ArchiveBucketName', { value: this.archive.bucket.bucketName });
+    }
 
     this.operations = new ParleyOperations(this, 'Operations', {
       stage,

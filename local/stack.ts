@@ -3,9 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import {
+  archive,
+  archiveFunction,
   commonEnv,
   connectAuthorizer,
   functions,
@@ -22,7 +25,8 @@ import { userIdSchema } from '../lambdas/app/schemas.js';
 import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
-import { createTables, localCredentials, localRegion, startDynamoDb } from './dynamodb.js';
+import { createTables, localCredentials, localRegion, startDynamoDb, startTtlSweeper } from './dynamodb.js';
+import { DynamoStreamPoller } from './ddb-stream-poller.js';
 import { installSdkFaults } from './faults.js';
 import { installSqsContract } from './sqs-contract.js';
 import { SqsLambdaPoller } from './sqs-lambda-poller.js';
@@ -47,6 +51,10 @@ export interface LocalStackOptions {
   fanoutVisibilityTimeoutSeconds?: number;
   /** Where emulator and integration failures are reported. */
   onError?: (message: string, error: unknown) => void;
+  /** Run the archive consumer on the messages stream, writing the bucket's layout into this folder. */
+  archiveDir?: string;
+  /** How often expired items are deleted (DynamoDB Local has no TTL of its own); default 60 s. */
+  ttlSweepIntervalMs?: number;
 }
 
 /** A running local Parley: everything a client or a test needs to reach it. */
@@ -146,6 +154,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       createDevAuth(),
     ]);
     const tableNames = await createTables(dynamodb.client, 'parley-');
+    const sweeper = startTtlSweeper(dynamodb.client, tableNames, options.ttlSweepIntervalMs ?? 60_000, onError);
+    stoppers.push(() => sweeper.stop());
 
     let wsUrl = '';
     const http = createServer((request, response) =>
@@ -229,6 +239,26 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       await poller.stop();
       sqsClient.destroy();
     });
+
+    if (options.archiveDir) {
+      process.env[archive.directoryEnvVar] = options.archiveDir;
+      const consumer = (await import(/* @vite-ignore */ pathToFileURL(join(repositoryRoot, archiveFunction.entry)).href)) as { handler: Handler };
+      const streams = new DynamoDBStreamsClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: localCredentials });
+      const streamPoller = new DynamoStreamPoller({
+        ddb: dynamodb.client,
+        streams,
+        tableName: tableNames.messages,
+        batchSize: archive.batchSize,
+        retryAttempts: archive.retryAttempts,
+        invoke: (event) => consumer.handler(event, lambdaContext('fanout', Date.now() + archiveFunction.timeoutSeconds * 1000)),
+        onError,
+      });
+      streamPoller.start();
+      stoppers.push(async () => {
+        await streamPoller.stop();
+        streams.destroy();
+      });
+    }
 
     return {
       wsUrl,

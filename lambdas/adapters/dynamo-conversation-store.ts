@@ -37,6 +37,8 @@ interface HeadItem {
   lastMessageAt?: string;
   epoch?: string;
   membershipSeq?: number;
+  retentionDays?: number;
+  lastExpiresAt?: number;
 }
 
 function toHead(conversationId: string, item: HeadItem | undefined): ConversationHead {
@@ -46,6 +48,7 @@ function toHead(conversationId: string, item: HeadItem | undefined): Conversatio
     lastMessageAt: item?.lastMessageAt ?? null,
     epoch: item?.epoch ?? null,
     ...(item?.membershipSeq === undefined ? {} : { membershipSeq: Number(item.membershipSeq) }),
+    ...(item?.retentionDays === undefined ? {} : { retentionDays: Number(item.retentionDays) }),
   };
 }
 
@@ -63,6 +66,8 @@ function toConversation(item: ConversationItem, head: HeadItem | undefined): Con
     membershipSeq: Number(item.membershipSeq ?? 0),
     ...(item.kind === 'direct' ? { pending: [...(item.pending ?? [])] } : {}),
     epoch: head?.epoch ?? null,
+    ...(head?.retentionDays === undefined ? {} : { retentionDays: Number(head.retentionDays) }),
+    ...(head?.lastExpiresAt === undefined ? {} : { lastExpiresAt: Number(head.lastExpiresAt) }),
   };
 }
 

@@ -4,6 +4,7 @@ import * as z from 'zod/mini';
 import { userIdPattern } from '../domain/auth.js';
 import { syncPageSize } from '../domain/sync.js';
 import type { Limits } from '../shared/config.js';
+import { retention } from '../../lib/definitions.js';
 
 // zod/mini loads no messages by default; clients get the English ones in their error frames.
 z.config(en());
@@ -60,7 +61,11 @@ export function actionSchemas(limits: Limits) {
     removeMembers: z.object({ conversationId, members: list(userIdSchema, limits.maxMembersPerRequest) }),
     leave: z.object({ conversationId }),
     setRole: z.object({ conversationId, userId: userIdSchema, role: z.enum(['owner', 'admin', 'member']) }),
-    updateConversation: z.object({ conversationId, title: text(100) }),
+    updateConversation: z.object({
+      conversationId,
+      title: z.optional(text(100)),
+      retentionDays: z.optional(z.nullable(z.int().check(z.gte(1), z.lte(retention.maxDays)))),
+    }),
     block: z.object({ userId: userIdSchema }),
     unblock: z.object({ userId: userIdSchema }),
     getSettings: z.object({}),

@@ -29,6 +29,13 @@ export interface Conversation {
    * recreated under the same id (a wiped or restored table) has another epoch and old cursors are recognised.
    */
   epoch: string | null;
+  /** Groups: the owner-set retention in days (the deployment's default applies when absent); kept on the head item. */
+  retentionDays?: number;
+  /**
+   * Server-side: the expiry (epoch seconds) of the newest timeline item. A new item never expires before it, so
+   * expired items are always a prefix of the timeline (see retention.ts).
+   */
+  lastExpiresAt?: number;
 }
 
 /** The small per-conversation head item: the timeline's position, read in batches by sync. */
@@ -39,6 +46,8 @@ export interface ConversationHead {
   epoch: string | null;
   /** Seq of the last membership change, when the timeline records one. */
   membershipSeq?: number;
+  /** The group's own retention in days, when an owner set one. */
+  retentionDays?: number;
 }
 
 /** One member's receipt cursors in one conversation. */

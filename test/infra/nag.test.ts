@@ -15,6 +15,7 @@ const variants: [string, Partial<ParleyConfig>][] = [
       oidc: { issuer: 'https://idp.example.com/', audience: 'parley', jwksUrl: 'https://idp.example.com/jwks.json' },
     },
   ],
+  ['production with retention and the Parquet archive', { archive: true, messageRetentionDays: 365 }],
 ];
 
 /** Every acknowledgment in the tree: the construct it sits on, the rule (finding) id and the reason. */
