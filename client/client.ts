@@ -106,6 +106,11 @@ export interface ParleyClientEvents {
    * the app shows for it; its messages are emitted again from the new timeline.
    */
   reset: { conversationId: string };
+  /**
+   * Older messages of a conversation expired (its retention): every seq below `expiredBefore` is gone for good. Emitted
+   * once per conversation; the client never asks for those seqs again (gap fills stop there).
+   */
+  expired: { conversationId: string; expiredBefore: number };
   /** A non-fatal problem: a failed token fetch, an unreadable frame, a failed gap fetch, … */
   error: Error;
   /** Every timeline event that is not a chat message (`kind` other than `message`), in seq order, once. */
@@ -279,6 +284,8 @@ export class ParleyClient {
   private readonly gapTimers = new Map<string, TimerHandle>();
   private readonly gapFetching = new Set<string>();
   private readonly gapFailures = new Map<string, number>();
+  /** Per conversation, the retention horizon the server named: seqs below it are gone. */
+  private readonly horizons = new Map<string, number>();
   private readonly deliveredAcks = new Map<string, { sent: number; inFlight: boolean }>();
   private readonly typingSent = new Map<string, number>();
   private readonly typingTimers = new Map<string, TimerHandle>();
@@ -445,9 +452,33 @@ export class ParleyClient {
   async history(
     conversationId: string,
     options: { beforeSeq?: number; limit?: number } = {},
-  ): Promise<{ messages: Message[]; nextBeforeSeq: number | null }> {
+  ): Promise<{ messages: Message[]; nextBeforeSeq: number | null; expiredBefore?: number }> {
     const reply = await this.request('history', { conversationId, ...options });
-    return { messages: [...reply.messages].sort((a, b) => a.seq - b.seq), nextBeforeSeq: reply.nextBeforeSeq };
+    if (reply.expiredBefore !== undefined) this.applyExpiry(conversationId, reply.expiredBefore);
+    return {
+      messages: [...reply.messages].sort((a, b) => a.seq - b.seq),
+      nextBeforeSeq: reply.nextBeforeSeq,
+      ...(reply.expiredBefore === undefined ? {} : { expiredBefore: reply.expiredBefore }),
+    };
+  }
+
+  /**
+   * Records a retention horizon: seqs below it are gone, so the stream treats them as delivered (no gap to fill) and
+   * held messages after it are released in order. `expired` is emitted the first time per conversation.
+   */
+  private applyExpiry(conversationId: string, expiredBefore: number): void {
+    if (!Number.isSafeInteger(expiredBefore) || expiredBefore < 2) return;
+    const known = this.horizons.get(conversationId);
+    if (known !== undefined && known >= expiredBefore) return;
+    this.horizons.set(conversationId, expiredBefore);
+    const stream = this.stream(conversationId);
+    if (stream.delivered < expiredBefore - 1) {
+      stream.skipTo(expiredBefore - 1);
+      // Messages held after the horizon are now next in line.
+      this.ingest([], [conversationId]);
+      this.flushCursors();
+    }
+    if (known === undefined) this.events.emit('expired', { conversationId, expiredBefore });
   }
 
   /** Lists the caller's conversations with unread counts (one page). */
@@ -519,9 +550,9 @@ export class ParleyClient {
     return this.conversationRequest('updateConversation', { conversationId, title });
   }
 
-  /** Same as `rename`, named after the action. */
-  async updateConversation(conversationId: string, input: { title: string }): Promise<Conversation> {
-    return this.rename(conversationId, input.title);
+  /** Renames a group (owners and admins) and/or sets its retention in days (owners; null: the deployment's default). */
+  async updateConversation(conversationId: string, input: { title?: string; retentionDays?: number | null }): Promise<Conversation> {
+    return this.conversationRequest('updateConversation', { conversationId, ...input });
   }
 
   /** Blocks a user; resolves with your settings and block list. */
@@ -969,6 +1000,7 @@ export class ParleyClient {
       stream.skipTo(first - 1);
       this.events.emit('limited', { conversationId: id, fromSeq, toSeq: first - 1 });
     }
+    if (entry.expiredBefore !== undefined) this.applyExpiry(id, entry.expiredBefore);
     stream.hint(entry.lastSeq);
     const conversation = this.conversations.get(id);
     if (conversation) conversation.lastSeq = Math.max(conversation.lastSeq ?? 0, entry.lastSeq ?? 0);
@@ -984,6 +1016,7 @@ export class ParleyClient {
     this.receipts.delete(id);
     this.deliveredAcks.delete(id);
     this.gapFailures.delete(id);
+    this.horizons.delete(id);
     const timer = this.gapTimers.get(id);
     if (timer !== undefined) this.clock.clearTimeout(timer);
     this.gapTimers.delete(id);
@@ -1135,8 +1168,8 @@ export class ParleyClient {
   }
 
   /** Feeds messages from any source (push, sync, gap fetch, own ack) through the per-conversation buffers. */
-  private ingest(messages: Message[]): void {
-    const touched = new Set<string>();
+  private ingest(messages: Message[], alsoRelease: string[] = []): void {
+    const touched = new Set<string>(alsoRelease);
     for (const message of messages) {
       if (!isMessage(message)) continue;
       touched.add(message.conversationId);
@@ -1270,6 +1303,8 @@ export class ParleyClient {
         false,
       );
       if (this.ws !== ws) return;
+      // Past the retention horizon there is nothing to fetch: the gap ends there.
+      if (reply.expiredBefore !== undefined) this.applyExpiry(conversationId, reply.expiredBefore);
       this.ingest(reply.messages ?? []);
     } catch (error) {
       if (error instanceof ParleyError && !error.retryable) permanent = true;

@@ -1,6 +1,6 @@
 import { CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
-import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -38,6 +38,8 @@ export class ParleyArchive extends Construct {
       lifecycleRules: [
         {
           id: 'archive-to-glacier-ir',
+          // Glacier Instant Retrieval bills at least 128 KB per object: smaller objects stay in S3 Standard.
+          objectSizeGreaterThan: 128 * 1024,
           transitions: [{ storageClass: StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(archive.transitionAfterDays) }],
         },
       ],
@@ -80,6 +82,13 @@ export class ParleyArchive extends Construct {
         retryAttempts: archive.retryAttempts,
         bisectBatchOnError: true,
         onFailure: new SqsDlq(this.deadLetterQueue),
+        // Every append also updates the head (seq 0), and TTL deletes are not archived: neither invokes the consumer.
+        filters: [
+          FilterCriteria.filter({
+            eventName: FilterRule.or('INSERT', 'MODIFY'),
+            dynamodb: { Keys: { seq: { N: FilterRule.notEquals('0') } } },
+          }),
+        ],
       }),
     );
   }

@@ -48,6 +48,7 @@ describe('archive', () => {
         Rules: [
           {
             Status: 'Enabled',
+            ObjectSizeGreaterThan: 128 * 1024,
             Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: archive.transitionAfterDays }],
           },
         ],
@@ -71,6 +72,9 @@ describe('archive', () => {
       MaximumRetryAttempts: archive.retryAttempts,
       BisectBatchOnFunctionError: true,
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(stack.archive!.deadLetterQueue), 'Arn'] } } },
+      FilterCriteria: {
+        Filters: [{ Pattern: JSON.stringify({ eventName: ['INSERT', 'MODIFY'], dynamodb: { Keys: { seq: { N: [{ 'anything-but': ['0'] }] } } } }) }],
+      },
     });
     const consumer = template.toJSON().Resources[logicalId(stack.archive!.consumer.function)].Properties;
     expect(consumer).toMatchObject({ MemorySize: archiveFunction.memorySize, Timeout: archiveFunction.timeoutSeconds });
