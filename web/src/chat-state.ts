@@ -38,6 +38,8 @@ export interface ConversationRow {
 interface ConversationView {
   messages: Map<number, Message>;
   reachedStart: boolean;
+  /** Older messages expired (the conversation's retention): nothing before the shown ones can be loaded. */
+  expired: boolean;
   loadingOlder: Promise<void> | null;
   lastActivity: string;
 }
@@ -83,6 +85,13 @@ export class ChatState {
       const view = this.view(conversationId);
       view.messages.clear();
       view.reachedStart = false;
+      view.expired = false;
+      this.notify();
+    });
+    client.on('expired', ({ conversationId }) => {
+      const view = this.view(conversationId);
+      view.expired = true;
+      view.reachedStart = true;
       this.notify();
     });
     client.on('synced', () => {
@@ -189,6 +198,11 @@ export class ChatState {
     return view.loadingOlder;
   }
 
+  /** Whether older messages of a conversation expired (its retention). */
+  expired(conversationId: string): boolean {
+    return this.view(conversationId).expired;
+  }
+
   /** Whether the oldest message of a conversation is loaded. */
   reachedStart(conversationId: string): boolean {
     return this.view(conversationId).reachedStart;
@@ -287,7 +301,7 @@ export class ChatState {
   private view(conversationId: string): ConversationView {
     let view = this.views.get(conversationId);
     if (!view) {
-      view = { messages: new Map(), reachedStart: false, loadingOlder: null, lastActivity: '' };
+      view = { messages: new Map(), reachedStart: false, expired: false, loadingOlder: null, lastActivity: '' };
       this.views.set(conversationId, view);
     }
     return view;
