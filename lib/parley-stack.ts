@@ -22,6 +22,8 @@ export class ParleyStack extends Stack {
   readonly webSocket: ParleyWebSocketApi;
   readonly functions: Record<FunctionName, ParleyFunction>;
   readonly operations: ParleyOperations;
+  readonly tables: ParleyTables;
+  readonly queues: ParleyQueues;
   /** The Parquet archive, when context `archive` is true. */
   readonly archive?: ParleyArchive;
 
@@ -31,6 +33,8 @@ export class ParleyStack extends Stack {
 
     const tables = new ParleyTables(this, 'Tables', { devStack: config.devStack });
     const queues = new ParleyQueues(this, 'Queues');
+    this.tables = tables;
+    this.queues = queues;
     this.identity = new ParleyIdentity(this, 'Identity', { oidc: config.oidc, devStack: config.devStack });
     this.webSocket = new ParleyWebSocketApi(this, 'WebSocket', {
       stageName: config.stageName,

@@ -53,7 +53,7 @@ export async function startDynamoDb(options: { dataDir?: string } = {}): Promise
     await waitUntil(async () => {
       if (child.exitCode !== null) throw new Error(`DynamoDB Local exited (${child.exitCode}); is Java 17+ installed?\n${output}`);
       await client.send(new ListTablesCommand({}));
-    }, 120_000, 'DynamoDB Local'); // a JVM on a busy machine can take a minute to listen
+    }, 90_000, 'DynamoDB Local');
   } catch (error) {
     await stop();
     throw error;

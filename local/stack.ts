@@ -21,6 +21,7 @@ import {
   type QueueName,
   type TableName,
 } from '../lib/definitions.js';
+import { mapRecord } from '../lib/records.js';
 import { userIdSchema } from '../lambdas/app/schemas.js';
 import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
@@ -28,6 +29,8 @@ import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.
 import { createTables, localCredentials, localRegion, startDynamoDb, startTtlSweeper } from './dynamodb.js';
 import { DynamoStreamPoller } from './ddb-stream-poller.js';
 import { installSdkFaults } from './faults.js';
+import { installIamChecks, LocalIam } from './iam.js';
+import { rolePolicies, synthesizeStack, type CfnTemplate } from './template.js';
 import { installSqsContract } from './sqs-contract.js';
 import { SqsLambdaPoller } from './sqs-lambda-poller.js';
 import { startSqs } from './sqs.js';
@@ -55,6 +58,8 @@ export interface LocalStackOptions {
   archiveDir?: string;
   /** How often expired items are deleted (DynamoDB Local has no TTL of its own); default 60 s. */
   ttlSweepIntervalMs?: number;
+  /** Edits the synthesized template before its role policies are enforced (fidelity tests remove a permission). */
+  adjustTemplate?: (template: CfnTemplate) => void;
 }
 
 /** A running local Parley: everything a client or a test needs to reach it. */
@@ -73,6 +78,8 @@ export interface LocalStack {
   /** The client the poller receives and deletes with (the event source mapping's own SQS requests). */
   pollerSqs: SQSClient;
   devAuth: DevAuth;
+  /** Each function's role policy from the synthesized template, checked on every AWS call it makes. */
+  iam: LocalIam;
   /** Runs every function invocation (emulator and poller alike) through `wrapper`, e.g. to time or attribute it. */
   wrapInvocations(wrapper: InvokeWrapper | undefined): void;
   stop(): Promise<void>;
@@ -114,8 +121,11 @@ function lambdaContext(name: FunctionName, deadline: number): Context {
   };
 }
 
-/** Runs a handler like Lambda does: with a context, and failing with "Task timed out" past the function's timeout. */
-function invoker(handlers: Record<FunctionName, Handler>) {
+/**
+ * Runs a handler like Lambda does: with a context, failing with "Task timed out" past the function's timeout, and
+ * with its AWS calls attributed to it for the IAM check.
+ */
+function invoker(handlers: Record<FunctionName, Handler>, iam: LocalIam) {
   return async (name: FunctionName, event: unknown): Promise<unknown> => {
     const timeoutMs = functions[name].timeoutSeconds * 1000;
     let timer: NodeJS.Timeout | undefined;
@@ -123,7 +133,8 @@ function invoker(handlers: Record<FunctionName, Handler>) {
       timer = setTimeout(() => reject(new Error(`Task timed out after ${functions[name].timeoutSeconds} seconds`)), timeoutMs);
     });
     try {
-      return await Promise.race([handlers[name](event, lambdaContext(name, Date.now() + timeoutMs)), timedOut]);
+      const invocation = iam.currentFunction.run(name, () => handlers[name](event, lambdaContext(name, Date.now() + timeoutMs)));
+      return await Promise.race([invocation, timedOut]);
     } finally {
       clearTimeout(timer);
     }
@@ -156,6 +167,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const tableNames = await createTables(dynamodb.client, 'parley-');
     const sweeper = startTtlSweeper(dynamodb.client, tableNames, options.ttlSweepIntervalMs ?? 60_000, onError);
     stoppers.push(() => sweeper.stop());
+    const queueName = (url: string) => url.split('/').pop()!;
 
     let wsUrl = '';
     const http = createServer((request, response) =>
@@ -210,7 +222,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }),
       ),
     ) as Record<FunctionName, Handler>;
-    const run = invoker(handlers);
+    // What `cdk deploy` would grant each function, read from the synthesized template, not from a second list here.
+    const synthesized = synthesizeStack(emulator.stage);
+    options.adjustTemplate?.(synthesized.template);
+    const iam = new LocalIam(
+      rolePolicies(synthesized, {
+        region: localRegion,
+        tableNames,
+        queueNames: mapRecord(sqs.queueUrls, queueName),
+        deadLetterQueueNames: mapRecord(sqs.dlqUrls, queueName),
+        webSocketApiId: emulator.apiId,
+      }),
+      // A refusal is a missing grant in lib/: say so loudly, whatever the handler does with the error.
+      (error) => onError('IAM denied a call', error),
+    );
+    const run = invoker(handlers, iam);
     let wrapper: InvokeWrapper | undefined;
     invoke = (name, event) => (wrapper ? wrapper(name, event, run) : run(name, event));
     // The handlers share one set of SDK clients (built at import); `dynamodb:*` and `sqs:*` faults are injected there.
@@ -220,6 +246,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     installSdkFaults(runtime.clients.ddb, 'dynamodb', emulator.faults);
     installSdkFaults(runtime.clients.sqs, 'sqs', emulator.faults);
     installSqsContract(runtime.clients.sqs);
+    const arns = { region: localRegion, webSocketStage: `${emulator.apiId}/${emulator.stage}` };
+    installIamChecks(runtime.clients.ddb, 'dynamodb', iam, arns);
+    installIamChecks(runtime.clients.sqs, 'sqs', iam, arns);
+    installIamChecks(runtime.clients.management, 'execute-api', iam, arns);
 
     const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: localRegion, credentials: localCredentials });
     const fanout = queues.fanout;
@@ -274,6 +304,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       poller,
       pollerSqs: sqsClient,
       devAuth,
+      iam,
       wrapInvocations: (next) => {
         wrapper = next;
       },

@@ -5,63 +5,17 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TcpProxy } from '../../client/testing/tcp-proxy.js';
 import { buildWeb, webIndex } from '../setup/build-web.js';
-import { chromiumExecutable, launchBrowser, type LaunchedBrowser } from '../support/browser.js';
+import { chromiumExecutable } from '../support/browser.js';
+import { chatSessions, pageTimeout as timeout, sendText as send, shownMessages as messages } from '../support/web-pages.js';
 
 const artifacts = join(process.cwd(), 'test-results', 'e2e');
-const timeout = 20_000;
 
 const info = inject('parley');
 const baseUrl = info.httpUrl.replace(/\/$/, '');
-
-interface Session {
-  user: string;
-  context: BrowserContext;
-  page: Page;
-  errors: string[];
-  browser: LaunchedBrowser;
-}
-
-const sessions: Session[] = [];
-
-async function openAs(user: string, viewport: { width: number; height: number }, query = ''): Promise<Session> {
-  // A fresh profile per user: separate localStorage, no state from earlier runs.
-  const browser = await launchBrowser({ viewport });
-  const { context } = browser;
-  const page = context.pages()[0] ?? (await context.newPage());
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
-  });
-  const session = { user, context, page, errors, browser };
-  sessions.push(session);
-  await page.goto(`${baseUrl}/${query}`);
-  await page.getByTestId('login-user').fill(user);
-  await page.getByTestId('login-submit').click();
-  await page.getByTestId('me').waitFor({ timeout });
-  await expect.poll(() => page.getByTestId('me').locator('.dot').getAttribute('data-status'), { timeout }).toBe('online');
-  return session;
-}
-
-const messages = (page: Page) =>
-  page.getByTestId('message').evaluateAll((els) =>
-    els.map((el) => ({
-      seq: (el as HTMLElement).dataset.seq,
-      sender: (el as HTMLElement).dataset.sender,
-      mark: (el as HTMLElement).dataset.mark,
-      body: el.querySelector('.body')?.textContent,
-    })),
-  );
-
-async function send(page: Page, text: string): Promise<void> {
-  const input = page.getByTestId('composer-input');
-  await input.fill(text);
-  await input.press('Enter');
-}
+const { openAs, closeAll } = chatSessions(baseUrl);
 
 describe('web chat in Chromium', () => {
   beforeAll(async () => {
@@ -73,9 +27,7 @@ describe('web chat in Chromium', () => {
     mkdirSync(artifacts, { recursive: true });
   });
 
-  afterAll(async () => {
-    for (const s of sessions) await s.browser.close();
-  });
+  afterAll(closeAll);
 
   it('two users chat: text, order, unread, receipts, typing and presence', async () => {
     const suffix = randomUUID().slice(0, 8);

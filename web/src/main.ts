@@ -1,7 +1,9 @@
-import { ParleyClient, ParleyError, StorageCursorStore, type ConnectionStatus, type PresenceInfo } from '../../client/index.js';
-import { ChatState, titleOf, type MessageRow } from './chat-state.js';
+import { IndexedDbStorage, ParleyClient, type ConnectionStatus, type PresenceInfo } from '../../client/index.js';
+import { ChatState, reactionEmoji, titleOf, type MessageRow, type TimelineRow } from './chat-state.js';
 import { fetchDevToken, loadConfig, type WebConfig } from './dev-auth.js';
 import { h, replaceChildren } from './dom.js';
+import { errorText, GroupPanel } from './group-panel.js';
+import { InvitationList, SettingsPanel } from './settings-panel.js';
 
 const userKey = 'parley.user';
 const typingIdleMs = 4_000;
@@ -62,8 +64,8 @@ function startChat(config: WebConfig, user: string): void {
     url: config.wsUrl,
     userId: user,
     token: () => fetchDevToken(user),
-    // Per user and endpoint: another account's (or stack's) cursors mean nothing here.
-    cursorStore: new StorageCursorStore(localStorage, `parley.cursors.${config.wsUrl}.${user}`),
+    // Unsent messages and cursors survive a reload; one database per endpoint, namespaced by user inside it.
+    storage: new IndexedDbStorage({ databaseName: `parley.${config.wsUrl}` }),
   });
   const state = new ChatState(client, user);
   const ui = new ChatView(state, () => {
@@ -100,6 +102,17 @@ class ChatView {
   private readonly newChat = h('form', { class: 'new-chat', 'data-testid': 'new-chat-form', hidden: true });
   private readonly toasts = h('div', { class: 'toasts', 'aria-live': 'assertive' });
   private readonly meDot = h('span', { class: 'dot', 'data-status': 'unknown' });
+  private readonly sendButton = h('button', { type: 'submit', 'data-testid': 'composer-send' }, 'Send');
+  private readonly infoButton = h('button', { type: 'button', class: 'small secondary info-toggle', title: 'Conversation info', 'aria-label': 'Conversation info', 'aria-expanded': 'false', 'data-testid': 'info-button', hidden: true }, 'Info');
+  private readonly removalBanner = h('div', { class: 'removal', 'data-testid': 'removal-banner', role: 'status', hidden: true });
+  private readonly editBar = h('div', { class: 'edit-bar', 'data-testid': 'edit-bar', hidden: true });
+  private readonly groupPanel: GroupPanel;
+  private readonly settingsPanel: SettingsPanel;
+  private readonly invitationList: InvitationList;
+  /** The message being edited in the composer, if any. */
+  private editing: { conversationId: string; seq: number } | null = null;
+  /** The message whose emoji picker is open, if any. */
+  private pickerFor: { conversationId: string; seq: number } | null = null;
   private lastStatus: ConnectionStatus | null = null;
   private retryAt = 0;
   private bannerTimer: ReturnType<typeof setInterval> | undefined;
@@ -111,7 +124,12 @@ class ChatView {
   constructor(
     private readonly state: ChatState,
     private readonly signOut: () => void,
-  ) {}
+  ) {
+    const toast = (text: string) => this.toast(text);
+    this.groupPanel = new GroupPanel(state, toast);
+    this.settingsPanel = new SettingsPanel(state, toast);
+    this.invitationList = new InvitationList(state, toast, (id) => (location.hash = `#/c/${encodeURIComponent(id)}`));
+  }
 
   mount(): void {
     const membersInput = h('input', { name: 'members', 'data-testid': 'new-chat-members', placeholder: 'People: bob, carol', required: true, autocapitalize: 'none' });
@@ -133,14 +151,17 @@ class ChatView {
       const created =
         members.length === 1 && !title
           ? this.state.client.createDirect(members[0]!)
-          : this.state.client.createGroup(title || [this.state.me, ...members].join(', '), members);
+          : this.state.createGroup(title || [this.state.me, ...members].join(', '), members).then(({ conversation, invited }) => {
+              if (invited.length > 0) this.toast(`Invited ${invited.join(', ')} (they must accept).`);
+              return conversation;
+            });
       created.then(
         (conversation) => {
           membersInput.value = titleInput.value = '';
           this.newChat.hidden = true;
           location.hash = `#/c/${encodeURIComponent(conversation.conversationId)}`;
         },
-        (error: unknown) => this.toast(error instanceof ParleyError ? error.message : String(error)),
+        (error: unknown) => this.toast(errorText(error)),
       );
     });
 
@@ -156,8 +177,12 @@ class ChatView {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.submit();
+      } else if (event.key === 'Escape' && this.editing) {
+        this.stopEditing();
       }
     });
+    // Message actions are rebuilt on every render, so one delegated listener handles them all.
+    this.messages.addEventListener('click', (event) => this.messageAction(event));
     this.messages.addEventListener('scroll', () => this.maybeLoadOlder());
 
     const sidebar = h(
@@ -169,9 +194,16 @@ class ChatView {
           this.newChat.hidden = !this.newChat.hidden;
           if (!this.newChat.hidden) membersInput.focus();
         } }, '+'),
+        h('button', { type: 'button', class: 'icon', title: 'Settings', 'aria-label': 'Settings', 'data-testid': 'settings-button', onclick: () => {
+          this.settingsPanel.toggle();
+          if (this.settingsPanel.open) this.state.loadInvitations().catch((error: unknown) => this.toast(errorText(error)));
+          this.render();
+        } }, '⚙'),
         h('button', { type: 'button', class: 'icon', title: 'Sign out', 'aria-label': 'Sign out', 'data-testid': 'sign-out', onclick: () => this.signOut() }, '⎋'),
       ),
       this.newChat,
+      this.settingsPanel.element,
+      this.invitationList.element,
       this.list,
     );
     const conversation = h(
@@ -180,14 +212,24 @@ class ChatView {
       h('header', { class: 'bar' },
         h('button', { type: 'button', class: 'icon back', 'aria-label': 'Back', 'data-testid': 'back', onclick: () => (location.hash = '') }, '‹'),
         h('div', { class: 'heading' }, this.title, this.subtitle),
+        this.infoButton,
       ),
+      this.groupPanel.element,
       this.messages,
       this.typing,
+      this.removalBanner,
+      this.editBar,
       h('form', { class: 'composer', onsubmit: (event) => {
         event.preventDefault();
         this.submit();
-      } }, this.input, h('button', { type: 'submit', 'data-testid': 'composer-send' }, 'Send')),
+      } }, this.input, this.sendButton),
     );
+    this.infoButton.addEventListener('click', () => {
+      this.groupPanel.toggle();
+      this.infoButton.setAttribute('aria-expanded', String(this.groupPanel.open));
+      if (this.groupPanel.open && !this.state.settings) this.state.loadSettings().catch(() => undefined);
+      this.render();
+    });
     replaceChildren(this.layout, sidebar, conversation);
     replaceChildren(root, this.banner, this.layout, this.toasts);
 
@@ -207,6 +249,8 @@ class ChatView {
     const match = /^#\/c\/(.+)$/.exec(location.hash);
     const id = match ? decodeURIComponent(match[1]!) : null;
     this.layout.classList.toggle('show-conversation', id !== null);
+    if (this.editing && this.editing.conversationId !== id) this.stopEditing();
+    this.pickerFor = null;
     void this.state.open(id).then(() => this.fillViewport());
     this.render();
     if (id) this.input.focus();
@@ -215,6 +259,14 @@ class ChatView {
   private submit(): void {
     const text = this.input.value;
     if (!text.trim()) return;
+    if (this.editing) {
+      const { conversationId, seq } = this.editing;
+      this.state.edit(conversationId, seq, text).then(
+        () => this.stopEditing(),
+        (error: unknown) => this.toast(`Not edited: ${errorText(error)}`),
+      );
+      return;
+    }
     this.state.send(text);
     this.input.value = '';
     this.autosize();
@@ -227,10 +279,82 @@ class ChatView {
     this.input.style.height = `${Math.min(this.input.scrollHeight, 160)}px`;
   }
 
+  private stopEditing(): void {
+    this.editing = null;
+    this.input.value = '';
+    this.autosize();
+    this.render();
+  }
+
+  /** Handles the buttons of a message (react, pick an emoji, toggle a reaction, edit, delete). */
+  private messageAction(event: Event): void {
+    const button = (event.target as Element).closest('button[data-action]') as HTMLButtonElement | null;
+    const node = button?.closest('[data-seq]') as HTMLElement | null;
+    const conversationId = this.state.openConversationId;
+    const seq = Number(node?.dataset.seq);
+    if (!button || !conversationId || !Number.isInteger(seq) || seq < 1) return;
+    const failed = (what: string) => (error: unknown) => this.toast(`${what}: ${errorText(error)}`);
+    switch (button.dataset.action) {
+      case 'picker':
+        this.pickerFor = this.pickerFor?.seq === seq && this.pickerFor.conversationId === conversationId ? null : { conversationId, seq };
+        this.render();
+        return;
+      case 'react':
+        this.pickerFor = null;
+        this.state.toggleReaction(conversationId, seq, button.dataset.emoji ?? '').catch(failed('Reaction failed'));
+        this.render();
+        return;
+      case 'edit': {
+        const row = this.state.messages(conversationId).find((m) => m.seq === seq);
+        if (!row) return;
+        this.editing = { conversationId, seq };
+        this.input.value = row.body;
+        this.autosize();
+        this.input.focus();
+        this.render();
+        return;
+      }
+      case 'delete':
+        if (this.editing?.seq === seq) this.stopEditing();
+        this.state.deleteMessage(conversationId, seq).catch(failed('Not deleted'));
+        return;
+      default:
+    }
+  }
+
   private render(): void {
     this.renderBanner();
     this.renderList();
+    this.settingsPanel.render();
+    this.invitationList.render();
     this.renderConversation();
+    this.groupPanel.render(this.state.openConversationId);
+  }
+
+  /** The removal notice, the edit bar and whether the composer can be used. */
+  private renderComposer(id: string | null): void {
+    const removal = id ? this.state.removal(id) : null;
+    const conversation = id ? this.state.client.conversation(id) : undefined;
+    this.removalBanner.hidden = !removal;
+    if (removal && conversation) {
+      const title = titleOf(conversation, this.state.me);
+      this.removalBanner.textContent = removal.left
+        ? `You left ${title}.`
+        : removal.by
+          ? `You were removed from ${title} by ${removal.by}.`
+          : `You were removed from ${title}.`;
+    }
+    this.input.disabled = this.sendButton.disabled = removal !== null;
+    this.input.placeholder = removal ? 'You are no longer a member' : this.editing ? 'Edit message' : 'Message';
+    if (removal && this.editing) this.editing = null;
+    this.editBar.hidden = !this.editing;
+    if (this.editing) {
+      replaceChildren(
+        this.editBar,
+        h('span', {}, 'Editing message'),
+        h('button', { type: 'button', class: 'link', 'data-testid': 'edit-cancel', onclick: () => this.stopEditing() }, 'Cancel'),
+      );
+    }
   }
 
   private renderBanner(): void {
@@ -301,6 +425,8 @@ class ChatView {
   private renderConversation(): void {
     const id = this.state.openConversationId;
     const conversation = id ? this.state.client.conversation(id) : undefined;
+    this.renderComposer(id);
+    this.infoButton.hidden = !conversation;
     if (!id) {
       this.title.textContent = 'Parley';
       replaceChildren(this.subtitle, 'Pick a conversation');
@@ -311,7 +437,10 @@ class ChatView {
     }
     this.title.textContent = conversation ? titleOf(conversation, this.state.me) : 'Loading…';
     const others = conversation?.members.filter((m) => m !== this.state.me) ?? [];
-    if (conversation?.kind === 'direct' && others[0]) {
+    if (this.state.removal(id)) {
+      // Not a member any more: what we last knew of the others' presence would only go stale.
+      replaceChildren(this.subtitle, 'You are no longer a member');
+    } else if (conversation?.kind === 'direct' && others[0]) {
       const peer = this.state.client.presenceOf(others[0]) ?? { userId: others[0], status: 'unknown' as const, lastSeenAt: null };
       replaceChildren(this.subtitle, presenceDot(peer), presenceText(peer));
     } else {
@@ -325,7 +454,7 @@ class ChatView {
     }
     this.typing.textContent = this.state.typingText(id);
 
-    const rows = this.state.messages(id);
+    const rows = this.state.timeline(id);
     const el = this.messages;
     const switched = this.renderedFor !== id;
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
@@ -338,9 +467,14 @@ class ChatView {
         ? h('div', { class: 'history-start' }, rows.length ? 'Beginning of the conversation' : 'No messages yet. Say hi!')
         : h('div', { class: 'history-more', 'data-testid': 'history-loading' }, 'Loading earlier messages…'),
     ];
-    let previous: MessageRow | undefined;
+    let previous: TimelineRow | undefined;
     for (const row of rows) {
-      children.push(messageNode(row, conversation?.kind === 'group' && !row.mine && previous?.senderId !== row.senderId));
+      if (row.type === 'event') children.push(eventNode(row));
+      else {
+        const showSender = conversation?.kind === 'group' && !row.mine && (previous?.type !== 'message' || previous.senderId !== row.senderId);
+        const picker = this.pickerFor?.conversationId === id && this.pickerFor.seq === row.seq;
+        children.push(messageNode(row, showSender, picker, this.editing?.conversationId === id && this.editing.seq === row.seq));
+      }
       previous = row;
     }
     replaceChildren(el, ...children);
@@ -367,24 +501,61 @@ class ChatView {
   }
 }
 
-function messageNode(row: MessageRow, showSender: boolean): HTMLElement {
+function messageNode(row: MessageRow, showSender: boolean, picker: boolean, editing: boolean): HTMLElement {
   const time = row.createdAt ? new Date(row.createdAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+  const actions = row.seq !== null && (row.canReact || row.canEdit || row.canDelete);
   return h(
     'div',
     {
-      class: `message ${row.mine ? 'mine' : 'theirs'}`,
+      class: `message ${row.mine ? 'mine' : 'theirs'}${row.deleted ? ' deleted' : ''}${editing ? ' editing' : ''}`,
       'data-testid': 'message',
       'data-seq': row.seq ?? '',
       'data-sender': row.senderId,
       'data-mark': row.mark ?? '',
+      'data-deleted': row.deleted ? 'true' : null,
+      'data-edited': row.edited ? 'true' : null,
     },
     showSender && h('div', { class: 'sender' }, row.senderId),
-    h('div', { class: 'body' }, row.body),
+    row.deleted ? h('div', { class: 'body tombstone', 'data-testid': 'tombstone' }, 'message deleted') : h('div', { class: 'body' }, row.body),
+    row.reactions.length > 0 &&
+      h('div', { class: 'reactions' },
+        ...row.reactions.map((r) =>
+          h('button', {
+            type: 'button',
+            class: `reaction${r.mine ? ' mine' : ''}`,
+            'data-testid': 'reaction',
+            'data-action': row.canReact ? 'react' : null,
+            'data-emoji': r.emoji,
+            'data-count': r.count,
+            'data-mine': r.mine ? 'true' : 'false',
+            'aria-pressed': r.mine ? 'true' : 'false',
+            'aria-label': `${r.emoji} ${r.count}${r.mine ? ', including you' : ''}`,
+            disabled: !row.canReact,
+          }, `${r.emoji} ${r.count}`),
+        ),
+      ),
+    picker &&
+      h('div', { class: 'picker', 'data-testid': 'emoji-picker', role: 'group', 'aria-label': 'Pick a reaction' },
+        ...reactionEmoji.map((emoji) =>
+          h('button', { type: 'button', class: 'small secondary', 'data-action': 'react', 'data-emoji': emoji, 'data-testid': 'react-emoji', 'aria-label': `React with ${emoji}` }, emoji),
+        ),
+      ),
     h('div', { class: 'meta' },
+      actions &&
+        h('span', { class: 'actions' },
+          row.canReact && h('button', { type: 'button', class: 'link', 'data-action': 'picker', 'data-testid': 'react-button', 'aria-label': 'React', 'aria-expanded': picker ? 'true' : 'false' }, '☺'),
+          row.canEdit && h('button', { type: 'button', class: 'link', 'data-action': 'edit', 'data-testid': 'edit-button', 'aria-label': 'Edit message' }, 'Edit'),
+          row.canDelete && h('button', { type: 'button', class: 'link', 'data-action': 'delete', 'data-testid': 'delete-button', 'aria-label': 'Delete message' }, 'Delete'),
+        ),
+      row.edited && h('span', { class: 'edited', 'data-testid': 'edited-mark' }, 'edited'),
       time,
       row.mark && h('span', { class: `mark mark-${row.mark}`, 'data-testid': 'message-mark', title: row.mark, 'aria-label': row.mark }, markGlyph(row.mark)),
     ),
   );
+}
+
+function eventNode(row: Extract<TimelineRow, { type: 'event' }>): HTMLElement {
+  return h('div', { class: 'event', 'data-testid': 'timeline-event', 'data-seq': row.seq, 'data-kind': row.kind, role: 'note' }, row.text);
 }
 
 function markGlyph(mark: NonNullable<MessageRow['mark']>): string {
