@@ -74,6 +74,10 @@ export class ParleyArchive extends Construct {
       id: `AwsSolutions-IAM5[Resource::<${idOf(this.bucket)}.Arn>/*]`,
       reason: 'Object keys are per conversation and day, known only at run time; the grant is PutObject in this bucket only.',
     });
+    Validations.of(this.consumer.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'dynamodb:ListStreams, which the stream event source mapping needs, cannot be scoped to a resource.',
+    });
     this.consumer.function.addEventSource(
       new DynamoEventSource(props.tables.messages, {
         startingPosition: StartingPosition.TRIM_HORIZON,
