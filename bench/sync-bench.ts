@@ -9,7 +9,7 @@ import { DynamoUserStore } from '../lambdas/adapters/dynamo-user-store.js';
 import { DynamoMessageStore } from '../lambdas/adapters/dynamo-message-store.js';
 import { DynamoPresenceStore } from '../lambdas/adapters/dynamo-presence-store.js';
 import { DynamoUserRateLimiter } from '../lambdas/adapters/dynamo-user-rate-limiter.js';
-import { MemoryPusher, MemoryQueue } from '../lambdas/adapters/memory-stores.js';
+import { MemoryLog, MemoryMetrics, MemoryPusher, MemoryQueue } from '../lambdas/adapters/memory-stores.js';
 import { mapLimit } from '../lambdas/domain/concurrency.js';
 import { createDirectConversation, createGroupConversation } from '../lambdas/domain/conversations.js';
 import type { Deps } from '../lambdas/domain/deps.js';
@@ -79,6 +79,8 @@ export async function runSyncBench(log: (line: string) => void): Promise<SyncBen
       limits: { ...loadLimits({}), sendRatePerSecond: 1e9, sendBurst: 1e9, syncPerWindow: 1e9 },
       rateLimiter: new MemoryRateLimiter(),
       userRateLimiter: new DynamoUserRateLimiter(clients[2], tableNames.rateLimits),
+      logger: new MemoryLog(),
+      metrics: new MemoryMetrics(),
       now: () => new Date(),
       newId: randomUUID,
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

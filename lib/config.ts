@@ -27,6 +27,8 @@ export interface ParleyConfig {
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
   /** Alarm threshold for the p99 integration latency, in milliseconds. */
   readonly latencyP99ThresholdMs: number;
+  /** Alarm threshold for the p99 fanout lag (a message's createdAt to its push), in milliseconds. */
+  readonly fanoutLagP99ThresholdMs: number;
   /** Creates the account-wide role that lets API Gateway write logs; turn off when the account already has one. */
   readonly apiGatewayLogsRole: boolean;
   /** Days messages stay readable unless a group sets its own; unset keeps them forever. */
@@ -42,6 +44,7 @@ export const defaultConfig: ParleyConfig = {
   userIdClaim: 'sub',
   throttle: { rateLimit: 1000, burstLimit: 2000 },
   latencyP99ThresholdMs: 200,
+  fanoutLagP99ThresholdMs: 200,
   apiGatewayLogsRole: true,
   archive: false,
 };
@@ -79,7 +82,7 @@ const retentionDays = (value: unknown): number | undefined => {
 /**
  * Reads the stack settings from CDK context (`-c key=value` or cdk.json): stageName, devStack, oidcIssuer,
  * oidcAudience, oidcJwksUrl, userIdClaim, alarmEmail, throttleRateLimit, throttleBurstLimit, latencyP99ThresholdMs,
- * apiGatewayLogsRole, messageRetentionDays, archive.
+ * fanoutLagP99ThresholdMs, apiGatewayLogsRole, messageRetentionDays, archive.
  */
 export function configFromContext(node: Node): ParleyConfig {
   const get = (key: string) => node.tryGetContext(key) as unknown;
@@ -102,6 +105,7 @@ export function configFromContext(node: Node): ParleyConfig {
       burstLimit: asPositiveNumber('throttleBurstLimit', get('throttleBurstLimit'), defaultConfig.throttle.burstLimit),
     },
     latencyP99ThresholdMs: asPositiveNumber('latencyP99ThresholdMs', get('latencyP99ThresholdMs'), defaultConfig.latencyP99ThresholdMs),
+    fanoutLagP99ThresholdMs: asPositiveNumber('fanoutLagP99ThresholdMs', get('fanoutLagP99ThresholdMs'), defaultConfig.fanoutLagP99ThresholdMs),
     apiGatewayLogsRole: asBoolean('apiGatewayLogsRole', get('apiGatewayLogsRole'), defaultConfig.apiGatewayLogsRole),
     messageRetentionDays: retentionDays(get(retention.contextKey)),
     archive: asBoolean(archive.contextKey, get(archive.contextKey), defaultConfig.archive),

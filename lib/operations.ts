@@ -6,6 +6,7 @@ import {
   Dashboard,
   GraphWidget,
   MathExpression,
+  Metric,
   TreatMissingData,
   type IMetric,
 } from 'aws-cdk-lib/aws-cloudwatch';
@@ -18,6 +19,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { connectAuthorizer, tables, type FunctionName, type QueueName, type TableDefinition, type TableName } from './definitions.js';
 import type { ParleyFunction } from './parley-function.js';
+import { metricDefinitions, metricDimensions, metricNamespace, type MetricName } from './telemetry.js';
 
 /** Props of `ParleyOperations`. */
 export interface ParleyOperationsProps {
@@ -28,6 +30,8 @@ export interface ParleyOperationsProps {
   readonly deadLetterQueues: Record<QueueName, IQueue>;
   /** Alarm threshold for the p99 integration latency, in milliseconds. */
   readonly latencyP99ThresholdMs: number;
+  /** Alarm threshold for the p99 fanout lag (a message's createdAt to its push), in milliseconds. */
+  readonly fanoutLagP99ThresholdMs: number;
   /** Subscribes this address to the alarm topic; without it alarms have no action. */
   readonly alarmEmail?: string;
 }
@@ -53,6 +57,20 @@ export class ParleyOperations extends Construct {
       threshold: props.latencyP99ThresholdMs,
       evaluationPeriods: 3,
       description: `p99 integration latency above ${props.latencyP99ThresholdMs} ms for 15 minutes`,
+    });
+
+    const parley = (metric: MetricName, statistic: string, period = Duration.minutes(1), label?: string) =>
+      parleyMetric(Stack.of(this).stackName, metric, { statistic, period, label });
+    this.alarm('FanoutLagP99', {
+      metric: parley('fanoutLag', 'p99', fiveMinutes),
+      threshold: props.fanoutLagP99ThresholdMs,
+      evaluationPeriods: 3,
+      description: `p99 fanout lag (message stored to pushed) above ${props.fanoutLagP99ThresholdMs} ms for 15 minutes`,
+    });
+    this.alarm('PushesDeadLettered', {
+      metric: parley('pushesDeadLettered', 'Sum'),
+      threshold: 0,
+      description: 'Pushes still failed on the fanout job\'s last receive and were dead-lettered; the logs name the connections',
     });
 
     for (const [name, dlq] of Object.entries(props.deadLetterQueues)) {
@@ -150,6 +168,38 @@ export class ParleyOperations extends Construct {
       ),
       graph('DynamoDB throttle events', Object.values(throttleMetrics)),
     );
+    const delivered = parley('pushesDelivered', 'Sum', Duration.minutes(1), 'delivered');
+    const gone = parley('connectionsGone', 'Sum', Duration.minutes(1), '410 Gone');
+    this.dashboard.addWidgets(
+      graph('Messages stored and pushes delivered', [parley('messagesStored', 'Sum', Duration.minutes(1), 'stored'), delivered]),
+      new GraphWidget({
+        title: 'Fanout lag (ms)',
+        left: [parley('fanoutLag', 'p50', Duration.minutes(1), 'p50'), parley('fanoutLag', 'p99', Duration.minutes(1), 'p99')],
+        leftAnnotations: [{ value: props.fanoutLagP99ThresholdMs, label: 'p99 alarm' }],
+        width: 8,
+      }),
+      // A spike means many devices dropped at once (a client release, a network event); each 410 costs a presence write.
+      new GraphWidget({
+        title: '410 Gone (% of pushes)',
+        left: [
+          new MathExpression({
+            expression: '100 * FILL(gone, 0) / (FILL(gone, 0) + FILL(delivered, 0))',
+            usingMetrics: { gone, delivered },
+            label: '410 rate %',
+            period: Duration.minutes(1),
+          }),
+        ],
+        right: [gone],
+        width: 8,
+      }),
+    );
+    this.dashboard.addWidgets(
+      graph('Retries and dead-lettered pushes', [
+        parley('pushRetries', 'Sum', Duration.minutes(1), 'push retries'),
+        parley('seqConflictRetries', 'Sum', Duration.minutes(1), 'seq conflict retries'),
+        parley('pushesDeadLettered', 'Sum', Duration.minutes(1), 'dead-lettered pushes'),
+      ]),
+    );
   }
 
   private alarm(id: string, props: { metric: IMetric; threshold: number; description: string; evaluationPeriods?: number }) {
@@ -172,6 +222,16 @@ export class ParleyOperations extends Construct {
 }
 
 const graph = (title: string, left: IMetric[]) => new GraphWidget({ title, left, width: 8 });
+
+/** One of the metrics the handlers emit (lib/telemetry.ts), with the dimensions they put on it. */
+export function parleyMetric(stackName: string, metric: MetricName, options: { statistic: string; period: Duration; label?: string }): Metric {
+  return new Metric({
+    namespace: metricNamespace,
+    metricName: metricDefinitions[metric].name,
+    dimensionsMap: metricDimensions(stackName),
+    ...options,
+  });
+}
 
 /** Read and write throttle events of a table and its global secondary indexes, summed. */
 function throttleEvents(name: TableName, table: ITable, definition: TableDefinition): IMetric {

@@ -4,7 +4,7 @@ import { CfnElement, Duration, RemovalPolicy, Stack, Token, Validations } from '
 import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -23,13 +23,14 @@ import {
   type TableDefinition,
   type TableName,
 } from './definitions.js';
+import { metricNamespace, serviceName, stackNameEnvVar } from './telemetry.js';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Environment of every function besides its tables, queues and callback URL. */
 export const baseEnvironment = {
-  POWERTOOLS_SERVICE_NAME: 'parley',
-  POWERTOOLS_METRICS_NAMESPACE: 'Parley',
+  POWERTOOLS_SERVICE_NAME: serviceName,
+  POWERTOOLS_METRICS_NAMESPACE: metricNamespace,
   POWERTOOLS_LOG_LEVEL: 'INFO',
   NODE_OPTIONS: '--enable-source-maps',
 };
@@ -88,6 +89,8 @@ export class ParleyFunction extends Construct {
       timeout: Duration.seconds(definition.timeoutSeconds),
       role: this.role,
       logGroup: this.logGroup,
+      // X-Ray traces of every invocation; the handlers add SDK-call subsegments (lambdas/shared/aws-clients.ts).
+      tracing: Tracing.ACTIVE,
       environment: { ...baseEnvironment, ...this.environmentFor(props), ...props.environment },
       projectRoot,
       depsLockFilePath: join(projectRoot, 'package-lock.json'),
@@ -106,6 +109,10 @@ export class ParleyFunction extends Construct {
         externalModules: [],
       },
     });
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions.',
+    });
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
       reason: 'Node.js 22 is the runtime the handlers are built and tested for; moving to a newer one is a deliberate upgrade.',
@@ -121,7 +128,7 @@ export class ParleyFunction extends Construct {
   }
 
   private environmentFor(props: ParleyFunctionProps): Record<string, string> {
-    const env: Record<string, string> = {};
+    const env: Record<string, string> = { [stackNameEnvVar]: Stack.of(this).stackName };
     for (const table of Object.keys(this.definition.tables) as TableName[]) {
       env[tables[table].envVar] = props.tables[table].tableName;
     }

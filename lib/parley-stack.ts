@@ -77,6 +77,7 @@ export class ParleyStack extends Stack {
       queues: queues.byName,
       deadLetterQueues: queues.deadLetterQueues,
       latencyP99ThresholdMs: config.latencyP99ThresholdMs,
+      fanoutLagP99ThresholdMs: config.fanoutLagP99ThresholdMs,
       alarmEmail: config.alarmEmail,
     });
 

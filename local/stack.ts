@@ -22,6 +22,7 @@ import {
   type TableName,
 } from '../lib/definitions.js';
 import { mapRecord } from '../lib/records.js';
+import { serviceName } from '../lib/telemetry.js';
 import { userIdSchema } from '../lambdas/app/schemas.js';
 import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
@@ -209,8 +210,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_REGION: localRegion,
       AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
-      POWERTOOLS_SERVICE_NAME: 'parley',
+      POWERTOOLS_SERVICE_NAME: serviceName,
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+      // Metrics are collected but not printed (no CloudWatch here), and there is no X-Ray daemon to trace to. Manual
+      // mode keeps the X-Ray SDK from installing its async hook, which slows every promise even with tracing off.
+      // One process runs every handler, so concurrent invocations share the logger's request keys.
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+      POWERTOOLS_TRACE_ENABLED: 'false',
+      AWS_XRAY_MANUAL_MODE: 'true',
       ...options.env,
     });
     const handlers = Object.fromEntries(

@@ -16,6 +16,7 @@ import { userIdPattern } from '../lambdas/domain/auth.js';
 import { disconnectUser, type DisconnectResult } from '../lambdas/domain/sessions.js';
 import { createAwsClients } from '../lambdas/shared/aws-clients.js';
 import { loadConfig } from '../lambdas/shared/config.js';
+import { domainTelemetry } from '../lambdas/shared/telemetry.js';
 import { localStackFile, type LocalStackRecord } from '../local/stack-record.js';
 
 type Env = Record<string, string | undefined>;
@@ -99,7 +100,7 @@ export async function disconnect(userId: string, target: Target): Promise<Discon
   });
   const clients = createAwsClients(config);
   try {
-    return await disconnectUser(createDeps(config, clients), userId);
+    return await disconnectUser(createDeps(config, clients, domainTelemetry()), userId);
   } finally {
     clients.ddb.destroy();
     clients.sqs.destroy();

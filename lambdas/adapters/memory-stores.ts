@@ -4,7 +4,10 @@ import type {
   ConnectionPusher,
   ConversationStore,
   FanoutQueue,
+  Log,
+  LogAttributes,
   MessageStore,
+  Metrics,
   NewMessage,
   PresenceStore,
   MembershipPage,
@@ -19,6 +22,7 @@ import type {
 } from '../domain/ports.js';
 import { MemoryRateLimiter } from '../domain/rate-limiter.js';
 import type { ConnectionRef, Conversation, ConversationHead, FanoutJob, GroupAddSetting, Invitation, MemberState, Message, UserPresence } from '../domain/types.js';
+import type { MetricName } from '../../lib/telemetry.js';
 import { loadLimits, type Limits } from '../shared/config.js';
 
 /** In-memory conversation store with the same semantics as the DynamoDB one. */
@@ -459,6 +463,35 @@ export class MemoryPusher implements ConnectionPusher {
   }
 }
 
+/** Keeps log entries instead of printing them. */
+export class MemoryLog implements Log {
+  readonly entries: { level: 'debug' | 'info' | 'warn' | 'error'; message: string; attributes: LogAttributes }[] = [];
+  debug(message: string, attributes: LogAttributes = {}) {
+    this.entries.push({ level: 'debug', message, attributes });
+  }
+  info(message: string, attributes: LogAttributes = {}) {
+    this.entries.push({ level: 'info', message, attributes });
+  }
+  warn(message: string, attributes: LogAttributes = {}) {
+    this.entries.push({ level: 'warn', message, attributes });
+  }
+  error(message: string, attributes: LogAttributes = {}) {
+    this.entries.push({ level: 'error', message, attributes });
+  }
+}
+
+/** Keeps every metric value, by metric. */
+export class MemoryMetrics implements Metrics {
+  readonly values: Partial<Record<MetricName, number[]>> = {};
+  add(metric: MetricName, value = 1) {
+    (this.values[metric] ??= []).push(value);
+  }
+  /** The sum of a metric's values (0 when it was never recorded). */
+  total(metric: MetricName): number {
+    return (this.values[metric] ?? []).reduce((sum, value) => sum + value, 0);
+  }
+}
+
 /** A full set of in-memory dependencies with a controllable clock. */
 export function memoryDeps(overrides: Partial<Limits> = {}) {
   const conversations = new MemoryConversationStore();
@@ -467,6 +500,8 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
   const presence = new MemoryPresenceStore();
   const queue = new MemoryQueue();
   const pusher = new MemoryPusher();
+  const log = new MemoryLog();
+  const metrics = new MemoryMetrics();
   let clock = Date.parse('2026-11-22T10:00:00.000Z');
   let ids = 0;
   const deps: Deps = {
@@ -479,6 +514,8 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
     limits: { ...loadLimits({}), ...overrides },
     rateLimiter: new MemoryRateLimiter(() => clock),
     userRateLimiter: new MemoryUserRateLimiter(),
+    logger: log,
+    metrics,
     now: () => new Date(clock),
     newId: () => `id-${++ids}`,
     sleep: async () => {},
@@ -491,6 +528,8 @@ export function memoryDeps(overrides: Partial<Limits> = {}) {
     users,
     queue,
     pusher,
+    log,
+    metrics,
     advance: (ms: number) => {
       clock += ms;
     },

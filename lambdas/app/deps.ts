@@ -8,12 +8,13 @@ import { DynamoUserRateLimiter } from '../adapters/dynamo-user-rate-limiter.js';
 import { ManagementApiPusher } from '../adapters/management-api-pusher.js';
 import { SqsFanoutQueue } from '../adapters/sqs-fanout-queue.js';
 import type { Deps } from '../domain/deps.js';
+import type { Log, Metrics } from '../domain/ports.js';
 import { MemoryRateLimiter } from '../domain/rate-limiter.js';
 import type { AwsClients } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 
-/** Wires the AWS adapters into the domain's dependencies. */
-export function createDeps(config: Config, clients: AwsClients): Deps {
+/** Wires the AWS adapters, the logger and the metrics into the domain's dependencies. */
+export function createDeps(config: Config, clients: AwsClients, telemetry: { logger: Log; metrics: Metrics }): Deps {
   const { tables } = config;
   return {
     conversations: translateAwsErrors(new DynamoConversationStore(clients.ddb, tables.conversations, tables.members, tables.messages)),
@@ -31,6 +32,8 @@ export function createDeps(config: Config, clients: AwsClients): Deps {
     limits: config.limits,
     rateLimiter: new MemoryRateLimiter(),
     userRateLimiter: translateAwsErrors(new DynamoUserRateLimiter(clients.ddb, tables.rateLimits)),
+    logger: telemetry.logger,
+    metrics: telemetry.metrics,
     now: () => new Date(),
     newId: randomUUID,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -1,8 +1,9 @@
 import { createAwsClients } from '../shared/aws-clients.js';
 import { loadConfig } from '../shared/config.js';
+import { domainTelemetry, telemetry } from '../shared/telemetry.js';
 import { createDeps } from './deps.js';
 
-/** Configuration, SDK clients and domain dependencies, built once per Lambda container at module load. */
+/** Configuration, traced SDK clients and domain dependencies, built once per Lambda container at module load. */
 export const config = loadConfig();
-export const clients = createAwsClients(config);
-export const deps = createDeps(config, clients);
+export const clients = createAwsClients(config, telemetry.tracer);
+export const deps = createDeps(config, clients, domainTelemetry(telemetry));

@@ -1,5 +1,15 @@
 import type { Limits } from '../shared/config.js';
-import type { ConnectionPusher, ConversationStore, FanoutQueue, MessageStore, PresenceStore, UserRateLimiter, UserStore } from './ports.js';
+import type {
+  ConnectionPusher,
+  ConversationStore,
+  FanoutQueue,
+  Log,
+  MessageStore,
+  Metrics,
+  PresenceStore,
+  UserRateLimiter,
+  UserStore,
+} from './ports.js';
 import type { RateLimiter } from './rate-limiter.js';
 
 /** Everything domain code uses from the outside world, injected so tests can replace any of it. */
@@ -16,6 +26,10 @@ export interface Deps {
   rateLimiter: RateLimiter;
   /** Per-user limits shared by all containers (expensive reads). */
   userRateLimiter: UserRateLimiter;
+  /** Structured logs; entries carry the request's keys (or the fanout job's). */
+  logger: Log;
+  /** Counts and timings, flushed at the end of each invocation. */
+  metrics: Metrics;
   now: () => Date;
   newId: () => string;
   sleep: (ms: number) => Promise<void>;

@@ -3,6 +3,7 @@ import { presenceAudienceOf } from './consent.js';
 import type { Deps } from './deps.js';
 // sessions.ts uses forgetConnection from here: a cycle of functions only, resolved before either is called.
 import { runSessionExpiry } from './sessions.js';
+import type { PushResult } from './ports.js';
 import type { ConnectionRef, FanoutJob, ServerEvent } from './types.js';
 import { equalJitter } from '../shared/jitter.js';
 
@@ -45,20 +46,29 @@ export async function publish(
   }
 }
 
-/** Pushes one job and returns the connections whose push failed for a reason other than being gone. */
+/**
+ * Pushes one job and returns the connections whose push failed for a reason other than being gone. Counts the
+ * accepted and the gone pushes, and for a timeline item the lag of each accepted push behind the item's createdAt.
+ */
 export async function deliver(deps: Deps, job: DeliverJob): Promise<ConnectionRef[]> {
   const now = deps.now();
   const targets = (job.targets ?? (await deps.presence.connectionsOf(job.recipients ?? [], now))).filter(
     (target) => target.connectionId !== job.excludeConnectionId,
   );
   const data = JSON.stringify(job.event);
-  const outcomes = await mapLimit(targets, pushConcurrency, async (target) => ({
-    target,
-    result: await deps.pusher.post(target.connectionId, data),
-  }));
-  const gone = outcomes.filter((outcome) => outcome.result === 'gone').map((outcome) => outcome.target);
+  const createdAt = job.event.type === 'message' ? Date.parse(job.event.message.createdAt) : NaN;
+  const outcomes = await mapLimit(targets, pushConcurrency, async (target) => {
+    const result = await deps.pusher.post(target.connectionId, data);
+    if (result === 'ok' && Number.isFinite(createdAt)) deps.metrics.add('fanoutLag', Math.max(0, deps.now().getTime() - createdAt));
+    return { target, result };
+  });
+  const count = (result: PushResult) => outcomes.filter((outcome) => outcome.result === result).map((outcome) => outcome.target);
+  const delivered = count('ok').length;
+  if (delivered > 0) deps.metrics.add('pushesDelivered', delivered);
+  const gone = count('gone');
+  if (gone.length > 0) deps.metrics.add('connectionsGone', gone.length);
   await Promise.all(gone.map((target) => forgetConnection(deps, target)));
-  return outcomes.filter((outcome) => outcome.result === 'failed').map((outcome) => outcome.target);
+  return count('failed');
 }
 
 /**
@@ -70,6 +80,7 @@ export async function deliverOrRequeue(deps: Deps, job: DeliverJob): Promise<voi
   if (failed.length === 0) return;
   const attempt = job.attempt + 1;
   if (attempt >= deps.limits.maxPushAttempts) throw new PushFailedError(failed);
+  deps.metrics.add('pushRetries', failed.length);
   // Exponential backoff with equal jitter (whole seconds, as SQS delays are): 1, 1–2, 2–4, 4–8, … up to 60 s, so
   // connections that failed together (an @connections throttle) are not retried together.
   const delaySeconds = Math.max(1, Math.ceil(equalJitter(attempt - 1, 1, 60)));
@@ -142,6 +153,23 @@ export async function currentRecipients(deps: Deps, job: DeliverJob): Promise<De
   if ((recipients?.length ?? 0) + (targets?.length ?? 0) === 0) return undefined;
   // The re-checked job carries the current membershipSeq, so its retries skip the check.
   return { ...job, recipients, targets, scope: { ...scope, membershipSeq: head?.membershipSeq ?? 0 } };
+}
+
+/** What identifies a job in the logs: the conversation and seq of a timeline item, the user of the others. */
+export function jobKeys(job: FanoutJob): Record<string, string | number> {
+  if (job.kind === 'deliver') {
+    const { event, scope } = job;
+    const conversationId = scope?.conversationId ?? (event.type === 'message' ? event.message.conversationId : undefined);
+    const seq = scope?.seq ?? (event.type === 'message' ? event.message.seq : undefined);
+    return {
+      job: `deliver:${event.type}`,
+      attempt: job.attempt,
+      ...(conversationId === undefined ? {} : { conversationId }),
+      ...(seq === undefined ? {} : { seq }),
+    };
+  }
+  if (job.kind === 'expire') return { job: 'expire', userId: job.userId, connectionId: job.connectionId, attempt: job.attempt };
+  return { job: 'presence', userId: job.userId };
 }
 
 /** Runs one queued job (the fanout worker's unit of work). */

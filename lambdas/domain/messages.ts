@@ -9,7 +9,6 @@ import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
 import { expiryOf, retentionDaysOf, visibleBefore, wireItem } from './retention.js';
 import type { Caller, Conversation, Message } from './types.js';
-import { logger } from '../shared/logger.js';
 import { fullJitter } from '../shared/jitter.js';
 
 /**
@@ -60,6 +59,7 @@ export async function sendMessage(
       : await deps.messages.append(message, expectedLastSeq, deps.limits.idempotencyTtlSeconds);
     switch (result.status) {
       case 'stored':
+        deps.metrics.add('messagesStored');
         await publishMessage(deps, conversation, result.message, caller, true);
         return { ...ack(input, result.message.seq, createdAt), epoch: result.message.epoch, duplicate: false };
       case 'duplicate': {
@@ -71,6 +71,7 @@ export async function sendMessage(
         return { ...ack(input, result.seq, result.createdAt), epoch: stored?.epoch ?? epoch, duplicate: true };
       }
       case 'conflict':
+        deps.metrics.add('seqConflictRetries');
         expectedLastSeq = result.lastSeq;
         epoch = result.epoch ?? epoch;
         // A retention change may have taken the seq: the next expiry follows the head's current state.
@@ -112,11 +113,11 @@ async function publishMessage(deps: Deps, conversation: Conversation, message: M
   try {
     await publishVia(inline);
   } catch (error) {
-    logger.warn('push failed, queueing the fanout', { conversationId: message.conversationId, seq: message.seq, error: error as Error });
+    deps.logger.warn('push failed, queueing the fanout', { conversationId: message.conversationId, seq: message.seq, error: error as Error });
     try {
       await publishVia(false);
     } catch (queueError) {
-      logger.error('fanout could not be queued; members will catch up by sync', {
+      deps.logger.error('fanout could not be queued; members will catch up by sync', {
         conversationId: message.conversationId,
         seq: message.seq,
         error: queueError as Error,

@@ -1,3 +1,4 @@
+import type { MetricName } from '../../lib/telemetry.js';
 import type {
   Conversation,
   ConversationHead,
@@ -269,4 +270,21 @@ export interface ConnectionPusher {
 export interface UserRateLimiter {
   /** Counts one request against `key`; 0 when it is within `limit` per `windowSeconds`, else ms until the window ends. */
   hit(key: string, limit: number, windowSeconds: number, now: Date): Promise<number>;
+}
+
+/** Attributes of a log entry; an `error` attribute is serialized with its name, message and stack. */
+export type LogAttributes = Record<string, unknown>;
+
+/** Structured logging (Powertools Logger in Lambda; silent or capturing in tests). */
+export interface Log {
+  debug(message: string, attributes?: LogAttributes): void;
+  info(message: string, attributes?: LogAttributes): void;
+  warn(message: string, attributes?: LogAttributes): void;
+  error(message: string, attributes?: LogAttributes): void;
+}
+
+/** Parley's metrics (names, units and meaning in lib/telemetry.ts), flushed once per invocation. */
+export interface Metrics {
+  /** Records one value of `metric`: a count (default 1) or a duration in milliseconds. */
+  add(metric: MetricName, value?: number): void;
 }

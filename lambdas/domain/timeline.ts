@@ -3,7 +3,6 @@ import { ForbiddenError, NotFoundError, UnavailableError } from './errors.js';
 import { publish } from './fanout.js';
 import type { AppendResult, NewTimelineItem, StateWrite } from './ports.js';
 import type { Caller, Conversation, MemberState, Message, Role } from './types.js';
-import { logger } from '../shared/logger.js';
 import { newEpoch } from './messages.js';
 import { expiryOf, retentionDaysOf } from './retention.js';
 
@@ -110,6 +109,7 @@ export async function commitEvent(
       await publishItems(deps, updated, items, recipients, caller);
       return { conversation: updated, items };
     }
+    deps.metrics.add('seqConflictRetries');
     // Full jitter, so concurrent writers stop colliding in lockstep.
     await deps.sleep(Math.random() * Math.min(40, 2 ** Math.min(attempt, 5)));
   }
@@ -128,11 +128,11 @@ export async function publishItems(deps: Deps, conversation: Conversation, items
     try {
       await via(true);
     } catch (error) {
-      logger.warn('push failed, queueing the fanout', { conversationId: message.conversationId, seq: message.seq, error: error as Error });
+      deps.logger.warn('push failed, queueing the fanout', { conversationId: message.conversationId, seq: message.seq, error: error as Error });
       try {
         await via(false);
       } catch (queueError) {
-        logger.error('fanout could not be queued; members will catch up by sync', {
+        deps.logger.error('fanout could not be queued; members will catch up by sync', {
           conversationId: message.conversationId,
           seq: message.seq,
           error: queueError as Error,

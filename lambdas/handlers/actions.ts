@@ -1,12 +1,13 @@
+import { instrumented } from '../app/instrument.js';
 import { deps } from '../app/runtime.js';
 import { createRouter, requestIdOf, toErrorFrame } from '../app/router.js';
 import { endSession, sessionExpired, tokenExpiredFrame } from '../domain/sessions.js';
-import { callerOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
+import { callerOf, webSocketKeys, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
 
 const route = createRouter(deps);
 
 /** Every client action: one reply frame per request, sent back as the route response. */
-export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
+export const handler = instrumented('actions', async (event: WebSocketEvent): Promise<WebSocketResult> => {
   let reply;
   try {
     const caller = callerOf(event);
@@ -21,4 +22,4 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
     reply = toErrorFrame(error);
   }
   return { statusCode: 200, body: JSON.stringify(reply) };
-};
+}, webSocketKeys);

@@ -1,6 +1,7 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { commonEnv } from '../../lib/definitions.js';
+import { instrumented } from '../app/instrument.js';
 import { authenticate, extractToken, UnauthorizedError, userIdPattern } from '../domain/auth.js';
 import { loadConfig } from '../shared/config.js';
 import { logger } from '../shared/logger.js';
@@ -25,7 +26,7 @@ const verify = async (token: string) => {
 };
 
 /** $connect REQUEST authorizer: allows the connection and pins its user id and token expiry, or answers 401. */
-export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+export const handler = instrumented('authorizer', async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
   try {
     const { userId, tokenExpiresAt } = await authenticate(
       extractToken(event.queryStringParameters, event.headers),
@@ -52,4 +53,4 @@ export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<
     // The exact message makes API Gateway answer 401 instead of 500.
     throw new Error('Unauthorized');
   }
-};
+}, (event) => ({ connectionId: event.requestContext?.connectionId, action: event.requestContext?.routeKey }));

@@ -1,13 +1,14 @@
 import { connectAuthorizer } from '../../lib/definitions.js';
+import { instrumented } from '../app/instrument.js';
 import { deps } from '../app/runtime.js';
 import { offeredProtocols } from '../domain/auth.js';
 import { connected } from '../domain/presence.js';
 import { scheduleSessionEnd } from '../domain/sessions.js';
 import { logger } from '../shared/logger.js';
-import { callerOf, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
+import { callerOf, webSocketKeys, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
 
 /** $connect: registers the connection and schedules its close at the token's expiry; echoes the `parley` subprotocol when the token came in that header. */
-export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> => {
+export const handler = instrumented('connect', async (event: WebSocketEvent): Promise<WebSocketResult> => {
   try {
     const caller = callerOf(event);
     await connected(deps, caller);
@@ -20,4 +21,4 @@ export const handler = async (event: WebSocketEvent): Promise<WebSocketResult> =
   return protocolOffered
     ? { statusCode: 200, headers: { [connectAuthorizer.tokenProtocolHeader]: connectAuthorizer.subprotocol } }
     : { statusCode: 200 };
-};
+}, webSocketKeys);

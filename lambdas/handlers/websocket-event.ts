@@ -20,6 +20,15 @@ export interface WebSocketResult {
   headers?: Record<string, string>;
 }
 
+/** The log keys of a WebSocket invocation: its connection, its route (the action) and the user once authorized. */
+export function webSocketKeys(event: WebSocketEvent) {
+  return {
+    connectionId: event.requestContext.connectionId,
+    action: event.requestContext.routeKey,
+    userId: event.requestContext.authorizer?.userId,
+  };
+}
+
 /** The caller as the authorizer resolved it; never taken from the payload. */
 export function callerOf(event: WebSocketEvent): Caller {
   const userId = event.requestContext.authorizer?.userId;

@@ -1,4 +1,4 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import { telemetry } from './telemetry.js';
 
-/** The structured logger every handler shares (level from POWERTOOLS_LOG_LEVEL / LOG_LEVEL). */
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'parley' });
+/** The structured logger every handler shares (level from POWERTOOLS_LOG_LEVEL / LOG_LEVEL); the domain gets it through its deps. */
+export const logger = telemetry.logger;

@@ -18,6 +18,7 @@ import {
   type TableName,
 } from '../../lib/definitions.js';
 import { baseEnvironment } from '../../lib/parley-function.js';
+import { metricDefinitions, metricNamespace, serviceName, stackNameEnvVar } from '../../lib/telemetry.js';
 import { accessLogFields } from '../../lib/websocket-api.js';
 import { allowedPairs, logicalId, render, synthesize } from './synth.js';
 
@@ -115,7 +116,7 @@ describe('functions', () => {
   });
 
   it.each(functionDefinitions)('%s: Node.js 22 on arm64 with its memory, timeout, log group and environment', (name, definition) => {
-    const expected: Record<string, unknown> = { ...baseEnvironment };
+    const expected: Record<string, unknown> = { ...baseEnvironment, [stackNameEnvVar]: stack.stackName };
     for (const table of Object.keys(definition.tables) as TableName[]) expected[tables[table].envVar] = { Ref: tableId(table) };
     for (const queue of definition.sendsTo) expected[queues[queue].envVar] = { Ref: queueId(queue) };
     const resource = template.toJSON().Resources[functionId(name)];
@@ -126,6 +127,7 @@ describe('functions', () => {
       MemorySize: definition.memorySize,
       Timeout: definition.timeoutSeconds,
       LoggingConfig: { LogGroup: { Ref: logicalId(fn(name).logGroup) } },
+      TracingConfig: { Mode: 'Active' },
     });
     const variables = resource.Properties.Environment.Variables as Record<string, unknown>;
     expect(variables).toMatchObject(expected);
@@ -152,8 +154,12 @@ describe('functions', () => {
 });
 
 describe('least privilege', () => {
-  const logWrite = (name: FunctionName) =>
-    ['logs:CreateLogStream', 'logs:PutLogEvents'].map((action) => `${action} {${logicalId(fn(name).logGroup)}.Arn}`);
+  // Active tracing: X-Ray's write actions support no resource-level permissions, so they are granted on *.
+  const logWrite = (name: FunctionName) => [
+    ...['logs:CreateLogStream', 'logs:PutLogEvents'].map((action) => `${action} {${logicalId(fn(name).logGroup)}.Arn}`),
+    'xray:PutTelemetryRecords *',
+    'xray:PutTraceSegments *',
+  ];
   const connectionsArn = `arn:{AWS::Partition}:execute-api:{AWS::Region}:{AWS::AccountId}:{${apiId}}/prod/*/@connections/*`;
   const consume = (queue: QueueName) =>
     ['ChangeMessageVisibility', 'DeleteMessage', 'GetQueueAttributes', 'GetQueueUrl', 'ReceiveMessage'].map(
@@ -191,7 +197,7 @@ describe('least privilege', () => {
     );
   });
 
-  it('the authorizer may only write its logs', () => {
+  it('the authorizer may only write its logs and traces', () => {
     expect(allowedPairs(template, logicalId(fn('authorizer').role))).toEqual(logWrite('authorizer').sort());
   });
 
@@ -369,6 +375,41 @@ describe('operations', () => {
       expect(metricNames).toHaveLength(2 * (1 + (definition.globalSecondaryIndexes?.length ?? 0)));
       expect(new Set(metricNames)).toEqual(new Set(['ReadThrottleEvents', 'WriteThrottleEvents']));
     }
+  });
+
+  const parleyAlarm = (metricName: string) => alarms().find((alarm) => alarm.Namespace === metricNamespace && alarm.MetricName === metricName);
+
+  it('alarms on the p99 fanout lag above its target, on the metric and dimensions the handlers emit', () => {
+    expect(parleyAlarm(metricDefinitions.fanoutLag.name)).toMatchObject({
+      ExtendedStatistic: 'p99',
+      Threshold: 200,
+      EvaluationPeriods: 3,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Dimensions: [
+        { Name: 'service', Value: serviceName },
+        { Name: 'stack', Value: stack.stackName },
+      ],
+    });
+  });
+
+  it('alarms on any dead-lettered push', () => {
+    expect(parleyAlarm(metricDefinitions.pushesDeadLettered.name)).toMatchObject({
+      Statistic: 'Sum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      Dimensions: [
+        { Name: 'service', Value: serviceName },
+        { Name: 'stack', Value: stack.stackName },
+      ],
+    });
+  });
+
+  it('graphs every Parley metric on the dashboard, the 410 rate among them', () => {
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard!.Properties.DashboardBody);
+    for (const { name } of Object.values(metricDefinitions)) expect(body).toContain(`\\"${metricNamespace}\\",\\"${name}\\"`);
+    expect(body).toContain('410 Gone (% of pushes)');
   });
 
   it('has no alarm actions without alarmEmail, and a dashboard', () => {

@@ -120,6 +120,7 @@ describe('configFromContext', () => {
         throttleRateLimit: '10',
         throttleBurstLimit: 20,
         latencyP99ThresholdMs: '150',
+        fanoutLagP99ThresholdMs: 120,
         apiGatewayLogsRole: false,
       }),
     ).toEqual({
@@ -130,6 +131,7 @@ describe('configFromContext', () => {
       alarmEmail: 'ops@example.com',
       throttle: { rateLimit: 10, burstLimit: 20 },
       latencyP99ThresholdMs: 150,
+      fanoutLagP99ThresholdMs: 120,
       apiGatewayLogsRole: false,
     });
   });

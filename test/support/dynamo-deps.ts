@@ -6,7 +6,7 @@ import { DynamoUserStore } from '../../lambdas/adapters/dynamo-user-store.js';
 import { DynamoMessageStore } from '../../lambdas/adapters/dynamo-message-store.js';
 import { DynamoPresenceStore } from '../../lambdas/adapters/dynamo-presence-store.js';
 import { DynamoUserRateLimiter } from '../../lambdas/adapters/dynamo-user-rate-limiter.js';
-import { MemoryPusher, MemoryQueue } from '../../lambdas/adapters/memory-stores.js';
+import { MemoryLog, MemoryMetrics, MemoryPusher, MemoryQueue } from '../../lambdas/adapters/memory-stores.js';
 import type { Deps } from '../../lambdas/domain/deps.js';
 import { MemoryRateLimiter } from '../../lambdas/domain/rate-limiter.js';
 import { loadLimits, type Limits } from '../../lambdas/shared/config.js';
@@ -39,6 +39,8 @@ export function dynamoDeps(info: ParleyInfo, overrides: Partial<Limits> = {}) {
     limits: { ...loadLimits({}), sendRatePerSecond: 1e9, sendBurst: 1e9, ...overrides },
     rateLimiter: new MemoryRateLimiter(),
     userRateLimiter: new DynamoUserRateLimiter(clients.other, t.rateLimits),
+    logger: new MemoryLog(),
+    metrics: new MemoryMetrics(),
     now: () => new Date(),
     newId: randomUUID,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

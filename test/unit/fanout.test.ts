@@ -7,7 +7,7 @@ const event = { type: 'typing' as const, conversationId: 'grp_x', userId: 'alice
 
 describe('fanout', () => {
   it('deletes a gone connection, keeps the others and announces the user offline when it was the last one', async () => {
-    const { deps, presence, pusher, queue } = memoryDeps();
+    const { deps, presence, pusher, queue, metrics } = memoryDeps();
     const aMinuteAgo = new Date(deps.now().getTime() - 60_000);
     await presence.addConnection({ userId: 'bob', connectionId: 'stale' }, aMinuteAgo, deps.limits.presenceTtlSeconds);
     await presence.addConnection({ userId: 'carol', connectionId: 'carol-1' }, deps.now(), 60);
@@ -16,6 +16,7 @@ describe('fanout', () => {
     expect(pusher.posts.map((post) => post.connectionId)).toEqual(['carol-1']);
     expect(await presence.connectionsOf(['bob'], deps.now())).toEqual([]);
     expect(queue.jobs.map(({ job }) => job)).toEqual([{ kind: 'presence', userId: 'bob', status: 'offline', lastSeenAt: expect.any(String) }]);
+    expect(metrics.values).toEqual({ pushesDelivered: [1], connectionsGone: [1] });
   });
 
   it('keeps a connection registered moments ago on 410: $connect registers it before API Gateway establishes it', async () => {
@@ -28,7 +29,7 @@ describe('fanout', () => {
   });
 
   it('requeues only the failed connections with a growing delay, then fails the job', async () => {
-    const { deps, presence, pusher, queue } = memoryDeps({ maxPushAttempts: 3 });
+    const { deps, presence, pusher, queue, metrics } = memoryDeps({ maxPushAttempts: 3 });
     await presence.addConnection({ userId: 'bob', connectionId: 'bob-1' }, deps.now(), 60);
     await presence.addConnection({ userId: 'carol', connectionId: 'carol-1' }, deps.now(), 60);
     pusher.script = (id) => (id === 'bob-1' ? 'failed' : 'ok');
@@ -44,6 +45,8 @@ describe('fanout', () => {
     if (last.kind !== 'deliver') throw new Error('expected a deliver job');
     await expect(deliverOrRequeue(deps, last)).rejects.toBeInstanceOf(PushFailedError);
     expect(pusher.posts.filter((post) => post.connectionId === 'carol-1')).toHaveLength(1);
+    // Two requeues of bob's one connection; the third failure is the worker's to report.
+    expect(metrics.values.pushRetries).toEqual([1, 1]);
   });
 
   it('announces presence to contacts with the current status, not the queued one', async () => {

@@ -47,6 +47,8 @@ describe('sendMessage', () => {
     const ack = await sendMessage(deps, alice, { conversationId: conversation.conversationId, clientMessageId: 'x', body: 'x' });
     expect(ack.seq).toBe(4);
     expect(messages.messages.get(conversation.conversationId)!.map((message) => message.seq)).toEqual([1, 2, 3, 4]);
+    // Three lost races, then the one message stored (the conflicting items were other senders').
+    expect(deps.metrics).toMatchObject({ values: { seqConflictRetries: [1, 1, 1], messagesStored: [1] } });
   });
 
   it('gives up with unavailable when the conversation stays contended', async () => {

@@ -28,7 +28,8 @@ describe('per-user limits on expensive reads', () => {
 
   it('answers garbage cursors with bad_request and logs nothing at ERROR', async () => {
     const error = vi.spyOn(logger, 'error');
-    const route = createRouter(memoryDeps().deps);
+    const { deps, log } = memoryDeps();
+    const route = createRouter(deps);
     for (const frame of [
       { action: 'listConversations', cursor: 'garbage' },
       { action: 'listConversations', cursor: Buffer.from('c1.grp_').toString('base64url') },
@@ -39,5 +40,6 @@ describe('per-user limits on expensive reads', () => {
       expect(reply, JSON.stringify(frame)).toMatchObject({ type: 'error', code: 'bad_request' });
     }
     expect(error).not.toHaveBeenCalled();
+    expect(log.entries.filter((entry) => entry.level === 'error')).toEqual([]);
   });
 });
