@@ -17,6 +17,7 @@ import { userIdPattern } from '../lambdas/domain/auth.js';
 import { eraseUser } from '../lambdas/domain/erasure.js';
 import { createAwsClients } from '../lambdas/shared/aws-clients.js';
 import { loadConfig } from '../lambdas/shared/config.js';
+import { domainTelemetry } from '../lambdas/shared/telemetry.js';
 import { localArchiveDir, localStackFile, type LocalStackRecord } from '../local/stack-record.js';
 
 type Env = Record<string, string | undefined>;
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const clients = createAwsClients(config);
   try {
-    console.log(JSON.stringify(await eraseUser(createDeps(config, clients), userId, archiveStoreFromEnv(process.env))));
+    console.log(JSON.stringify(await eraseUser(createDeps(config, clients, domainTelemetry()), userId, archiveStoreFromEnv(process.env))));
   } finally {
     clients.ddb.destroy();
     clients.sqs.destroy();
