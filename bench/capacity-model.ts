@@ -5,7 +5,7 @@
  * Pure: every function takes its inputs and returns numbers; `bench/report.ts` renders the tables.
  */
 
-import { functions, queues, type FunctionName, type TableName } from '../lib/definitions.js';
+import { archive, archiveFunction, functions, queues, type FunctionName, type TableName } from '../lib/definitions.js';
 import { loadLimits } from '../lambdas/shared/config.js';
 import { apiGatewayMessagesCost, apiGatewayUnits, lambdaArmDurationCost, prices, scalePrices } from './cost-model.js';
 import { modeledLambdaMs, steps } from './critical-path.js';
@@ -128,10 +128,16 @@ export const modelConstants = {
   /** Log retention set by the stack: access logs 3 months, function logs 1 month. */
   accessLogRetentionMonths: 3,
   lambdaLogRetentionMonths: 1,
-  /** Archive objects written to S3 (one object per batch of expired messages). */
-  archiveObjectMb: 8,
-  /** Days archived objects stay in S3 Standard before the lifecycle rule moves them to Glacier Instant Retrieval. */
-  archiveStandardDays: 30,
+  /**
+   * Archive: Parquet bytes per stored item byte (assumed: snappy-compressed columns of short chat text and repeated
+   * ids, about half); objects per message (one object per conversation and day per stream batch: a 60 s batching
+   * window catches about two messages of an active conversation); consumer time per batch of `archive.batchSize`.
+   */
+  archiveParquetRatio: 0.5,
+  archiveObjectsPerMessage: 0.5,
+  archiveConsumerMsPerBatch: 2000,
+  /** Glacier Instant Retrieval bills at least 128 KB per object, so the lifecycle rule moves only larger ones. */
+  glacierMinObjectKb: 128,
 } as const;
 
 const tableNames: TableName[] = ['conversations', 'members', 'messages', 'idempotency', 'presence'];
@@ -370,48 +376,52 @@ export function usageOf(events: EventCounts, t: Omit<Traffic, 'users'>): Usage {
 export const gbSecondsOf = (usage: Usage) =>
   functionNames.reduce((n, name) => n + usage.lambdaSeconds[name] * (functions[name].memorySize / 1024), 0);
 
-/** Storage of the messages table and its archive. */
+/** Storage of the messages table and its archive, and the archive's requests. */
 export interface StorageModel {
   /** GB added per month (message items). */
   growthGbPerMonth: number;
   hotGb: number;
-  archiveStandardGb: number;
-  archiveGlacierGb: number;
+  /** Parquet in S3: every item since the start (the archive keeps what retention removes from the table). */
+  archiveGb: number;
   /** Monthly USD: the messages table's storage in each class, the archive's storage and its requests. */
   dynamoDbStandard: number;
   dynamoDbIa: number;
+  s3Storage: number;
+  /** PUTs (one object per conversation, day and stream batch) and the consumer's Lambda requests and duration. */
+  archiveRequests: number;
   s3: number;
 }
 
 const GB = 1024 ** 3;
 
 /**
- * Storage in month `month` of steady traffic: without a window every message stays in DynamoDB; with `hotDays`,
- * messages older than that leave the table (TTL deletes are free) for S3, where a lifecycle rule moves them from
- * Standard to Glacier Instant Retrieval after 30 days. Uncompressed.
+ * Storage in month `month` of steady traffic. Without a retention every message stays in DynamoDB; with
+ * `retentionDays`, TTL removes it after that (TTL deletes are free). With the archive on, every item is also written
+ * as Parquet when it is stored, so the archive grows with all messages. Its objects are small (one per conversation,
+ * day and batch), below the 128 KB Glacier Instant Retrieval bills at least, so they stay in S3 Standard.
  */
-export function storageAt(t: Traffic, month: number, hotDays: number | null): StorageModel {
+export function storageAt(t: Traffic, month: number, retentionDays: number | null, archiveOn = true): StorageModel {
   const messages = t.users * t.messagesPerUserPerDay * t.daysPerMonth;
   const growthGbPerMonth = (messages * (t.messageBytes + t.messageItemOverheadBytes)) / GB;
-  const hotMonths = hotDays === null ? month : Math.min(month, hotDays / t.daysPerMonth);
-  const archivedMonths = month - hotMonths;
-  const inStandard = Math.min(archivedMonths, modelConstants.archiveStandardDays / t.daysPerMonth);
+  const hotMonths = retentionDays === null ? month : Math.min(month, retentionDays / t.daysPerMonth);
   const hotGb = growthGbPerMonth * hotMonths;
-  const archiveStandardGb = growthGbPerMonth * inStandard;
-  const archiveGlacierGb = growthGbPerMonth * (archivedMonths - inStandard);
-  // Each month's archive is written once (PUT) and transitioned once, in objects of `archiveObjectMb`.
-  const objectsPerMonth = archivedMonths > 0 ? (growthGbPerMonth * 1024) / modelConstants.archiveObjectMb : 0;
-  const requests =
-    (objectsPerMonth / 1000) * scalePrices.s3PutPerThousand +
-    (archiveGlacierGb > 0 ? (objectsPerMonth / 1000) * scalePrices.s3TransitionToGlacierInstantPerThousand : 0);
+  const archiveGb = archiveOn ? growthGbPerMonth * month * modelConstants.archiveParquetRatio : 0;
+  const batches = messages / archive.batchSize;
+  const archiveRequests = archiveOn
+    ? ((messages * modelConstants.archiveObjectsPerMessage) / 1000) * scalePrices.s3PutPerThousand +
+      (batches / 1e6) * prices.lambdaPerMillionRequests +
+      lambdaArmDurationCost(((batches * modelConstants.archiveConsumerMsPerBatch) / 1000) * (archiveFunction.memorySize / 1024))
+    : 0;
+  const s3Storage = archiveGb * scalePrices.s3StandardPerGbMonth;
   return {
     growthGbPerMonth,
     hotGb,
-    archiveStandardGb,
-    archiveGlacierGb,
+    archiveGb,
     dynamoDbStandard: hotGb * scalePrices.dynamoDbStandardPerGbMonth,
     dynamoDbIa: hotGb * scalePrices.dynamoDbIaPerGbMonth,
-    s3: archiveStandardGb * scalePrices.s3StandardPerGbMonth + archiveGlacierGb * scalePrices.s3GlacierInstantPerGbMonth + requests,
+    s3Storage,
+    archiveRequests,
+    s3: s3Storage + archiveRequests,
   };
 }
 
@@ -442,12 +452,12 @@ export interface MonthlyCost {
   dynamoDbReads: number;
   sqs: number;
   cloudWatchLogs: number;
-  /** Month 12 with the default 90-day hot window: DynamoDB Standard storage plus the S3 archive. */
+  /** Month 12 with the default 90-day retention: DynamoDB Standard storage plus the S3 archive and its requests. */
   storage: number;
   total: number;
 }
 
-/** The storage window the cost table assumes. */
+/** The retention the cost table assumes. */
 export const defaultHotDays = 90;
 
 export function monthlyCost(t: Traffic, storageMonth = 12, hotDays: number | null = defaultHotDays): MonthlyCost {

@@ -29,7 +29,7 @@ import {
   type MonthlyCost,
   type QuotaCheck,
 } from './capacity-model.js';
-import { functions } from '../lib/definitions.js';
+import { archive, functions } from '../lib/definitions.js';
 import { modeledLambdaMs, modelNaivePath, modelPath, type PathModel } from './critical-path.js';
 import type { PhaseResult, ScenarioResult } from './scenario-results.js';
 import type { SyncBenchResult } from './sync-bench.js';
@@ -672,7 +672,7 @@ export function capacitySection(): string[] {
     ['DynamoDB on-demand reads', 'dynamoDbReads'],
     ['SQS', 'sqs'],
     ['CloudWatch Logs (ingestion + retention)', 'cloudWatchLogs'],
-    [`Storage in month 12 (${defaultHotDays} days hot in DynamoDB Standard, older in S3)`, 'storage'],
+    [`Storage in month 12 (${defaultHotDays}-day retention in DynamoDB Standard, the Parquet archive and its requests)`, 'storage'],
   ];
   const bindsAt = (i: number) => [...new Set(quotas[i]!.filter((q) => q.binds).map((q) => q.label))];
   const quota = (i: number, label: string) => quotas[i]!.find((q) => q.label === label)!;
@@ -801,31 +801,36 @@ export function capacitySection(): string[] {
     '',
     '### Storage',
     '',
-    `Message items of ${d.messageBytes + d.messageItemOverheadBytes} B (body, attributes, DynamoDB's 100 B per item), uncompressed. With a window, messages`,
-    `older than ${defaultHotDays} days leave the table (TTL deletes cost nothing) for an S3 archive in ${modelConstants.archiveObjectMb} MB objects, which a lifecycle rule`,
-    `moves from S3 Standard to Glacier Instant Retrieval after ${modelConstants.archiveStandardDays} days. Monthly USD in month 12 of steady traffic.`,
+    `Message items of ${d.messageBytes + d.messageItemOverheadBytes} B (body, attributes, DynamoDB's 100 B per item), uncompressed. With a retention, TTL`,
+    'removes messages older than it from the table (TTL deletes cost nothing). With the archive on (`-c archive=true`), the',
+    `stream consumer writes every item as Parquet (assumed ${fmt(modelConstants.archiveParquetRatio * 100, 0)}% of the item size) when it is stored, about ${modelConstants.archiveObjectsPerMessage} objects per`,
+    `message (one per conversation, day and batch of up to ${archive.batchSize}); those objects are under the ${modelConstants.glacierMinObjectKb} KB Glacier Instant Retrieval`,
+    'bills at least, so they stay in S3 Standard (the lifecycle rule moves only larger ones). Monthly USD in month 12 of steady traffic.',
     '',
     table(
       ['', ...columns],
       [
         ['growth per month / per year', ...storage90.map((s) => `${count(s.growthGbPerMonth)} GB / ${fmt((s.growthGbPerMonth * 12) / 1024, 1)} TB`)],
-        ['no window: DynamoDB size in month 12', ...storageAll.map((s) => `${fmt(s.hotGb / 1024, 2)} TB`)],
-        ['no window: storage, Standard / Standard-IA class', ...storageAll.map((s) => `${usd0(s.dynamoDbStandard)} / ${usd0(s.dynamoDbIa)}`)],
-        [`${defaultHotDays}-day window: DynamoDB size`, ...storage90.map((s) => `${fmt(s.hotGb / 1024, 2)} TB`)],
-        [`${defaultHotDays}-day window: storage, Standard / Standard-IA class`, ...storage90.map((s) => `${usd0(s.dynamoDbStandard)} / ${usd0(s.dynamoDbIa)}`)],
-        [`${defaultHotDays}-day window: S3 archive (Standard GB + Glacier IR GB)`, ...storage90.map((s) => `${usd0(s.s3)} (${count(s.archiveStandardGb)} + ${count(s.archiveGlacierGb)} GB)`)],
-        ['messages table, requests + storage: Standard / Standard-IA, no window', ...classesAll.map((c) => `${usd0(c.standard)} / ${usd0(c.ia)}: ${c.cheaper}`)],
-        [`messages table, requests + storage: Standard / Standard-IA, ${defaultHotDays}-day window`, ...classes90.map((c) => `${usd0(c.standard)} / ${usd0(c.ia)}: ${c.cheaper}`)],
+        ['no retention: DynamoDB size in month 12', ...storageAll.map((s) => `${fmt(s.hotGb / 1024, 2)} TB`)],
+        ['no retention: hot storage, Standard / Standard-IA class', ...storageAll.map((s) => `${usd0(s.dynamoDbStandard)} / ${usd0(s.dynamoDbIa)}`)],
+        [`${defaultHotDays}-day retention: DynamoDB size`, ...storage90.map((s) => `${fmt(s.hotGb / 1024, 2)} TB`)],
+        [`${defaultHotDays}-day retention: hot storage, Standard / Standard-IA class`, ...storage90.map((s) => `${usd0(s.dynamoDbStandard)} / ${usd0(s.dynamoDbIa)}`)],
+        ['archive: size in month 12 / storage', ...storage90.map((s) => `${count(s.archiveGb)} GB / ${usd0(s.s3Storage)}`)],
+        ['archive: requests (PUTs, consumer Lambda)', ...storage90.map((s) => usd0(s.archiveRequests))],
+        ['messages table, requests + storage: Standard / Standard-IA, no retention', ...classesAll.map((c) => `${usd0(c.standard)} / ${usd0(c.ia)}: ${c.cheaper}`)],
+        [`messages table, requests + storage: Standard / Standard-IA, ${defaultHotDays}-day retention`, ...classes90.map((c) => `${usd0(c.standard)} / ${usd0(c.ia)}: ${c.cheaper}`)],
       ],
     ),
     '',
     `Which class fits the messages table: every message writes ${messageUsage(2, d).writeUnits.messages} WRU there (head item and message, transactional) and is`,
     'read back rarely (head item reads and syncs), so requests dominate while little is kept. Standard-IA saves $0.15 per GB-month',
     'and costs 25% more per request; it pays once the table holds more than',
-    `**${fmt(breakEven, 1)} months of messages**, whatever the scale (both sides grow with the users). With the ${defaultHotDays}-day window:`,
-    `${classes90[0]!.cheaper}; without a window, switch the messages table to Standard-IA once it holds ${fmt(breakEven, 0)} months. The idempotency`,
-    'and presence tables are all writes and small: Standard. A year of archive adds',
-    `${fmt((storage90[1]!.growthGbPerMonth * 12) / 1024, 1)} TB at 1M users, ${usd0(storage90[1]!.growthGbPerMonth * 12 * scalePrices.s3GlacierInstantPerGbMonth)}/month more in Glacier Instant Retrieval.`,
+    `**${fmt(breakEven, 1)} months of messages**, whatever the scale (both sides grow with the users). The stack keeps the messages table`,
+    `on **Standard**: the default keeps messages forever, but a table reaches ${fmt(breakEven, 0)} months of messages only after ${fmt(breakEven, 0)} months, and with a`,
+    `retention under ${fmt(breakEven * 30, 0)} days it never does; a deployment keeping more can switch the class in place (\`tableClass\` in`,
+    '`lib/definitions.ts`; one switch per 30 days). The idempotency and presence tables are all writes and small: Standard. The',
+    `archive's PUTs cost about ${usd0(storage90[1]!.archiveRequests)} a month at 1M users: more than its storage in the first year; compacting a`,
+    "day's objects of a conversation into one would cut them, and is left for later.",
     '',
     '### What the model says',
     '',

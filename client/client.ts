@@ -122,9 +122,15 @@ export class ParleyClient {
   async history(
     conversationId: string,
     options: { beforeSeq?: number; limit?: number } = {},
-  ): Promise<{ messages: Message[]; nextBeforeSeq: number | null }> {
+  ): Promise<{ messages: Message[]; nextBeforeSeq: number | null; expiredBefore?: number }> {
     const reply = await this.request('history', { conversationId, ...options });
-    return { messages: [...reply.messages].sort((a, b) => a.seq - b.seq), nextBeforeSeq: reply.nextBeforeSeq };
+    // Seqs below the horizon are gone: no gap fill will ask for them.
+    if (reply.expiredBefore !== undefined) this.m.delivery.applyExpiry(conversationId, reply.expiredBefore);
+    return {
+      messages: [...reply.messages].sort((a, b) => a.seq - b.seq),
+      nextBeforeSeq: reply.nextBeforeSeq,
+      ...(reply.expiredBefore === undefined ? {} : { expiredBefore: reply.expiredBefore }),
+    };
   }
 
   /** Lists the caller's conversations with unread counts (one page). */
@@ -184,9 +190,9 @@ export class ParleyClient {
     return this.conversationRequest('updateConversation', { conversationId, title });
   }
 
-  /** Same as `rename`, named after the action. */
-  async updateConversation(conversationId: string, input: { title: string }): Promise<Conversation> {
-    return this.rename(conversationId, input.title);
+  /** Renames a group (owners and admins) and/or sets its retention in days (owners; null: the deployment's default). */
+  async updateConversation(conversationId: string, input: { title?: string; retentionDays?: number | null }): Promise<Conversation> {
+    return this.conversationRequest('updateConversation', { conversationId, ...input });
   }
 
   /** Blocks a user; resolves with your settings and block list. */

@@ -30,6 +30,7 @@ export interface DeliveryHooks {
   /** Emits `limited`, `reset` and non-fatal errors. */
   emit(event: 'limited', payload: { conversationId: string; fromSeq: number; toSeq: number }): void;
   emit(event: 'reset', payload: { conversationId: string }): void;
+  emit(event: 'expired', payload: { conversationId: string; expiredBefore: number }): void;
   emit(event: 'error', payload: Error): void;
 }
 
@@ -43,6 +44,8 @@ export class Delivery {
   private readonly streams = new Map<string, ConversationStream>();
   /** The epoch each stream's seqs belong to (null until the conversation has a timeline). */
   private readonly epochs = new Map<string, string | null>();
+  /** Per conversation, the retention horizon the server named: seqs below it are gone. */
+  private readonly horizons = new Map<string, number>();
   private saveScheduled = false;
 
   constructor(
@@ -80,8 +83,8 @@ export class Delivery {
   }
 
   /** Feeds messages from any source (push, sync, gap fetch, own ack) through the per-conversation streams. */
-  ingest(messages: Message[]): void {
-    const touched = new Set<string>();
+  ingest(messages: Message[], alsoRelease: string[] = []): void {
+    const touched = new Set<string>(alsoRelease);
     for (const message of messages) if (isMessage(message)) touched.add(message.conversationId);
     for (const id of touched) {
       const batch = messages.filter((m) => m.conversationId === id);
@@ -117,11 +120,32 @@ export class Delivery {
       stream.skipTo(first - 1);
       this.hooks.emit('limited', { conversationId: id, fromSeq, toSeq: first - 1 });
     }
+    if (entry.expiredBefore !== undefined) this.applyExpiry(id, entry.expiredBefore);
     stream.hint(entry.lastSeq);
     this.hooks.raiseLastSeq(id, entry.lastSeq ?? 0);
     this.ingest(entry.messages ?? []);
     for (const r of entry.receipts ?? []) this.hooks.applyReceipt({ ...r, conversationId: id });
     return entry.messages?.length ?? 0;
+  }
+
+  /**
+   * Records a retention horizon (`expiredBefore` of a sync entry or history reply): seqs below it are gone, so the
+   * stream treats them as delivered (no gap to fill there) and releases held messages after it in order. `expired` is
+   * emitted the first time per conversation.
+   */
+  applyExpiry(conversationId: string, expiredBefore: number): void {
+    if (!Number.isSafeInteger(expiredBefore) || expiredBefore < 2) return;
+    const known = this.horizons.get(conversationId);
+    if (known !== undefined && known >= expiredBefore) return;
+    this.horizons.set(conversationId, expiredBefore);
+    const stream = this.stream(conversationId);
+    if (stream.delivered < expiredBefore - 1) {
+      stream.skipTo(expiredBefore - 1);
+      // Messages held after the horizon are now next in line.
+      this.ingest([], [conversationId]);
+      this.flushCursors();
+    }
+    if (known === undefined) this.hooks.emit('expired', { conversationId, expiredBefore });
   }
 
   /** Notes that seqs up to `seq` exist in a conversation that has a stream, and fetches them if missing. */
@@ -142,6 +166,7 @@ export class Delivery {
     if (stream) stream.reset(this.clock);
     else this.streams.set(id, new ConversationStream(id, 0));
     this.epochs.delete(id);
+    this.horizons.delete(id);
     this.hooks.onReset(id);
     this.hooks.emit('reset', { conversationId: id });
     this.flushCursors();
@@ -226,6 +251,8 @@ export class Delivery {
       const beforeSeq = Math.min(gap.to, gap.from + historyPage - 1) + 1;
       const reply = await this.hooks.history(id, beforeSeq, beforeSeq - gap.from);
       if (this.hooks.session() !== session) return;
+      // Past the retention horizon there is nothing to fetch: the gap ends there.
+      if (reply.expiredBefore !== undefined) this.applyExpiry(id, reply.expiredBefore);
       this.ingest(reply.messages ?? []);
     } catch (error) {
       if (error instanceof ParleyError && !error.retryable) permanent = true;

@@ -79,6 +79,11 @@ export interface ParleyClientEvents {
    * the app shows for it; its messages are emitted again from the new timeline.
    */
   reset: { conversationId: string };
+  /**
+   * Older messages of a conversation expired (its retention): every seq below `expiredBefore` is gone for good. Emitted
+   * once per conversation; the client never asks for those seqs again (gap fills stop there).
+   */
+  expired: { conversationId: string; expiredBefore: number };
   /** A non-fatal problem: a failed token fetch, an unreadable frame, a failed gap fetch, … */
   error: Error;
   /** Every timeline event that is not a chat message (`kind` other than `message`), in seq order, once. */

@@ -1,3 +1,4 @@
+import { archive, retention } from './definitions.js';
 import type { Node } from 'constructs';
 
 /** An external OpenID Connect provider that issues the tokens clients connect with. */
@@ -42,6 +43,10 @@ export interface ParleyConfig {
   readonly apiGatewayLogsRole: boolean;
   /** Forwards every event on the bus to a webhook; off unless `webhookUrl` is set. */
   readonly webhook?: WebhookSettings;
+  /** Days messages stay readable unless a group sets its own; unset keeps them forever. */
+  readonly messageRetentionDays?: number;
+  /** Also write every timeline item to the Parquet archive in S3. */
+  readonly archive: boolean;
 }
 
 /** The values used for every setting the context leaves out. */
@@ -53,6 +58,7 @@ export const defaultConfig: ParleyConfig = {
   latencyP99ThresholdMs: 200,
   fanoutLagP99ThresholdMs: 200,
   apiGatewayLogsRole: true,
+  archive: false,
 };
 
 // Context values arrive as strings from `-c key=value` and as JSON values from cdk.json.
@@ -75,10 +81,21 @@ const asPositiveNumber = (key: string, value: unknown, fallback: number): number
   return number;
 };
 
+const retentionDays = (value: unknown): number | undefined => {
+  const text = asString(value);
+  if (text === undefined) return undefined;
+  const days = Number(text);
+  if (!Number.isInteger(days) || days < 1 || days > retention.maxDays) {
+    throw new Error(`context ${retention.contextKey} must be a whole number of days from 1 to ${retention.maxDays}, got "${text}"`);
+  }
+  return days;
+};
+
 /**
  * Reads the stack settings from CDK context (`-c key=value` or cdk.json): stageName, devStack, oidcIssuer,
  * oidcAudience, oidcJwksUrl, userIdClaim, alarmEmail, throttleRateLimit, throttleBurstLimit, latencyP99ThresholdMs,
- * fanoutLagP99ThresholdMs, apiGatewayLogsRole, webhookUrl, webhookSecretName, webhookApiKeyHeader.
+ * fanoutLagP99ThresholdMs, apiGatewayLogsRole, webhookUrl, webhookSecretName, webhookApiKeyHeader, messageRetentionDays,
+ * archive.
  */
 export function configFromContext(node: Node): ParleyConfig {
   const get = (key: string) => node.tryGetContext(key) as unknown;
@@ -105,6 +122,8 @@ export function configFromContext(node: Node): ParleyConfig {
     fanoutLagP99ThresholdMs: asPositiveNumber('fanoutLagP99ThresholdMs', get('fanoutLagP99ThresholdMs'), defaultConfig.fanoutLagP99ThresholdMs),
     apiGatewayLogsRole: asBoolean('apiGatewayLogsRole', get('apiGatewayLogsRole'), defaultConfig.apiGatewayLogsRole),
     ...(webhook ? { webhook } : {}),
+    messageRetentionDays: retentionDays(get(retention.contextKey)),
+    archive: asBoolean(archive.contextKey, get(archive.contextKey), defaultConfig.archive),
   };
 }
 

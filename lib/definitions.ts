@@ -4,6 +4,7 @@
  * so the deployed and the emulated shapes cannot drift.
  */
 import { actions, type ActionName } from '../protocol/actions.js';
+import { fixedLimits } from '../protocol/limits.js';
 
 /** A DynamoDB attribute type used in a key. */
 export type KeyType = 'S' | 'N';
@@ -34,6 +35,8 @@ export interface TableDefinition {
   readonly retainInProduction: boolean;
   /** A DynamoDB stream with this view type, read by the `streamSources` on this table. */
   readonly stream?: StreamViewType;
+  /** Table class; Standard unless set (the choice for messages is worked out in BENCHMARKS.md, Storage). */
+  readonly tableClass?: 'STANDARD' | 'STANDARD_INFREQUENT_ACCESS';
 }
 
 /** What a DynamoDB stream record carries of the item. */
@@ -60,11 +63,15 @@ export const tables = {
     ],
     retainInProduction: true,
   },
-  /** Messages partitioned by conversation, sorted by their gap-free seq. */
+  /**
+   * Messages partitioned by conversation, sorted by their gap-free seq. Timeline items carry `expiresAt` when a
+   * retention applies (never the head item, seq 0), so DynamoDB TTL removes expired messages without a scan.
+   */
   messages: {
     envVar: 'MESSAGES_TABLE',
     partitionKey: { name: 'conversationId', type: 'S' },
     sortKey: { name: 'seq', type: 'N' },
+    timeToLiveAttribute: 'expiresAt',
     retainInProduction: true,
     // The event stream reads new items; old images too, so an archive can read what TTL or an erasure removed.
     stream: 'NEW_AND_OLD_IMAGES',
@@ -313,6 +320,48 @@ export const functions = {
 
 /** Logical names of DynamoDB stream event sources (keys of `streamSources`). */
 export type StreamSourceName = 'timeline' | 'undelivered';
+
+/**
+ * How long messages stay readable. The deployment-wide default is CDK context `messageRetentionDays` (unset: kept
+ * forever), passed to the handlers as `envVar`; groups may override it (`updateConversation`, owners only).
+ */
+export const retention = {
+  contextKey: 'messageRetentionDays',
+  envVar: 'MESSAGE_RETENTION_DAYS',
+  /** Longest retention a deployment or a group may set. */
+  maxDays: fixedLimits.maxRetentionDays,
+} as const;
+
+/**
+ * The optional archive (CDK context `archive=true`): every stored timeline item is also written as Parquet to S3,
+ * partitioned by conversation and day, by a Lambda consumer of the messages table's stream.
+ */
+export const archive = {
+  contextKey: 'archive',
+  /** Where the consumer writes: an S3 bucket in AWS, a local folder in the local stack (same layout). */
+  bucketEnvVar: 'ARCHIVE_BUCKET',
+  directoryEnvVar: 'ARCHIVE_DIR',
+  /** Objects move to S3 Glacier Instant Retrieval after this many days. */
+  transitionAfterDays: 30,
+  /** Stream records per invocation, and how long Lambda gathers them first (fewer, larger Parquet files). */
+  batchSize: 1000,
+  maxBatchingWindowSeconds: 60,
+  /** Failed batches are retried this often (split in halves) before the records are reported to the DLQ. */
+  retryAttempts: 10,
+} as const;
+
+/** The archive consumer: its own definition, since it exists only when the archive is on. */
+export const archiveFunction = {
+  entry: 'lambdas/handlers/archive.ts',
+  description: 'Writes timeline items from the messages stream to the Parquet archive',
+  memorySize: 1024,
+  timeoutSeconds: 120,
+  // Erasure markers (`erased`): rows of an erased sender are written without their body, even if they were in flight.
+  tables: { users: { table: ['BatchGetItem'] } },
+  sendsTo: [],
+  postsToConnections: false,
+} as const satisfies FunctionDefinition;
+
 
 /**
  * A DynamoDB stream feeding a Lambda function, as an event source mapping: both the CDK stack and the local stream

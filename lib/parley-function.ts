@@ -50,8 +50,10 @@ export const baseEnvironment = {
 
 /** Props of `ParleyFunction`. */
 export interface ParleyFunctionProps {
-  /** Which entry of `definitions.functions` this is. */
-  readonly name: FunctionName;
+  /** Which entry of `definitions.functions` this is (or `archive`, with its own `definition`). */
+  readonly name: FunctionName | 'archive';
+  /** The definition, when it is not in `definitions.functions` (the optional archive consumer). */
+  readonly definition?: FunctionDefinition;
   readonly tables: Record<TableName, ITable>;
   readonly queues: Record<QueueName, IQueue>;
   /** The stage whose @connections endpoint the function posts to, if it does. */
@@ -88,7 +90,7 @@ export class ParleyFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: ParleyFunctionProps) {
     super(scope, id);
-    const definition: FunctionDefinition = functions[props.name];
+    const definition: FunctionDefinition = props.definition ?? functions[props.name as FunctionName];
     this.definition = definition;
 
     this.logGroup = new LogGroup(this, 'Logs', {
@@ -203,7 +205,7 @@ export class ParleyFunction extends Construct {
     });
   }
 
-  private addQueueEventSources(name: FunctionName, byName: Record<QueueName, IQueue>): void {
+  private addQueueEventSources(name: FunctionName | 'archive', byName: Record<QueueName, IQueue>): void {
     for (const [queue, definition] of Object.entries(queues) as [QueueName, QueueDefinition][]) {
       if (definition.consumer !== name) continue;
       this.function.addEventSource(
@@ -223,7 +225,7 @@ export class ParleyFunction extends Construct {
    * responses, bisect on error, bounded retries, and an encrypted SQS on-failure queue each. The role may read
    * exactly those streams and send to exactly those queues.
    */
-  private addStreamEventSources(name: FunctionName, byName: Record<TableName, ITable>, devStack: boolean): void {
+  private addStreamEventSources(name: FunctionName | 'archive', byName: Record<TableName, ITable>, devStack: boolean): void {
     for (const [source, definition] of Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]) {
       if (definition.consumer !== name) continue;
       const table = byName[definition.table];

@@ -1,7 +1,8 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { ParleyConfig } from './config.js';
-import { commonEnv, connectAuthorizer, functions, serverApi as serverApiDefinition, type FunctionName } from './definitions.js';
+import { ParleyArchive } from './archive.js';
+import { commonEnv, connectAuthorizer, functions, retention, serverApi as serverApiDefinition, type FunctionName } from './definitions.js';
 import { ParleyEventStream } from './event-stream.js';
 import { ParleyIdentity } from './identity.js';
 import { ParleyOperations } from './operations.js';
@@ -28,6 +29,8 @@ export class ParleyStack extends Stack {
   readonly events: ParleyEventStream;
   readonly tables: ParleyTables;
   readonly queues: ParleyQueues;
+  /** The Parquet archive, when context `archive` is true. */
+  readonly archive?: ParleyArchive;
 
   constructor(scope: Construct, id: string, props: ParleyStackProps) {
     super(scope, id, props);
@@ -53,6 +56,8 @@ export class ParleyStack extends Stack {
       [commonEnv.jwtAudience]: this.identity.audience,
       [commonEnv.userIdClaim]: config.userIdClaim,
     };
+    // The deployment's retention is read where timeline items are written and read.
+    const actionsEnv = config.messageRetentionDays === undefined ? undefined : { [retention.envVar]: String(config.messageRetentionDays) };
     this.functions = mapRecord(
       functions as Record<FunctionName, unknown>,
       (_, name) =>
@@ -61,13 +66,17 @@ export class ParleyStack extends Stack {
           tables: tables.byName,
           queues: queues.byName,
           stage,
-          environment: name === connectAuthorizer.function ? authorizerEnv : undefined,
+          environment: name === connectAuthorizer.function ? authorizerEnv : name === 'actions' ? actionsEnv : undefined,
           devStack: config.devStack,
           eventBus: this.events.bus,
         }),
     );
     this.webSocket.addRoutes(mapRecord(this.functions, (fn) => fn.function));
     this.serverApi = new ParleyServerApi(this, 'ServerApi', { handler: this.functions[serverApiDefinition.function].function, devStack: config.devStack });
+    if (config.archive) {
+      this.archive = new ParleyArchive(this, 'Archive', { tables: tables.byName, queues: queues.byName, stage, devStack: config.devStack });
+      new CfnOutput(this, 'ArchiveBucketName', { value: this.archive.bucket.bucketName });
+    }
 
     this.operations = new ParleyOperations(this, 'Operations', {
       stage,

@@ -1,5 +1,5 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption, type ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, StreamViewType, Table, TableClass, TableEncryption, type ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { tables, type KeyDefinition, type TableDefinition, type TableName } from './definitions.js';
 import { mapRecord } from './records.js';
@@ -31,7 +31,8 @@ export class ParleyTables extends Construct {
         encryption: TableEncryption.AWS_MANAGED,
         pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
         timeToLiveAttribute: definition.timeToLiveAttribute,
-        stream: definition.stream && StreamViewType[definition.stream],
+        stream: definition.stream === undefined ? undefined : StreamViewType[definition.stream],
+        tableClass: definition.tableClass === 'STANDARD_INFREQUENT_ACCESS' ? TableClass.STANDARD_INFREQUENT_ACCESS : TableClass.STANDARD,
         removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
         // A retained table also refuses a manual delete until protection is turned off.
         deletionProtection: retain,

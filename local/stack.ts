@@ -7,6 +7,8 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import {
+  archive,
+  archiveFunction,
   commonEnv,
   connectAuthorizer,
   eventBus as eventBusDefinition,
@@ -32,7 +34,8 @@ import { WebSocketApiEmulator } from './apigw-websocket.js';
 import { DynamoDbStreamPoller } from './dynamodb-stream-poller.js';
 import { LocalEventBus } from './event-bus.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
-import { createTables, localCredentials, localRegion, startDynamoDb } from './dynamodb.js';
+import { createTables, localCredentials, localRegion, startDynamoDb, startTtlSweeper } from './dynamodb.js';
+import { DynamoStreamPoller } from './ddb-stream-poller.js';
 import { installSdkFaults } from './faults.js';
 import { installIamChecks, LocalIam } from './iam.js';
 import { rolePolicies, synthesizeStack, type CfnTemplate } from './template.js';
@@ -70,6 +73,10 @@ export interface LocalStackOptions {
   streamStartingPosition?: 'TRIM_HORIZON' | 'LATEST';
   /** First retry delay of the stream pollers and the webhook (shorter in tests). */
   retryBaseMs?: number;
+  /** Run the archive consumer on the messages stream, writing the bucket's layout into this folder. */
+  archiveDir?: string;
+  /** How often expired items are deleted (DynamoDB Local has no TTL of its own); default 60 s. */
+  ttlSweepIntervalMs?: number;
   /** Edits the synthesized template before its role policies are enforced (fidelity tests remove a permission). */
   adjustTemplate?: (template: CfnTemplate) => void;
 }
@@ -191,6 +198,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       createDevAuth(),
     ]);
     const tableNames = await createTables(dynamodb.client, 'parley-');
+    const sweeper = startTtlSweeper(dynamodb.client, tableNames, options.ttlSweepIntervalMs ?? 60_000, onError);
+    stoppers.push(() => sweeper.stop());
     const queueName = (url: string) => url.split('/').pop()!;
 
     let wsUrl = '';
@@ -347,6 +356,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       await Promise.all(Object.values(streamPollers).map((streamPoller) => streamPoller.stop()));
       streamsClient.destroy();
     });
+    if (options.archiveDir) {
+      process.env[archive.directoryEnvVar] = options.archiveDir;
+      const consumer = (await import(/* @vite-ignore */ pathToFileURL(join(repositoryRoot, archiveFunction.entry)).href)) as { handler: Handler };
+      const streams = new DynamoDBStreamsClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: localCredentials });
+      const streamPoller = new DynamoStreamPoller({
+        ddb: dynamodb.client,
+        streams,
+        tableName: tableNames.messages,
+        batchSize: archive.batchSize,
+        retryAttempts: archive.retryAttempts,
+        invoke: (event) => consumer.handler(event, lambdaContext('fanout', Date.now() + archiveFunction.timeoutSeconds * 1000)),
+        onError,
+      });
+      streamPoller.start();
+      stoppers.push(async () => {
+        await streamPoller.stop();
+        streams.destroy();
+      });
+    }
 
     return {
       wsUrl,

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { startLocalStack } from './stack.js';
-import { localStackFile, type LocalStackRecord } from './stack-record.js';
+import { localArchiveDir, localStackFile, type LocalStackRecord } from './stack-record.js';
 
 const root = join(import.meta.dirname, '..');
 const port = (name: string, fallback: number) => {
@@ -20,6 +20,8 @@ const stack = await startLocalStack({
   serverApiPort: port('SERVER_API_PORT', 3002),
   host: process.env.HOST ?? '127.0.0.1',
   dataDir: join(root, '.data', 'dynamodb'),
+  // The archive's bucket layout in a folder (what `-c archive=true` writes to S3).
+  archiveDir: join(root, localArchiveDir),
   webDir: join(root, 'web', 'dist'),
   printEvents: true,
   // Stream checkpoints are not kept across restarts: start at the end instead of replaying a day of persisted data.

@@ -10,7 +10,7 @@ import { groupAdd, requestId, role } from './schemas.js';
 
 const isoTime = z.string();
 const seq = z.int().check(z.gte(0));
-const timelineKind = z.enum(['message', 'member_added', 'member_removed', 'member_left', 'role_changed', 'title_changed', 'edit', 'delete', 'reaction']);
+const timelineKind = z.enum(['message', 'member_added', 'member_removed', 'member_left', 'role_changed', 'title_changed', 'edit', 'delete', 'reaction', 'retention_changed']);
 const reactionCount = z.strictObject({ emoji: z.string(), count: z.int() });
 
 /**
@@ -38,6 +38,10 @@ export const messageSchema = z.strictObject({
   role: z.optional(role),
   /** `title_changed`: the new title. */
   title: z.optional(z.string()),
+  /** `retention_changed`: the group's retention in days, or null for the deployment's default. */
+  retentionDays: z.optional(z.nullable(z.int())),
+  /** `message`: the sender's messages were erased; the body is gone (empty string). */
+  erased: z.optional(z.boolean()),
   /** `edit`, `delete`, `reaction`: the seq of the message they apply to. */
   targetSeq: z.optional(seq),
   /** `reaction`: the emoji. */
@@ -66,6 +70,10 @@ const conversationShape = {
   pending: z.optional(z.array(z.string())),
   /** This incarnation of the conversation (`null` until its first timeline item); a cursor is only valid within it. */
   epoch: z.nullable(z.string()),
+  /** Groups: how many days messages stay readable, when an owner set it (else the deployment's default applies). */
+  retentionDays: z.optional(z.int()),
+  /** Server-side: the expiry (epoch seconds) of the newest timeline item, so expired items are always a prefix. */
+  lastExpiresAt: z.optional(z.number()),
   /** Created through the server API: the app's own id for it (a second create with it returns this conversation). */
   externalId: z.optional(z.string()),
   /** Created through the server API: small string metadata tying it to the app's objects, visible to members. */
@@ -107,6 +115,8 @@ export const syncConversationSchema = z.strictObject({
   messages: z.array(messageSchema),
   /** More messages follow; the next page (`nextFrom`) starts with this conversation again. */
   hasMore: z.boolean(),
+  /** Every seq below this one expired (retention): never ask for them; absent when nothing below the cursor expired. */
+  expiredBefore: z.optional(seq),
   /** More than `limit` were missed: `messages` are the newest; older ones are read with `history`. */
   limited: z.boolean(),
   /** The cursor was from another epoch or ahead of the conversation: drop what you hold for it. */
@@ -176,7 +186,7 @@ export const replySchemas = {
   addMembers: reply('addMembers', { ...conversationReply, invited: z.optional(z.array(z.string())) }),
   listConversations: reply('listConversations', { conversations: z.array(conversationSummarySchema), nextCursor: z.nullable(z.string()) }),
   send: reply('send', sendAckShape),
-  history: reply('history', { conversationId: z.string(), messages: z.array(messageSchema), nextBeforeSeq: z.nullable(seq) }),
+  history: reply('history', { conversationId: z.string(), messages: z.array(messageSchema), nextBeforeSeq: z.nullable(seq), expiredBefore: z.optional(seq) }),
   sync: reply('sync', { conversations: z.array(syncConversationSchema), nextFrom: z.nullable(z.string()), presence: z.array(presenceInfoSchema) }),
   heartbeat: reply('heartbeat', { serverTime: isoTime }),
   ack: reply('ack', receiptShape),

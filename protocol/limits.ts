@@ -75,6 +75,8 @@ export const fixedLimits = {
   maxPageTokenChars: 512,
   /** `limit` of `history`, `sync` and `listConversations`. */
   maxPageLimit: 100,
+  /** Longest retention a deployment or a group may set, in days (100 years). */
+  maxRetentionDays: 36_500,
   /** Users per `presence` request. */
   maxPresenceUsers: 100,
   /** Cursors per `sync` request (also the conversations one sync page examines). */

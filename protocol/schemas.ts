@@ -82,7 +82,11 @@ export function actionSchemas(limits: Pick<ConfigurableWireLimits, 'maxBodyChars
     removeMembers: z.object({ conversationId, members: list(userIdSchema, limits.maxMembersPerRequest) }),
     leave: z.object({ conversationId }),
     setRole: z.object({ conversationId, userId: userIdSchema, role }),
-    updateConversation: z.object({ conversationId, title }),
+    updateConversation: z.object({
+      conversationId,
+      title: z.optional(title),
+      retentionDays: z.optional(z.nullable(z.int().check(z.gte(1), z.lte(fixedLimits.maxRetentionDays)))),
+    }),
     block: z.object({ userId: userIdSchema }),
     unblock: z.object({ userId: userIdSchema }),
     getSettings: z.object({}),

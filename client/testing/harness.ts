@@ -30,6 +30,7 @@ export function recordEvents(client: ParleyClient): EventLog {
     sendFailed: [],
     limited: [],
     reset: [],
+    expired: [],
     synced: [],
     error: [],
     timelineEvent: [],

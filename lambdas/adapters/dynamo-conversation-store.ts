@@ -39,6 +39,8 @@ interface HeadItem {
   lastMessageAt?: string;
   epoch?: string;
   membershipSeq?: number;
+  retentionDays?: number;
+  lastExpiresAt?: number;
 }
 
 function toHead(conversationId: string, item: HeadItem | undefined): ConversationHead {
@@ -48,6 +50,7 @@ function toHead(conversationId: string, item: HeadItem | undefined): Conversatio
     lastMessageAt: item?.lastMessageAt ?? null,
     epoch: item?.epoch ?? null,
     ...(item?.membershipSeq === undefined ? {} : { membershipSeq: Number(item.membershipSeq) }),
+    ...(item?.retentionDays === undefined ? {} : { retentionDays: Number(item.retentionDays) }),
   };
 }
 
@@ -67,6 +70,8 @@ function toConversation(item: ConversationItem, head: HeadItem | undefined): Con
     epoch: head?.epoch ?? null,
     ...(item.externalId === undefined ? {} : { externalId: item.externalId }),
     ...(item.metadata === undefined ? {} : { metadata: item.metadata }),
+    ...(head?.retentionDays === undefined ? {} : { retentionDays: Number(head.retentionDays) }),
+    ...(head?.lastExpiresAt === undefined ? {} : { lastExpiresAt: Number(head.lastExpiresAt) }),
   };
 }
 

@@ -1,5 +1,5 @@
-import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AppendResult, MessageStore, NewMessage, StateWrite, TimelineAppend } from '../domain/ports.js';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AppendResult, ItemScrub, MessageStore, NewMessage, StateWrite, TimelineAppend, TimelineItem } from '../domain/ports.js';
 import type { Message } from '../domain/types.js';
 import type { StoredMessage } from '../domain/ports.js';
 import { cancellationReasons } from './dynamo-errors.js';
@@ -9,7 +9,7 @@ export const idempotencyKey = (message: Pick<NewMessage, 'conversationId' | 'sen
   JSON.stringify([message.conversationId, message.senderId, message.clientMessageId]);
 
 // Optional fields of timeline items, copied as stored.
-const optionalFields = ['kind', 'editedAt', 'deleted', 'reactions', 'userIds', 'role', 'title', 'targetSeq', 'emoji', 'op'] as const;
+const optionalFields = ['kind', 'editedAt', 'deleted', 'erased', 'reactions', 'userIds', 'role', 'title', 'retentionDays', 'targetSeq', 'emoji', 'op'] as const;
 
 /** A stored timeline item as clients see it (internal bookkeeping such as `editSeqs` stays server-side). */
 export function toMessage(item: Record<string, unknown>): Message {
@@ -30,6 +30,11 @@ export function toMessage(item: Record<string, unknown>): Message {
       field === 'userIds' && value instanceof Set ? [...value] : field === 'targetSeq' ? Number(value) : value;
   }
   return message;
+}
+
+/** A stored item as reads return it: the wire item and its TTL expiry (kept off the wire by the domain). */
+function toTimelineItem(item: Record<string, unknown>): TimelineItem {
+  return item.expiresAt === undefined ? toMessage(item) : { ...toMessage(item), expiresAt: Number(item.expiresAt) };
 }
 
 /** Table names the timeline transaction writes besides the messages and idempotency tables. */
@@ -69,12 +74,13 @@ export class DynamoMessageStore implements MessageStore {
       epoch: message.epoch,
       idempotencyKey: idempotencyKey(message),
       idempotencyTtlSeconds,
+      expiresAt: message.expiresAt,
     });
   }
 
   async appendTimeline(request: TimelineAppend): Promise<AppendResult> {
     const { conversationId, expectedLastSeq, idempotencyTtlSeconds } = request;
-    const items = request.items.map((item, index) => ({ ...item, seq: expectedLastSeq + 1 + index, epoch: request.epoch }));
+    const items = request.items.map((item, index) => ({ ...item, seq: expectedLastSeq + 1 + index, epoch: request.epoch, expiresAt: request.expiresAt }));
     const last = items.at(-1)!;
     const key = request.idempotencyKey;
     const membershipSeq = request.membershipChange ? last.seq : undefined;
@@ -87,9 +93,7 @@ export class DynamoMessageStore implements MessageStore {
                 TableName: this.messagesTable,
                 Key: headKey(conversationId),
                 // The first item of a timeline gives the conversation its epoch.
-                UpdateExpression: `SET lastSeq = :seq, lastMessageAt = :at, epoch = if_not_exists(epoch, :epoch)${
-                  membershipSeq === undefined ? '' : ', membershipSeq = :seq'
-                }`,
+                UpdateExpression: headUpdate(membershipSeq !== undefined, request),
                 // A new conversation may have no head yet; every item of a timeline carries its epoch.
                 ConditionExpression:
                   expectedLastSeq === 0
@@ -100,6 +104,8 @@ export class DynamoMessageStore implements MessageStore {
                   ':at': last.createdAt,
                   ':expected': expectedLastSeq,
                   ':epoch': request.epoch,
+                  ...(request.expiresAt === undefined ? {} : { ':expires': request.expiresAt }),
+                  ...(typeof request.retentionDays === 'number' ? { ':retention': request.retentionDays } : {}),
                 },
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
@@ -132,7 +138,9 @@ export class DynamoMessageStore implements MessageStore {
           ],
         }),
       );
-      return { status: 'stored', message: items[0]!, items };
+      // The TTL stays server-side.
+      const stored = items.map(({ expiresAt: _expiresAt, ...item }) => stripUndefined(item) as unknown as Message);
+      return { status: 'stored', message: stored[0]!, items: stored };
     } catch (error) {
       const reasons = cancellationReasons(error);
       if (!reasons) throw error;
@@ -146,11 +154,16 @@ export class DynamoMessageStore implements MessageStore {
       if (head?.code === 'ConditionalCheckFailed') {
         const current = head.item?.membershipSeq;
         const epoch = head.item?.epoch;
+        const { retentionDays, lastExpiresAt } = head.item ?? {};
         return {
           status: 'conflict',
           lastSeq: Number(head.item?.lastSeq ?? 0),
           epoch: typeof epoch === 'string' ? epoch : null,
           ...(current === undefined ? {} : { membershipSeq: Number(current) }),
+          retention: {
+            ...(retentionDays === undefined ? {} : { retentionDays: Number(retentionDays) }),
+            ...(lastExpiresAt === undefined ? {} : { lastExpiresAt: Number(lastExpiresAt) }),
+          },
         };
       }
       if (reasons.some((reason) => reason.code === 'TransactionConflict')) {
@@ -258,7 +271,61 @@ export class DynamoMessageStore implements MessageStore {
       new GetCommand({ TableName: this.messagesTable, Key: { conversationId, seq }, ConsistentRead: true }),
     );
     if (!Item) return undefined;
-    return Array.isArray(Item.editSeqs) ? { ...toMessage(Item), editSeqs: Item.editSeqs.map(Number) } : toMessage(Item);
+    return Array.isArray(Item.editSeqs) ? { ...toTimelineItem(Item), editSeqs: Item.editSeqs.map(Number) } : toTimelineItem(Item);
+  }
+
+  async itemsBySender(conversationId: string, senderId: string): Promise<StoredMessage[]> {
+    const found: StoredMessage[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.messagesTable,
+          KeyConditionExpression: 'conversationId = :c AND seq >= :first',
+          FilterExpression: 'senderId = :s',
+          ExpressionAttributeValues: { ':c': conversationId, ':first': 1, ':s': senderId },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        found.push(Array.isArray(item.editSeqs) ? { ...toTimelineItem(item), editSeqs: item.editSeqs.map(Number) } : toTimelineItem(item));
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return found;
+  }
+
+  async scrub(conversationId: string, seq: number, senderId: string, change: ItemScrub): Promise<boolean> {
+    const sets: string[] = [];
+    const removes: string[] = [];
+    const names: Record<string, string> = { '#sender': 'senderId' };
+    const values: Record<string, unknown> = { ':sender': senderId };
+    for (const [index, [name, value]] of Object.entries(change.set ?? {}).entries()) {
+      names[`#s${index}`] = name;
+      values[`:s${index}`] = value;
+      sets.push(`#s${index} = :s${index}`);
+    }
+    for (const [index, name] of (change.remove ?? []).entries()) {
+      names[`#r${index}`] = name;
+      removes.push(`#r${index}`);
+    }
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.messagesTable,
+          Key: { conversationId, seq },
+          UpdateExpression: expression(sets, removes, [], []),
+          // An item TTL already deleted is not recreated.
+          ConditionExpression: 'attribute_exists(seq) AND #sender = :sender',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 
   async countUnread(conversationId: string, afterSeq: number, throughSeq: number, excludeSenderId: string, cap: number): Promise<number> {
@@ -290,7 +357,7 @@ export class DynamoMessageStore implements MessageStore {
     return Item;
   }
 
-  async before(conversationId: string, beforeSeq: number | undefined, limit: number): Promise<Message[]> {
+  async before(conversationId: string, beforeSeq: number | undefined, limit: number): Promise<TimelineItem[]> {
     if (beforeSeq !== undefined && beforeSeq <= 1) return [];
     const { Items } = await this.ddb.send(
       new QueryCommand({
@@ -303,10 +370,10 @@ export class DynamoMessageStore implements MessageStore {
         ConsistentRead: true,
       }),
     );
-    return (Items ?? []).map(toMessage);
+    return (Items ?? []).map(toTimelineItem);
   }
 
-  async after(conversationId: string, afterSeq: number, limit: number): Promise<Message[]> {
+  async after(conversationId: string, afterSeq: number, limit: number): Promise<TimelineItem[]> {
     const { Items } = await this.ddb.send(
       new QueryCommand({
         TableName: this.messagesTable,
@@ -316,8 +383,17 @@ export class DynamoMessageStore implements MessageStore {
         ConsistentRead: true,
       }),
     );
-    return (Items ?? []).map(toMessage);
+    return (Items ?? []).map(toTimelineItem);
   }
+}
+
+/** The head's update: the new lastSeq, and the retention state the append carries. */
+function headUpdate(membershipChange: boolean, request: TimelineAppend): string {
+  const sets = ['lastSeq = :seq', 'lastMessageAt = :at', 'epoch = if_not_exists(epoch, :epoch)'];
+  if (membershipChange) sets.push('membershipSeq = :seq');
+  if (request.expiresAt !== undefined) sets.push('lastExpiresAt = :expires');
+  if (typeof request.retentionDays === 'number') sets.push('retentionDays = :retention');
+  return `SET ${sets.join(', ')}${request.retentionDays === null ? ' REMOVE retentionDays' : ''}`;
 }
 
 const expression = (sets: string[], removes: string[], adds: string[], deletes: string[]) =>

@@ -10,6 +10,7 @@ export const userItems = {
   invitation: (conversationId: string) => `invite#${conversationId}`,
   reaction: (conversationId: string, seq: number, emoji: string) => `reaction#${conversationId}#${seq}#${emoji}`,
   ban: 'ban',
+  erased: 'erased',
 };
 
 /** Per-user data in one partition per user, so each kind of item is one Query or GetItem away. */
@@ -91,6 +92,16 @@ export class DynamoUserStore implements UserStore {
     const { Item } = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { userId, item: userItems.ban }, ConsistentRead: true }));
     if (!Item) return undefined;
     return { bannedAt: String(Item.bannedAt), ...(typeof Item.reason === 'string' ? { reason: Item.reason } : {}) };
+  }
+
+  async markErased(userId: string, at: string): Promise<void> {
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { userId, item: userItems.erased, erasedAt: at } }));
+  }
+
+  async erasedAt(userIds: string[]): Promise<Map<string, string>> {
+    if (userIds.length === 0) return new Map();
+    const items = await batchGetAll(this.ddb, this.table, userIds.map((userId) => ({ userId, item: userItems.erased })));
+    return new Map(items.map((item) => [String(item.userId), String(item.erasedAt)]));
   }
 
   private async prefix(userId: string, prefix: string, limit: number): Promise<Record<string, unknown>[]> {

@@ -15,8 +15,10 @@ import type {
   PushResult,
   StateWrite,
   StoredMessage,
+  ItemScrub,
   TimelineAppend,
   UndeliveredLog,
+  TimelineItem,
   UserRateLimiter,
   UserStore,
 } from '../domain/ports.js';
@@ -45,7 +47,13 @@ export class MemoryConversationStore implements ConversationStore {
       const conversation = this.conversations.get(id);
       // Like the DynamoDB head item, a head exists once the first timeline item is stored.
       if (conversation && conversation.lastSeq > 0) {
-        heads.set(id, { conversationId: id, lastSeq: conversation.lastSeq, lastMessageAt: conversation.lastMessageAt, epoch: conversation.epoch });
+        heads.set(id, {
+          conversationId: id,
+          lastSeq: conversation.lastSeq,
+          lastMessageAt: conversation.lastMessageAt,
+          epoch: conversation.epoch,
+          ...(conversation.retentionDays === undefined ? {} : { retentionDays: conversation.retentionDays }),
+        });
       }
     }
     return heads;
@@ -151,9 +159,14 @@ export class MemoryConversationStore implements ConversationStore {
   }
 }
 
-/** Like the DynamoDB head, a conflict names a membershipSeq only once a membership change was recorded. */
-const membershipOf = (conversation: { membershipSeq?: number }) =>
-  conversation.membershipSeq ? { membershipSeq: conversation.membershipSeq } : {};
+/** Like the DynamoDB head, a conflict names a membershipSeq only once one was recorded, and the retention state. */
+const membershipOf = (conversation: Conversation) => ({
+  ...(conversation.membershipSeq ? { membershipSeq: conversation.membershipSeq } : {}),
+  retention: {
+    ...(conversation.retentionDays === undefined ? {} : { retentionDays: conversation.retentionDays }),
+    ...(conversation.lastExpiresAt === undefined ? {} : { lastExpiresAt: conversation.lastExpiresAt }),
+  },
+});
 
 /** In-memory message store; `conflictsBeforeStore` simulates other senders winning the race. */
 export class MemoryMessageStore implements MessageStore {
@@ -182,6 +195,7 @@ export class MemoryMessageStore implements MessageStore {
       epoch: message.epoch,
       idempotencyKey: key,
       idempotencyTtlSeconds,
+      expiresAt: message.expiresAt,
     });
   }
   async appendTimeline(request: TimelineAppend): Promise<AppendResult> {
@@ -200,7 +214,13 @@ export class MemoryMessageStore implements MessageStore {
         throw new Error('TransactionCanceledException: no such message');
       }
     }
-    const items = this.storeRaw(request.items, request.epoch);
+    const items = this.storeRaw(
+      request.items.map((item) => ({ ...item, expiresAt: request.expiresAt })),
+      request.epoch,
+    );
+    if (request.expiresAt !== undefined) conversation.lastExpiresAt = request.expiresAt;
+    if (request.retentionDays === null) delete conversation.retentionDays;
+    else if (request.retentionDays !== undefined) conversation.retentionDays = request.retentionDays;
     const membershipSeq = request.membershipChange ? items.at(-1)!.seq : undefined;
     if (membershipSeq !== undefined) conversation.membershipSeq = membershipSeq;
     for (const write of request.writes ?? []) {
@@ -215,7 +235,8 @@ export class MemoryMessageStore implements MessageStore {
     if (request.idempotencyKey !== undefined) {
       this.idempotency.set(request.idempotencyKey, { seq: items[0]!.seq, createdAt: items[0]!.createdAt });
     }
-    return { status: 'stored', message: { ...items[0]! }, items: items.map((item) => ({ ...item })) };
+    const stored = items.map(({ expiresAt: _expiresAt, ...item }) => item as Message);
+    return { status: 'stored', message: { ...stored[0]! }, items: stored };
   }
   async idempotent(key: string) {
     const found = this.idempotency.get(key);
@@ -224,14 +245,14 @@ export class MemoryMessageStore implements MessageStore {
   private find(conversationId: string, seq: number): StoredMessage | undefined {
     return (this.messages.get(conversationId) ?? []).find((message) => message.seq === seq);
   }
-  private storeRaw(items: Omit<Message, 'seq'>[], epoch: string): Message[] {
-    const stored: Message[] = [];
+  private storeRaw(items: Omit<TimelineItem, 'seq'>[], epoch: string): TimelineItem[] {
+    const stored: TimelineItem[] = [];
     for (const item of items) {
       const conversation = this.conversations.conversations.get(item.conversationId)!;
       conversation.epoch ??= epoch;
       const message = Object.fromEntries(
         Object.entries({ ...item, seq: conversation.lastSeq + 1, epoch: conversation.epoch }).filter(([, value]) => value !== undefined),
-      ) as unknown as Message;
+      ) as unknown as TimelineItem;
       conversation.lastSeq = message.seq;
       conversation.lastMessageAt = message.createdAt;
       this.messages.set(item.conversationId, [...(this.messages.get(item.conversationId) ?? []), message]);
@@ -255,15 +276,36 @@ export class MemoryMessageStore implements MessageStore {
       .reverse()
       .slice(0, limit);
   }
-  /** Timeline items as reads return them: copies, without server-side bookkeeping. */
-  private visible(conversationId: string): Message[] {
+  /** Timeline items as reads return them: copies, without server-side bookkeeping (but with their expiry). */
+  private visible(conversationId: string): TimelineItem[] {
     return (this.messages.get(conversationId) ?? []).map((message) => {
       const { editSeqs: _editSeqs, ...rest } = structuredClone(message as StoredMessage);
-      return rest;
+      // Like DynamoDB's reads, an item whose body was removed reads as an empty body.
+      return { ...rest, body: rest.body ?? '' };
     });
   }
   async after(conversationId: string, afterSeq: number, limit: number) {
     return this.visible(conversationId).filter((message) => message.seq > afterSeq).slice(0, limit);
+  }
+  async itemsBySender(conversationId: string, senderId: string) {
+    return (this.messages.get(conversationId) ?? []).filter((message) => message.senderId === senderId).map((message) => structuredClone(message as StoredMessage));
+  }
+  async scrub(conversationId: string, seq: number, senderId: string, change: ItemScrub) {
+    const found = this.find(conversationId, seq) as unknown as Record<string, unknown> | undefined;
+    if (!found || found.senderId !== senderId) return false;
+    Object.assign(found, structuredClone(change.set ?? {}));
+    for (const name of change.remove ?? []) delete found[name];
+    return true;
+  }
+  /** TTL emulation: deletes the items whose `expiresAt` passed, as DynamoDB TTL eventually does; returns how many. */
+  expire(now: Date): number {
+    let removed = 0;
+    for (const [conversationId, items] of this.messages) {
+      const kept = items.filter((item) => (item as TimelineItem).expiresAt === undefined || (item as TimelineItem).expiresAt! > now.getTime() / 1000);
+      removed += items.length - kept.length;
+      this.messages.set(conversationId, kept);
+    }
+    return removed;
   }
 }
 
@@ -325,6 +367,15 @@ export class MemoryUserStore implements UserStore {
   async banOf(userId: string) {
     const found = this.items.get(userId)?.get('ban');
     return found && ({ ...found } as unknown as Ban);
+  }
+  async markErased(userId: string, at: string) {
+    this.put(userId, 'erased', { erasedAt: at });
+  }
+  async erasedAt(userIds: string[]) {
+    return new Map(userIds.flatMap((userId) => {
+      const found = this.items.get(userId)?.get('erased');
+      return found ? [[userId, String(found.erasedAt)] as const] : [];
+    }));
   }
 }
 

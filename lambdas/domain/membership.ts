@@ -25,6 +25,7 @@ function applyItems(conversation: Conversation, items: Message[]): Conversation 
   let members = [...conversation.members];
   const roles = { ...rolesOf(conversation) };
   let title = conversation.title;
+  let retention = conversation.retentionDays;
   for (const item of items) {
     const userIds = item.userIds ?? [];
     if (item.kind === 'member_added') {
@@ -37,9 +38,12 @@ function applyItems(conversation: Conversation, items: Message[]): Conversation 
       for (const userId of userIds) roles[userId] = item.role;
     } else if (item.kind === 'title_changed' && item.title !== undefined) {
       title = item.title;
+    } else if (item.kind === 'retention_changed') {
+      retention = item.retentionDays ?? undefined;
     }
   }
-  return { ...conversation, members: members.sort(), roles, title };
+  const { retentionDays: _previous, ...rest } = conversation;
+  return { ...rest, members: members.sort(), roles, title, ...(retention === undefined ? {} : { retentionDays: retention }) };
 }
 
 /** Pushes the conversation as it is now to its members, so every device shows the new member list and roles. */
@@ -272,12 +276,17 @@ export async function setRole(
   return committed.conversation;
 }
 
-/** Renames a group (owners and admins). */
+/**
+ * Renames a group (owners and admins) and sets its retention (owners only): a `title_changed` and a
+ * `retention_changed` event, in one transaction when both change. `retentionDays: null` returns the group to the
+ * deployment's default.
+ */
 export async function updateConversation(
   deps: Deps,
   caller: Caller,
-  input: { conversationId: string; title: string },
+  input: { conversationId: string; title?: string; retentionDays?: number | null },
 ): Promise<Conversation> {
+  if (input.title === undefined && input.retentionDays === undefined) throw new BadRequestError('title: or retentionDays: is required');
   const committed = await commitEvent(
     deps,
     caller,
@@ -285,11 +294,19 @@ export async function updateConversation(
     (conversation) => {
       const role = requireGroupRole(conversation, caller, 'updateConversation');
       if (rank[role] < rank.admin) throw new ForbiddenError('only owners and admins can rename a group');
-      if (conversation.title === input.title) return null;
-      return {
-        items: [eventItem(deps, caller, conversation.conversationId, { kind: 'title_changed', title: input.title })],
-        writes: [{ type: 'conversation', conversationId: conversation.conversationId, title: input.title }],
-      };
+      if (input.retentionDays !== undefined && role !== 'owner') throw new ForbiddenError('only owners can change the retention');
+      const items = [];
+      const writes: StateWrite[] = [];
+      if (input.title !== undefined && conversation.title !== input.title) {
+        items.push(eventItem(deps, caller, conversation.conversationId, { kind: 'title_changed', title: input.title }));
+        writes.push({ type: 'conversation', conversationId: conversation.conversationId, title: input.title });
+      }
+      const retentionChanges = input.retentionDays !== undefined && (conversation.retentionDays ?? null) !== input.retentionDays;
+      if (retentionChanges) {
+        items.push(eventItem(deps, caller, conversation.conversationId, { kind: 'retention_changed', retentionDays: input.retentionDays }));
+      }
+      if (items.length === 0) return null;
+      return { items, writes, ...(retentionChanges ? { retentionDays: input.retentionDays } : {}) };
     },
     applyItems,
   );

@@ -5,6 +5,7 @@ import type { StoredMessage } from './ports.js';
 import { rightsIn } from './principal.js';
 import { commitEvent, eventItem } from './timeline.js';
 import type { Caller, Conversation, ReactionCount } from './types.js';
+import { isExpired, retentionDaysOf } from './retention.js';
 
 /** Edits kept per message: each edit's body is scrubbed in the delete transaction, which holds at most 100 items. */
 export const maxEditsPerMessage = 20;
@@ -20,8 +21,11 @@ async function target(deps: Deps, conversation: Conversation, caller: Caller, se
   if (!rightsIn(conversation, caller)) throw new ForbiddenError();
   if (seq > conversation.lastSeq) throw new BadRequestError(`seq: the conversation's last seq is ${conversation.lastSeq}`);
   const message = await deps.messages.get(conversation.conversationId, seq);
-  if (!message || (message.kind ?? 'message') !== 'message') throw new BadRequestError('seq: is not a chat message');
+  // Seqs are gap-free: an item missing at or below lastSeq was deleted by TTL.
+  if (!message) throw new BadRequestError('seq: the message expired');
+  if ((message.kind ?? 'message') !== 'message') throw new BadRequestError('seq: is not a chat message');
   if (message.deleted) throw new BadRequestError('seq: the message was deleted');
+  if (isExpired(message, deps.now(), retentionDaysOf(deps, conversation))) throw new BadRequestError('seq: the message expired');
   return message;
 }
 

@@ -8,6 +8,7 @@ import { fromServer, isSystem } from './principal.js';
 import { publish } from './fanout.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
+import { expiryOf, retentionDaysOf, visibleBefore, wireItem } from './retention.js';
 import type { Caller, Conversation, Message } from './types.js';
 import { fullJitter } from '../shared/jitter.js';
 
@@ -41,7 +42,7 @@ export async function sendMessage(
   const deadline = deps.now().getTime() + appendBudgetMs;
   for (let attempt = 0; attempt < maxAppendAttempts && deps.now().getTime() < deadline; attempt++) {
     const createdAt = deps.now().toISOString();
-    const message = { ...input, senderId: caller.userId, createdAt, epoch };
+    const message = { ...input, senderId: caller.userId, createdAt, epoch, expiresAt: expiryOf(deps, conversation, createdAt) };
     // The first message of a DM's recipient accepts it: from then on the opener sees the recipient's presence.
     const accepting = peer !== undefined && conversation.pending?.includes(caller.userId);
     const result = accepting
@@ -52,6 +53,7 @@ export async function sendMessage(
           epoch,
           idempotencyKey: JSON.stringify([input.conversationId, caller.userId, input.clientMessageId]),
           idempotencyTtlSeconds: deps.limits.idempotencyTtlSeconds,
+          expiresAt: message.expiresAt,
           writes: [
             { type: 'conversation', conversationId: input.conversationId, accepted: caller.userId },
             { type: 'member', conversationId: input.conversationId, userId: peer, peerAccepted: true },
@@ -66,7 +68,8 @@ export async function sendMessage(
       case 'duplicate': {
         // The first attempt may have died between storing and pushing: push again through the queue;
         // clients drop the duplicate by (conversationId, seq).
-        const [stored] = await deps.messages.after(input.conversationId, result.seq - 1, 1);
+        const [found] = await deps.messages.after(input.conversationId, result.seq - 1, 1);
+        const stored = found && wireItem(found);
         if (stored) await publishMessage(deps, conversation, stored, caller, false);
         return { ...ack(input, result.seq, result.createdAt), epoch: stored?.epoch ?? epoch, duplicate: true };
       }
@@ -74,6 +77,8 @@ export async function sendMessage(
         deps.metrics.add('seqConflictRetries');
         expectedLastSeq = result.lastSeq;
         epoch = result.epoch ?? epoch;
+        // A retention change may have taken the seq: the next expiry follows the head's current state.
+        if (result.retention) conversation = { ...conversation, retentionDays: result.retention.retentionDays, lastExpiresAt: result.retention.lastExpiresAt };
         // A membership event took the seq: the member set is stale, so re-read it (the sender may be gone).
         if ((result.membershipSeq ?? 0) !== (conversation.membershipSeq ?? 0)) {
           conversation = await conversationOfMember(deps, caller, input.conversationId, true);
@@ -129,20 +134,25 @@ export async function history(
   deps: Deps,
   caller: Caller,
   input: { conversationId: string; beforeSeq?: number; limit: number },
-): Promise<{ messages: Message[]; nextBeforeSeq: number | null }> {
+): Promise<{ messages: Message[]; nextBeforeSeq: number | null; expiredBefore?: number }> {
   await limitUserRead(deps, caller, 'history');
   // A removed member reads up to and including their removal event, nothing after it.
-  const { visibleUpTo } = await readableConversation(deps, caller, input.conversationId);
+  const { conversation, visibleUpTo } = await readableConversation(deps, caller, input.conversationId);
   const beforeSeq = Math.min(input.beforeSeq ?? Number.MAX_SAFE_INTEGER, visibleUpTo + 1);
   const found = await deps.messages.before(input.conversationId, beforeSeq, input.limit);
+  const visible = visibleBefore(found, beforeSeq, input.limit, deps.now(), retentionDaysOf(deps, conversation));
   const budget = new ReplyBudget();
   const messages: Message[] = [];
-  for (const message of found) {
+  for (const message of visible.messages) {
     const bytes = jsonBytes(message) + 1;
     if (!budget.fits(bytes) && messages.length > 0) break;
     budget.spend(bytes);
     messages.push(message);
   }
   const oldest = messages.at(-1);
+  // The horizon ends paging: there is nothing below it to ask for.
+  if (visible.expiredBefore !== undefined && messages.length === visible.messages.length) {
+    return { messages, nextBeforeSeq: null, expiredBefore: visible.expiredBefore };
+  }
   return { messages, nextBeforeSeq: oldest && oldest.seq > 1 ? oldest.seq : null };
 }

@@ -21,10 +21,20 @@ export type AppendResult =
    * Another item took that seq first (or the epoch differs); `lastSeq` and `epoch` are the conversation's current
    * ones and `membershipSeq` (when known) its last membership change: when that moved, the member set is stale.
    */
-  | { status: 'conflict'; lastSeq: number; epoch: string | null; membershipSeq?: number };
+  | {
+      status: 'conflict';
+      lastSeq: number;
+      epoch: string | null;
+      membershipSeq?: number;
+      /** The head's retention state when known, so a retrying sender computes its expiry from the current one. */
+      retention?: { retentionDays?: number; lastExpiresAt?: number };
+    };
+
+/** A timeline item as reads return it: the wire item plus its TTL expiry (epoch seconds), which never goes on the wire. */
+export type TimelineItem = Message & { expiresAt?: number };
 
 /** A timeline item as stored: a chat message also remembers the seqs of its edits (their bodies go when it is deleted). */
-export type StoredMessage = Message & { editSeqs?: number[] };
+export type StoredMessage = TimelineItem & { editSeqs?: number[] };
 
 /** A timeline item to append, before it has a seq. */
 export type NewTimelineItem = Omit<Message, 'seq'>;
@@ -72,6 +82,10 @@ export interface TimelineAppend {
   /** The items change membership or roles: head and conversation item get membershipSeq = the last item's seq. */
   membershipChange?: boolean;
   writes?: StateWrite[];
+  /** TTL of every item of the append (epoch seconds), also kept on the head as its `lastExpiresAt`; none: kept forever. */
+  expiresAt?: number;
+  /** A new group retention for the head: days, or null to fall back to the deployment's default. */
+  retentionDays?: number | null;
 }
 /** A message to append, before it has a seq. */
 export interface NewMessage {
@@ -82,6 +96,14 @@ export interface NewMessage {
   createdAt: string;
   /** The conversation's epoch: the head's, or a new one when this is the timeline's first item. */
   epoch: string;
+  /** TTL (epoch seconds) when a retention applies. */
+  expiresAt?: number;
+}
+
+/** How erasure rewrites one of a sender's timeline items. */
+export interface ItemScrub {
+  set?: Record<string, unknown>;
+  remove?: string[];
 }
 
 /** Which memberships `listMemberships` returns. */
@@ -139,10 +161,54 @@ export interface MessageStore {
    * of the range (one Query, filtered server-side).
    */
   countUnread(conversationId: string, afterSeq: number, throughSeq: number, excludeSenderId: string, cap: number): Promise<number>;
-  /** Up to `limit` messages with seq < `beforeSeq` (all when undefined), newest first. */
-  before(conversationId: string, beforeSeq: number | undefined, limit: number): Promise<Message[]>;
-  /** Up to `limit` messages with seq > `afterSeq`, oldest first. */
-  after(conversationId: string, afterSeq: number, limit: number): Promise<Message[]>;
+  /** Up to `limit` items with seq < `beforeSeq` (all when undefined), newest first, expired ones included. */
+  before(conversationId: string, beforeSeq: number | undefined, limit: number): Promise<TimelineItem[]>;
+  /** Up to `limit` items with seq > `afterSeq`, oldest first, expired ones included. */
+  after(conversationId: string, afterSeq: number, limit: number): Promise<TimelineItem[]>;
+  /**
+   * Every timeline item `senderId` stored in a conversation, in seq order (one Query of the partition, filtered by
+   * sender server-side: it reads the whole partition).
+   */
+  itemsBySender(conversationId: string, senderId: string): Promise<StoredMessage[]>;
+  /** Rewrites one of the sender's items for erasure; false when it is gone (expired) or not the sender's. */
+  scrub(conversationId: string, seq: number, senderId: string, change: ItemScrub): Promise<boolean>;
+}
+
+/** The Parquet archive of timeline items (S3, or a local folder), partitioned `conversation=<id>/date=<yyyy-mm-dd>/`. */
+export interface ArchiveStore {
+  /** Writes rows as one Parquet object; the same key again replaces it (retried batches are idempotent). */
+  writeRows(key: string, rows: ArchiveRow[]): Promise<void>;
+  /** Keys of the objects under a prefix. */
+  list(prefix: string): Promise<string[]>;
+  readRows(key: string): Promise<ArchiveRow[]>;
+}
+
+/** One archived version of a timeline item (an insert or an update of it), as a Parquet row. */
+export interface ArchiveRow {
+  conversation_id: string;
+  seq: number;
+  epoch: string | null;
+  kind: string;
+  sender_id: string;
+  client_message_id: string;
+  body: string;
+  created_at: string;
+  edited_at: string | null;
+  deleted: boolean;
+  erased: boolean;
+  target_seq: number | null;
+  emoji: string | null;
+  op: string | null;
+  /** JSON array of user ids (membership events). */
+  user_ids: string | null;
+  role: string | null;
+  title: string | null;
+  retention_days: number | null;
+  expires_at: number | null;
+  /** INSERT or MODIFY: which change of the item this row records. */
+  change: string;
+  /** When the change was stored (the stream record's time). */
+  changed_at: string;
 }
 
 /** Per-user data: settings, blocks, invitations and reaction markers (the `users` table). */
@@ -167,6 +233,10 @@ export interface UserStore {
   unban(userId: string): Promise<void>;
   /** The user's ban, read consistently, if they are banned. */
   banOf(userId: string): Promise<Ban | undefined>;
+  /** Records that the user's messages were erased at `at` (the archive consumer drops bodies of their older items). */
+  markErased(userId: string, at: string): Promise<void>;
+  /** When each of these users was erased, if they were (one batched read). */
+  erasedAt(userIds: string[]): Promise<Map<string, string>>;
 }
 
 /** A deployment-wide ban, set through the server API. */

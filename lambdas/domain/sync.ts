@@ -6,6 +6,7 @@ import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import type { Caller, Conversation, ConversationHead, MemberState, Message, Receipt, UserPresence } from './types.js';
 import { limitUserRead } from './user-limits.js';
 import { visibleSyncPresence } from './consent.js';
+import { retentionDaysOf, visibleAfter, visibleBefore } from './retention.js';
 
 /** What a client knows of one conversation (the wire type). */
 export type { SyncCursor } from '../../protocol/frames.js';
@@ -98,7 +99,7 @@ async function assemble(deps: Deps, p: Plan, conversation: Conversation, limit: 
   const conversationId = p.membership.conversationId;
   const backlog = p.visibleLast - p.from;
   const limited = backlog > limit;
-  const [messages, receipts] = await Promise.all([
+  const [items, receipts] = await Promise.all([
     backlog === 0
       ? []
       : limited
@@ -106,6 +107,14 @@ async function assemble(deps: Deps, p: Plan, conversation: Conversation, limit: 
         : deps.messages.after(conversationId, p.from, backlog),
     receiptsOf(deps, p.membership, conversation),
   ]);
+  // Past the retention horizon the entry says where it is instead of leaving a gap the client would try to fill.
+  const retentionDays = retentionDaysOf(deps, conversation);
+  const { messages, expiredBefore } =
+    backlog === 0
+      ? { messages: [], expiredBefore: undefined }
+      : limited
+        ? visibleBefore(items, p.visibleLast + 1, limit, deps.now(), retentionDays)
+        : visibleAfter(items, p.from, p.visibleLast, deps.now(), retentionDays);
   const membersChanged = p.head.membershipSeq === undefined || p.head.membershipSeq > p.from;
   return {
     conversationId,
@@ -113,10 +122,11 @@ async function assemble(deps: Deps, p: Plan, conversation: Conversation, limit: 
     lastSeq: p.visibleLast,
     ...(!p.known || limited || membersChanged ? { conversation: { ...conversation, lastSeq: p.visibleLast } } : {}),
     // `before` reads newest first: a limited backlog keeps its newest messages when the reply is full.
-    messages: limited ? messages : messages.filter((message) => message.seq <= p.visibleLast),
+    messages,
     hasMore: false,
     limited,
     reset: p.reset,
+    ...(expiredBefore === undefined ? {} : { expiredBefore }),
     receipts,
   };
 }

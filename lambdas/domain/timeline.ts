@@ -5,6 +5,7 @@ import type { AppendResult, NewTimelineItem, StateWrite } from './ports.js';
 import type { Caller, Conversation, MemberState, Message, Role } from './types.js';
 import { newEpoch } from './messages.js';
 import { isSystem } from './principal.js';
+import { expiryOf, retentionDaysOf } from './retention.js';
 
 /** A group member's role; groups created before roles existed: the creator owns it. */
 export function roleOf(conversation: Conversation, userId: string): Role | undefined {
@@ -51,6 +52,8 @@ export interface EventPlan {
   idempotencyKey?: string;
   /** Pushed the items too (removed members get their removal event). */
   alsoNotify?: string[];
+  /** A new group retention (days, or null for the deployment's default), kept on the head. */
+  retentionDays?: number | null;
 }
 
 /** The result of a committed event: the conversation after it and the stored items. */
@@ -81,6 +84,9 @@ export async function commitEvent(
     if (!conversation) throw new NotFoundError();
     const decided = await plan(conversation);
     if (!decided) return { conversation, items: [] };
+    // Items of a retention change already expire under the new retention.
+    const retentionDays =
+      decided.retentionDays === undefined ? retentionDaysOf(deps, conversation) : (decided.retentionDays ?? deps.limits.messageRetentionDays);
     const result: AppendResult = await deps.messages.appendTimeline({
       conversationId,
       items: decided.items,
@@ -90,6 +96,8 @@ export async function commitEvent(
       idempotencyTtlSeconds: deps.limits.idempotencyTtlSeconds,
       membershipChange: decided.membershipChange,
       writes: decided.writes,
+      expiresAt: expiryOf(deps, conversation, decided.items[0]!.createdAt, retentionDays),
+      ...(decided.retentionDays === undefined ? {} : { retentionDays: decided.retentionDays }),
     });
     if (result.status === 'duplicate') return { conversation, items: [], duplicate: { seq: result.seq, createdAt: result.createdAt } };
     if (result.status === 'stored') {

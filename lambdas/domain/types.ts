@@ -24,6 +24,8 @@ export interface ConversationHead {
   epoch: string | null;
   /** Seq of the last membership change, when the timeline records one. */
   membershipSeq?: number;
+  /** The group's own retention in days, when an owner set one. */
+  retentionDays?: number;
 }
 
 /** One member's receipt cursors in one conversation. */

@@ -1,5 +1,5 @@
 import { defaultWireLimits, type ConfigurableWireLimits } from '../../protocol/limits.js';
-import { commonEnv, eventBus, queues, tables, type TableName } from '../../lib/definitions.js';
+import { commonEnv, eventBus, queues, retention, tables, type TableName } from '../../lib/definitions.js';
 
 /**
  * Tunable limits; every one can be overridden by an environment variable of the same name in CONSTANT_CASE. The
@@ -22,6 +22,8 @@ export interface Limits extends ConfigurableWireLimits {
   maxTokenLifetimeSeconds: number;
   /** Tolerated clock difference to the token issuer: on `iat`/`nbf` in the future and on `exp` in the past. */
   clockSkewSeconds: number;
+  /** Days messages stay readable unless a group sets its own (`MESSAGE_RETENTION_DAYS`); null keeps them forever. */
+  messageRetentionDays: number | null;
 }
 
 /** Everything a handler needs to know about its environment. */
@@ -47,6 +49,7 @@ const defaultLimits: Limits = {
   undeliveredTtlSeconds: 24 * 3600,
   maxTokenLifetimeSeconds: 24 * 3600,
   clockSkewSeconds: 60,
+  messageRetentionDays: null,
 };
 
 const constantCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
@@ -60,6 +63,9 @@ export function loadLimits(env: NodeJS.ProcessEnv = process.env): Limits {
     const value = Number(raw);
     if (!Number.isInteger(value) || value <= 0) {
       throw new Error(`${constantCase(key)} must be a positive integer, got "${raw}"`);
+    }
+    if (key === 'messageRetentionDays' && value > retention.maxDays) {
+      throw new Error(`${retention.envVar} must be at most ${retention.maxDays}, got "${raw}"`);
     }
     limits[key] = value;
   }

@@ -16,6 +16,7 @@ const variants: [string, Partial<ParleyConfig>][] = [
     },
   ],
   ['with the webhook target', { webhook: { url: 'https://hooks.example.com/parley', secretName: 'parley/webhook', apiKeyHeader: 'x-api-key' } }],
+  ['production with retention and the Parquet archive', { archive: true, messageRetentionDays: 365 }],
 ];
 
 /** Every acknowledgment in the tree: the construct it sits on, the rule (finding) id and the reason. */

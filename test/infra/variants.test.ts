@@ -133,6 +133,7 @@ describe('configFromContext', () => {
       latencyP99ThresholdMs: 150,
       fanoutLagP99ThresholdMs: 120,
       apiGatewayLogsRole: false,
+      archive: false,
     });
   });
 

@@ -55,7 +55,8 @@ const message = (conversationId: string, clientMessageId: string, epoch = 'e1'):
   senderId: 'alice',
   clientMessageId,
   body: `body of ${clientMessageId}`,
-  createdAt: '2026-12-01T00:00:01.000Z',
+  // Now, not a fixed date: items stored with an expiry in the past are removed by the local TTL sweep.
+  createdAt: new Date().toISOString(),
   epoch,
 });
 
@@ -125,7 +126,7 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     expect(await conversations.heads([id])).toEqual(new Map());
 
     expect(await messages.append(message(id, 'm1'), 0, 60)).toMatchObject({ status: 'stored', message: { seq: 1, epoch: 'e1' } });
-    expect(await messages.append(message(id, 'm2'), 0, 60)).toEqual({ status: 'conflict', lastSeq: 1, epoch: 'e1' });
+    expect(await messages.append(message(id, 'm2'), 0, 60)).toEqual({ status: 'conflict', lastSeq: 1, epoch: 'e1', retention: {} });
     expect(await messages.append(message(id, 'm2', 'e2'), 1, 60)).toMatchObject({ status: 'conflict', lastSeq: 1 });
     expect(await messages.append(message(id, 'm2'), 1, 60)).toMatchObject({ status: 'stored', message: { seq: 2 } });
     expect(await messages.append(message(id, 'm1'), 2, 60)).toMatchObject({ status: 'duplicate', seq: 1 });
@@ -136,6 +137,67 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     expect((await messages.after(id, 0, 10)).map((m) => [m.seq, m.epoch])).toEqual([[1, 'e1'], [2, 'e1']]);
     expect((await messages.before(id, undefined, 1)).map((m) => m.seq)).toEqual([2]);
     expect((await messages.before(id, 2, 10)).map((m) => m.seq)).toEqual([1]);
+  });
+
+  it('writes the TTL on every item of an append, keeps the retention on the head, and never puts the TTL on the wire', async () => {
+    const { conversations, messages } = create();
+    const conversation = group(run(), ['alice', 'bob']);
+    await conversations.createGroup(conversation);
+    const id = conversation.conversationId;
+    const event = { conversationId: id, senderId: 'alice', clientMessageId: '', body: '', createdAt: '2026-12-01T00:00:00.000Z' };
+    const stored = await messages.appendTimeline({
+      conversationId: id,
+      items: [{ ...event, kind: 'retention_changed', retentionDays: 2 }],
+      expectedLastSeq: 0,
+      epoch: 'e1',
+      idempotencyTtlSeconds: 60,
+      expiresAt: 1_800_000_000,
+      retentionDays: 2,
+    });
+    expect(stored).toMatchObject({ status: 'stored', message: { seq: 1, retentionDays: 2 } });
+    expect(stored.status === 'stored' && 'expiresAt' in stored.message).toBe(false);
+    expect(await messages.append({ ...message(id, 'm1'), expiresAt: 1_800_000_100 }, 1, 60)).toMatchObject({ status: 'stored' });
+    expect((await messages.after(id, 0, 10)).map((item) => [item.seq, item.expiresAt])).toEqual([[1, 1_800_000_000], [2, 1_800_000_100]]);
+    expect((await messages.get(id, 2))?.expiresAt).toBe(1_800_000_100);
+    expect(await conversations.get(id, true)).toMatchObject({ retentionDays: 2, lastExpiresAt: 1_800_000_100 });
+    expect((await conversations.heads([id])).get(id)).toMatchObject({ retentionDays: 2 });
+    // A conflicting writer learns the head's retention state.
+    expect(await messages.append(message(id, 'm2'), 1, 60)).toEqual({
+      status: 'conflict',
+      lastSeq: 2,
+      epoch: 'e1',
+      retention: { retentionDays: 2, lastExpiresAt: 1_800_000_100 },
+    });
+    // Back to the deployment's default: the head forgets the group's retention.
+    await messages.appendTimeline({ conversationId: id, items: [{ ...event, kind: 'retention_changed', retentionDays: null }], expectedLastSeq: 2, epoch: 'e1', idempotencyTtlSeconds: 60, retentionDays: null });
+    expect((await conversations.get(id, true))?.retentionDays).toBeUndefined();
+  });
+
+  it('finds a sender’s items and scrubs them only while they exist and are theirs', async () => {
+    const { conversations, messages } = create();
+    const conversation = group(run(), ['alice', 'bob']);
+    await conversations.createGroup(conversation);
+    const id = conversation.conversationId;
+    await messages.append(message(id, 'm1'), 0, 60);
+    await messages.append({ ...message(id, 'm2'), senderId: 'bob' }, 1, 60);
+    await messages.append(message(id, 'm3'), 2, 60);
+    expect((await messages.itemsBySender(id, 'alice')).map((item) => item.seq)).toEqual([1, 3]);
+    expect(await messages.scrub(id, 2, 'alice', { set: { erased: true } })).toBe(false);
+    expect(await messages.scrub(id, 9, 'alice', { set: { erased: true } })).toBe(false);
+    expect(await messages.scrub(id, 1, 'alice', { set: { deleted: true, erased: true }, remove: ['body'] })).toBe(true);
+    expect((await messages.after(id, 0, 10)).map((item) => [item.seq, item.body, item.erased ?? false])).toEqual([
+      [1, '', true],
+      [2, 'body of m2', false],
+      [3, 'body of m3', false],
+    ]);
+  });
+
+  it('records erasure markers and reads them in one batch', async () => {
+    const { users } = create();
+    const [a, b] = [`a-${run()}`, `b-${run()}`];
+    expect(await users.erasedAt([a, b])).toEqual(new Map());
+    await users.markErased(a, '2026-12-01T00:00:00.000Z');
+    expect(await users.erasedAt([a, b])).toEqual(new Map([[a, '2026-12-01T00:00:00.000Z']]));
   });
 
   it('moves receipts forward only', async () => {

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { buildWeb } from './build-web.js';
@@ -18,6 +21,8 @@ export interface ParleyInfo {
   /** The local event bus (`/_events`, `/_events/dead-letters`). */
   eventsUrl: string;
   streamDlqUrls: LocalStack['streamDlqUrls'];
+  /** Where the archive consumer writes the bucket's layout. */
+  archiveDir: string;
 }
 
 declare module 'vitest' {
@@ -30,14 +35,17 @@ declare module 'vitest' {
 export const testClockSkewSeconds = 1;
 
 // Handlers read their configuration once per process, so every project shares one stack (counted references).
-const shared = globalThis as typeof globalThis & { parleyStack?: { stack: Promise<LocalStack>; users: number } };
+const shared = globalThis as typeof globalThis & { parleyStack?: { stack: Promise<LocalStack>; users: number; archiveDir: string } };
 
 /** Vitest globalSetup: starts the local stack (and builds the web chat it serves) and stops it after the run. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   if (!shared.parleyStack) {
+    // The archive consumer's folder, one per run.
+    const testArchiveDir = mkdtempSync(join(tmpdir(), 'parley-archive-'));
     const stack = buildWeb().then(() =>
       startLocalStack({
         webDir: 'web/dist',
+        archiveDir: testArchiveDir,
         // Records a test fails come back in 2 s instead of 30 s.
         fanoutVisibilityTimeoutSeconds: 2,
         // Stream and webhook retries come back within milliseconds.
@@ -49,7 +57,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         },
       }),
     );
-    shared.parleyStack = { stack, users: 0 };
+    shared.parleyStack = { stack, users: 0, archiveDir: testArchiveDir };
   }
   shared.parleyStack.users += 1;
   const stack = await shared.parleyStack.stack;
@@ -67,11 +75,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     serverApiRegion: stack.serverApiRegion,
     eventsUrl: stack.eventsUrl,
     streamDlqUrls: stack.streamDlqUrls,
+    archiveDir: shared.parleyStack.archiveDir,
   });
   return async () => {
     const entry = shared.parleyStack;
     if (!entry || --entry.users > 0) return;
     shared.parleyStack = undefined;
     await stack.stop();
+    rmSync(entry.archiveDir, { recursive: true, force: true });
   };
 }

@@ -170,20 +170,30 @@ describe('quotas', () => {
 });
 
 describe('storage', () => {
-  it('keeps a window hot and archives the rest', () => {
+  it('keeps the retention hot, archives every item as it is stored, and prices the archive’s requests', () => {
     const t = at(1_000_000);
-    const growth = (600e6 * 1224) / GB;
-    const windowed = storageAt(t, 12, 90);
-    expect(windowed.growthGbPerMonth).toBeCloseTo(growth, 6);
-    expect(windowed.hotGb).toBeCloseTo(3 * growth, 6);
-    expect(windowed.archiveStandardGb).toBeCloseTo(growth, 6);
-    expect(windowed.archiveGlacierGb).toBeCloseTo(8 * growth, 6);
-    expect(windowed.dynamoDbStandard).toBeCloseTo(3 * growth * 0.25, 6);
-    const all = storageAt(t, 12, null);
-    expect(all.hotGb).toBeCloseTo(12 * growth, 6);
-    expect(all.s3).toBe(0);
-    // Within the window nothing is archived yet.
-    expect(storageAt(t, 2, 90).s3).toBe(0);
+    const messages = 600e6;
+    const growth = (messages * 1224) / GB;
+    const retained = storageAt(t, 12, 90);
+    expect(retained.growthGbPerMonth).toBeCloseTo(growth, 6);
+    expect(retained.hotGb).toBeCloseTo(3 * growth, 6);
+    expect(retained.dynamoDbStandard).toBeCloseTo(3 * growth * 0.25, 6);
+    expect(retained.dynamoDbIa).toBeCloseTo(3 * growth * 0.1, 6);
+    // The archive holds all twelve months, half the item size as Parquet, in S3 Standard.
+    expect(retained.archiveGb).toBeCloseTo(12 * growth * 0.5, 6);
+    expect(retained.s3Storage).toBeCloseTo(12 * growth * 0.5 * 0.023, 6);
+    // Half a PUT per message at $0.005 per 1,000; the consumer: a request per 1,000 records and 2 s at 1 GB each.
+    const batches = messages / 1000;
+    const consumer = (batches / 1e6) * 0.2 + batches * 2 * 0.0000133334;
+    expect(retained.archiveRequests).toBeCloseTo((messages * 0.5 * 0.005) / 1000 + consumer, 2);
+    expect(retained.s3).toBeCloseTo(retained.s3Storage + retained.archiveRequests, 6);
+    const forever = storageAt(t, 12, null);
+    expect(forever.hotGb).toBeCloseTo(12 * growth, 6);
+    expect(forever.archiveGb).toBeCloseTo(retained.archiveGb, 6);
+    // Without the archive nothing goes to S3.
+    expect(storageAt(t, 12, 90, false)).toMatchObject({ archiveGb: 0, s3: 0 });
+    // Ten times the users, ten times every part.
+    expect(storageAt(at(10_000_000), 12, 90).s3).toBeCloseTo(10 * retained.s3, 2);
   });
 
   it('puts the table-class break-even at the same months of data whatever the scale', () => {

@@ -103,7 +103,7 @@ describe('send retries', () => {
     await expect(store(cancelled('TransactionConflict', 'None', 'None')).append(input, 4, 60)).resolves.toEqual({ status: 'conflict', lastSeq: 4, epoch: 'e1' });
     await expect(
       store(cancelled({ Code: 'ConditionalCheckFailed', Item: { lastSeq: 9, epoch: 'e1', members: new Set(['alice']) } }, 'None', 'None')).append(input, 4, 60),
-    ).resolves.toEqual({ status: 'conflict', lastSeq: 9, epoch: 'e1' });
+    ).resolves.toEqual({ status: 'conflict', lastSeq: 9, epoch: 'e1', retention: {} });
     await expect(
       store(cancelled('ConditionalCheckFailed', 'None', { Code: 'ConditionalCheckFailed', Item: { seq: 3, createdAt: 'then' } })).append(input, 4, 60),
     ).resolves.toEqual({ status: 'duplicate', seq: 3, createdAt: 'then' });

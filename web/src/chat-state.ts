@@ -102,6 +102,8 @@ interface ConversationView {
   /** Edit, delete and reaction events by the seq they target, in seq order. */
   updates: Map<number, Message[]>;
   reachedStart: boolean;
+  /** Older messages expired (the conversation's retention): nothing before the shown ones can be loaded. */
+  expired: boolean;
   loadingOlder: Promise<void> | null;
   lastActivity: string;
 }
@@ -157,6 +159,13 @@ export class ChatState {
       view.asOf.clear();
       view.updates.clear();
       view.reachedStart = false;
+      view.expired = false;
+      this.notify();
+    });
+    client.on('expired', ({ conversationId }) => {
+      const view = this.view(conversationId);
+      view.expired = true;
+      view.reachedStart = true;
       this.notify();
     });
     client.on('synced', () => {
@@ -276,6 +285,11 @@ export class ChatState {
       }
     })();
     return view.loadingOlder;
+  }
+
+  /** Whether older messages of a conversation expired (its retention). */
+  expired(conversationId: string): boolean {
+    return this.view(conversationId).expired;
   }
 
   /** Whether the oldest message of a conversation is loaded. */
@@ -609,7 +623,7 @@ export class ChatState {
   private view(conversationId: string): ConversationView {
     let view = this.views.get(conversationId);
     if (!view) {
-      view = { messages: new Map(), asOf: new Map(), updates: new Map(), reachedStart: false, loadingOlder: null, lastActivity: '' };
+      view = { messages: new Map(), asOf: new Map(), updates: new Map(), reachedStart: false, expired: false, loadingOlder: null, lastActivity: '' };
       this.views.set(conversationId, view);
     }
     return view;

@@ -461,7 +461,9 @@ class ChatView {
     const fromBottom = el.scrollHeight - el.scrollTop;
     const prepended = !switched && rows[0]?.key !== this.renderedFirstKey;
     const children: HTMLElement[] = [
-      this.state.reachedStart(id)
+      this.state.expired(id)
+        ? h('div', { class: 'history-start', 'data-testid': 'history-expired' }, 'Older messages are no longer available')
+        : this.state.reachedStart(id)
         ? h('div', { class: 'history-start' }, rows.length ? 'Beginning of the conversation' : 'No messages yet. Say hi!')
         : h('div', { class: 'history-more', 'data-testid': 'history-loading' }, 'Loading earlier messages…'),
     ];

@@ -1,0 +1,107 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { afterAll, describe, expect, it } from 'vitest';
+import { archive, archiveFunction, retention, tables } from '../../lib/definitions.js';
+import { allowedPairs, logicalId, synthesize } from './synth.js';
+
+// The IAM statements and resource properties do not depend on the bundles.
+const withArchive = synthesize({ archive: true, messageRetentionDays: 30 }, { bundle: false });
+const plain = synthesize({}, { bundle: false });
+afterAll(() => {
+  withArchive.cleanup();
+  plain.cleanup();
+});
+
+const { stack, template } = withArchive;
+const messagesTable = () => logicalId(stack.node.findChild('Tables').node.findChild('messages'));
+
+describe('retention', () => {
+  it('enables TTL on expiresAt and a stream of new and old images on the messages table', () => {
+    expect(template.toJSON().Resources[messagesTable()].Properties).toMatchObject({
+      TimeToLiveSpecification: { AttributeName: tables.messages.timeToLiveAttribute, Enabled: true },
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    });
+    expect(tables.messages.timeToLiveAttribute).toBe('expiresAt');
+  });
+
+  it('passes the deployment’s retention to the actions function only when it is set', () => {
+    const variables = (t: typeof template, s: typeof stack) =>
+      t.toJSON().Resources[logicalId(s.functions.actions.function)].Properties.Environment.Variables as Record<string, unknown>;
+    expect(variables(template, stack)[retention.envVar]).toBe('30');
+    expect(variables(plain.template, plain.stack)[retention.envVar]).toBeUndefined();
+  });
+});
+
+describe('archive', () => {
+  const bucketId = () => logicalId(stack.archive!.bucket);
+
+  it('exists only when the archive context setting is on', () => {
+    plain.template.resourceCountIs('AWS::S3::Bucket', 0);
+    expect(plain.stack.archive).toBeUndefined();
+    template.resourceCountIs('AWS::S3::Bucket', 1);
+  });
+
+  it('blocks public access, encrypts with SSE-S3, refuses plain HTTP and moves objects to Glacier Instant Retrieval', () => {
+    expect(template.toJSON().Resources[bucketId()].Properties).toMatchObject({
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      LifecycleConfiguration: {
+        Rules: [
+          {
+            Status: 'Enabled',
+            ObjectSizeGreaterThan: 128 * 1024,
+            Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: archive.transitionAfterDays }],
+          },
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId() },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
+    });
+  });
+
+  it('consumes the messages stream in large batches, bisecting failures, with a dead-letter queue', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(stack.archive!.consumer.function) },
+      EventSourceArn: { 'Fn::GetAtt': [messagesTable(), 'StreamArn'] },
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: archive.batchSize,
+      MaximumBatchingWindowInSeconds: archive.maxBatchingWindowSeconds,
+      MaximumRetryAttempts: archive.retryAttempts,
+      BisectBatchOnFunctionError: true,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(stack.archive!.deadLetterQueue), 'Arn'] } } },
+      FilterCriteria: {
+        Filters: [{ Pattern: JSON.stringify({ eventName: ['INSERT', 'MODIFY'], dynamodb: { Keys: { seq: { N: [{ 'anything-but': ['0'] }] } } } }) }],
+      },
+    });
+    const consumer = template.toJSON().Resources[logicalId(stack.archive!.consumer.function)].Properties;
+    expect(consumer).toMatchObject({ MemorySize: archiveFunction.memorySize, Timeout: archiveFunction.timeoutSeconds });
+    expect(consumer.Environment.Variables[archive.bucketEnvVar]).toEqual({ Ref: bucketId() });
+  });
+
+  it('gives the consumer exactly what it uses: the stream, PutObject on the archive, the erasure markers, its logs, its DLQ', () => {
+    const users = logicalId(stack.node.findChild('Tables').node.findChild('users'));
+    const { bucket, consumer, deadLetterQueue } = stack.archive!;
+    const stream = `{${messagesTable()}.StreamArn}`;
+    expect(allowedPairs(template, logicalId(consumer.role))).toEqual(
+      [
+        `dynamodb:BatchGetItem {${users}.Arn}`,
+        `dynamodb:DescribeStream ${stream}`,
+        `dynamodb:GetRecords ${stream}`,
+        `dynamodb:GetShardIterator ${stream}`,
+        // The event source mapping lists the table's streams; ListStreams has no resource to scope it to.
+        'dynamodb:ListStreams *',
+        `logs:CreateLogStream {${logicalId(consumer.logGroup)}.Arn}`,
+        `logs:PutLogEvents {${logicalId(consumer.logGroup)}.Arn}`,
+        `s3:PutObject {${logicalId(bucket)}.Arn}/*`,
+        `sqs:GetQueueAttributes {${logicalId(deadLetterQueue)}.Arn}`,
+        `sqs:GetQueueUrl {${logicalId(deadLetterQueue)}.Arn}`,
+        'xray:PutTelemetryRecords *',
+        'xray:PutTraceSegments *',
+        `sqs:SendMessage {${logicalId(deadLetterQueue)}.Arn}`,
+      ].sort(),
+    );
+  });
+});
