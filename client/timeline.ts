@@ -60,9 +60,13 @@ export class Timeline {
     const id = event.conversationId;
     const me = this.hooks.me();
     const target = this.emitted.get(id)?.get(event.targetSeq ?? -1);
+    // A message read by sync or history already includes the events up to its stateSeq: applying them again would
+    // count a reaction twice.
+    if (target?.stateSeq !== undefined && event.seq <= target.stateSeq) return;
     const current: Message = target
       ? { ...target }
       : { conversationId: id, seq: event.targetSeq ?? 0, senderId: '', clientMessageId: '', body: '', createdAt: '', kind: 'message' };
+    current.stateSeq = event.seq;
     if (event.kind === 'edit') Object.assign(current, { body: event.body, editedAt: event.createdAt });
     if (event.kind === 'delete') Object.assign(current, { body: '', deleted: true, reactions: [] });
     const key = `${id}#${current.seq}`;

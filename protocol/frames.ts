@@ -42,6 +42,8 @@ export const messageSchema = z.strictObject({
   retentionDays: z.optional(z.nullable(z.int())),
   /** `message`: the sender's messages were erased; the body is gone (empty string). */
   erased: z.optional(z.boolean()),
+  /** `message`: the seq of the last edit, delete or reaction its state includes (events up to it are already applied). */
+  stateSeq: z.optional(seq),
   /** `edit`, `delete`, `reaction`: the seq of the message they apply to. */
   targetSeq: z.optional(seq),
   /** `reaction`: the emoji. */

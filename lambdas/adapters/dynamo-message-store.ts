@@ -9,7 +9,7 @@ export const idempotencyKey = (message: Pick<NewMessage, 'conversationId' | 'sen
   JSON.stringify([message.conversationId, message.senderId, message.clientMessageId]);
 
 // Optional fields of timeline items, copied as stored.
-const optionalFields = ['kind', 'editedAt', 'deleted', 'erased', 'reactions', 'userIds', 'role', 'title', 'retentionDays', 'targetSeq', 'emoji', 'op'] as const;
+const optionalFields = ['kind', 'editedAt', 'deleted', 'erased', 'reactions', 'userIds', 'role', 'title', 'retentionDays', 'targetSeq', 'emoji', 'op', 'stateSeq'] as const;
 
 /** A stored timeline item as clients see it (internal bookkeeping such as `editSeqs` stays server-side). */
 export function toMessage(item: Record<string, unknown>): Message {

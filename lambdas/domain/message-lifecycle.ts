@@ -71,7 +71,7 @@ export async function editMessage(deps: Deps, caller: Caller, input: LifecycleIn
           type: 'message',
           conversationId: conversation.conversationId,
           seq: input.seq,
-          set: { body: input.body, editedAt: item.createdAt, editSeqs: [...editSeqs, conversation.lastSeq + 1] },
+          set: { body: input.body, editedAt: item.createdAt, editSeqs: [...editSeqs, conversation.lastSeq + 1], stateSeq: conversation.lastSeq + 1 },
         },
       ],
     };
@@ -94,7 +94,7 @@ export async function deleteMessage(deps: Deps, caller: Caller, input: Lifecycle
       items: [eventItem(deps, caller, conversation.conversationId, { kind: 'delete', targetSeq: input.seq, clientMessageId: input.clientMessageId })],
       idempotencyKey,
       writes: [
-        { type: 'message', conversationId: conversation.conversationId, seq: input.seq, set: { deleted: true, reactions: [] }, remove: ['body', 'editSeqs'] },
+        { type: 'message', conversationId: conversation.conversationId, seq: input.seq, set: { deleted: true, reactions: [], stateSeq: conversation.lastSeq + 1 }, remove: ['body', 'editSeqs'] },
         ...(message.editSeqs ?? []).map((seq) => ({ type: 'message' as const, conversationId: conversation.conversationId, seq, set: { body: '' } })),
       ],
     };
@@ -122,7 +122,7 @@ export async function react(deps: Deps, caller: Caller, input: LifecycleInput & 
       items: [eventItem(deps, caller, conversation.conversationId, { kind: 'reaction', targetSeq: input.seq, emoji: input.emoji, op, clientMessageId: input.clientMessageId })],
       idempotencyKey,
       writes: [
-        { type: 'message', conversationId: conversation.conversationId, seq: input.seq, set: { reactions: reactions.filter((reaction) => reaction.count > 0) } },
+        { type: 'message', conversationId: conversation.conversationId, seq: input.seq, set: { reactions: reactions.filter((reaction) => reaction.count > 0), stateSeq: conversation.lastSeq + 1 } },
         op === 'add'
           ? { type: 'userItem', userId: caller.userId, item: marker, put: { conversationId: input.conversationId, seq: input.seq, emoji: input.emoji } }
           : { type: 'userItem', userId: caller.userId, item: marker, delete: true },

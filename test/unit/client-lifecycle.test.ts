@@ -39,4 +39,30 @@ describe('ParleyClient conversation lifecycle', () => {
     alice.client.close();
     bob.client.close();
   });
+
+  it('does not apply again the events a message read by catch-up already includes (stateSeq)', async () => {
+    const server = new FakeParleyServer();
+    const alice = createTestClient(server, 'alice');
+    await connectNow(alice);
+    const group = await drive(alice.clock, alice.client.createGroup('team', ['bob']));
+    const { seq } = await drive(alice.clock, alice.client.send(group.conversationId, 'hi').acked);
+    await drive(alice.clock, alice.client.react(group.conversationId, seq, '👍'));
+    // Bob was offline: his catch-up reads the message with the reaction applied, and the reaction event after it.
+    const bob = createTestClient(server, 'bob', { clock: alice.clock });
+    await connectNow(bob);
+    await alice.clock.advance(500);
+    expect(bob.events.message).toEqual([expect.objectContaining({ seq, reactions: [{ emoji: '👍', count: 1 }], stateSeq: seq + 1 })]);
+    expect(bob.events.messageUpdated).toEqual([]);
+    // A later reaction applies once on top.
+    await drive(alice.clock, alice.client.react(group.conversationId, seq, '🎉'));
+    await alice.clock.advance(500);
+    expect(bob.events.messageUpdated.map((update) => update.message.reactions)).toEqual([
+      [
+        { emoji: '👍', count: 1 },
+        { emoji: '🎉', count: 1 },
+      ],
+    ]);
+    alice.client.close();
+    bob.client.close();
+  });
 });
