@@ -89,3 +89,23 @@ export async function connectNow(t: TestClient): Promise<void> {
 }
 
 export { settle };
+
+/** Resolves a client promise while advancing the shared manual clock (requests answer only as the clock moves). */
+export async function drive<T>(clock: { advance(ms: number): Promise<void> }, promise: Promise<T>): Promise<T> {
+  let settled = false;
+  let value: T | undefined;
+  let failure: unknown;
+  promise.then(
+    (result) => {
+      settled = true;
+      value = result;
+    },
+    (error: unknown) => {
+      settled = true;
+      failure = error;
+    },
+  );
+  for (let i = 0; i < 100 && !settled; i++) await clock.advance(20);
+  if (failure !== undefined) throw failure;
+  return value as T;
+}

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeParleyServer } from '../../client/testing/fake-server.js';
-import { connectNow, createTestClient } from '../../client/testing/harness.js';
+import { connectNow, createTestClient, drive } from '../../client/testing/harness.js';
 
-/** Resolves a client promise while advancing the shared manual clock. */
-async function drive<T>(clock: { advance(ms: number): Promise<void> }, promise: Promise<T>): Promise<T> {
-  let done = false;
-  let value: T | undefined;
-  let failure: unknown;
-  promise.then((v) => ((done = true), (value = v)), (error: unknown) => ((done = true), (failure = error)));
-  for (let i = 0; i < 100 && !done; i++) await clock.advance(20);
-  if (failure !== undefined) throw failure;
-  return value as T;
-}
 
 describe('ParleyClient conversation lifecycle', () => {
   it('emits message only for chat messages and applies edits, reactions, deletes and removals', async () => {

@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryCursorStore } from '../../client/cursor-store.js';
 import { FakeParleyServer } from '../../client/testing/fake-server.js';
-import { connectNow, createTestClient } from '../../client/testing/harness.js';
+import { connectNow, createTestClient, drive } from '../../client/testing/harness.js';
 import { ManualClock } from '../../client/testing/manual-clock.js';
 import { ChatState, canRemove, eventText } from '../../web/src/chat-state.js';
-
-/** Resolves a client promise while advancing the shared manual clock. */
-async function drive<T>(clock: ManualClock, promise: Promise<T>): Promise<T> {
-  let done = false;
-  let value: T | undefined;
-  let failure: unknown;
-  promise.then((v) => ((done = true), (value = v)), (error: unknown) => ((done = true), (failure = error)));
-  for (let i = 0; i < 100 && !done; i++) await clock.advance(20);
-  if (failure !== undefined) throw failure;
-  return value as T;
-}
 
 const shown = (state: ChatState, id: string) =>
   state.messages(id).map((m) => ({ body: m.body, edited: m.edited, deleted: m.deleted, reactions: m.reactions.map((r) => `${r.emoji}${r.count}${r.mine ? '*' : ''}`) }));
