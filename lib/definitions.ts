@@ -387,34 +387,31 @@ export interface StreamSourceDefinition {
   readonly dlqRetentionDays: number;
 }
 
+/** The event consumer's mapping settings, the same for every stream it reads. */
+const eventStreamMapping = {
+  consumer: 'streamEvents',
+  batchSize: 100,
+  maxBatchingWindowSeconds: 1,
+  startingPosition: 'TRIM_HORIZON',
+  bisectBatchOnFunctionError: true,
+  maximumRetryAttempts: 5,
+  maximumRecordAgeSeconds: -1,
+  parallelizationFactor: 1,
+  dlqRetentionDays: 14,
+} as const;
+
 export const streamSources = {
   /** New timeline items of the messages table (not the head item, seq 0, and not in-place updates). */
   timeline: {
+    ...eventStreamMapping,
     table: 'messages',
-    consumer: 'streamEvents',
-    batchSize: 100,
-    maxBatchingWindowSeconds: 1,
-    startingPosition: 'TRIM_HORIZON',
-    bisectBatchOnFunctionError: true,
-    maximumRetryAttempts: 5,
-    maximumRecordAgeSeconds: -1,
-    parallelizationFactor: 1,
     filters: [{ eventName: ['INSERT'], dynamodb: { Keys: { seq: { N: [{ 'anything-but': ['0'] }] } } } }],
-    dlqRetentionDays: 14,
   },
   /** New undelivered items (TTL removals are filtered out). */
   undelivered: {
+    ...eventStreamMapping,
     table: 'undelivered',
-    consumer: 'streamEvents',
-    batchSize: 100,
-    maxBatchingWindowSeconds: 1,
-    startingPosition: 'TRIM_HORIZON',
-    bisectBatchOnFunctionError: true,
-    maximumRetryAttempts: 5,
-    maximumRecordAgeSeconds: -1,
-    parallelizationFactor: 1,
     filters: [{ eventName: ['INSERT'] }],
-    dlqRetentionDays: 14,
   },
 } as const satisfies Record<StreamSourceName, StreamSourceDefinition>;
 

@@ -5,7 +5,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { webSocketLimits, type FunctionName, type RouteDefinition } from '../lib/definitions.js';
 import { localCredentials, localRegion } from './dynamodb.js';
 import { FaultRegistry, parseFaultRules, type FaultRule } from './faults.js';
-import { readBody, SignatureVerifier } from './sigv4.js';
+import { readBody, sendJson, SignatureVerifier } from './sigv4.js';
 
 /** Runs a Lambda function by its logical name with an event, as API Gateway's integration would. */
 export type Invoke = (functionName: FunctionName, event: unknown) => Promise<unknown>;
@@ -661,16 +661,6 @@ function reject(socket: Duplex, status: number, message: string): void {
   socket.end(
     `HTTP/1.1 ${status} ${message}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown, errorType?: string): void {
-  const payload = JSON.stringify(body);
-  response.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(payload),
-    ...(errorType ? { 'x-amzn-ErrorType': errorType } : {}),
-  });
-  response.end(payload);
 }
 
 const faultTypes = { 410: 'GoneException', 429: 'LimitExceededException', 500: 'InternalServerErrorException' } as const;

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { serverApi, type ServerRouteDefinition } from '../lib/definitions.js';
 import { localRegion } from './dynamodb.js';
-import { readBody, SignatureVerifier } from './sigv4.js';
+import { readBody, sendJson, SignatureVerifier } from './sigv4.js';
 
 /** The only credentials the local server API accepts: what a backend role's keys are on AWS. Printed by `npm start`. */
 export const serverApiDevCredentials = { accessKeyId: 'AKIAPARLEYLOCALDEV01', secretAccessKey: 'parley-local-server-api-secret' };
@@ -43,16 +43,6 @@ function match(method: string, path: string): MatchedRoute | undefined {
   }
   return undefined;
 }
-
-const send = (response: ServerResponse, status: number, body: unknown, errorType?: string) => {
-  const payload = JSON.stringify(body);
-  response.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(payload),
-    ...(errorType ? { 'x-amzn-ErrorType': errorType } : {}),
-  });
-  response.end(payload);
-};
 
 /** The HTTP API v2 event API Gateway sends for an IAM-authorized route. */
 function eventOf(request: IncomingMessage, url: URL, matched: MatchedRoute, body: Buffer, host: string): APIGatewayProxyEventV2WithIAMAuthorizer {
@@ -120,12 +110,12 @@ export async function startServerApi(options: {
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const matched = match(request.method ?? 'GET', url.pathname);
-    if (!matched) return send(response, 404, { message: 'Not Found' });
+    if (!matched) return sendJson(response, 404, { message: 'Not Found' });
     const { body, size, sha256 } = await readBody(request, maxPayloadBytes + 1);
     // AWS_IAM is checked before the integration runs, so an unsigned call reaches no code.
     const denied = await signature.verify(request, sha256);
-    if (denied) return send(response, 403, { message: denied.message }, denied.type);
-    if (size > maxPayloadBytes) return send(response, 413, { message: 'Request Entity Too Large' });
+    if (denied) return sendJson(response, 403, { message: denied.message }, denied.type);
+    if (size > maxPayloadBytes) return sendJson(response, 413, { message: 'Request Entity Too Large' });
     const result = (await options.invoke(eventOf(request, url, matched, body, request.headers.host ?? options.host))) as APIGatewayProxyStructuredResultV2;
     const payload = result.body ?? '';
     response.writeHead(result.statusCode ?? 200, { 'Content-Type': 'application/json', ...result.headers, 'Content-Length': Buffer.byteLength(payload) });
@@ -135,7 +125,7 @@ export async function startServerApi(options: {
     void handle(request, response).catch((error: unknown) => {
       options.onError(`server API ${request.method} ${request.url} failed`, error);
       // What API Gateway answers when the integration fails.
-      if (!response.headersSent) send(response, 500, { message: 'Internal Server Error' });
+      if (!response.headersSent) sendJson(response, 500, { message: 'Internal Server Error' });
     }),
   );
   await new Promise<void>((resolve, reject) => {

@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 
 /** Reads a request body, keeping at most `limit` bytes but measuring and hashing all of it (for SigV4). */
@@ -127,4 +127,15 @@ export class SignatureVerifier {
 export function header(request: IncomingMessage, name: string): string | undefined {
   const value = request.headers[name.toLowerCase()];
   return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** A JSON answer as API Gateway gives it, with its error type in `x-amzn-ErrorType` when it is an error. */
+export function sendJson(response: ServerResponse, status: number, body: unknown, errorType?: string): void {
+  const payload = JSON.stringify(body);
+  response.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(payload),
+    ...(errorType ? { 'x-amzn-ErrorType': errorType } : {}),
+  });
+  response.end(payload);
 }
