@@ -113,6 +113,8 @@ describe('web chat: conversation lifecycle in Chromium', () => {
     await expect.poll(() => roleOf(alice.page, carolId), { timeout }).toBe('admin');
     await alice.page.getByTestId('rename-input').fill(`${title} v2`);
     await alice.page.getByTestId('rename-submit').click();
+    // Each request's notice replaces the last one's, so wait for the rename before adding.
+    await expect.poll(() => alice.page.getByTestId('info-notice').textContent(), { timeout }).toBe('Renamed.');
     await alice.page.getByTestId('add-members-input').fill(daveId);
     await alice.page.getByTestId('add-members-submit').click();
     await expect.poll(() => alice.page.getByTestId('info-notice').textContent(), { timeout }).toBe(`Invited ${daveId} (they must accept).`);
