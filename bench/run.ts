@@ -91,9 +91,10 @@ async function main(): Promise<void> {
       onError: (message) => stackErrors.set(message, (stackErrors.get(message) ?? 0) + 1),
     });
     try {
-      // The same module instances the handlers loaded: their clients, their deps.
-      const runtime = await import('../lambdas/app/runtime.js');
-      const hooks = new StackHooks(stack, runtime.clients);
+      const hooks = new StackHooks(stack);
+      // The naive design runs on an actions container's own clients and deps (counted like the real handler's).
+      const { runtime } = await stack.lambdas.containerModules('actions');
+      if (!runtime) throw new Error('the actions function loads no lambdas/app/runtime.ts');
       const naiveSend = createNaiveSend(runtime.deps, runtime.clients, runtime.config.tables.presence);
       for (const name of scenarios) {
         progress.log(`${name}:`);

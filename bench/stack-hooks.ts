@@ -20,10 +20,14 @@ export class StackHooks {
   inFlight = 0;
   private sendOverride: SendOverride | undefined;
 
-  constructor(stack: LocalStack, clients: { ddb: any; sqs: any; management: any }) {
-    this.counter.attach(clients.ddb);
-    this.counter.attach(clients.sqs);
-    this.counter.attach(clients.management);
+  constructor(stack: LocalStack) {
+    // Every container has its own clients: count on each one's, the running ones and every one started later.
+    stack.lambdas.onContainerModules((_name, { runtime }) => {
+      if (!runtime) return;
+      this.counter.attach(runtime.clients.ddb);
+      this.counter.attach(runtime.clients.sqs);
+      this.counter.attach(runtime.clients.management);
+    });
     // The event source mapping's receives and deletes are billed SQS requests of the fanout path too.
     this.counter.attach(stack.pollerSqs, 'fanout');
     stack.wrapInvocations((name, event, run) => {

@@ -27,7 +27,12 @@ export interface PollerStats {
   records: number;
   failedRecords: number;
   failedBatches: number;
+  /** Batches the function refused at its concurrency limit (`TooManyRequestsException`); they come back later. */
+  throttledBatches: number;
 }
+
+/** How long a poller waits after a throttled invocation before it receives again. */
+const throttleBackoffMs = 1000;
 
 const toRecord = (message: Message, queueArn: string): SQSEvent['Records'][number] => ({
   messageId: message.MessageId!,
@@ -52,7 +57,7 @@ const toRecord = (message: Message, queueArn: string): SQSEvent['Records'][numbe
  * the visibility timeout; the queue's redrive policy moves them to the DLQ after `maxReceiveCount` receives.
  */
 export class SqsLambdaPoller {
-  readonly stats: PollerStats = { batches: 0, records: 0, failedRecords: 0, failedBatches: 0 };
+  readonly stats: PollerStats = { batches: 0, records: 0, failedRecords: 0, failedBatches: 0, throttledBatches: 0 };
   private readonly abort = new AbortController();
   private loops: Promise<void>[] = [];
 
@@ -141,9 +146,15 @@ export class SqsLambdaPoller {
       // Lambda treats an unknown or empty identifier as a failure of the whole batch.
       failed = reported.every((id) => ids.has(id)) ? new Set(reported) : new Set(ids as Set<string>);
     } catch (error) {
+      failed = new Set(messages.map((message) => message.MessageId!));
+      if ((error as Error).name === 'TooManyRequestsException') {
+        // Throttled, not failed: the mapping backs off, and the batch comes back after the visibility timeout.
+        this.stats.throttledBatches += 1;
+        await new Promise((resolve) => setTimeout(resolve, throttleBackoffMs));
+        return;
+      }
       this.options.onError?.('function failed; the whole batch returns to the queue', error);
       this.stats.failedBatches += 1;
-      failed = new Set(messages.map((message) => message.MessageId!));
     }
     this.stats.failedRecords += failed.size;
     // `keep`: records an injected fault leaves undeleted, so they come back after the visibility timeout.

@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, extname, join, normalize, sep } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { Context } from 'aws-lambda';
 import {
   archive,
   archiveFunction,
@@ -26,10 +24,9 @@ import {
   type StreamSourceName,
   type TableName,
 } from '../lib/definitions.js';
+import { baseEnvironment } from '../lib/parley-function.js';
 import { mapRecord } from '../lib/records.js';
-import { serviceName } from '../lib/telemetry.js';
 import { userIdSchema } from '../protocol/schemas.js';
-import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
 import { DynamoDbStreamPoller } from './dynamodb-stream-poller.js';
 import { LocalEventBus } from './event-bus.js';
@@ -38,7 +35,8 @@ import { createTables, localCredentials, localRegion, startDynamoDb, startTtlSwe
 import { DynamoStreamPoller } from './ddb-stream-poller.js';
 import { installSdkFaults } from './faults.js';
 import { installIamChecks, LocalIam } from './iam.js';
-import { rolePolicies, synthesizeStack, type CfnTemplate } from './template.js';
+import { LambdaRuntime, lambdaRuntimeVariables, type LambdaFunctionConfig } from './lambda-runtime.js';
+import { functionSettings, rolePolicies, synthesizeStack, type CfnTemplate } from './template.js';
 import { installSqsContract } from './sqs-contract.js';
 import { SqsLambdaPoller } from './sqs-lambda-poller.js';
 import { startSqs } from './sqs.js';
@@ -57,7 +55,7 @@ export interface LocalStackOptions {
   dataDir?: string;
   /** Serve this directory (the built web chat) at `/`. */
   webDir?: string;
-  /** Extra environment for the handlers, e.g. limit overrides such as `SEND_RATE_PER_SECOND`. */
+  /** Extra environment for every function, on top of its template's, e.g. limit overrides such as `SEND_RATE_PER_SECOND`. */
   env?: Record<string, string>;
   /** Overrides of API Gateway's limits, e.g. a short idle timeout. */
   limits?: Partial<typeof webSocketLimits>;
@@ -77,7 +75,10 @@ export interface LocalStackOptions {
   archiveDir?: string;
   /** How often expired items are deleted (DynamoDB Local has no TTL of its own); default 60 s. */
   ttlSweepIntervalMs?: number;
-  /** Edits the synthesized template before its role policies are enforced (fidelity tests remove a permission). */
+  /**
+   * Edits the synthesized template before the local stack reads it: role policies, and each function's environment,
+   * timeout, memory and reserved concurrency (fidelity tests remove a permission or a variable, shorten a timeout).
+   */
   adjustTemplate?: (template: CfnTemplate) => void;
 }
 
@@ -110,6 +111,8 @@ export interface LocalStack {
   streamDlqUrls: Record<StreamSourceName, string>;
   /** Each function's role policy from the synthesized template, checked on every AWS call it makes. */
   iam: LocalIam;
+  /** The functions' execution environments (containers, cold starts, timeouts, throttles), configured from the template. */
+  lambdas: LambdaRuntime<LocalFunctionName>;
   /** Runs every function invocation (emulator and poller alike) through `wrapper`, e.g. to time or attribute it. */
   wrapInvocations(wrapper: InvokeWrapper | undefined): void;
   stop(): Promise<void>;
@@ -118,12 +121,13 @@ export interface LocalStack {
 /** Wraps a function invocation; `run` performs it. */
 export type InvokeWrapper = (name: FunctionName, event: unknown, run: (name: FunctionName, event: unknown) => Promise<unknown>) => Promise<unknown>;
 
+/** The functions the local stack runs: the template's, and the archive consumer when it is on. */
+export type LocalFunctionName = FunctionName | 'archive';
+
 /** The local bus's name (the consumer's EVENT_BUS_NAME). */
 export const localEventBusName = 'parley-events';
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-type Handler = (event: unknown, context: Context) => Promise<unknown>;
 
 const contentTypes: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -136,48 +140,10 @@ const contentTypes: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-/** A Lambda context for a local invocation. */
-function lambdaContext(name: FunctionName, deadline: number): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: `parley-${name}`,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${localRegion}:000000000000:function:parley-${name}`,
-    memoryLimitInMB: String(functions[name].memorySize),
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/parley-${name}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
-
-/**
- * Runs a handler like Lambda does: with a context, failing with "Task timed out" past the function's timeout, and
- * with its AWS calls attributed to it for the IAM check.
- */
-function invoker(handlers: Record<FunctionName, Handler>, iam: LocalIam) {
-  return async (name: FunctionName, event: unknown): Promise<unknown> => {
-    const timeoutMs = functions[name].timeoutSeconds * 1000;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Task timed out after ${functions[name].timeoutSeconds} seconds`)), timeoutMs);
-    });
-    try {
-      const invocation = iam.currentFunction.run(name, () => handlers[name](event, lambdaContext(name, Date.now() + timeoutMs)));
-      return await Promise.race([invocation, timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-}
-
 /**
  * Starts DynamoDB Local, the SQS emulator, the dev identity provider, the WebSocket API emulator and the fanout
- * poller, and loads the real handlers against them. The handlers read their configuration from `process.env` when
- * first imported, so one process runs one local stack.
+ * poller, and runs the real handlers against them, each function in its own execution environments configured from
+ * the synthesized template (local/lambda-runtime.ts).
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const host = options.host ?? '127.0.0.1';
@@ -226,7 +192,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await eventBus.listen();
     stoppers.push(() => eventBus.stop());
 
-    // The emulator must listen before the handlers load: they read CALLBACK_URL at import.
+    // The emulator must listen before the functions are configured: their CALLBACK_URL is its endpoint.
     let invoke: (name: FunctionName, event: unknown) => Promise<unknown> = () => Promise.reject(new Error('handlers not loaded'));
     const emulator = new WebSocketApiEmulator({
       routes,
@@ -242,72 +208,92 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stoppers.push(() => emulator.close());
     wsUrl = emulator.url;
 
-    Object.assign(process.env, {
-      ...Object.fromEntries(Object.entries(tables).map(([name, def]) => [def.envVar, tableNames[name as TableName]])),
-      [queues.fanout.envVar]: sqs.queueUrls.fanout,
+    // What `cdk deploy` would configure and grant each function, read from the synthesized template, not from a second
+    // list here.
+    const synthesized = synthesizeStack(emulator.stage);
+    options.adjustTemplate?.(synthesized.template);
+    const localResources = {
+      region: localRegion,
+      tableNames,
+      queueNames: mapRecord(sqs.queueUrls, queueName),
+      deadLetterQueueNames: mapRecord(sqs.dlqUrls, queueName),
+      webSocketApiId: emulator.apiId,
+      queueUrls: sqs.queueUrls,
+      eventBusName: localEventBusName,
+    };
+    const iam = new LocalIam(
+      rolePolicies(synthesized, localResources),
+      // A refusal is a missing grant in lib/: say so loudly, whatever the handler does with the error.
+      (error) => onError('IAM denied a call', error),
+    );
+    // The emulator, the dev identity provider stand in for the stage and Cognito: their variables get local values.
+    const settings = functionSettings(synthesized, localResources, {
       [commonEnv.callbackUrl]: emulator.callbackUrl,
       [commonEnv.jwksUrl]: jwksUrl,
       [commonEnv.jwtIssuer]: devIssuer,
       [commonEnv.jwtAudience]: devAudience,
+    });
+    const localVariables = (name: LocalFunctionName, memorySize: number): Record<string, string> => ({
+      ...lambdaRuntimeVariables(name, { memorySize }, localRegion),
       AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
       AWS_ENDPOINT_URL_EVENTBRIDGE: eventBus.endpoint,
-      [eventBusDefinition.envVar]: localEventBusName,
-      AWS_REGION: localRegion,
       AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
-      POWERTOOLS_SERVICE_NAME: serviceName,
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
       // Metrics are collected but not printed (no CloudWatch here), and there is no X-Ray daemon to trace to. Manual
       // mode keeps the X-Ray SDK from installing its async hook, which slows every promise even with tracing off.
-      // One process runs every handler, so concurrent invocations share the logger's request keys.
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       POWERTOOLS_TRACE_ENABLED: 'false',
       AWS_XRAY_MANUAL_MODE: 'true',
+      ...(process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ? { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } : {}),
       ...options.env,
     });
-    const handlers = Object.fromEntries(
-      await Promise.all(
-        (Object.keys(functions) as FunctionName[]).map(async (name) => {
-          const entry = pathToFileURL(join(repositoryRoot, functions[name].entry)).href;
-          const module = (await import(/* @vite-ignore */ entry)) as { handler: Handler };
-          return [name, module.handler] as const;
-        }),
-      ),
-    ) as Record<FunctionName, Handler>;
-    // What `cdk deploy` would grant each function, read from the synthesized template, not from a second list here.
-    const synthesized = synthesizeStack(emulator.stage);
-    options.adjustTemplate?.(synthesized.template);
-    const iam = new LocalIam(
-      rolePolicies(synthesized, {
-        region: localRegion,
-        tableNames,
-        queueNames: mapRecord(sqs.queueUrls, queueName),
-        deadLetterQueueNames: mapRecord(sqs.dlqUrls, queueName),
-        webSocketApiId: emulator.apiId,
-      }),
-      // A refusal is a missing grant in lib/: say so loudly, whatever the handler does with the error.
-      (error) => onError('IAM denied a call', error),
-    );
-    const run = invoker(handlers, iam);
+    const lambdaConfigs = mapRecord(functions, (definition, name): LambdaFunctionConfig => ({
+      entry: definition.entry,
+      ...settings[name],
+      environment: { ...settings[name].environment, ...localVariables(name, settings[name].memorySize) },
+    })) as Record<LocalFunctionName, LambdaFunctionConfig>;
+    if (options.archiveDir) {
+      // The archive consumer is not in the dev template (archive off): its environment comes from its definition.
+      lambdaConfigs.archive = {
+        entry: archiveFunction.entry,
+        timeoutSeconds: archiveFunction.timeoutSeconds,
+        memorySize: archiveFunction.memorySize,
+        environment: {
+          ...baseEnvironment,
+          ...Object.fromEntries(Object.keys(archiveFunction.tables).map((table) => [tables[table as TableName].envVar, tableNames[table as TableName]])),
+          [archive.directoryEnvVar]: options.archiveDir,
+          ...localVariables('archive', archiveFunction.memorySize),
+        },
+      };
+    }
+    const lambdas = new LambdaRuntime<LocalFunctionName>(lambdaConfigs, {
+      region: localRegion,
+      // Every AWS call of an invocation is attributed to its function for the IAM check.
+      around: (name, fn) => (name in functions ? iam.currentFunction.run(name as FunctionName, fn) : fn()),
+    });
+    stoppers.push(() => lambdas.stop());
+    await lambdas.build();
+    // Each container builds its own SDK clients (lambdas/app/runtime.ts); `dynamodb:*` and `sqs:*` faults are injected there.
+    const arns = { region: localRegion, webSocketStage: `${emulator.apiId}/${emulator.stage}` };
+    lambdas.onContainerModules((_name, { runtime }) => {
+      if (!runtime) return;
+      installSdkFaults(runtime.clients.ddb, 'dynamodb', emulator.faults);
+      installSdkFaults(runtime.clients.sqs, 'sqs', emulator.faults);
+      installSqsContract(runtime.clients.sqs);
+      installIamChecks(runtime.clients.ddb, 'dynamodb', iam, arns);
+      installIamChecks(runtime.clients.sqs, 'sqs', iam, arns);
+      installIamChecks(runtime.clients.management, 'execute-api', iam, arns);
+    });
+    const run = (name: FunctionName, event: unknown) => lambdas.invoke(name, event);
     let wrapper: InvokeWrapper | undefined;
     invoke = (name, event) => (wrapper ? wrapper(name, event, run) : run(name, event));
     const serverApiServer = await started(
       startServerApi({ host, port: options.serverApiPort ?? 0, invoke: (event) => invoke(serverApi.function, event), onError }),
     );
-    // The handlers share one set of SDK clients (built at import); `dynamodb:*` and `sqs:*` faults are injected there.
-    const runtime = (await import(/* @vite-ignore */ pathToFileURL(join(repositoryRoot, 'lambdas/app/runtime.ts')).href)) as {
-      clients: AwsClients;
-    };
-    installSdkFaults(runtime.clients.ddb, 'dynamodb', emulator.faults);
-    installSdkFaults(runtime.clients.sqs, 'sqs', emulator.faults);
-    installSqsContract(runtime.clients.sqs);
     // The bus shares the emulator's faults (`events:PutEvents`), so tests switch them on through one control API.
     eventBus.faults = emulator.faults;
-    const arns = { region: localRegion, webSocketStage: `${emulator.apiId}/${emulator.stage}` };
-    installIamChecks(runtime.clients.ddb, 'dynamodb', iam, arns);
-    installIamChecks(runtime.clients.sqs, 'sqs', iam, arns);
-    installIamChecks(runtime.clients.management, 'execute-api', iam, arns);
 
     const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: localRegion, credentials: localCredentials });
     const fanout = queues.fanout;
@@ -357,8 +343,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       streamsClient.destroy();
     });
     if (options.archiveDir) {
-      process.env[archive.directoryEnvVar] = options.archiveDir;
-      const consumer = (await import(/* @vite-ignore */ pathToFileURL(join(repositoryRoot, archiveFunction.entry)).href)) as { handler: Handler };
       const streams = new DynamoDBStreamsClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: localCredentials });
       const streamPoller = new DynamoStreamPoller({
         ddb: dynamodb.client,
@@ -366,7 +350,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         tableName: tableNames.messages,
         batchSize: archive.batchSize,
         retryAttempts: archive.retryAttempts,
-        invoke: (event) => consumer.handler(event, lambdaContext('fanout', Date.now() + archiveFunction.timeoutSeconds * 1000)),
+        invoke: (event) => lambdas.invoke('archive', event),
         onError,
       });
       streamPoller.start();
@@ -398,6 +382,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       streamPollers,
       streamDlqUrls,
       iam,
+      lambdas,
       wrapInvocations: (next) => {
         wrapper = next;
       },

@@ -18,10 +18,12 @@ export interface CfnTemplate {
 export interface SynthesizedStack {
   template: CfnTemplate;
   roles: Record<FunctionName, string>;
+  functions: Record<FunctionName, string>;
   tables: Record<TableName, string>;
   queues: Record<QueueName, string>;
   deadLetterQueues: Record<QueueName, string>;
   webSocketApi: string;
+  eventBus: string;
 }
 
 const cdkJson = new URL('../cdk.json', import.meta.url);
@@ -40,10 +42,12 @@ export function synthesizeStack(stageName: string): SynthesizedStack {
     return {
       template,
       roles: mapRecord(stack.functions, (fn) => logicalId(fn.role)),
+      functions: mapRecord(stack.functions, (fn) => logicalId(fn.function)),
       tables: mapRecord(stack.tables.byName, logicalId),
       queues: mapRecord(stack.queues.byName, logicalId),
       deadLetterQueues: mapRecord(stack.queues.deadLetterQueues, logicalId),
       webSocketApi: logicalId(stack.webSocket.api),
+      eventBus: logicalId(stack.events.bus),
     };
   } finally {
     rmSync(outdir, { recursive: true, force: true });
@@ -63,13 +67,16 @@ export interface LocalResources {
   queueNames: Record<QueueName, string>;
   deadLetterQueueNames: Record<QueueName, string>;
   webSocketApiId: string;
+  /** What a queue's `Ref` is (its URL); only the function environments need it. */
+  queueUrls?: Record<QueueName, string>;
+  eventBusName?: string;
 }
 
 /**
- * Every function's role policy from the template, with `Ref`, `Fn::GetAtt` and `Fn::Join` resolved to local ARNs.
- * A resource the local stack does not have resolves to a name no call uses, so it can never allow one.
+ * Resolves `Ref`, `Fn::GetAtt` and `Fn::Join` of the template to the local stack's names and ARNs. A resource the local
+ * stack does not have resolves to `unresolved:...`, a name no call uses.
  */
-export function rolePolicies(synthesized: SynthesizedStack, local: LocalResources): Record<FunctionName, LocalStatement[]> {
+function resolver(synthesized: SynthesizedStack, local: LocalResources): (value: unknown) => string {
   const arns = new Map<string, string>();
   const refs = new Map<string, string>();
   for (const [name, id] of Object.entries(synthesized.tables) as [TableName, string][]) {
@@ -82,9 +89,13 @@ export function rolePolicies(synthesized: SynthesizedStack, local: LocalResource
     arns.set(`${id}.Arn`, `arn:aws:sqs:${local.region}:${localAccount}:${queueName}`);
     arns.set(`${id}.QueueName`, queueName);
   };
-  for (const [name, id] of Object.entries(synthesized.queues) as [QueueName, string][]) queue(id, local.queueNames[name]);
+  for (const [name, id] of Object.entries(synthesized.queues) as [QueueName, string][]) {
+    queue(id, local.queueNames[name]);
+    if (local.queueUrls) refs.set(id, local.queueUrls[name]);
+  }
   for (const [name, id] of Object.entries(synthesized.deadLetterQueues) as [QueueName, string][]) queue(id, local.deadLetterQueueNames[name]);
   refs.set(synthesized.webSocketApi, local.webSocketApiId);
+  if (local.eventBusName) refs.set(synthesized.eventBus, local.eventBusName);
   refs.set('AWS::Partition', 'aws');
   refs.set('AWS::Region', local.region);
   refs.set('AWS::AccountId', localAccount);
@@ -104,6 +115,15 @@ export function rolePolicies(synthesized: SynthesizedStack, local: LocalResource
     }
     return `unresolved:${JSON.stringify(value)}`;
   };
+  return resolve;
+}
+
+/**
+ * Every function's role policy from the template, with `Ref`, `Fn::GetAtt` and `Fn::Join` resolved to local ARNs.
+ * A resource the local stack does not have resolves to a name no call uses, so it can never allow one.
+ */
+export function rolePolicies(synthesized: SynthesizedStack, local: LocalResources): Record<FunctionName, LocalStatement[]> {
+  const resolve = resolver(synthesized, local);
   const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 
   const policies = Object.fromEntries(Object.keys(synthesized.roles).map((name) => [name, [] as LocalStatement[]])) as Record<
@@ -131,4 +151,44 @@ export function rolePolicies(synthesized: SynthesizedStack, local: LocalResource
     }
   }
   return policies;
+}
+
+/** How the template configures one function's execution environment. */
+export interface FunctionSettings {
+  /** `Environment.Variables`, resolved to the local resources' names. */
+  environment: Record<string, string>;
+  timeoutSeconds: number;
+  memorySize: number;
+  reservedConcurrency?: number;
+}
+
+/**
+ * Each function's environment, timeout, memory and reserved concurrency as the template deploys them. `replace` gives
+ * the local value of variables whose resource the local stack swaps for its own (the callback URL, the identity
+ * provider): it applies only to variables the function's template environment has.
+ */
+export function functionSettings(
+  synthesized: SynthesizedStack,
+  local: LocalResources,
+  replace: Record<string, string> = {},
+): Record<FunctionName, FunctionSettings> {
+  const resolve = resolver(synthesized, local);
+  return mapRecord(synthesized.functions, (id) => {
+    const resource = synthesized.template.Resources[id];
+    if (resource?.Type !== 'AWS::Lambda::Function') throw new Error(`the template has no function ${id}`);
+    const properties = resource.Properties as {
+      Environment?: { Variables?: Record<string, unknown> };
+      Timeout?: number;
+      MemorySize?: number;
+      ReservedConcurrentExecutions?: number;
+    };
+    const variables = properties.Environment?.Variables ?? {};
+    return {
+      environment: Object.fromEntries(Object.entries(variables).map(([name, value]) => [name, replace[name] ?? resolve(value)])),
+      // Lambda's defaults when the template leaves them out.
+      timeoutSeconds: properties.Timeout ?? 3,
+      memorySize: properties.MemorySize ?? 128,
+      reservedConcurrency: properties.ReservedConcurrentExecutions,
+    };
+  });
 }
