@@ -110,20 +110,28 @@ export interface LambdaRuntimeOptions {
   around?: <T>(functionName: string, fn: () => Promise<T>) => Promise<T>;
   /** Concurrent invocations of all functions without reserved concurrency together (Lambda's default quota: 1000). */
   accountConcurrency?: number;
+  /**
+   * Containers per function at most (default 8): one process has one CPU for all of them, so beyond a few, more
+   * containers only add module initializations. Invocations beyond it wait for a warm container; they still count
+   * toward the concurrency that throttles.
+   */
+  maxContainersPerFunction?: number;
   region?: string;
 }
 
 /**
  * Runs functions like Lambda execution environments, in-process: each container is its own module instance of the
  * function's esbuild bundle, with its own `process.env`, SDK clients and cold start. A container runs one invocation
- * at a time; more are started under concurrent load, up to the reserved concurrency, and beyond it an invocation is
- * throttled (`TooManyRequestsException`). An invocation past the timeout fails with "Task timed out", its container
- * is discarded, and the SDK calls it still makes are refused.
+ * at a time; more are started under concurrent load (up to a local cap), and an invocation beyond the reserved
+ * concurrency is throttled (`TooManyRequestsException`). An invocation past the timeout fails with "Task timed out",
+ * its container is discarded, and the SDK calls it still makes are refused.
  */
 export class LambdaRuntime<Name extends string = string> {
   readonly stats: Record<Name, FunctionStats>;
   private readonly idle = new Map<Name, Container[]>();
   private readonly running = new Map<Name, number>();
+  /** Invocations waiting for a container of a function at the local cap. */
+  private readonly waiters = new Map<Name, (() => void)[]>();
   private readonly alive = new Set<Container>();
   private readonly hooks: ((functionName: Name, modules: ContainerModules) => void)[] = [];
   private readonly bundleDir = join(repositoryRoot, 'node_modules', '.cache', 'parley-local', `${process.pid}-${randomUUID().slice(0, 8)}`);
@@ -184,9 +192,8 @@ export class LambdaRuntime<Name extends string = string> {
 
   /** The instrumented modules of an idle container of `name`, started if there is none (the bench's naive design). */
   async containerModules(name: Name): Promise<ContainerModules> {
-    const idle = this.idle.get(name) ?? [];
-    const container = idle[0] ?? (await this.start(name, {}));
-    if (!idle.includes(container)) this.idle.set(name, [...idle, container]);
+    const container = await this.acquire(name);
+    this.release(container);
     return container.modules;
   }
 
@@ -203,34 +210,30 @@ export class LambdaRuntime<Name extends string = string> {
     this.running.set(name, running + 1);
     stats.invocations += 1;
     stats.peakConcurrency = Math.max(stats.peakConcurrency, running + 1);
-    const timeoutMs = config.timeoutSeconds * 1000;
-    const deadline = Date.now() + timeoutMs;
-    const execution: Partial<Execution> & { timedOut?: boolean } = { container: this.idle.get(name)?.pop(), timedOut: false };
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        execution.timedOut = true;
-        stats.timeouts += 1;
-        if (execution.container) this.discard(execution.container);
-        reject(new TaskTimedOutError(config.timeoutSeconds));
-      }, timeoutMs);
-    });
-    const work = (async () => {
-      // A cold start's initialization counts toward the invocation's time, as it does for an on-demand invocation.
-      const container = execution.container ?? (await this.start(name, execution));
-      if (execution.timedOut) throw new TaskTimedOutError(config.timeoutSeconds);
-      return this.run(container, execution as Execution, () => container.handler!(event, lambdaContext(name, config, deadline, this.options.region)));
-    })();
-    // A timed-out invocation goes on in the background; its result no longer goes anywhere.
-    work.catch(() => undefined);
     try {
-      const result = await Promise.race([work, timedOut]);
-      this.release(execution.container!);
-      return result;
-    } catch (error) {
-      // A handler error leaves its container warm; a timeout discarded it.
-      if (!execution.timedOut && execution.container) this.release(execution.container);
-      throw error;
+      // Lambda runs an on-demand container's initialization before the invocation's timeout starts.
+      const container = await this.acquire(name);
+      const execution: Execution = { container, timedOut: false };
+      const timeoutMs = config.timeoutSeconds * 1000;
+      const deadline = Date.now() + timeoutMs;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          execution.timedOut = true;
+          stats.timeouts += 1;
+          this.discard(container);
+          reject(new TaskTimedOutError(config.timeoutSeconds));
+        }, timeoutMs);
+      });
+      const work = this.run(execution, () => container.handler!(event, lambdaContext(name, config, deadline, this.options.region)));
+      // A timed-out invocation goes on in the background; its result no longer goes anywhere.
+      work.catch(() => undefined);
+      try {
+        return await Promise.race([work, timedOut]);
+      } finally {
+        // A handler error leaves its container warm; a timeout discarded it.
+        this.release(container);
+      }
     } finally {
       clearTimeout(timer);
       this.running.set(name, (this.running.get(name) ?? 1) - 1);
@@ -264,10 +267,26 @@ export class LambdaRuntime<Name extends string = string> {
   }
 
   /**
-   * A cold start: a fresh module instance of the bundle, initialized in the container's environment, as part of
-   * `execution` (the invocation that needed it), so a timeout during initialization discards the container too.
+   * A warm container of `name`, or a new one (a cold start) while the function has fewer than the local cap, or else
+   * the next one an invocation releases.
    */
-  private async start(name: Name, execution: Partial<Execution>): Promise<Container> {
+  private async acquire(name: Name): Promise<Container> {
+    for (;;) {
+      const idle = this.idle.get(name)?.pop();
+      if (idle) return idle;
+      if (this.stats[name].containers < (this.options.maxContainersPerFunction ?? 8)) return this.start(name);
+      await new Promise<void>((resolve) => this.waitersOf(name).push(resolve));
+    }
+  }
+
+  private waitersOf(name: Name): (() => void)[] {
+    let waiters = this.waiters.get(name);
+    if (!waiters) this.waiters.set(name, (waiters = []));
+    return waiters;
+  }
+
+  /** A cold start: a fresh module instance of the bundle, initialized in the container's environment. */
+  private async start(name: Name): Promise<Container> {
     const url = this.bundles[name];
     const nativeImport = this.nativeImport;
     if (!url || !nativeImport) throw new Error(`${name} is not built (call build() first)`);
@@ -275,40 +294,43 @@ export class LambdaRuntime<Name extends string = string> {
     this.alive.add(container);
     this.stats[name].coldStarts += 1;
     this.stats[name].containers += 1;
-    execution.container = container;
-    execution.timedOut ??= false;
     try {
-      const module = await this.run(container, execution as Execution, () => nativeImport(`${url}?container=${container.id}`));
+      const module = await this.run({ container, timedOut: false }, () => nativeImport(`${url}?container=${container.id}`));
       if (typeof module.handler !== 'function') throw new Error(`${this.functions[name].entry} exports no handler`);
       container.handler = module.handler;
     } catch (error) {
+      // A failed initialization fails the invocation that needed it; the next one tries a fresh container.
       this.discard(container);
       throw error;
     }
     return container;
   }
 
-  private run<T>(container: Container, execution: Execution, fn: () => Promise<T>): Promise<T> {
+  private run<T>(execution: Execution, fn: () => Promise<T>): Promise<T> {
+    const name = execution.container.functionName as Name;
     const around = this.options.around ?? ((_name: string, inner: () => Promise<T>) => inner());
-    return withEnvironment(this.functions[container.functionName as Name].environment, () =>
-      executions.run(execution, () => around(container.functionName, fn)),
-    );
+    return withEnvironment(this.functions[name].environment, () => executions.run(execution, () => around(name, fn)));
   }
 
   private release(container: Container): void {
-    if (container.discarded) return;
-    const idle = this.idle.get(container.functionName as Name) ?? [];
-    idle.push(container);
-    this.idle.set(container.functionName as Name, idle);
+    const name = container.functionName as Name;
+    if (!container.discarded) {
+      const idle = this.idle.get(name) ?? [];
+      idle.push(container);
+      this.idle.set(name, idle);
+    }
+    this.waitersOf(name).shift()?.();
   }
 
   private discard(container: Container): void {
     if (container.discarded) return;
+    const name = container.functionName as Name;
     container.discarded = true;
     this.alive.delete(container);
-    this.stats[container.functionName as Name].containers -= 1;
-    const idle = this.idle.get(container.functionName as Name) ?? [];
-    this.idle.set(container.functionName as Name, idle.filter((candidate) => candidate !== container));
+    this.stats[name].containers -= 1;
+    this.idle.set(name, (this.idle.get(name) ?? []).filter((candidate) => candidate !== container));
+    // Its place under the cap is free: a waiting invocation may start a new container.
+    this.waitersOf(name).shift()?.();
   }
 }
 
