@@ -264,6 +264,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       POWERTOOLS_TRACE_ENABLED: 'false',
       AWS_XRAY_MANUAL_MODE: 'true',
+      // Read at import, as in Lambda: the archive consumer writes here, and the server API's erasure rewrites it.
+      ...(options.archiveDir ? { [archive.directoryEnvVar]: options.archiveDir } : {}),
       ...options.env,
     });
     const handlers = Object.fromEntries(
@@ -357,7 +359,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       streamsClient.destroy();
     });
     if (options.archiveDir) {
-      process.env[archive.directoryEnvVar] = options.archiveDir;
       const consumer = (await import(/* @vite-ignore */ pathToFileURL(join(repositoryRoot, archiveFunction.entry)).href)) as { handler: Handler };
       const streams = new DynamoDBStreamsClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: localCredentials });
       const streamPoller = new DynamoStreamPoller({
