@@ -255,7 +255,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       environment: { ...settings[name].environment, ...localVariables(name, settings[name].memorySize) },
     })) as Record<LocalFunctionName, LambdaFunctionConfig>;
     if (options.archiveDir) {
-      // The archive consumer is not in the dev template (archive off): its environment comes from its definition.
+      // The folder stands in for the bucket, which the dev template (archive off) does not have: the server API's
+      // erasure rewrites it (on AWS `grantErasure` gives it ARCHIVE_BUCKET), and the archive consumer, not in that
+      // template either, gets its environment from its definition.
+      lambdaConfigs[serverApi.function].environment[archive.directoryEnvVar] = options.archiveDir;
       lambdaConfigs.archive = {
         entry: archiveFunction.entry,
         timeoutSeconds: archiveFunction.timeoutSeconds,
