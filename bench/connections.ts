@@ -173,7 +173,10 @@ export async function runConnectionsBench(options: {
   const run = Date.now().toString(36);
   const workers: ClientProcess[] = [];
   try {
-    const { deps } = await import('../lambdas/app/runtime.js');
+    // An actions container's own deps: the local functions' configuration lives in their containers, not in process.env.
+    const { runtime } = await stack.lambdas.containerModules('actions');
+    if (!runtime) throw new Error('the actions function loads no lambdas/app/runtime.ts');
+    const { deps } = runtime;
     const users = Array.from({ length: planned }, (_, i) => `c${run}-${i}`);
     options.progress('minting tokens');
     const tokens = await mapLimit(users, 64, (userId) => stack.devAuth.issueToken(userId));
