@@ -1,19 +1,25 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+/** Where the view finds the environment of the container the current async context belongs to. */
+type EnvironmentLookup = () => Record<string, string> | undefined;
 
-/** The environment of the Lambda container whose code runs in the current async context. */
-const current = new AsyncLocalStorage<Record<string, string>>();
-let installed = false;
+const lookups: EnvironmentLookup[] = [];
 
 /**
  * Replaces `process.env` (once per process) by a view that reads and writes the environment of the container the
- * current async context belongs to, so each local function sees exactly its own variables, as in its own execution
- * environment. Outside any container (the local stack, the tests) it is the process's real environment.
+ * current async context belongs to (as `lookup` finds it), so each local function sees exactly its own variables, as in
+ * its own execution environment. Outside any container (the local stack, the tests) it is the process's real one.
  */
-function installEnvironmentView(): void {
-  if (installed) return;
-  installed = true;
+export function installEnvironmentView(lookup: EnvironmentLookup): void {
+  if (lookups.includes(lookup)) return;
+  lookups.push(lookup);
+  if (lookups.length > 1) return;
   const real = process.env;
-  const target = (): Record<string, string | undefined> => current.getStore() ?? real;
+  const target = (): Record<string, string | undefined> => {
+    for (const find of lookups) {
+      const environment = find();
+      if (environment) return environment;
+    }
+    return real;
+  };
   // An empty target object: the proxy may then report any key as present or absent without breaking an invariant.
   process.env = new Proxy({} as NodeJS.ProcessEnv, {
     get: (_, key) => (typeof key === 'string' ? target()[key] : undefined),
@@ -34,10 +40,4 @@ function installEnvironmentView(): void {
       return true;
     },
   });
-}
-
-/** Runs `fn` (and everything it starts asynchronously) with `process.env` being `environment`. */
-export function withEnvironment<T>(environment: Record<string, string>, fn: () => T): T {
-  installEnvironmentView();
-  return current.run(environment, fn);
 }

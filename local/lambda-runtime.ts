@@ -9,7 +9,7 @@ import type { Deps } from '../lambdas/domain/deps.js';
 import type { AwsClients } from '../lambdas/shared/aws-clients.js';
 import type { Config } from '../lambdas/shared/config.js';
 import type { SdkClientWithMiddleware } from './faults.js';
-import { withEnvironment } from './lambda-environment.js';
+import { installEnvironmentView } from './lambda-environment.js';
 
 /** How one function runs, as its template resource says (`Environment.Variables`, `Timeout`, `MemorySize`, ...). */
 export interface LambdaFunctionConfig {
@@ -78,6 +78,8 @@ interface Container {
   handler?: Handler;
   modules: ContainerModules;
   discarded: boolean;
+  /** Its `process.env`: a copy of the function's, so what its code writes stays in the container. */
+  environment: Record<string, string>;
   /** Where its instrumented modules register. */
   runtime: { registerModule(container: Container, kind: keyof ContainerModules, exports: never): void };
 }
@@ -95,11 +97,20 @@ const instrumentedModules: Record<string, { kind: keyof ContainerModules; export
   'lambdas/app/runtime.ts': { kind: 'runtime', exports: ['config', 'clients', 'deps'] },
   'lambdas/app/events-runtime.ts': { kind: 'events', exports: ['eventsClient'] },
 };
-const moduleHook = Symbol.for('parley.local.containerModule');
-(globalThis as Record<symbol, unknown>)[moduleHook] = (kind: keyof ContainerModules, exports: never) => {
-  const container = executions.getStore()?.container;
-  if (container) container.runtime.registerModule(container, kind, exports);
-};
+type ModuleHook = ((kind: keyof ContainerModules, exports: never) => void) & { lookups: (() => Container | undefined)[] };
+// One hook per process, even if this file is loaded twice (a test runner's loader and Node's): each copy adds its lookup.
+const moduleHook: ModuleHook = ((globalThis as Record<symbol, ModuleHook | undefined>)[Symbol.for('parley.local.containerModule')] ??= Object.assign(
+  (kind: keyof ContainerModules, exports: never) => {
+    for (const lookup of moduleHook.lookups) {
+      const container = lookup();
+      if (container) return container.runtime.registerModule(container, kind, exports);
+    }
+  },
+  { lookups: [] },
+));
+moduleHook.lookups.push(() => executions.getStore()?.container);
+// The same async context that says which container runs says whose `process.env` it sees (one store, not two).
+const environmentOfExecution = () => executions.getStore()?.container.environment;
 
 const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 type NativeImport = (specifier: string) => Promise<{ handler: Handler }>;
@@ -290,7 +301,14 @@ export class LambdaRuntime<Name extends string = string> {
     const url = this.bundles[name];
     const nativeImport = this.nativeImport;
     if (!url || !nativeImport) throw new Error(`${name} is not built (call build() first)`);
-    const container: Container = { id: this.nextContainerId++, functionName: name, modules: {}, discarded: false, runtime: this };
+    const container: Container = {
+      id: this.nextContainerId++,
+      functionName: name,
+      modules: {},
+      discarded: false,
+      environment: { ...this.functions[name].environment },
+      runtime: this,
+    };
     this.alive.add(container);
     this.stats[name].coldStarts += 1;
     this.stats[name].containers += 1;
@@ -309,7 +327,8 @@ export class LambdaRuntime<Name extends string = string> {
   private run<T>(execution: Execution, fn: () => Promise<T>): Promise<T> {
     const name = execution.container.functionName as Name;
     const around = this.options.around ?? ((_name: string, inner: () => Promise<T>) => inner());
-    return withEnvironment(this.functions[name].environment, () => executions.run(execution, () => around(name, fn)));
+    installEnvironmentView(environmentOfExecution);
+    return executions.run(execution, () => around(name, fn));
   }
 
   private release(container: Container): void {
