@@ -29,7 +29,7 @@ import {
   type MonthlyCost,
   type QuotaCheck,
 } from './capacity-model.js';
-import { archive, functions } from '../lib/definitions.js';
+import { functions, streamSources } from '../lib/definitions.js';
 import { modeledLambdaMs, modelNaivePath, modelPath, type PathModel } from './critical-path.js';
 import type { PhaseResult, ScenarioResult } from './scenario-results.js';
 import type { SyncBenchResult } from './sync-bench.js';
@@ -804,7 +804,7 @@ export function capacitySection(): string[] {
     `Message items of ${d.messageBytes + d.messageItemOverheadBytes} B (body, attributes, DynamoDB's 100 B per item), uncompressed. With a retention, TTL`,
     'removes messages older than it from the table (TTL deletes cost nothing). With the archive on (`-c archive=true`), the',
     `stream consumer writes every item as Parquet (assumed ${fmt(modelConstants.archiveParquetRatio * 100, 0)}% of the item size) when it is stored, about ${modelConstants.archiveObjectsPerMessage} objects per`,
-    `message (one per conversation, day and batch of up to ${archive.batchSize}); those objects are under the ${modelConstants.glacierMinObjectKb} KB Glacier Instant Retrieval`,
+    `message (one per conversation, day and batch of up to ${streamSources.archive.batchSize}); those objects are under the ${modelConstants.glacierMinObjectKb} KB Glacier Instant Retrieval`,
     'bills at least, so they stay in S3 Standard (the lifecycle rule moves only larger ones). Monthly USD in month 12 of steady traffic.',
     '',
     table(

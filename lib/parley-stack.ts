@@ -86,6 +86,7 @@ export class ParleyStack extends Stack {
       deadLetterQueues: {
         ...queues.deadLetterQueues,
         ...Object.fromEntries(Object.values(this.functions).flatMap((fn) => Object.entries(fn.streamDeadLetterQueues).map(([source, dlq]) => [`${source}Stream`, dlq]))),
+        ...(this.archive ? { archiveStream: this.archive.deadLetterQueue } : {}),
         ...(this.events.webhookDeadLetterQueue ? { webhook: this.events.webhookDeadLetterQueue } : {}),
       },
       latencyP99ThresholdMs: config.latencyP99ThresholdMs,

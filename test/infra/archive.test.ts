@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
-import { archive, archiveFunction, retention, tables } from '../../lib/definitions.js';
+import { archive, archiveFunction, retention, streamSources, tables } from '../../lib/definitions.js';
 import { allowedPairs, logicalId, synthesize } from './synth.js';
 
 // The IAM statements and resource properties do not depend on the bundles.
@@ -62,15 +62,18 @@ describe('archive', () => {
     });
   });
 
-  it('consumes the messages stream in large batches, bisecting failures, with a dead-letter queue', () => {
+  it('consumes the messages stream as streamSources.archive says: large batches, bisecting failures, with a dead-letter queue', () => {
+    const source = streamSources.archive;
+    expect(source).toMatchObject({ consumer: 'archive', table: 'messages' });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: logicalId(stack.archive!.consumer.function) },
       EventSourceArn: { 'Fn::GetAtt': [messagesTable(), 'StreamArn'] },
       StartingPosition: 'TRIM_HORIZON',
-      BatchSize: archive.batchSize,
-      MaximumBatchingWindowInSeconds: archive.maxBatchingWindowSeconds,
-      MaximumRetryAttempts: archive.retryAttempts,
+      BatchSize: source.batchSize,
+      MaximumBatchingWindowInSeconds: source.maxBatchingWindowSeconds,
+      MaximumRetryAttempts: source.maximumRetryAttempts,
       BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(stack.archive!.deadLetterQueue), 'Arn'] } } },
       FilterCriteria: {
         Filters: [{ Pattern: JSON.stringify({ eventName: ['INSERT', 'MODIFY'], dynamodb: { Keys: { seq: { N: [{ 'anything-but': ['0'] }] } } } }) }],
@@ -79,6 +82,12 @@ describe('archive', () => {
     const consumer = template.toJSON().Resources[logicalId(stack.archive!.consumer.function)].Properties;
     expect(consumer).toMatchObject({ MemorySize: archiveFunction.memorySize, Timeout: archiveFunction.timeoutSeconds });
     expect(consumer.Environment.Variables[archive.bucketEnvVar]).toEqual({ Ref: bucketId() });
+    // Its DLQ is alarmed like every other.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack.archive!.deadLetterQueue), 'QueueName'] } }],
+      Threshold: 0,
+    });
   });
 
   it('gives the consumer exactly what it uses: the stream, PutObject on the archive, the erasure markers, its logs, its DLQ', () => {
@@ -91,13 +100,10 @@ describe('archive', () => {
         `dynamodb:DescribeStream ${stream}`,
         `dynamodb:GetRecords ${stream}`,
         `dynamodb:GetShardIterator ${stream}`,
-        // The event source mapping lists the table's streams; ListStreams has no resource to scope it to.
-        'dynamodb:ListStreams *',
+        `dynamodb:ListStreams ${stream}`,
         `logs:CreateLogStream {${logicalId(consumer.logGroup)}.Arn}`,
         `logs:PutLogEvents {${logicalId(consumer.logGroup)}.Arn}`,
         `s3:PutObject {${logicalId(bucket)}.Arn}/*`,
-        `sqs:GetQueueAttributes {${logicalId(deadLetterQueue)}.Arn}`,
-        `sqs:GetQueueUrl {${logicalId(deadLetterQueue)}.Arn}`,
         'xray:PutTelemetryRecords *',
         'xray:PutTraceSegments *',
         `sqs:SendMessage {${logicalId(deadLetterQueue)}.Arn}`,

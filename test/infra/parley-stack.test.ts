@@ -33,7 +33,10 @@ afterAll(cleanup);
 const tableDefinitions = Object.entries(tables) as [TableName, TableDefinition][];
 const functionDefinitions = Object.entries(functions) as [FunctionName, FunctionDefinition][];
 const queueDefinitions = Object.entries(queues) as [QueueName, QueueDefinition][];
-const streamDefinitions = Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][];
+// The stream sources of the functions every deployment has (the archive's: test/infra/archive.test.ts).
+const streamDefinitions = (Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]).filter(
+  (entry): entry is [StreamSourceName, StreamSourceDefinition & { consumer: FunctionName }] => entry[1].consumer in functions,
+);
 
 const tableId = (name: TableName) => logicalId(stack.node.findChild('Tables').node.findChild(name));
 const queueId = (name: QueueName) => logicalId(stack.node.findChild('Queues').node.findChild(name));
