@@ -278,11 +278,12 @@ export const functions = {
     timeoutSeconds: 25,
     // Presence jobs resolve contacts: memberships through byUser, the conversations' member sets, and the user's
     // blocks. Conversation jobs whose membership changed since they were queued re-check recipients: the head
-    // (messages), the member set, and a removed recipient's removedAtSeq (members).
+    // (messages), the member set, and a removed recipient's removedAtSeq (members). Retention backfill jobs read the
+    // conversation and its head, page through its timeline and set each item's TTL and the head's lastExpiresAt.
     tables: {
-      conversations: { table: ['BatchGetItem'] },
+      conversations: { table: ['GetItem', 'BatchGetItem'] },
       members: { table: ['GetItem'], indexes: { byUser: ['Query'] } },
-      messages: { table: ['BatchGetItem'] },
+      messages: { table: ['GetItem', 'BatchGetItem', 'Query', 'UpdateItem'] },
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
       users: { table: ['Query'] },
       undelivered: { table: ['PutItem'] },
@@ -334,6 +335,8 @@ export type StreamSourceName = 'timeline' | 'undelivered' | 'archive';
 export const retention = {
   contextKey: 'messageRetentionDays',
   envVar: 'MESSAGE_RETENTION_DAYS',
+  /** The functions that write or read timeline items (the fanout worker runs retention backfills). */
+  functions: ['actions', 'serverApi', 'fanout'] as readonly FunctionName[],
   /** Longest retention a deployment or a group may set. */
   maxDays: fixedLimits.maxRetentionDays,
 } as const;

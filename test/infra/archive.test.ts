@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
-import { archive, archiveFunction, retention, streamSources, tables } from '../../lib/definitions.js';
+import { archive, archiveFunction, functions, retention, streamSources, tables, type FunctionName } from '../../lib/definitions.js';
 import { allowedPairs, logicalId, synthesize } from './synth.js';
 
 // The IAM statements and resource properties do not depend on the bundles.
@@ -23,11 +23,14 @@ describe('retention', () => {
     expect(tables.messages.timeToLiveAttribute).toBe('expiresAt');
   });
 
-  it('passes the deployment’s retention to the actions function only when it is set', () => {
-    const variables = (t: typeof template, s: typeof stack) =>
-      t.toJSON().Resources[logicalId(s.functions.actions.function)].Properties.Environment.Variables as Record<string, unknown>;
-    expect(variables(template, stack)[retention.envVar]).toBe('30');
-    expect(variables(plain.template, plain.stack)[retention.envVar]).toBeUndefined();
+  it('passes the deployment’s retention to the functions that write, read or backfill timeline items, only when it is set', () => {
+    const variables = (t: typeof template, s: typeof stack, name: FunctionName) =>
+      t.toJSON().Resources[logicalId(s.functions[name].function)].Properties.Environment.Variables as Record<string, unknown>;
+    expect(retention.functions).toEqual(['actions', 'serverApi', 'fanout']);
+    for (const name of Object.keys(functions) as FunctionName[]) {
+      expect(variables(template, stack, name)[retention.envVar]).toBe(retention.functions.includes(name) ? '30' : undefined);
+      expect(variables(plain.template, plain.stack, name)[retention.envVar]).toBeUndefined();
+    }
   });
 });
 
