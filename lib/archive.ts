@@ -2,7 +2,7 @@ import { CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { BlockPublicAccess, Bucket, BucketEncryption, StorageClass } from 'aws-cdk-lib/aws-s3';
+import { BlockPublicAccess, Bucket, BucketEncryption, StorageClass, TransitionDefaultMinimumObjectSize } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
@@ -37,11 +37,13 @@ export class ParleyArchive extends Construct {
       lifecycleRules: [
         {
           id: 'archive-to-glacier-ir',
-          // Glacier Instant Retrieval bills at least 128 KB per object: smaller objects stay in S3 Standard.
-          objectSizeGreaterThan: 128 * 1024,
           transitions: [{ storageClass: StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(archive.transitionAfterDays) }],
         },
       ],
+      // Glacier Instant Retrieval bills at least 128 KB per object: smaller objects stay in S3 Standard. S3's own
+      // minimum says so for every rule (a rule's ObjectSizeGreaterThan would be a number where CloudFormation's
+      // schema wants a string: W9003).
+      transitionDefaultMinimumObjectSize: TransitionDefaultMinimumObjectSize.ALL_STORAGE_CLASSES_128_K,
       removalPolicy: props.devStack ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
     });
     Validations.of(this.bucket).acknowledge({
