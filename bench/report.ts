@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { bundleBudgetBytes, type BundleResult } from './cold-start.js';
+import type { ConnectionsResult } from './connections.js';
 import { connectionCostPerUserMonth, costPerMillionMessages, floorPerMillionMessages, priceSources, prices, scalePrices, scalePriceSources } from './cost-model.js';
 import {
   awsLimits,
@@ -54,6 +55,7 @@ interface Results {
   scenarios: ScenarioResult[];
   coldStart?: { bundles: BundleResult[]; quick: boolean; generatedAt: string };
   sync?: SyncBenchResult;
+  connections?: ConnectionsResult;
 }
 
 async function readResults(dir: string): Promise<Results> {
@@ -64,7 +66,8 @@ async function readResults(dir: string): Promise<Results> {
     .filter((result): result is ScenarioResult => result !== undefined);
   const coldStart = parsed.find((result) => result.name === 'cold-start') as Results['coldStart'];
   const sync = parsed.find((result) => result.name === 'sync') as Results['sync'];
-  return { scenarios, coldStart, sync };
+  const connections = parsed.find((result) => result.name === 'connections') as Results['connections'];
+  return { scenarios, coldStart, sync, connections };
 }
 
 /** Writes the Markdown report for the results in `dir` to `reportPath`, and the latency chart next to the results. */
@@ -91,7 +94,7 @@ function renderReport(results: Results, chartLink: string, resultsLink: string):
     '```bash',
     'npm run bench                              # everything, 5-10 minutes, writes bench/results/*.json and this file',
     'npm run bench -- --quick                   # ~2 minute smoke run, results in bench/results/tmp/quick/',
-    'npm run bench -- --scenario groups-130     # one step: direct-1000, groups-130, group-1000, reconnect-1000, cold-start',
+    'npm run bench -- --scenario groups-130     # one step: direct-1000, groups-130, group-1000, reconnect-1000, cold-start, sync, connections',
     '```',
     '',
     `Run: ${scenarios[0]?.generatedAt ?? '–'}${scenarios.some((s) => s.quick) ? ' (**quick mode**: smaller loads)' : ''}; ` +
@@ -151,6 +154,7 @@ function renderReport(results: Results, chartLink: string, resultsLink: string):
     ...presenceSection(scenarios),
     ...coldStartSection(results.coldStart),
     ...syncSection(results.sync),
+    ...connectionsSection(results.connections),
     ...findingsSection(scenarios, results.coldStart),
     ...capacitySection(),
     '',
@@ -884,4 +888,67 @@ export async function updateCapacitySection(reportPath: string): Promise<string>
       : `${current}${current === '' || current.endsWith('\n') ? '' : '\n'}${block}\n\n`;
   await writeFile(reportPath, next);
   return reportPath;
+}
+
+function connectionsSection(result: ConnectionsResult | undefined): string[] {
+  if (!result) return [];
+  const mib = (bytes: number | null) => (bytes === null ? '–' : fmt(bytes / 2 ** 20, 0));
+  const phaseRow = (name: string, phase: ConnectionsResult['hold'] | ConnectionsResult['burst'], rate: string) => [
+    name,
+    fmt(phase.seconds),
+    phase.open,
+    rate,
+    fmt(phase.heartbeats.latency.p50),
+    fmt(phase.heartbeats.latency.p99),
+    `${phase.trickle.delivered}/${phase.trickle.acked}`,
+    fmt(phase.trickle.latency.p50),
+    fmt(phase.trickle.latency.p99),
+    `${phase.stackThreadBusyPercent}%`,
+    `${phase.dynamoDbCpuPercent ?? '–'}%`,
+  ];
+  return [
+    `## ${fmt(result.target, 0)} connections${result.quick ? ' (quick mode)' : ''}`,
+    '',
+    `\`npm run bench -- --scenario connections\` (\`bench/connections.ts\`) opens authenticated WebSockets on a fresh local stack at up to ${result.ramp.offeredPerSecond}`,
+    'per second (below API Gateway\'s 500 new connections per second per account), from several client processes bound to different',
+    'loopback source addresses (one address has ~28,000 ephemeral ports towards one server port), then holds them with',
+    `heartbeats at the SDK's cadence (every ${fmt(result.hold.heartbeatIntervalMs / 1000, 0)} s) while chatting pairs send a 1:1 message every 10 s,`,
+    'then drives heartbeats closed-loop (64 outstanding per client process) to find the stack\'s heartbeat throughput.',
+    '',
+    `**Ceiling reached: ${fmt(result.ramp.open, 0)} of ${fmt(result.target, 0)} connections.**` +
+      (result.ceiling.stoppedBy ? ` Stopped by ${result.ceiling.stoppedBy}.` : ''),
+    '',
+    table(
+      ['ramp', 'seconds', 'open', 'connects/s', 'connect p50 ms', 'connect p99 ms', 'failed', 'stack thread busy', 'stack CPU', 'DynamoDB Local CPU'],
+      [
+        [
+          'connect',
+          fmt(result.ramp.seconds),
+          result.ramp.open,
+          result.ramp.connectsPerSecond,
+          fmt(result.ramp.connectMs.p50),
+          fmt(result.ramp.connectMs.p99),
+          JSON.stringify(result.ramp.failed),
+          `${result.ramp.stackThreadBusyPercent}%`,
+          `${result.ramp.stackCpuPercent}%`,
+          `${result.ramp.dynamoDbCpuPercent ?? '–'}%`,
+        ],
+      ],
+    ),
+    '',
+    table(
+      ['phase', 'seconds', 'open', 'heartbeats/s', 'pong p50 ms', 'pong p99 ms', '1:1 delivered/acked', '1:1 p50 ms', '1:1 p99 ms', 'stack thread busy', 'DynamoDB Local CPU'],
+      [
+        phaseRow('hold (production cadence)', result.hold, fmt(result.hold.heartbeats.answered / result.hold.seconds, 0)),
+        phaseRow('heartbeat burst (closed loop)', result.burst, fmt(result.burst.heartbeatsPerSecond, 0)),
+      ],
+    ),
+    '',
+    `Memory: the stack's process grew from ${mib(result.memory.stackRssBytesBefore)} to ${mib(result.memory.stackRssBytesAfter)} MiB RSS, ` +
+      `${fmt(result.memory.stackBytesPerConnection / 1024, 1)} KB per connection (emulator socket and connection state, presence writes in flight); ` +
+      `DynamoDB Local's JVM held ${mib(result.memory.dynamoDbRssBytes)} MiB; the client processes grew ${fmt(result.memory.clientBytesPerConnection / 1024, 1)} KB per connection.`,
+    'On AWS none of these bind: API Gateway holds the sockets, and connection count is not a quota (see the capacity model: new',
+    'connections per second and the 2-hour connection lifetime are).',
+    '',
+  ];
 }

@@ -67,6 +67,23 @@ export class ParleyArchive extends Construct {
     // The stream event source (`streamSources.archive`) and its on-failure queue come with the function.
     this.deadLetterQueue = this.consumer.streamDeadLetterQueues.archive!;
   }
+
+  /**
+   * Lets `eraser` (the server API function, whose `eraseUser` route rewrites a user's bodies out of the archive) find
+   * the archive and list, read and rewrite the objects of conversations; it never deletes.
+   */
+  grantErasure(eraser: ParleyFunction): void {
+    eraser.function.addEnvironment(archive.bucketEnvVar, this.bucket.bucketName);
+    const conversations = `${archive.conversationKeyPrefix}*`;
+    eraser.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': [conversations] } } }),
+    );
+    eraser.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [this.bucket.arnForObjects(conversations)] }));
+    Validations.of(eraser.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${idOf(this.bucket)}.Arn>/${conversations}]`,
+      reason: "Erasure rewrites the objects of a user's conversations, known only at run time; GetObject and PutObject in this bucket only.",
+    });
+  }
 }
 
 /** The bucket's logical id, as cdk-nag names it in findings. */

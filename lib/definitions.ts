@@ -297,6 +297,8 @@ export const functions = {
     memorySize: 512,
     timeoutSeconds: 15,
     // The server principal's paths only: no consent, invitation, settings or rate-limit reads (see principal.ts).
+    // Erasure (`eraseUser`) needs nothing more: memberships by `byUser`, a sender's items by Query, scrubs by
+    // UpdateItem, its marker by PutItem on users. With the archive on, `ParleyArchive.grantErasure` adds the S3 grants.
     tables: {
       conversations: { table: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem'] },
       // DeleteItem: a group create that lost a race removes the member items it wrote.
@@ -350,6 +352,8 @@ export const archive = {
   /** Where the consumer writes: an S3 bucket in AWS, a local folder in the local stack (same layout). */
   bucketEnvVar: 'ARCHIVE_BUCKET',
   directoryEnvVar: 'ARCHIVE_DIR',
+  /** Every object key starts with this and the conversation id (`conversation=<id>/date=<day>/…`); IAM grants are scoped to it. */
+  conversationKeyPrefix: 'conversation=',
   /** Objects move to S3 Glacier Instant Retrieval after this many days. */
   transitionAfterDays: 30,
 } as const;
@@ -529,7 +533,10 @@ export type ServerOperation =
   | 'redactMessage'
   | 'disconnectUser'
   | 'banUser'
-  | 'unbanUser';
+  | 'unbanUser'
+  | 'eraseUser'
+  | 'getConversation'
+  | 'getConversationByExternalId';
 
 /** A route of the server API (an API Gateway HTTP API; every route is `AWS_IAM`). */
 export interface ServerRouteDefinition {
@@ -547,6 +554,9 @@ export const serverApi = {
   signingService: 'execute-api',
   routes: [
     { operation: 'createConversation', method: 'POST', path: '/conversations', summary: 'Create a group (idempotent on externalId)' },
+    // A query parameter, not a path segment: HTTP APIs decode the path before routing, so an externalId with `/` or `%` could not be addressed.
+    { operation: 'getConversationByExternalId', method: 'GET', path: '/conversations/by-external-id', summary: 'Read the group created with an externalId' },
+    { operation: 'getConversation', method: 'GET', path: '/conversations/{conversationId}', summary: 'Read a conversation: members, roles, title, externalId, metadata' },
     { operation: 'addMembers', method: 'POST', path: '/conversations/{conversationId}/members', summary: 'Add members to a group' },
     { operation: 'removeMember', method: 'DELETE', path: '/conversations/{conversationId}/members/{userId}', summary: 'Remove a member from a group' },
     { operation: 'setRole', method: 'PUT', path: '/conversations/{conversationId}/members/{userId}/role', summary: "Change a member's role" },
@@ -557,5 +567,6 @@ export const serverApi = {
     { operation: 'disconnectUser', method: 'POST', path: '/users/{userId}/disconnect', summary: 'Close every session of a user' },
     { operation: 'banUser', method: 'PUT', path: '/users/{userId}/ban', summary: 'Ban a user deployment-wide and close their sessions' },
     { operation: 'unbanUser', method: 'DELETE', path: '/users/{userId}/ban', summary: 'Lift a ban' },
+    { operation: 'eraseUser', method: 'POST', path: '/users/{userId}/erase', summary: 'Erase every message of a user (GDPR; idempotent)' },
   ] as const satisfies readonly ServerRouteDefinition[],
 };

@@ -75,6 +75,7 @@ export class ParleyStack extends Stack {
     this.serverApi = new ParleyServerApi(this, 'ServerApi', { handler: this.functions[serverApiDefinition.function].function, devStack: config.devStack });
     if (config.archive) {
       this.archive = new ParleyArchive(this, 'Archive', { tables: tables.byName, queues: queues.byName, stage, devStack: config.devStack });
+      this.archive.grantErasure(this.functions[serverApiDefinition.function]);
       new CfnOutput(this, 'ArchiveBucketName', { value: this.archive.bucket.bucketName });
     }
 

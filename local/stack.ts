@@ -270,6 +270,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       POWERTOOLS_TRACE_ENABLED: 'false',
       AWS_XRAY_MANUAL_MODE: 'true',
+      // Read at import, as in Lambda: the archive consumer writes here, and the server API's erasure rewrites it.
       ...(options.archiveDir ? { [archive.directoryEnvVar]: options.archiveDir } : {}),
       ...options.env,
     });

@@ -117,3 +117,27 @@ describe('archive', () => {
     );
   });
 });
+
+describe('erasure through the server API', () => {
+  const s3Pairs = (t: typeof template, s: typeof stack) => allowedPairs(t, logicalId(s.functions.serverApi.role)).filter((pair) => pair.startsWith('s3:'));
+  const variables = (t: typeof template, s: typeof stack) =>
+    t.toJSON().Resources[logicalId(s.functions.serverApi.function)].Properties.Environment.Variables as Record<string, unknown>;
+
+  it("lets the server API function list, read and rewrite the conversations' objects, and nothing else of the bucket", () => {
+    const bucket = logicalId(stack.archive!.bucket);
+    expect(s3Pairs(template, stack)).toEqual(
+      [`s3:GetObject {${bucket}.Arn}/conversation=*`, `s3:ListBucket {${bucket}.Arn}`, `s3:PutObject {${bucket}.Arn}/conversation=*`].sort(),
+    );
+    // Listing is limited to the conversations' prefixes too.
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (policy) => (policy.Properties as { PolicyDocument: { Statement: Record<string, unknown>[] } }).PolicyDocument.Statement,
+    );
+    expect(statements.find((statement) => statement.Action === 's3:ListBucket')?.Condition).toEqual({ StringLike: { 's3:prefix': ['conversation=*'] } });
+    expect(variables(template, stack)[archive.bucketEnvVar]).toEqual({ Ref: bucket });
+  });
+
+  it('gives it no S3 access and no bucket without the archive', () => {
+    expect(s3Pairs(plain.template, plain.stack)).toEqual([]);
+    expect(variables(plain.template, plain.stack)[archive.bucketEnvVar]).toBeUndefined();
+  });
+});
