@@ -29,6 +29,8 @@ export interface ContainerModules {
   runtime?: { config: Config; clients: AwsClients; deps: Deps };
   /** `lambdas/app/events-runtime.ts` of this container, if its handler loads it. */
   events?: { eventsClient: SdkClientWithMiddleware };
+  /** `lambdas/app/archive-runtime.ts` (the archive consumer's own client). */
+  archive?: { ddb: SdkClientWithMiddleware };
 }
 
 /** Counters of one function, for tests, the bench and the console. */
@@ -96,6 +98,7 @@ const executions = new AsyncLocalStorage<Execution>();
 const instrumentedModules: Record<string, { kind: keyof ContainerModules; exports: string[] }> = {
   'lambdas/app/runtime.ts': { kind: 'runtime', exports: ['config', 'clients', 'deps'] },
   'lambdas/app/events-runtime.ts': { kind: 'events', exports: ['eventsClient'] },
+  'lambdas/app/archive-runtime.ts': { kind: 'archive', exports: ['ddb'] },
 };
 type ModuleHook = ((kind: keyof ContainerModules, exports: never) => void) & { lookups: (() => Container | undefined)[] };
 // One hook per process, even if this file is loaded twice (a test runner's loader and Node's): each copy adds its lookup.
@@ -260,9 +263,13 @@ export class LambdaRuntime<Name extends string = string> {
   /** Called by a container's instrumented module as it initializes. */
   registerModule(container: Container, kind: keyof ContainerModules, exports: NonNullable<ContainerModules[keyof ContainerModules]>): void {
     (container.modules as Record<string, unknown>)[kind] = exports;
-    const clients: SdkClientWithMiddleware[] =
-      kind === 'runtime' ? Object.values((exports as NonNullable<ContainerModules['runtime']>).clients) : [(exports as NonNullable<ContainerModules['events']>).eventsClient];
-    for (const hook of this.hooks) hook(container.functionName as Name, { [kind]: exports });
+    const modules = { [kind]: exports } as ContainerModules;
+    const clients: SdkClientWithMiddleware[] = [
+      ...Object.values(modules.runtime?.clients ?? {}),
+      ...(modules.events ? [modules.events.eventsClient] : []),
+      ...(modules.archive ? [modules.archive.ddb] : []),
+    ];
+    for (const hook of this.hooks) hook(container.functionName as Name, modules);
     // Innermost, after the hooks' own middleware (an injected delay runs first): a call of a timed-out invocation never
     // reaches the service.
     for (const client of clients) installStoppedCheck(client, this.stats[container.functionName as Name]);

@@ -1,30 +1,29 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { dirname, extname, join, normalize, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { extname, join, normalize, sep } from 'node:path';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import {
   archive,
-  archiveFunction,
   commonEnv,
   connectAuthorizer,
   eventBus as eventBusDefinition,
+  functionDefinition,
   functions,
+  optionalFunctions,
   queues,
   streamSources,
   routeSelectionExpression,
   routes,
   serverApi,
-  tables,
   webSocketLimits,
+  type AnyFunctionName,
   type FunctionName,
   type QueueName,
   type StreamSourceDefinition,
   type StreamSourceName,
   type TableName,
 } from '../lib/definitions.js';
-import { baseEnvironment } from '../lib/parley-function.js';
 import { mapRecord } from '../lib/records.js';
 import { userIdSchema } from '../protocol/schemas.js';
 import { WebSocketApiEmulator } from './apigw-websocket.js';
@@ -32,7 +31,6 @@ import { DynamoDbStreamPoller } from './dynamodb-stream-poller.js';
 import { LocalEventBus } from './event-bus.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
 import { createTables, localCredentials, localRegion, startDynamoDb, startTtlSweeper } from './dynamodb.js';
-import { DynamoStreamPoller } from './ddb-stream-poller.js';
 import { installSdkFaults } from './faults.js';
 import { installIamChecks, LocalIam } from './iam.js';
 import { LambdaRuntime, lambdaRuntimeVariables, type LambdaFunctionConfig } from './lambda-runtime.js';
@@ -71,7 +69,9 @@ export interface LocalStackOptions {
   streamStartingPosition?: 'TRIM_HORIZON' | 'LATEST';
   /** First retry delay of the stream pollers and the webhook (shorter in tests). */
   retryBaseMs?: number;
-  /** Run the archive consumer on the messages stream, writing the bucket's layout into this folder. */
+  /** Caps every stream mapping's batching window (the archive gathers for a minute; tests do not wait that long). */
+  streamBatchingWindowSeconds?: number;
+  /** Run the archive consumer (`streamSources.archive`) on the messages stream, writing the bucket's layout into this folder. */
   archiveDir?: string;
   /** How often expired items are deleted (DynamoDB Local has no TTL of its own); default 60 s. */
   ttlSweepIntervalMs?: number;
@@ -105,29 +105,24 @@ export interface LocalStack {
   /** The local EventBridge bus: received events, webhook dead letters; its control API is `${eventsUrl}/_events`. */
   eventBus: LocalEventBus;
   eventsUrl: string;
-  /** The DynamoDB stream event source mappings, by stream source name. */
-  streamPollers: Record<StreamSourceName, DynamoDbStreamPoller>;
+  /** The DynamoDB stream event source mappings, by stream source name (the archive's only with `archiveDir`). */
+  streamPollers: Partial<Record<StreamSourceName, DynamoDbStreamPoller>>;
   /** Their on-failure queues. */
-  streamDlqUrls: Record<StreamSourceName, string>;
+  streamDlqUrls: Partial<Record<StreamSourceName, string>>;
   /** Each function's role policy from the synthesized template, checked on every AWS call it makes. */
   iam: LocalIam;
   /** The functions' execution environments (containers, cold starts, timeouts, throttles), configured from the template. */
-  lambdas: LambdaRuntime<LocalFunctionName>;
+  lambdas: LambdaRuntime<AnyFunctionName>;
   /** Runs every function invocation (emulator and poller alike) through `wrapper`, e.g. to time or attribute it. */
   wrapInvocations(wrapper: InvokeWrapper | undefined): void;
   stop(): Promise<void>;
 }
 
 /** Wraps a function invocation; `run` performs it. */
-export type InvokeWrapper = (name: FunctionName, event: unknown, run: (name: FunctionName, event: unknown) => Promise<unknown>) => Promise<unknown>;
-
-/** The functions the local stack runs: the template's, and the archive consumer when it is on. */
-export type LocalFunctionName = FunctionName | 'archive';
+export type InvokeWrapper = (name: AnyFunctionName, event: unknown, run: (name: AnyFunctionName, event: unknown) => Promise<unknown>) => Promise<unknown>;
 
 /** The local bus's name (the consumer's EVENT_BUS_NAME). */
 export const localEventBusName = 'parley-events';
-
-const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 const contentTypes: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -193,7 +188,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stoppers.push(() => eventBus.stop());
 
     // The emulator must listen before the functions are configured: their CALLBACK_URL is its endpoint.
-    let invoke: (name: FunctionName, event: unknown) => Promise<unknown> = () => Promise.reject(new Error('handlers not loaded'));
+    let invoke: (name: AnyFunctionName, event: unknown) => Promise<unknown> = () => Promise.reject(new Error('handlers not loaded'));
     const emulator = new WebSocketApiEmulator({
       routes,
       routeSelectionExpression,
@@ -210,7 +205,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // What `cdk deploy` would configure and grant each function, read from the synthesized template, not from a second
     // list here.
-    const synthesized = synthesizeStack(emulator.stage);
+    const synthesized = synthesizeStack(emulator.stage, { archive: options.archiveDir !== undefined });
     options.adjustTemplate?.(synthesized.template);
     const localResources = {
       region: localRegion,
@@ -233,7 +228,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       [commonEnv.jwtIssuer]: devIssuer,
       [commonEnv.jwtAudience]: devAudience,
     });
-    const localVariables = (name: LocalFunctionName, memorySize: number): Record<string, string> => ({
+    const localVariables = (name: AnyFunctionName, memorySize: number): Record<string, string> => ({
       ...lambdaRuntimeVariables(name, { memorySize }, localRegion),
       AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
@@ -249,38 +244,28 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ? { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } : {}),
       ...options.env,
     });
-    const lambdaConfigs = mapRecord(functions, (definition, name): LambdaFunctionConfig => ({
-      entry: definition.entry,
-      ...settings[name],
-      environment: { ...settings[name].environment, ...localVariables(name, settings[name].memorySize) },
-    })) as Record<LocalFunctionName, LambdaFunctionConfig>;
-    if (options.archiveDir) {
-      // The folder stands in for the bucket, which the dev template (archive off) does not have: the server API's
-      // erasure rewrites it (on AWS `grantErasure` gives it ARCHIVE_BUCKET), and the archive consumer, not in that
-      // template either, gets its environment from its definition.
-      lambdaConfigs[serverApi.function].environment[archive.directoryEnvVar] = options.archiveDir;
-      lambdaConfigs.archive = {
-        entry: archiveFunction.entry,
-        timeoutSeconds: archiveFunction.timeoutSeconds,
-        memorySize: archiveFunction.memorySize,
-        environment: {
-          ...baseEnvironment,
-          ...Object.fromEntries(Object.keys(archiveFunction.tables).map((table) => [tables[table as TableName].envVar, tableNames[table as TableName]])),
-          [archive.directoryEnvVar]: options.archiveDir,
-          ...localVariables('archive', archiveFunction.memorySize),
-        },
-      };
-    }
-    const lambdas = new LambdaRuntime<LocalFunctionName>(lambdaConfigs, {
+    // The functions whose feature is on (as `-c archive=true` would deploy the archive consumer), as the template has them.
+    const lambdaConfigs = mapRecord(settings as Record<AnyFunctionName, (typeof settings)[FunctionName]>, (setting, name): LambdaFunctionConfig => {
+      const environment = { ...setting.environment, ...localVariables(name, setting.memorySize) };
+      if (options.archiveDir && environment[archive.bucketEnvVar] !== undefined) {
+        // The folder stands in for the bucket (the archive consumer writes it, the server API's erasure rewrites it).
+        delete environment[archive.bucketEnvVar];
+        environment[archive.directoryEnvVar] = options.archiveDir;
+      }
+      return { entry: functionDefinition(name).entry, ...setting, environment };
+    });
+    const lambdas = new LambdaRuntime<AnyFunctionName>(lambdaConfigs, {
       region: localRegion,
       // Every AWS call of an invocation is attributed to its function for the IAM check.
-      around: (name, fn) => (name in functions ? iam.currentFunction.run(name as FunctionName, fn) : fn()),
+      around: (name, fn) => iam.currentFunction.run(name as AnyFunctionName, fn),
     });
     stoppers.push(() => lambdas.stop());
     await lambdas.build();
-    // Each container builds its own SDK clients (lambdas/app/runtime.ts); `dynamodb:*` and `sqs:*` faults are injected there.
+    // Each container builds its own SDK clients (lambdas/app/runtime.ts, the archive consumer's archive-runtime.ts):
+    // `dynamodb:*` and `sqs:*` faults and the IAM check are installed there.
     const arns = { region: localRegion, webSocketStage: `${emulator.apiId}/${emulator.stage}` };
-    lambdas.onContainerModules((_name, { runtime }) => {
+    lambdas.onContainerModules((_name, { runtime, archive: archiveRuntime }) => {
+      if (archiveRuntime) installIamChecks(archiveRuntime.ddb, 'dynamodb', iam, arns);
       if (!runtime) return;
       installSdkFaults(runtime.clients.ddb, 'dynamodb', emulator.faults);
       installSdkFaults(runtime.clients.sqs, 'sqs', emulator.faults);
@@ -289,7 +274,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       installIamChecks(runtime.clients.sqs, 'sqs', iam, arns);
       installIamChecks(runtime.clients.management, 'execute-api', iam, arns);
     });
-    const run = (name: FunctionName, event: unknown) => lambdas.invoke(name, event);
+    const run = (name: AnyFunctionName, event: unknown) => lambdas.invoke(name, event);
     let wrapper: InvokeWrapper | undefined;
     invoke = (name, event) => (wrapper ? wrapper(name, event, run) : run(name, event));
     const serverApiServer = await started(
@@ -317,52 +302,40 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sqsClient.destroy();
     });
 
-    // One poller per stream source, built from its definition like the CDK event source mapping.
+    // One poller per stream source of a deployed function, built from its definition like the CDK event source mapping.
     const streamsClient = new DynamoDBStreamsClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: localCredentials });
-    const streamPollers = {} as Record<StreamSourceName, DynamoDbStreamPoller>;
-    const streamDlqUrls = {} as Record<StreamSourceName, string>;
-    for (const [name, source] of Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]) {
-      streamDlqUrls[name] = sqs.server.createQueue(`parley-${name}-stream-dlq`, {
+    const streamPollers: Partial<Record<StreamSourceName, DynamoDbStreamPoller>> = {};
+    const streamDlqUrls: Partial<Record<StreamSourceName, string>> = {};
+    for (const [name, definition] of Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]) {
+      if (!(definition.consumer in lambdaConfigs)) continue;
+      const window = Math.min(definition.maxBatchingWindowSeconds, options.streamBatchingWindowSeconds ?? Infinity);
+      const source = { ...definition, maxBatchingWindowSeconds: window };
+      const dlqUrl = sqs.server.createQueue(`parley-${name}-stream-dlq`, {
         attributes: { MessageRetentionPeriod: String(source.dlqRetentionDays * 24 * 3600) },
       }).queueUrl;
-      streamPollers[name] = new DynamoDbStreamPoller({
+      streamDlqUrls[name] = dlqUrl;
+      const streamPoller = new DynamoDbStreamPoller({
         dynamodb: dynamodb.client,
         streams: streamsClient,
         tableName: tableNames[source.table],
         source,
         invoke: (event) => invoke(source.consumer, event) as Promise<never>,
         sqs: sqsClient,
-        dlqUrl: streamDlqUrls[name],
+        dlqUrl,
         functionArn: `arn:aws:lambda:${localRegion}:000000000000:function:parley-${source.consumer}`,
         startingPosition: options.streamStartingPosition,
         retryBaseMs: options.retryBaseMs,
-        faults: emulator.faults,
+        // `streams:crash` targets the event consumer; the archive reads the same records and would take its faults.
+        faults: source.consumer in optionalFunctions ? undefined : emulator.faults,
         onError,
       });
-      streamPollers[name].start();
+      streamPoller.start();
+      streamPollers[name] = streamPoller;
     }
     stoppers.push(async () => {
       await Promise.all(Object.values(streamPollers).map((streamPoller) => streamPoller.stop()));
       streamsClient.destroy();
     });
-    if (options.archiveDir) {
-      const streams = new DynamoDBStreamsClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: localCredentials });
-      const streamPoller = new DynamoStreamPoller({
-        ddb: dynamodb.client,
-        streams,
-        tableName: tableNames.messages,
-        batchSize: archive.batchSize,
-        retryAttempts: archive.retryAttempts,
-        invoke: (event) => lambdas.invoke('archive', event),
-        onError,
-      });
-      streamPoller.start();
-      stoppers.push(async () => {
-        await streamPoller.stop();
-        streams.destroy();
-      });
-    }
-
     return {
       wsUrl,
       httpUrl,

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { FunctionName } from '../../lib/definitions.js';
+import type { AnyFunctionName, FunctionName } from '../../lib/definitions.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import type { CfnTemplate } from '../../local/template.js';
 import { until } from '../support/faults.js';
@@ -24,7 +24,7 @@ function functionProperties(template: CfnTemplate, name: FunctionName): Record<s
 
 /** One finished invocation, as the wrapper saw it. */
 interface Invocation {
-  name: FunctionName;
+  name: AnyFunctionName;
   event: unknown;
   outcome: 'ok' | string;
   result?: unknown;
