@@ -125,11 +125,13 @@ export interface LambdaRuntimeOptions {
   /** Concurrent invocations of all functions without reserved concurrency together (Lambda's default quota: 1000). */
   accountConcurrency?: number;
   /**
-   * Containers per function at most (default 8): one process has one CPU for all of them, so beyond a few, more
+   * Containers per function at most (default 4): one process has one CPU for all of them, so beyond a few, more
    * containers only add module initializations. Invocations beyond it wait for a warm container; they still count
    * toward the concurrency that throttles.
    */
   maxContainersPerFunction?: number;
+  /** How long an invocation waits for a busy container to free up before it starts another one (default 100 ms). */
+  scaleUpDelayMs?: number;
   region?: string;
 }
 
@@ -292,9 +294,36 @@ export class LambdaRuntime<Name extends string = string> {
     for (;;) {
       const idle = this.idle.get(name)?.pop();
       if (idle) return idle;
-      if (this.stats[name].containers < (this.options.maxContainersPerFunction ?? 8)) return this.start(name);
-      await new Promise<void>((resolve) => this.waitersOf(name).push(resolve));
+      const containers = this.stats[name].containers;
+      if (containers === 0) return this.start(name);
+      if (containers < (this.options.maxContainersPerFunction ?? 4)) {
+        // A module initialization blocks the one event loop every container shares: give a busy container a moment
+        // to free up before starting another, so a burst of short invocations does not become a burst of cold starts.
+        if (!(await this.released(name, this.options.scaleUpDelayMs ?? 100))) return this.start(name);
+        continue;
+      }
+      await this.released(name);
     }
+  }
+
+  /** Resolves true when an invocation of `name` releases its container, false after `ms` without one. */
+  private released(name: Name, ms?: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const waiters = this.waitersOf(name);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer =
+        ms === undefined
+          ? undefined
+          : setTimeout(() => {
+              const index = waiters.indexOf(wake);
+              if (index >= 0) waiters.splice(index, 1);
+              resolve(false);
+            }, ms);
+      waiters.push(wake);
+    });
   }
 
   private waitersOf(name: Name): (() => void)[] {

@@ -62,6 +62,8 @@ describe('local Lambda runtime', () => {
     const second = gate();
     const running = [lambdas.invoke('fn', { hold: first.hold }), lambdas.invoke('fn', { hold: second.hold })];
     await expect(lambdas.invoke('fn', {})).rejects.toMatchObject({ name: 'TooManyRequestsException' });
+    // The second starts its own container once the first has stayed busy for the scale-up delay.
+    await expect.poll(() => lambdas.stats.fn!.containers).toBe(2);
     first.open();
     second.open();
     const results = (await Promise.all(running)) as Result[];
