@@ -15,6 +15,7 @@ import type {
 import type { Message } from '../domain/types.js';
 import type { StoredMessage } from '../domain/ports.js';
 import { cancellationReasons, conditionFailureItem, isConditionalCheckFailed } from './dynamo-errors.js';
+import { sameSend } from '../domain/seq-holes.js';
 
 /** The idempotency key of a send: who sent which client id into which conversation. */
 export const idempotencyKey = (message: Pick<NewMessage, 'conversationId' | 'senderId' | 'clientMessageId'>) =>
@@ -192,7 +193,13 @@ export class DynamoMessageStore implements MessageStore {
       await this.ddb.send(
         new PutCommand({
           TableName: this.idempotencyTable,
-          Item: { idempotencyKey: key, claimedAt: claim.claimedAt, afterSeq: claim.afterSeq, expiresAt: Math.floor(claim.claimedAt / 1000) + ttlSeconds },
+          Item: stripUndefined({
+            idempotencyKey: key,
+            claimedAt: claim.claimedAt,
+            afterSeq: claim.afterSeq,
+            owner: claim.owner,
+            expiresAt: Math.floor(claim.claimedAt / 1000) + ttlSeconds,
+          }),
           ConditionExpression: 'attribute_not_exists(idempotencyKey)',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -213,9 +220,10 @@ export class DynamoMessageStore implements MessageStore {
         new UpdateCommand({
           TableName: this.idempotencyTable,
           Key: { idempotencyKey: key },
-          UpdateExpression: 'SET claimedAt = :next, afterSeq = :after',
+          UpdateExpression: 'SET claimedAt = :next, afterSeq = :after, #owner = :owner',
           ConditionExpression: 'claimedAt = :previous AND attribute_not_exists(seq)',
-          ExpressionAttributeValues: { ':next': next.claimedAt, ':after': next.afterSeq, ':previous': previous.claimedAt },
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':next': next.claimedAt, ':after': next.afterSeq, ':owner': next.owner ?? '', ':previous': previous.claimedAt },
         }),
       );
       return true;
@@ -281,12 +289,18 @@ export class DynamoMessageStore implements MessageStore {
   async putAt(item: TimelineItem): Promise<'stored' | 'taken'> {
     try {
       await this.ddb.send(
-        new PutCommand({ TableName: this.messagesTable, Item: stripUndefined({ ...item }), ConditionExpression: 'attribute_not_exists(seq)' }),
+        new PutCommand({
+          TableName: this.messagesTable,
+          Item: stripUndefined({ ...item }),
+          ConditionExpression: 'attribute_not_exists(seq)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
       );
       return 'stored';
     } catch (error) {
-      if (isConditionalCheckFailed(error)) return 'taken';
-      throw error;
+      if (!isConditionalCheckFailed(error)) throw error;
+      const there = conditionFailureItem(error) ?? (await this.get(item.conversationId, item.seq));
+      return there && sameSend(there, item) ? 'stored' : 'taken';
     }
   }
 
@@ -562,6 +576,7 @@ function toClaim(item: Record<string, unknown>): SendClaim {
   return {
     claimedAt: Number(item.claimedAt ?? 0),
     afterSeq: Number(item.afterSeq ?? 0),
+    ...(typeof item.owner === 'string' ? { owner: item.owner } : {}),
     ...(item.seq === undefined ? {} : { seq: Number(item.seq) }),
     ...(item.createdAt === undefined ? {} : { createdAt: String(item.createdAt) }),
   };

@@ -28,6 +28,7 @@ import type {
 } from '../domain/ports.js';
 import type { UndeliveredEntry } from '../domain/events.js';
 import { MemoryRateLimiter } from '../domain/rate-limiter.js';
+import { sameSend } from '../domain/seq-holes.js';
 import type { ConnectionRef, Conversation, ConversationHead, FanoutJob, GroupAddSetting, Invitation, MemberState, Message, UserPresence } from '../domain/types.js';
 import type { MetricName } from '../../lib/telemetry.js';
 import { loadLimits, type Limits } from '../shared/config.js';
@@ -250,13 +251,13 @@ export class MemoryMessageStore implements MessageStore {
   async claim(key: string, claim: SendClaim, _ttlSeconds: number): Promise<ClaimResult> {
     const held = this.idempotency.get(key);
     if (held) return { status: 'held', claim: { ...held } };
-    this.idempotency.set(key, { claimedAt: claim.claimedAt, afterSeq: claim.afterSeq });
+    this.idempotency.set(key, { ...claim });
     return { status: 'claimed' };
   }
   async takeOver(key: string, previous: SendClaim, next: SendClaim) {
     const held = this.idempotency.get(key);
     if (!held || held.claimedAt !== previous.claimedAt || held.seq !== undefined) return false;
-    this.idempotency.set(key, { claimedAt: next.claimedAt, afterSeq: next.afterSeq });
+    this.idempotency.set(key, { ...next });
     return true;
   }
   async release(key: string, claim: SendClaim) {
@@ -279,7 +280,8 @@ export class MemoryMessageStore implements MessageStore {
     return { status: 'allocated', seq: conversation.lastSeq, epoch: conversation.epoch };
   }
   async putAt(item: TimelineItem): Promise<'stored' | 'taken'> {
-    if (this.find(item.conversationId, item.seq)) return 'taken';
+    const there = this.find(item.conversationId, item.seq);
+    if (there) return sameSend(there as unknown as Record<string, unknown>, item) ? 'stored' : 'taken';
     const stored = Object.fromEntries(Object.entries(structuredClone(item)).filter(([, value]) => value !== undefined)) as unknown as TimelineItem;
     const items = [...(this.messages.get(item.conversationId) ?? []), stored].sort((a, b) => a.seq - b.seq);
     this.messages.set(item.conversationId, items);

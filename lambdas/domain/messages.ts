@@ -11,7 +11,7 @@ import { limitUserRead } from './user-limits.js';
 import { expiryOf, isExpired, retentionDaysOf, visibleBefore, wireItem } from './retention.js';
 import type { Caller, Conversation, Message } from './types.js';
 import type { SendClaim } from './ports.js';
-import { holeGraceMs, settleBefore, type HoleContext } from './seq-holes.js';
+import { holeGraceMs, sameSend, settleBefore, type HoleContext } from './seq-holes.js';
 import { fullJitter } from '../shared/jitter.js';
 
 /** How many times the accepting first reply of a direct conversation (a timeline transaction) retries a lost race. */
@@ -47,12 +47,13 @@ export async function sendMessage(
   // The first message of a DM's recipient accepts it: from then on the opener sees the recipient's presence.
   if (peer !== undefined && conversation.pending?.includes(caller.userId)) return sendAccepting(deps, caller, input, conversation, peer);
   const key = JSON.stringify([input.conversationId, caller.userId, input.clientMessageId]);
-  let claim: SendClaim = { claimedAt: deps.now().getTime(), afterSeq: conversation.lastSeq };
+  let claim: SendClaim = { claimedAt: deps.now().getTime(), afterSeq: conversation.lastSeq, owner: deps.newId() };
   let held: SendClaim | undefined;
   for (let round = 0; ; round++) {
     if (held === undefined) {
       const claimed = await deps.messages.claim(key, claim, deps.limits.idempotencyTtlSeconds);
-      if (claimed.status === 'claimed') break;
+      // Our own claim, met by the SDK's retry of a claim whose response was lost.
+      if (claimed.status === 'claimed' || claimed.claim.owner === claim.owner) break;
       held = claimed.claim;
     }
     const found = await storedFor(deps, caller, input, held);
@@ -66,7 +67,7 @@ export async function sendMessage(
       continue;
     }
     // Its function ended without storing the message (no attempt outlives the grace): take the claim over.
-    const next = { claimedAt: deps.now().getTime(), afterSeq: conversation.lastSeq };
+    const next = { claimedAt: deps.now().getTime(), afterSeq: conversation.lastSeq, owner: deps.newId() };
     if (await deps.messages.takeOver(key, held, next)) {
       deps.metrics.add('sendClaimTakeovers');
       claim = next;
@@ -77,9 +78,18 @@ export async function sendMessage(
   try {
     return await storeClaimed(deps, caller, input, conversation);
   } catch (error) {
-    // Refused before a seq was taken (removed meanwhile, say): the key is free for a later send.
-    if (error instanceof ForbiddenError || error instanceof NotFoundError) await deps.messages.release(key, claim);
-    throw error;
+    // Nothing of this attempt can still be stored (refused, or its seq settled without it): free the key for a retry.
+    if (error instanceof ForbiddenError || error instanceof NotFoundError || error instanceof NothingStoredError) {
+      await deps.messages.release(key, claim);
+    }
+    throw error instanceof NothingStoredError ? error.reason : error;
+  }
+}
+
+/** A send failed in a way that leaves nothing of it to be stored later; `reason` is what the client is told. */
+class NothingStoredError extends Error {
+  constructor(readonly reason: unknown) {
+    super('nothing stored');
   }
 }
 
@@ -113,12 +123,17 @@ async function storeClaimed(
   for (let attempt = 0; attempt < maxAllocations; attempt++) {
     const at = deps.now().toISOString();
     const expiresAt = expiryOf(deps, conversation, at);
-    const allocation = await deps.messages.allocate(
-      input.conversationId,
-      { epoch: conversation.epoch ?? newEpoch(deps), membershipSeq: conversation.membershipSeq ?? 0, retentionDays: conversation.retentionDays },
-      at,
-      expiresAt,
-    );
+    const allocation = await deps.messages
+      .allocate(
+        input.conversationId,
+        { epoch: conversation.epoch ?? newEpoch(deps), membershipSeq: conversation.membershipSeq ?? 0, retentionDays: conversation.retentionDays },
+        at,
+        expiresAt,
+      )
+      // Failed (throttled, say): whatever seq it may have taken has no item coming, and readers fill it after the grace.
+      .catch((error: unknown) => {
+        throw new NothingStoredError(error);
+      });
     if (allocation.status === 'stale') {
       deps.metrics.add('seqConflictRetries');
       conversation = await conversationOfMember(deps, caller, input.conversationId, true);
@@ -134,7 +149,15 @@ async function storeClaimed(
       epoch: allocation.epoch,
       kind: 'message',
     };
-    if ((await deps.messages.putAt({ ...message, ...(expiresAt === undefined ? {} : { expiresAt }) })) === 'taken') {
+    const put = await deps.messages.putAt({ ...message, ...(expiresAt === undefined ? {} : { expiresAt }) }).catch(async (error: unknown) => {
+      // Unknown whether it landed: settle our own seq now, so the client's retry need not wait out the grace.
+      const there = await deps.messages.fillHole({ ...message, kind: 'skipped', senderId: '', clientMessageId: '', body: '' }).catch(() => {
+        throw error;
+      });
+      if (sameSend(there as unknown as Record<string, unknown>, message)) return 'stored' as const;
+      throw new NothingStoredError(error);
+    });
+    if (put === 'taken') {
       deps.logger.warn('seq filled before the message was stored; taking another', { conversationId: input.conversationId, seq: allocation.seq });
       continue;
     }

@@ -38,6 +38,8 @@ export type AppendResult =
 export interface SendClaim {
   /** When the attempt holding it claimed it (ms since the epoch): older than the grace, that attempt is dead. */
   claimedAt: number;
+  /** A random id of the attempt, so an SDK retry of the claim's own lost response recognises it as its own. */
+  owner?: string;
   /** The conversation's lastSeq when the attempt claimed: its message, once stored, has a higher seq. */
   afterSeq: number;
   seq?: number;
@@ -199,7 +201,11 @@ export interface MessageStore {
    * never conflicts with other senders; the caller then stores its item with `putAt`.
    */
   allocate(conversationId: string, guard: AllocationGuard, at: string, expiresAt?: number): Promise<Allocation>;
-  /** Stores an item at the seq it was allocated; `taken` when that seq already holds an item (a placeholder). */
+  /**
+   * Stores an item at the seq it was allocated; `taken` when that seq holds another item (a placeholder). The same
+   * sender's item with the same clientMessageId already there (an SDK retry of a put whose response was lost) is
+   * `stored`.
+   */
   putAt(item: TimelineItem): Promise<'stored' | 'taken'>;
   /**
    * Stores `placeholder` at its seq unless an item is there; returns what the seq holds afterwards (the placeholder,

@@ -121,3 +121,7 @@ export async function settleBefore(
   const full = items.length >= limit;
   return { items: kept, beforeSeq: cut, limit: full ? kept.length : kept.length + 1 };
 }
+
+/** Whether a stored item is this send's own: a chat message with the same sender and clientMessageId. */
+export const sameSend = (there: Record<string, unknown>, item: Pick<TimelineItem, 'senderId' | 'clientMessageId'>) =>
+  (there.kind ?? 'message') === 'message' && there.senderId === item.senderId && there.clientMessageId === item.clientMessageId && item.clientMessageId !== '';
