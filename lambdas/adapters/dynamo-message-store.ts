@@ -220,10 +220,15 @@ export class DynamoMessageStore implements MessageStore {
         new UpdateCommand({
           TableName: this.idempotencyTable,
           Key: { idempotencyKey: key },
-          UpdateExpression: 'SET claimedAt = :next, afterSeq = :after, #owner = :owner',
+          UpdateExpression: `SET claimedAt = :next, afterSeq = :after${next.owner === undefined ? ' REMOVE #owner' : ', #owner = :owner'}`,
           ConditionExpression: 'claimedAt = :previous AND attribute_not_exists(seq)',
           ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':next': next.claimedAt, ':after': next.afterSeq, ':owner': next.owner ?? '', ':previous': previous.claimedAt },
+          ExpressionAttributeValues: {
+            ':next': next.claimedAt,
+            ':after': next.afterSeq,
+            ':previous': previous.claimedAt,
+            ...(next.owner === undefined ? {} : { ':owner': next.owner }),
+          },
         }),
       );
       return true;

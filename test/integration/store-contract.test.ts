@@ -184,7 +184,7 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     expect(await messages.claim(key, first, 60)).toEqual({ status: 'claimed' });
     expect(await messages.claim(key, { claimedAt: 2_000, afterSeq: 5 }, 60)).toEqual({ status: 'held', claim: first });
     expect(await messages.idempotent(key)).toBeUndefined();
-    const next = { claimedAt: 3_000, afterSeq: 6 };
+    const next = { claimedAt: 3_000, afterSeq: 6, owner: 'attempt-2' };
     expect(await messages.takeOver(key, { claimedAt: 2_000, afterSeq: 5 }, next)).toBe(false);
     expect(await messages.takeOver(key, first, next)).toBe(true);
     expect(await messages.takeOver(key, first, { claimedAt: 4_000, afterSeq: 7 })).toBe(false);
