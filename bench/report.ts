@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { bundleBudgetBytes, type BundleResult } from './cold-start.js';
+import type { ConnectionsResult } from './connections.js';
 import { connectionCostPerUserMonth, costPerMillionMessages, floorPerMillionMessages, priceSources, prices, scalePrices, scalePriceSources } from './cost-model.js';
 import {
   awsLimits,
@@ -29,7 +30,7 @@ import {
   type MonthlyCost,
   type QuotaCheck,
 } from './capacity-model.js';
-import { archive, functions } from '../lib/definitions.js';
+import { functions, streamSources } from '../lib/definitions.js';
 import { modeledLambdaMs, modelNaivePath, modelPath, type PathModel } from './critical-path.js';
 import type { PhaseResult, ScenarioResult } from './scenario-results.js';
 import type { SyncBenchResult } from './sync-bench.js';
@@ -54,6 +55,7 @@ interface Results {
   scenarios: ScenarioResult[];
   coldStart?: { bundles: BundleResult[]; quick: boolean; generatedAt: string };
   sync?: SyncBenchResult;
+  connections?: ConnectionsResult;
 }
 
 async function readResults(dir: string): Promise<Results> {
@@ -64,7 +66,8 @@ async function readResults(dir: string): Promise<Results> {
     .filter((result): result is ScenarioResult => result !== undefined);
   const coldStart = parsed.find((result) => result.name === 'cold-start') as Results['coldStart'];
   const sync = parsed.find((result) => result.name === 'sync') as Results['sync'];
-  return { scenarios, coldStart, sync };
+  const connections = parsed.find((result) => result.name === 'connections') as Results['connections'];
+  return { scenarios, coldStart, sync, connections };
 }
 
 /** Writes the Markdown report for the results in `dir` to `reportPath`, and the latency chart next to the results. */
@@ -91,7 +94,7 @@ function renderReport(results: Results, chartLink: string, resultsLink: string):
     '```bash',
     'npm run bench                              # everything, 5-10 minutes, writes bench/results/*.json and this file',
     'npm run bench -- --quick                   # ~2 minute smoke run, results in bench/results/tmp/quick/',
-    'npm run bench -- --scenario groups-130     # one step: direct-1000, groups-130, group-1000, reconnect-1000, cold-start',
+    'npm run bench -- --scenario groups-130     # one step: direct-1000, groups-130, group-1000, reconnect-1000, cold-start, sync, connections',
     '```',
     '',
     `Run: ${scenarios[0]?.generatedAt ?? '–'}${scenarios.some((s) => s.quick) ? ' (**quick mode**: smaller loads)' : ''}; ` +
@@ -151,6 +154,7 @@ function renderReport(results: Results, chartLink: string, resultsLink: string):
     ...presenceSection(scenarios),
     ...coldStartSection(results.coldStart),
     ...syncSection(results.sync),
+    ...connectionsSection(results.connections),
     ...findingsSection(scenarios, results.coldStart),
     ...capacitySection(),
     '',
@@ -805,7 +809,7 @@ export function capacitySection(): string[] {
     `Message items of ${d.messageBytes + d.messageItemOverheadBytes} B (body, attributes, DynamoDB's 100 B per item), uncompressed. With a retention, TTL`,
     'removes messages older than it from the table (TTL deletes cost nothing). With the archive on (`-c archive=true`), the',
     `stream consumer writes every item as Parquet (assumed ${fmt(modelConstants.archiveParquetRatio * 100, 0)}% of the item size) when it is stored, about ${modelConstants.archiveObjectsPerMessage} objects per`,
-    `message (one per conversation, day and batch of up to ${archive.batchSize}); those objects are under the ${modelConstants.glacierMinObjectKb} KB Glacier Instant Retrieval`,
+    `message (one per conversation, day and batch of up to ${streamSources.archive.batchSize}); those objects are under the ${modelConstants.glacierMinObjectKb} KB Glacier Instant Retrieval`,
     'bills at least, so they stay in S3 Standard (the lifecycle rule moves only larger ones). Monthly USD in month 12 of steady traffic.',
     '',
     table(
@@ -830,8 +834,9 @@ export function capacitySection(): string[] {
     `on **Standard**: the default keeps messages forever, but a table reaches ${fmt(breakEven, 0)} months of messages only after ${fmt(breakEven, 0)} months, and with a`,
     `retention under ${fmt(breakEven * 30, 0)} days it never does; a deployment keeping more can switch the class in place (\`tableClass\` in`,
     '`lib/definitions.ts`; one switch per 30 days). The idempotency and presence tables are all writes and small: Standard. The',
-    `archive's PUTs cost about ${usd0(storage90[1]!.archiveRequests)} a month at 1M users: more than its storage in the first year; compacting a`,
-    "day's objects of a conversation into one would cut them, and is left for later.",
+    `archive's PUTs cost about ${usd0(storage90[1]!.archiveRequests)} a month at 1M users: more than its storage in the first year. Compacting a`,
+    "day's objects of a conversation afterwards would not cut them (they are paid when written) and would add a GET per object;",
+    'fewer, larger objects come from a longer batching window (ARCHIVE.md, Compaction).',
     '',
     '### What the model says',
     '',
@@ -884,4 +889,67 @@ export async function updateCapacitySection(reportPath: string): Promise<string>
       : `${current}${current === '' || current.endsWith('\n') ? '' : '\n'}${block}\n\n`;
   await writeFile(reportPath, next);
   return reportPath;
+}
+
+function connectionsSection(result: ConnectionsResult | undefined): string[] {
+  if (!result) return [];
+  const mib = (bytes: number | null) => (bytes === null ? '–' : fmt(bytes / 2 ** 20, 0));
+  const phaseRow = (name: string, phase: ConnectionsResult['hold'] | ConnectionsResult['burst'], rate: string) => [
+    name,
+    fmt(phase.seconds),
+    phase.open,
+    rate,
+    fmt(phase.heartbeats.latency.p50),
+    fmt(phase.heartbeats.latency.p99),
+    `${phase.trickle.delivered}/${phase.trickle.acked}`,
+    fmt(phase.trickle.latency.p50),
+    fmt(phase.trickle.latency.p99),
+    `${phase.stackThreadBusyPercent}%`,
+    `${phase.dynamoDbCpuPercent ?? '–'}%`,
+  ];
+  return [
+    `## ${fmt(result.target, 0)} connections${result.quick ? ' (quick mode)' : ''}`,
+    '',
+    `\`npm run bench -- --scenario connections\` (\`bench/connections.ts\`) opens authenticated WebSockets on a fresh local stack at up to ${result.ramp.offeredPerSecond}`,
+    'per second (below API Gateway\'s 500 new connections per second per account), from several client processes bound to different',
+    'loopback source addresses (one address has ~28,000 ephemeral ports towards one server port), then holds them with',
+    `heartbeats at the SDK's cadence (every ${fmt(result.hold.heartbeatIntervalMs / 1000, 0)} s) while chatting pairs send a 1:1 message every 10 s,`,
+    'then drives heartbeats closed-loop (64 outstanding per client process) to find the stack\'s heartbeat throughput.',
+    '',
+    `**Ceiling reached: ${fmt(result.ramp.open, 0)} of ${fmt(result.target, 0)} connections.**` +
+      (result.ceiling.stoppedBy ? ` Stopped by ${result.ceiling.stoppedBy}.` : ''),
+    '',
+    table(
+      ['ramp', 'seconds', 'open', 'connects/s', 'connect p50 ms', 'connect p99 ms', 'failed', 'stack thread busy', 'stack CPU', 'DynamoDB Local CPU'],
+      [
+        [
+          'connect',
+          fmt(result.ramp.seconds),
+          result.ramp.open,
+          result.ramp.connectsPerSecond,
+          fmt(result.ramp.connectMs.p50),
+          fmt(result.ramp.connectMs.p99),
+          JSON.stringify(result.ramp.failed),
+          `${result.ramp.stackThreadBusyPercent}%`,
+          `${result.ramp.stackCpuPercent}%`,
+          `${result.ramp.dynamoDbCpuPercent ?? '–'}%`,
+        ],
+      ],
+    ),
+    '',
+    table(
+      ['phase', 'seconds', 'open', 'heartbeats/s', 'pong p50 ms', 'pong p99 ms', '1:1 delivered/acked', '1:1 p50 ms', '1:1 p99 ms', 'stack thread busy', 'DynamoDB Local CPU'],
+      [
+        phaseRow('hold (production cadence)', result.hold, fmt(result.hold.heartbeats.answered / result.hold.seconds, 0)),
+        phaseRow('heartbeat burst (closed loop)', result.burst, fmt(result.burst.heartbeatsPerSecond, 0)),
+      ],
+    ),
+    '',
+    `Memory: the stack's process grew from ${mib(result.memory.stackRssBytesBefore)} to ${mib(result.memory.stackRssBytesAfter)} MiB RSS, ` +
+      `${fmt(result.memory.stackBytesPerConnection / 1024, 1)} KB per connection (emulator socket and connection state, presence writes in flight); ` +
+      `DynamoDB Local's JVM held ${mib(result.memory.dynamoDbRssBytes)} MiB; the client processes grew ${fmt(result.memory.clientBytesPerConnection / 1024, 1)} KB per connection.`,
+    'On AWS none of these bind: API Gateway holds the sockets, and connection count is not a quota (see the capacity model: new',
+    'connections per second and the 2-hour connection lifetime are).',
+    '',
+  ];
 }

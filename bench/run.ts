@@ -8,6 +8,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
 import { measureColdStart } from './cold-start.js';
+import { runConnectionsBench } from './connections.js';
 import { createNaiveSend } from './naive-fanout.js';
 import { Progress } from './progress.js';
 import { capacityText, updateCapacitySection, updateSyncSection, writeReport } from './report.js';
@@ -18,10 +19,10 @@ import { scenarioNames, type ControlAction, type FromWorker, type ScenarioName, 
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /**
- * Steps besides the load scenarios: the cold-start measurement, the capacity model (no local stack), and the sync
- * cost for a user in 1,000 conversations (its own DynamoDB Local).
+ * Steps besides the load scenarios: the cold-start measurement, the capacity model (no local stack), the sync
+ * cost for a user in 1,000 conversations (its own DynamoDB Local), and 100,000 connections (its own local stack).
  */
-const extraSteps = ['cold-start', 'capacity', 'sync'];
+const extraSteps = ['cold-start', 'capacity', 'sync', 'connections'];
 const usage = `Usage: npm run bench -- [--quick] [--scenario NAME]... [--out DIR]
   --quick          a smoke run of about 2 minutes (fewer users, shorter phases); results go to bench/results/tmp/quick
   --scenario NAME  run only this step (repeatable): ${[...scenarioNames, ...extraSteps].join(', ')}
@@ -29,6 +30,7 @@ const usage = `Usage: npm run bench -- [--quick] [--scenario NAME]... [--out DIR
                    in seconds and without the local stack; every full run includes it
                    sync alone measures catch-up for a user in 1,000 conversations, before and after the paged
                    redesign, on its own DynamoDB Local (about a minute), and updates only its section of the report
+                   connections opens up to 100,000 connections on its own local stack (about 6 minutes)
   --out DIR        where the result files go (default bench/results)
 Environment: BENCH_QUICK=1 is the same as --quick.`;
 
@@ -54,7 +56,7 @@ async function main(): Promise<void> {
     return;
   }
   const quick = values.quick ?? false;
-  const selected = values.scenario ?? [...scenarioNames, 'cold-start', 'sync'];
+  const selected = values.scenario ?? [...scenarioNames, 'cold-start', 'sync', 'connections'];
   const unknown = selected.filter((name) => ![...scenarioNames, ...extraSteps].includes(name));
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}\n${usage}`);
   const outDir = values.out ?? join(root, quick ? 'bench/results/tmp/quick' : 'bench/results');
@@ -124,6 +126,20 @@ async function main(): Promise<void> {
     const result = await runSyncBench((line) => progress.log(line));
     const file = join(outDir, 'sync.json');
     await writeFile(file, `${JSON.stringify({ ...result, environment: { ...environment, loadAverage1m: loadavg()[0]!.toFixed(2) } }, null, 2)}\n`);
+    progress.log(`  done in ${Math.round((Date.now() - started) / 1000)} s -> ${file}`);
+  }
+  if (selected.includes('connections')) {
+    progress.log('connections:');
+    const started = Date.now();
+    const result = await runConnectionsBench({
+      quick,
+      env: handlerEnv,
+      environment: { ...environment, loadAverage1m: loadavg()[0]!.toFixed(2) },
+      log: (line) => progress.log(line),
+      progress: (detail) => progress.update('connections', detail),
+    });
+    const file = join(outDir, 'connections.json');
+    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
     progress.log(`  done in ${Math.round((Date.now() - started) / 1000)} s -> ${file}`);
   }
   progress.update('writing the report');

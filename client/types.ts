@@ -192,10 +192,13 @@ export interface ResolvedOptions {
   tokenRefreshLeadMs: number;
 }
 
+/** How often the SDK heartbeats by default: well inside API Gateway's 10-minute idle timeout. */
+export const defaultHeartbeatIntervalMs = 240_000;
+
 /** Applies the documented defaults. */
 export function resolveOptions(options: ParleyClientOptions): ResolvedOptions {
   return {
-    heartbeatIntervalMs: options.heartbeatIntervalMs ?? 240_000,
+    heartbeatIntervalMs: options.heartbeatIntervalMs ?? defaultHeartbeatIntervalMs,
     requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
     syncTimeoutMs: options.syncTimeoutMs ?? 30_000,
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,

@@ -126,6 +126,12 @@ export type TableName = keyof typeof tables;
 /** Logical function names (keys of `functions`). */
 export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'actions' | 'fanout' | 'serverApi' | 'streamEvents';
 
+/** Functions that exist only when their feature is on (keys of `optionalFunctions`): the archive consumer. */
+export type OptionalFunctionName = 'archive';
+
+/** Every function a deployment may have. */
+export type AnyFunctionName = FunctionName | OptionalFunctionName;
+
 /** Logical queue names (keys of `queues`). */
 export type QueueName = 'fanout';
 
@@ -274,11 +280,12 @@ export const functions = {
     timeoutSeconds: 25,
     // Presence jobs resolve contacts: memberships through byUser, the conversations' member sets, and the user's
     // blocks. Conversation jobs whose membership changed since they were queued re-check recipients: the head
-    // (messages), the member set, and a removed recipient's removedAtSeq (members).
+    // (messages), the member set, and a removed recipient's removedAtSeq (members). Retention backfill jobs read the
+    // conversation and its head, page through its timeline and set each item's TTL and the head's lastExpiresAt.
     tables: {
-      conversations: { table: ['BatchGetItem'] },
+      conversations: { table: ['GetItem', 'BatchGetItem'] },
       members: { table: ['GetItem'], indexes: { byUser: ['Query'] } },
-      messages: { table: ['BatchGetItem'] },
+      messages: { table: ['GetItem', 'BatchGetItem', 'Query', 'UpdateItem'] },
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
       users: { table: ['Query'] },
       undelivered: { table: ['PutItem'] },
@@ -292,6 +299,8 @@ export const functions = {
     memorySize: 512,
     timeoutSeconds: 15,
     // The server principal's paths only: no consent, invitation, settings or rate-limit reads (see principal.ts).
+    // Erasure (`eraseUser`) needs nothing more: memberships by `byUser`, a sender's items by Query, scrubs by
+    // UpdateItem, its marker by PutItem on users. With the archive on, `ParleyArchive.grantErasure` adds the S3 grants.
     tables: {
       conversations: { table: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem'] },
       // DeleteItem: a group create that lost a race removes the member items it wrote.
@@ -330,7 +339,7 @@ export const functions = {
 export const seqHoleGraceSeconds = Math.max(functions.actions.timeoutSeconds, functions.serverApi.timeoutSeconds) + 15;
 
 /** Logical names of DynamoDB stream event sources (keys of `streamSources`). */
-export type StreamSourceName = 'timeline' | 'undelivered';
+export type StreamSourceName = 'timeline' | 'undelivered' | 'archive';
 
 /**
  * How long messages stay readable. The deployment-wide default is CDK context `messageRetentionDays` (unset: kept
@@ -339,6 +348,8 @@ export type StreamSourceName = 'timeline' | 'undelivered';
 export const retention = {
   contextKey: 'messageRetentionDays',
   envVar: 'MESSAGE_RETENTION_DAYS',
+  /** The functions that write or read timeline items (the fanout worker runs retention backfills). */
+  functions: ['actions', 'serverApi', 'fanout'] as readonly FunctionName[],
   /** Longest retention a deployment or a group may set. */
   maxDays: fixedLimits.maxRetentionDays,
 } as const;
@@ -352,16 +363,13 @@ export const archive = {
   /** Where the consumer writes: an S3 bucket in AWS, a local folder in the local stack (same layout). */
   bucketEnvVar: 'ARCHIVE_BUCKET',
   directoryEnvVar: 'ARCHIVE_DIR',
+  /** Every object key starts with this and the conversation id (`conversation=<id>/date=<day>/…`); IAM grants are scoped to it. */
+  conversationKeyPrefix: 'conversation=',
   /** Objects move to S3 Glacier Instant Retrieval after this many days. */
   transitionAfterDays: 30,
-  /** Stream records per invocation, and how long Lambda gathers them first (fewer, larger Parquet files). */
-  batchSize: 1000,
-  maxBatchingWindowSeconds: 60,
-  /** Failed batches are retried this often (split in halves) before the records are reported to the DLQ. */
-  retryAttempts: 10,
 } as const;
 
-/** The archive consumer: its own definition, since it exists only when the archive is on. */
+/** The archive consumer (`streamSources.archive`): an optional function, since it exists only when the archive is on. */
 export const archiveFunction = {
   entry: 'lambdas/handlers/archive.ts',
   description: 'Writes timeline items from the messages stream to the Parquet archive',
@@ -373,15 +381,20 @@ export const archiveFunction = {
   postsToConnections: false,
 } as const satisfies FunctionDefinition;
 
+export const optionalFunctions = { archive: archiveFunction } as const satisfies Record<OptionalFunctionName, FunctionDefinition>;
+
+/** The definition of any function, optional or not. */
+export const functionDefinition = (name: AnyFunctionName): FunctionDefinition =>
+  name === 'archive' ? optionalFunctions[name] : functions[name];
 
 /**
  * A DynamoDB stream feeding a Lambda function, as an event source mapping: both the CDK stack and the local stream
- * poller (`local/dynamodb-stream-poller.ts`) are built from it.
+ * poller (`local/dynamodb-stream-poller.ts`) are built from it. A source of an optional function exists only with it.
  */
 export interface StreamSourceDefinition {
   /** The table whose stream is read; it must define `stream`. */
   readonly table: TableName;
-  readonly consumer: FunctionName;
+  readonly consumer: AnyFunctionName;
   readonly batchSize: number;
   readonly maxBatchingWindowSeconds: number;
   readonly startingPosition: 'TRIM_HORIZON' | 'LATEST';
@@ -423,6 +436,24 @@ export const streamSources = {
     ...eventStreamMapping,
     table: 'undelivered',
     filters: [{ eventName: ['INSERT'] }],
+  },
+  /**
+   * Every stored and updated timeline item, for the archive (`-c archive=true`): large batches gathered for up to a
+   * minute (fewer, larger Parquet objects); failures are retried (split in halves) before they go to the DLQ. Head
+   * items (seq 0) and TTL removals are not archived.
+   */
+  archive: {
+    consumer: 'archive',
+    table: 'messages',
+    batchSize: 1000,
+    maxBatchingWindowSeconds: 60,
+    startingPosition: 'TRIM_HORIZON',
+    bisectBatchOnFunctionError: true,
+    maximumRetryAttempts: 10,
+    maximumRecordAgeSeconds: -1,
+    parallelizationFactor: 1,
+    filters: [{ eventName: ['INSERT', 'MODIFY'], dynamodb: { Keys: { seq: { N: [{ 'anything-but': ['0'] }] } } } }],
+    dlqRetentionDays: 14,
   },
 } as const satisfies Record<StreamSourceName, StreamSourceDefinition>;
 
@@ -513,7 +544,10 @@ export type ServerOperation =
   | 'redactMessage'
   | 'disconnectUser'
   | 'banUser'
-  | 'unbanUser';
+  | 'unbanUser'
+  | 'eraseUser'
+  | 'getConversation'
+  | 'getConversationByExternalId';
 
 /** A route of the server API (an API Gateway HTTP API; every route is `AWS_IAM`). */
 export interface ServerRouteDefinition {
@@ -531,6 +565,9 @@ export const serverApi = {
   signingService: 'execute-api',
   routes: [
     { operation: 'createConversation', method: 'POST', path: '/conversations', summary: 'Create a group (idempotent on externalId)' },
+    // A query parameter, not a path segment: HTTP APIs decode the path before routing, so an externalId with `/` or `%` could not be addressed.
+    { operation: 'getConversationByExternalId', method: 'GET', path: '/conversations/by-external-id', summary: 'Read the group created with an externalId' },
+    { operation: 'getConversation', method: 'GET', path: '/conversations/{conversationId}', summary: 'Read a conversation: members, roles, title, externalId, metadata' },
     { operation: 'addMembers', method: 'POST', path: '/conversations/{conversationId}/members', summary: 'Add members to a group' },
     { operation: 'removeMember', method: 'DELETE', path: '/conversations/{conversationId}/members/{userId}', summary: 'Remove a member from a group' },
     { operation: 'setRole', method: 'PUT', path: '/conversations/{conversationId}/members/{userId}/role', summary: "Change a member's role" },
@@ -541,5 +578,6 @@ export const serverApi = {
     { operation: 'disconnectUser', method: 'POST', path: '/users/{userId}/disconnect', summary: 'Close every session of a user' },
     { operation: 'banUser', method: 'PUT', path: '/users/{userId}/ban', summary: 'Ban a user deployment-wide and close their sessions' },
     { operation: 'unbanUser', method: 'DELETE', path: '/users/{userId}/ban', summary: 'Lift a ban' },
+    { operation: 'eraseUser', method: 'POST', path: '/users/{userId}/erase', summary: 'Erase every message of a user (GDPR; idempotent)' },
   ] as const satisfies readonly ServerRouteDefinition[],
 };

@@ -23,11 +23,15 @@ interface MatchedRoute {
   pathParameters: Record<string, string>;
 }
 
-/** Matches a request path against the route templates, as API Gateway does (`{name}` is one path segment). */
+/**
+ * Matches a request path against the route templates, as API Gateway does: `{name}` is one path segment, and where
+ * several routes match, the most specific wins (a literal segment before a parameter, from the left).
+ */
 function match(method: string, path: string): MatchedRoute | undefined {
   const segments = path.split('/').slice(1);
-  for (const route of serverApi.routes as readonly ServerRouteDefinition[]) {
-    if (route.method !== method) continue;
+  const literals = (route: ServerRouteDefinition) => route.path.split('/').map((part) => (part.startsWith('{') ? '0' : '1')).join('');
+  const candidates = (serverApi.routes as readonly ServerRouteDefinition[]).filter((route) => route.method === method);
+  for (const route of candidates.sort((a, b) => literals(b).localeCompare(literals(a)))) {
     const template = route.path.split('/').slice(1);
     if (template.length !== segments.length) continue;
     const pathParameters: Record<string, string> = {};

@@ -40,6 +40,9 @@ const record: LocalStackRecord = {
 mkdirSync(dirname(recordPath), { recursive: true });
 writeFileSync(recordPath, `${JSON.stringify(record, null, 2)}\n`);
 
+// The curl arguments that sign like the backend role; every server API example below uses them.
+const signed = `curl --aws-sigv4 "aws:amz:${stack.serverApiRegion}:execute-api" --user "${stack.serverApiCredentials.accessKeyId}:${stack.serverApiCredentials.secretAccessKey}"`;
+
 console.log(`
 Parley is running locally.
 
@@ -60,8 +63,10 @@ Chat from a terminal:
 Server API (SigV4, like the backend role on AWS; docs/SERVER-API.md):
   URL              ${stack.serverApiUrl}
   AWS_ACCESS_KEY_ID=${stack.serverApiCredentials.accessKeyId}  AWS_SECRET_ACCESS_KEY=${stack.serverApiCredentials.secretAccessKey}  region ${stack.serverApiRegion}
-  curl --aws-sigv4 "aws:amz:${stack.serverApiRegion}:execute-api" --user "${stack.serverApiCredentials.accessKeyId}:${stack.serverApiCredentials.secretAccessKey}" \\
+  ${signed} \\
     -H 'content-type: application/json' -d '{"externalId":"ticket-1","title":"Ticket 1","members":["alice","bob"]}' ${stack.serverApiUrl}/conversations
+  ${signed} '${stack.serverApiUrl}/conversations/by-external-id?externalId=ticket-1'
+  ${signed} -X POST ${stack.serverApiUrl}/users/alice/erase        erase alice's messages (GDPR; the archive in ${localArchiveDir} too)
   Server SDK:
     new ParleyServerClient({ url: '${stack.serverApiUrl}', region: '${stack.serverApiRegion}' })   // credentials from the AWS chain (env above)
       .postMessage({ conversationId, clientMessageId: 'welcome-1', body: 'Welcome!', botId: 'welcome' })

@@ -159,4 +159,16 @@ export class ParleyServerClient {
   unbanUser(input: ServerRequestInput<'unbanUser'>) {
     return this.request('unbanUser', input);
   }
+  /** Erases every message of a user (GDPR): tombstones in the tables, bodies removed from the archive. Safe to repeat. */
+  eraseUser(input: ServerRequestInput<'eraseUser'>) {
+    return this.request('eraseUser', input);
+  }
+  /** Reads a conversation (group or direct): members, roles, title, `externalId`, metadata. */
+  getConversation(input: ServerRequestInput<'getConversation'>) {
+    return this.request('getConversation', input);
+  }
+  /** Reads the group created with `externalId`; `not_found` (404) when there is none. */
+  getConversationByExternalId(input: ServerRequestInput<'getConversationByExternalId'>) {
+    return this.request('getConversationByExternalId', input);
+  }
 }

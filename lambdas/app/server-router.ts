@@ -2,13 +2,14 @@ import type * as z from 'zod/mini';
 import type { EventAck, SendAck } from '../../client/protocol.js';
 import { serverApi, type ServerOperation } from '../../lib/definitions.js';
 import { banUser, unbanUser } from '../domain/bans.js';
-import { createGroup, listConversations, type ConversationSummary } from '../domain/conversations.js';
+import { conversationOfMember, createGroup, externalGroupId, listConversations, type ConversationSummary } from '../domain/conversations.js';
 import type { Deps } from '../domain/deps.js';
-import { ParleyError, type ErrorCode } from '../domain/errors.js';
+import { eraseUser, type ErasureReport } from '../domain/erasure.js';
+import { NotFoundError, ParleyError, type ErrorCode } from '../domain/errors.js';
 import { deleteMessage } from '../domain/message-lifecycle.js';
 import { addMembers, removeMembers, setRole } from '../domain/membership.js';
 import { history, sendMessage } from '../domain/messages.js';
-import type { Ban } from '../domain/ports.js';
+import type { ArchiveStore, Ban } from '../domain/ports.js';
 import { botUserId, onBehalfOf, systemCaller } from '../domain/principal.js';
 import { disconnectUser, type DisconnectResult } from '../domain/sessions.js';
 import type { Conversation, Message } from '../domain/types.js';
@@ -44,6 +45,9 @@ export interface ServerResponses {
   disconnectUser: DisconnectResult;
   banUser: { userId: string; ban: Ban; sessions: DisconnectResult };
   unbanUser: { userId: string; banned: false };
+  eraseUser: ErasureReport;
+  getConversation: { conversation: Conversation };
+  getConversationByExternalId: { conversation: Conversation };
 }
 
 /** A response before it is serialized. */
@@ -95,9 +99,10 @@ const decoded = (value: string | undefined) => {
 /**
  * Builds the server API router: validate path, query and body with the operation's schemas, call the same domain
  * code as the WebSocket actions with the server principal (or, where a route acts for a user, as that user), and map
- * the result or the domain error to a status and JSON body.
+ * the result or the domain error to a status and JSON body. `archive` is the Parquet archive, when there is one:
+ * erasure rewrites its objects too.
  */
-export function createServerRouter(deps: Deps): (request: ServerRequest) => Promise<ServerResult> {
+export function createServerRouter(deps: Deps, archive?: ArchiveStore): (request: ServerRequest) => Promise<ServerResult> {
   const schemas = serverSchemas(deps.limits);
   const system = systemCaller();
   const operations: Operations = {
@@ -132,6 +137,15 @@ export function createServerRouter(deps: Deps): (request: ServerRequest) => Prom
     unbanUser: async ({ params }) => {
       await unbanUser(deps, params.userId);
       return { body: { userId: params.userId, banned: false } };
+    },
+    // The same domain function as `npm run erase-user`; running it again finds nothing left to scrub.
+    eraseUser: async ({ params }) => ({ body: await eraseUser(deps, params.userId, archive) }),
+    // Consistent reads: a backend often reads a conversation right after creating or changing it.
+    getConversation: async ({ params }) => ({ body: { conversation: await conversationOfMember(deps, system, params.conversationId, true) } }),
+    getConversationByExternalId: async ({ query }) => {
+      const conversation = await deps.conversations.get(externalGroupId(query.externalId), true);
+      if (!conversation) throw new NotFoundError('externalId: no conversation was created with this externalId');
+      return { body: { conversation } };
     },
   };
 

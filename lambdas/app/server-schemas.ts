@@ -31,6 +31,7 @@ const botId = z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must be 1-
 const conversationPath = z.object({ conversationId });
 const userPath = z.object({ userId: userIdSchema });
 const memberPath = z.object({ conversationId, userId: userIdSchema });
+const externalId = text(serverApiLimits.externalIdMaxChars);
 
 /** Where a request's fields come from: path parameters, query string and JSON body, each validated on its own. */
 export interface OperationSchema {
@@ -44,7 +45,7 @@ export function serverSchemas(limits: Limits) {
   return {
     createConversation: {
       body: z.object({
-        externalId: z.optional(text(serverApiLimits.externalIdMaxChars)),
+        externalId: z.optional(externalId),
         title: text(100),
         members: list(userIdSchema, limits.maxGroupMembers),
         roles: z.optional(z.record(userIdSchema, role)),
@@ -79,6 +80,9 @@ export function serverSchemas(limits: Limits) {
     disconnectUser: { params: userPath },
     banUser: { params: userPath, body: z._default(z.object({ reason: z.optional(text(serverApiLimits.banReasonMaxChars)) }), {}) },
     unbanUser: { params: userPath },
+    eraseUser: { params: userPath },
+    getConversation: { params: conversationPath },
+    getConversationByExternalId: { query: z.object({ externalId }) },
   } satisfies Record<ServerOperation, OperationSchema>;
 }
 

@@ -1,3 +1,4 @@
+import { archive } from '../../lib/definitions.js';
 import type { ArchiveRow, ArchiveStore, UserStore } from './ports.js';
 
 /** One change of a timeline item from the messages table's stream, with the item as it is after the change. */
@@ -17,7 +18,7 @@ export interface ArchiveDeps {
 }
 
 /** The archive's folder of one conversation. */
-export const archivePrefix = (conversationId: string) => `conversation=${conversationId}/`;
+export const archivePrefix = (conversationId: string) => `${archive.conversationKeyPrefix}${conversationId}/`;
 
 // Zero-padded seqs sort the objects of a day in timeline order.
 const padded = (seq: number) => String(seq).padStart(12, '0');

@@ -17,11 +17,14 @@ export interface ErasureReport {
 /** Memberships read per page while erasing. */
 const membershipPage = 100;
 
-/** How an item of the erased user is rewritten: messages become tombstones, edits lose their body. */
+/**
+ * How an item of the erased user is rewritten: messages become tombstones, edits lose their body. Items an earlier
+ * erasure rewrote are left alone, so a repeated erasure writes (and reports) only what is left.
+ */
 function scrubOf(item: StoredMessage): ItemScrub | undefined {
   const kind = item.kind ?? 'message';
-  if (kind === 'message') return { set: { deleted: true, erased: true, reactions: item.reactions ?? [] }, remove: ['body', 'editSeqs'] };
-  if (kind === 'edit') return { set: { body: '' } };
+  if (kind === 'message') return item.erased ? undefined : { set: { deleted: true, erased: true, reactions: item.reactions ?? [] }, remove: ['body', 'editSeqs'] };
+  if (kind === 'edit') return item.body ? { set: { body: '' } } : undefined;
   return undefined;
 }
 

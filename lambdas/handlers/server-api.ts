@@ -1,8 +1,10 @@
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyResultV2 } from 'aws-lambda';
+import { archiveStoreFromEnv } from '../app/archive-deps.js';
 import { deps } from '../app/runtime.js';
 import { createServerRouter, operationOf } from '../app/server-router.js';
 
-const route = createServerRouter(deps);
+// With the archive on (`-c archive=true`), erasure rewrites its objects as `npm run erase-user` does.
+const route = createServerRouter(deps, archiveStoreFromEnv(process.env));
 
 const json = (statusCode: number, body: unknown): APIGatewayProxyResultV2 => ({
   statusCode,

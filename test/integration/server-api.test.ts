@@ -1,13 +1,20 @@
 /**
- * The server API on the local stack: AWS_IAM (SigV4) on every route, each route's happy path and bad input, and the
+ * The server API on the local stack: AWS_IAM (SigV4) on every route, each route's happy path and bad input, the
+ * event each timeline change puts on the local event bus (and none from the routes that change no timeline), and the
  * server SDK against it. The same handler runs in Lambda behind the API Gateway HTTP API.
  */
 import { randomUUID } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { describe, expect, inject, it } from 'vitest';
-import { serverApi } from '../../lib/definitions.js';
+import { describe, expect, inject, it, vi } from 'vitest';
+import { DirectoryArchiveStore } from '../../lambdas/adapters/archive-stores.js';
+import { archivePrefix } from '../../lambdas/domain/archive.js';
+import { externalGroupId } from '../../lambdas/domain/conversations.js';
+import { parseEvent } from '../../lambdas/domain/events.js';
+import { serverApi, type ServerOperation } from '../../lib/definitions.js';
+import type { BusEvent } from '../../local/event-bus.js';
 import { ParleyAccessDeniedError, ParleyServerClient, ParleyServerError } from '../../server-sdk/index.js';
+import { until } from '../support/faults.js';
 import { connectAs, devToken, uniqueUser, type StackUrls } from '../support/ws-client.js';
 
 const info = inject('parley');
@@ -256,6 +263,175 @@ describe('routes', () => {
     await again.close();
     await expectBadInput(client.banUser({ userId: user, reason: '' }), 'reason');
     await expectBadInput(client.unbanUser({ userId: '$system' }), 'userId');
+  });
+});
+
+describe('routes: lookups and erasure', () => {
+  it('getConversation and getConversationByExternalId read a group with its members, roles, title, externalId and metadata', async () => {
+    const [owner, member] = [uniqueUser('look-o'), uniqueUser('look-m')];
+    // Any characters: the externalId travels in the query string, which API Gateway decodes reliably.
+    const externalId = `shop/order 42?%#${randomUUID()}`;
+    const { conversation } = await client.createConversation({ externalId, title: 'Order 42', members: [owner, member], roles: { [owner]: 'owner' }, metadata: { order: '42' } });
+    expect(conversation.conversationId).toBe(externalGroupId(externalId));
+    const expected = { conversationId: conversation.conversationId, title: 'Order 42', externalId, metadata: { order: '42' }, members: [owner, member].sort() };
+    const byExternalId = await client.getConversationByExternalId({ externalId });
+    expect(byExternalId.conversation).toMatchObject({ ...expected, roles: { [owner]: 'owner', [member]: 'member' } });
+    expect((await client.getConversation({ conversationId: conversation.conversationId })).conversation).toEqual(byExternalId.conversation);
+    // A direct conversation is readable too: the server principal has owner rights in every conversation.
+    const other = await connectAs(urls, uniqueUser('look-dm'));
+    try {
+      const direct = await other.request({ action: 'createConversation', kind: 'direct', userId: owner });
+      expect((await client.getConversation({ conversationId: direct.conversation.conversationId })).conversation).toMatchObject({ kind: 'direct' });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('getConversation and getConversationByExternalId: 404 with a JSON error, bad input names the field', async () => {
+    await expect(client.getConversationByExternalId({ externalId: `never-${randomUUID()}` })).rejects.toMatchObject({
+      status: 404,
+      code: 'not_found',
+      message: expect.stringMatching(/^externalId\b/),
+    });
+    await expect(client.getConversation({ conversationId: 'grp_missing' })).rejects.toMatchObject({ status: 404, code: 'not_found' });
+    await expectBadInput(client.getConversationByExternalId({ externalId: '' }), 'externalId');
+    await expectBadInput(client.getConversationByExternalId({ externalId: 'x'.repeat(129) }), 'externalId');
+    await expectBadInput(client.getConversationByExternalId({} as { externalId: string }), 'externalId');
+    await expectBadInput(client.getConversation({ conversationId: 'not-an-id' }), 'conversationId');
+  });
+
+  it("eraseUser tombstones the user's messages and rewrites the archive; a repeat finds nothing left", async () => {
+    const [alice, bob] = [uniqueUser('erase-a'), uniqueUser('erase-b')];
+    const { conversation } = await client.createConversation({ title: 'erase', members: [alice, bob] });
+    const { conversationId } = conversation;
+    await client.postMessage({ conversationId, clientMessageId: 'a1', body: 'alice secret', senderId: alice });
+    await client.postMessage({ conversationId, clientMessageId: 'b1', body: 'bob stays', senderId: bob });
+    const archive = new DirectoryArchiveStore(info.archiveDir);
+    const archived = async () => (await Promise.all((await archive.list(archivePrefix(conversationId))).map((key) => archive.readRows(key)))).flat();
+    // The local archive consumer has written the bodies (the test stack runs it, as `-c archive=true` does in AWS).
+    await vi.waitFor(async () => expect((await archived()).map((row) => row.body).sort()).toEqual(['alice secret', 'bob stays']), { timeout: 20_000, interval: 100 });
+
+    const report = await client.eraseUser({ userId: alice });
+    expect(report).toMatchObject({ userId: alice, conversations: 1, items: 1, erasedAt: expect.any(String) });
+    expect(report.archiveObjects).toBeGreaterThanOrEqual(1);
+    expect(await archived()).not.toContainEqual(expect.objectContaining({ body: 'alice secret' }));
+    const { messages } = await client.history({ conversationId });
+    expect(messages.map((m) => [m.senderId, m.body ?? '', m.deleted ?? false])).toEqual([
+      [bob, 'bob stays', false],
+      [alice, '', true],
+    ]);
+    expect(await client.eraseUser({ userId: alice })).toMatchObject({ userId: alice, conversations: 1, items: 0, archiveObjects: 0 });
+    // A user without memberships: nothing to do, still a report.
+    expect(await client.eraseUser({ userId: uniqueUser('erase-none') })).toMatchObject({ conversations: 0, items: 0, archiveObjects: 0 });
+    await expectBadInput(client.eraseUser({ userId: 'bad id' }), 'userId');
+    await expectBadInput(client.eraseUser({ userId: '$system' }), 'userId');
+  });
+});
+
+/** Events on the local bus whose JSON contains `text`. */
+async function eventsWith(text: string): Promise<BusEvent[]> {
+  const response = await fetch(`${info.eventsUrl}/_events?contains=${encodeURIComponent(text)}`);
+  return ((await response.json()) as { events: BusEvent[] }).events;
+}
+
+/** What a case starts from: a group of `alice` and `bob`, and `carol`, who is no member. */
+interface EventContext {
+  conversationId: string;
+  alice: string;
+  bob: string;
+  carol: string;
+}
+
+/** A route that changes a timeline (or, documented so, does not): what it does, and the events it leaves. */
+interface EventCase {
+  operation: ServerOperation;
+  /** Calls the route (after any setup it needs); returns the conversation it changed. */
+  run: (context: EventContext) => Promise<string | void>;
+  /** The events of the conversation, in seq order, as `[detail-type, detail fields]`, before the closing message. */
+  events: (context: EventContext) => [string, Record<string, unknown>][];
+}
+
+const eventCases: EventCase[] = [
+  {
+    operation: 'createConversation',
+    // A group starts with an empty timeline: creating one is no timeline change, so it puts no event on the bus.
+    run: async ({ alice, bob }) => (await client.createConversation({ title: 'ev create', members: [alice, bob] })).conversation.conversationId,
+    events: () => [],
+  },
+  {
+    operation: 'addMembers',
+    run: async ({ conversationId, carol }) => void (await client.addMembers({ conversationId, members: [carol] })),
+    events: ({ carol }) => [['member.added', { actorId: '$system', userIds: [carol] }]],
+  },
+  {
+    operation: 'removeMember',
+    run: async ({ conversationId, bob }) => void (await client.removeMember({ conversationId, userId: bob })),
+    events: ({ bob }) => [['member.removed', { actorId: '$system', userIds: [bob] }]],
+  },
+  {
+    operation: 'setRole',
+    run: async ({ conversationId, bob }) => void (await client.setRole({ conversationId, userId: bob, role: 'admin' })),
+    events: ({ bob }) => [['member.role_changed', { actorId: '$system', userIds: [bob], role: 'admin' }]],
+  },
+  {
+    operation: 'postMessage',
+    run: async ({ conversationId, alice }) => {
+      await client.postMessage({ conversationId, clientMessageId: 'ev-user', body: 'as alice', senderId: alice });
+      await client.postMessage({ conversationId, clientMessageId: 'ev-bot', body: 'as a bot', botId: 'events' });
+    },
+    events: ({ alice }) => [
+      ['message.sent', { actorId: alice, clientMessageId: 'ev-user', body: 'as alice' }],
+      ['message.sent', { actorId: '$bot:events', clientMessageId: 'ev-bot', body: 'as a bot' }],
+    ],
+  },
+  {
+    operation: 'redactMessage',
+    run: async ({ conversationId, alice }) => {
+      const { ack } = await client.postMessage({ conversationId, clientMessageId: 'ev-oops', body: 'oops', senderId: alice });
+      await client.redactMessage({ conversationId, seq: ack.seq });
+    },
+    events: ({ alice }) => [
+      ['message.sent', { actorId: alice, body: 'oops' }],
+      ['message.deleted', { actorId: '$system', targetSeq: 1 }],
+    ],
+  },
+  {
+    operation: 'eraseUser',
+    // Erasure rewrites items in place (stream MODIFY records, which the event source filters out): no event of its
+    // own, and events already delivered keep their bodies (docs/EVENTS.md).
+    run: async ({ conversationId, alice }) => {
+      await client.postMessage({ conversationId, clientMessageId: 'ev-erased', body: 'to be erased', senderId: alice });
+      await client.eraseUser({ userId: alice });
+    },
+    events: ({ alice }) => [['message.sent', { actorId: alice, body: 'to be erased' }]],
+  },
+];
+
+describe.concurrent('events on the stream', () => {
+  it('covers every route but the ones that change no timeline', () => {
+    const noTimelineChange: ServerOperation[] = ['history', 'listUserConversations', 'disconnectUser', 'banUser', 'unbanUser', 'getConversation', 'getConversationByExternalId'];
+    expect(eventCases.map((c) => c.operation).sort()).toEqual(serverApi.routes.map((route) => route.operation).filter((operation) => !noTimelineChange.includes(operation)).sort());
+  });
+
+  it.each(eventCases)('$operation puts exactly its documented events on the bus', async ({ run, events }) => {
+    const [alice, bob, carol] = [uniqueUser('ev-a'), uniqueUser('ev-b'), uniqueUser('ev-c')];
+    const group = (await client.createConversation({ title: 'events', members: [alice, bob] })).conversation.conversationId;
+    const conversationId = (await run({ conversationId: group, alice, bob, carol })) ?? group;
+    const context = { conversationId, alice, bob, carol };
+    // A closing message: its event comes after any event of the route's changes (one stream shard per conversation,
+    // in order), so once it is on the bus, what is not there yet will not come.
+    const { ack } = await client.postMessage({ conversationId, clientMessageId: 'ev-closing', body: 'closing' });
+    const timelineEvents = async () => (await eventsWith(conversationId)).filter((event) => event['detail-type'] !== 'message.undelivered');
+    await until(`the closing event of ${conversationId}`, async () => (await timelineEvents()).some((event) => event.detail.seq === ack.seq), 15_000);
+    // Redelivered copies share an eventId; one per change.
+    const unique = new Map((await timelineEvents()).map((event) => [String(event.detail.eventId), event]));
+    const seen = [...unique.values()]
+      .map((event) => parseEvent(event['detail-type'], event.detail))
+      .sort((a, b) => a.detail.seq - b.detail.seq)
+      .map((event) => [event.detailType, event.detail]);
+    const expected = [...events(context), ['message.sent', { actorId: '$system', body: 'closing' }] as [string, Record<string, unknown>]];
+    expect(seen).toMatchObject(expected.map(([type, detail], index) => [type, { conversationId, seq: index + 1, ...detail }]));
+    expect(seen).toHaveLength(expected.length);
   });
 });
 
