@@ -317,27 +317,35 @@ export class DynamoMessageStore implements MessageStore {
     return item;
   }
 
-  async findSent(conversationId: string, senderId: string, clientMessageId: string, afterSeq: number, maxItems: number): Promise<TimelineItem | undefined> {
+  async findSent(
+    conversationId: string,
+    senderId: string,
+    clientMessageId: string,
+    afterSeq: number,
+    bound: { maxItems: number; createdBefore?: string },
+  ): Promise<TimelineItem | undefined> {
     let start: Record<string, unknown> | undefined;
     let read = 0;
     do {
+      // No filter: the reads cost the same, and every item's createdAt is needed to know where to stop.
       const page = await this.ddb.send(
         new QueryCommand({
           TableName: this.messagesTable,
           KeyConditionExpression: 'conversationId = :c AND seq > :after',
-          FilterExpression: 'senderId = :s AND clientMessageId = :m',
-          ExpressionAttributeValues: { ':c': conversationId, ':after': afterSeq, ':s': senderId, ':m': clientMessageId },
-          // Limit counts items read before the filter: the read stays bounded however busy the conversation.
-          Limit: Math.min(100, maxItems - read),
+          ExpressionAttributeValues: { ':c': conversationId, ':after': afterSeq },
+          Limit: Math.min(500, bound.maxItems - read),
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
       );
-      read += page.ScannedCount ?? 0;
-      const found = (page.Items ?? []).find((item) => (item.kind ?? 'message') === 'message');
-      if (found) return toTimelineItem(found);
+      for (const item of page.Items ?? []) {
+        read += 1;
+        // A placeholder is stamped when it is filled, not when its seq was taken: it says nothing about where to stop.
+        if (bound.createdBefore !== undefined && item.kind !== 'skipped' && String(item.createdAt) > bound.createdBefore) return undefined;
+        if (sameSend(item, { senderId, clientMessageId })) return toTimelineItem(item);
+      }
       start = page.LastEvaluatedKey;
-    } while (start && read < maxItems);
+    } while (start && read < bound.maxItems);
     return undefined;
   }
 

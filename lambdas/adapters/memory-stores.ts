@@ -292,11 +292,12 @@ export class MemoryMessageStore implements MessageStore {
     const { editSeqs: _editSeqs, ...found } = structuredClone(this.find(placeholder.conversationId, placeholder.seq)!) as StoredMessage;
     return found;
   }
-  async findSent(conversationId: string, senderId: string, clientMessageId: string, afterSeq: number, maxItems: number) {
-    return this.visible(conversationId)
-      .filter((item) => item.seq > afterSeq)
-      .slice(0, maxItems)
-      .find((item) => item.senderId === senderId && item.clientMessageId === clientMessageId && (item.kind ?? 'message') === 'message');
+  async findSent(conversationId: string, senderId: string, clientMessageId: string, afterSeq: number, bound: { maxItems: number; createdBefore?: string }) {
+    for (const item of this.visible(conversationId).filter((found) => found.seq > afterSeq).slice(0, bound.maxItems)) {
+      if (bound.createdBefore !== undefined && item.kind !== 'skipped' && item.createdAt > bound.createdBefore) return undefined;
+      if (sameSend(item as unknown as Record<string, unknown>, { senderId, clientMessageId })) return item;
+    }
+    return undefined;
   }
   private find(conversationId: string, seq: number): StoredMessage | undefined {
     return (this.messages.get(conversationId) ?? []).find((message) => message.seq === seq);

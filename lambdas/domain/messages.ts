@@ -20,7 +20,10 @@ const maxAcceptAttempts = 12;
 /** How many seqs one send allocates at most: another only when a reader filled its seq before the item came. */
 const maxAllocations = 4;
 
-/** Items a duplicate's lookup of its stored message reads at most (it sits just after the claim's `afterSeq`). */
+/**
+ * Items a duplicate's first lookup of its stored message reads at most (it sits just after the claim's `afterSeq`);
+ * only before taking over a dead attempt's claim does the lookup read on, up to the attempt's end.
+ */
 const findSentMaxItems = 500;
 
 /** How long a retry waits for an attempt still storing the same message before answering `unavailable`. */
@@ -66,7 +69,9 @@ export async function sendMessage(
       held = await deps.messages.claimOf(key);
       continue;
     }
-    // Its function ended without storing the message (no attempt outlives the grace): take the claim over.
+    // Its function ended (no attempt outlives the grace): unless its message is further up, take the claim over.
+    const stored = await storedFor(deps, caller, input, held, true);
+    if (stored) return resend(deps, caller, conversation, input, stored);
     const next = { claimedAt: deps.now().getTime(), afterSeq: conversation.lastSeq, owner: deps.newId() };
     if (await deps.messages.takeOver(key, held, next)) {
       deps.metrics.add('sendClaimTakeovers');
@@ -99,12 +104,17 @@ async function storedFor(
   caller: Caller,
   input: { conversationId: string; clientMessageId: string },
   held: SendClaim,
+  exhaustive = false,
 ): Promise<Message | undefined> {
   if (held.seq !== undefined) {
     const item = await deps.messages.get(input.conversationId, held.seq);
     return item && wireItem(item);
   }
-  const item = await deps.messages.findSent(input.conversationId, caller.userId, input.clientMessageId, held.afterSeq, findSentMaxItems);
+  // Before a takeover the search must be complete: every item up to the first created after the attempt's end.
+  const bound = exhaustive
+    ? { maxItems: Number.MAX_SAFE_INTEGER, createdBefore: new Date(held.claimedAt + holeGraceMs).toISOString() }
+    : { maxItems: findSentMaxItems };
+  const item = await deps.messages.findSent(input.conversationId, caller.userId, input.clientMessageId, held.afterSeq, bound);
   return item && wireItem(item);
 }
 

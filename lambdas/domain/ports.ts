@@ -213,10 +213,16 @@ export interface MessageStore {
    */
   fillHole(placeholder: TimelineItem): Promise<TimelineItem>;
   /**
-   * The chat message a sender stored with `clientMessageId` at a seq above `afterSeq`, reading at most `maxItems`
-   * items of the partition (a bounded Query, filtered server-side).
+   * The chat message a sender stored with `clientMessageId` at a seq above `afterSeq`, reading in seq order at most
+   * `maxItems` items of the partition and stopping at the first item created after `createdBefore` (when given).
    */
-  findSent(conversationId: string, senderId: string, clientMessageId: string, afterSeq: number, maxItems: number): Promise<TimelineItem | undefined>;
+  findSent(
+    conversationId: string,
+    senderId: string,
+    clientMessageId: string,
+    afterSeq: number,
+    bound: { maxItems: number; createdBefore?: string },
+  ): Promise<TimelineItem | undefined>;
   /** What an idempotency key was first stored as, if it was. */
   idempotent(key: string): Promise<{ seq: number; createdAt: string } | undefined>;
   /** The claim on an idempotency key, read consistently, if there is one. */

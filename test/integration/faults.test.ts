@@ -375,7 +375,8 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     const bob = await connect(uniqueUser('waiting-bob'));
     const conversationId = (await alice.request({ action: 'createConversation', kind: 'direct', userId: bob.userId })).conversation.conversationId;
     const sent = messages('noack', 4);
-    await withFaults(context, { target: 'dynamodb:TransactWriteItems', delayMs: 400, match: conversationId, times: 2 });
+    // The message's put (not the claim, which is in the idempotency table) is slow twice.
+    await withFaults(context, { target: 'dynamodb:PutItem', delayMs: 400, match: [`"${info.tableNames.messages}"`, conversationId], times: 2 });
 
     // 1. The client closes its socket while the send is being stored.
     alice.sendRaw(JSON.stringify({ action: 'send', requestId: 'r1', conversationId, ...sent[0] }));

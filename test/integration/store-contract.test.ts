@@ -205,10 +205,13 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     await messages.putAt({ ...message(id, 'other'), seq: 2, senderId: 'bob' });
     await messages.putAt({ ...message(id, 'mine'), seq: 3 });
     await messages.putAt({ ...message(id, 'mine'), seq: 4, senderId: 'bob' });
-    expect(await messages.findSent(id, 'alice', 'mine', 1, 100)).toMatchObject({ seq: 3, senderId: 'alice', clientMessageId: 'mine' });
-    expect(await messages.findSent(id, 'alice', 'mine', 3, 100)).toBeUndefined();
-    expect(await messages.findSent(id, 'alice', 'mine', 1, 1)).toBeUndefined();
-    expect(await messages.findSent(id, 'alice', 'nothing', 0, 100)).toBeUndefined();
+    expect(await messages.findSent(id, 'alice', 'mine', 1, { maxItems: 100 })).toMatchObject({ seq: 3, senderId: 'alice', clientMessageId: 'mine' });
+    expect(await messages.findSent(id, 'alice', 'mine', 3, { maxItems: 100 })).toBeUndefined();
+    expect(await messages.findSent(id, 'alice', 'mine', 1, { maxItems: 1 })).toBeUndefined();
+    expect(await messages.findSent(id, 'alice', 'nothing', 0, { maxItems: 100 })).toBeUndefined();
+    // Stops at the first item created after the bound: what follows cannot be the attempt's.
+    expect(await messages.findSent(id, 'alice', 'mine', 0, { maxItems: 100, createdBefore: '2000-01-01T00:00:00.000Z' })).toBeUndefined();
+    expect(await messages.findSent(id, 'alice', 'mine', 0, { maxItems: 100, createdBefore: '2999-01-01T00:00:00.000Z' })).toMatchObject({ seq: 3 });
   });
 
   it('writes the TTL on every item of an append, keeps the retention on the head, and never puts the TTL on the wire', async () => {
