@@ -5,7 +5,7 @@
  * Pure: every function takes its inputs and returns numbers; `bench/report.ts` renders the tables.
  */
 
-import { archive, archiveFunction, functions, queues, type FunctionName, type TableName } from '../lib/definitions.js';
+import { archiveFunction, functions, queues, streamSources, type FunctionName, type TableName } from '../lib/definitions.js';
 import { loadLimits } from '../lambdas/shared/config.js';
 import { apiGatewayMessagesCost, apiGatewayUnits, lambdaArmDurationCost, prices, scalePrices } from './cost-model.js';
 import { modeledLambdaMs, steps } from './critical-path.js';
@@ -131,7 +131,7 @@ export const modelConstants = {
   /**
    * Archive: Parquet bytes per stored item byte (assumed: snappy-compressed columns of short chat text and repeated
    * ids, about half); objects per message (one object per conversation and day per stream batch: a 60 s batching
-   * window catches about two messages of an active conversation); consumer time per batch of `archive.batchSize`.
+   * window catches about two messages of an active conversation); consumer time per batch of `streamSources.archive.batchSize`.
    */
   archiveParquetRatio: 0.5,
   archiveObjectsPerMessage: 0.5,
@@ -406,7 +406,7 @@ export function storageAt(t: Traffic, month: number, retentionDays: number | nul
   const hotMonths = retentionDays === null ? month : Math.min(month, retentionDays / t.daysPerMonth);
   const hotGb = growthGbPerMonth * hotMonths;
   const archiveGb = archiveOn ? growthGbPerMonth * month * modelConstants.archiveParquetRatio : 0;
-  const batches = messages / archive.batchSize;
+  const batches = messages / streamSources.archive.batchSize;
   const archiveRequests = archiveOn
     ? ((messages * modelConstants.archiveObjectsPerMessage) / 1000) * scalePrices.s3PutPerThousand +
       (batches / 1e6) * prices.lambdaPerMillionRequests +

@@ -30,7 +30,7 @@ import {
   type MonthlyCost,
   type QuotaCheck,
 } from './capacity-model.js';
-import { archive, functions } from '../lib/definitions.js';
+import { functions, streamSources } from '../lib/definitions.js';
 import { modeledLambdaMs, modelNaivePath, modelPath, type PathModel } from './critical-path.js';
 import type { PhaseResult, ScenarioResult } from './scenario-results.js';
 import type { SyncBenchResult } from './sync-bench.js';
@@ -811,7 +811,7 @@ export function capacitySection(): string[] {
     `Message items of ${d.messageBytes + d.messageItemOverheadBytes} B (body, attributes, DynamoDB's 100 B per item), uncompressed. With a retention, TTL`,
     'removes messages older than it from the table (TTL deletes cost nothing). With the archive on (`-c archive=true`), the',
     `stream consumer writes every item as Parquet (assumed ${fmt(modelConstants.archiveParquetRatio * 100, 0)}% of the item size) when it is stored, about ${modelConstants.archiveObjectsPerMessage} objects per`,
-    `message (one per conversation, day and batch of up to ${archive.batchSize}); those objects are under the ${modelConstants.glacierMinObjectKb} KB Glacier Instant Retrieval`,
+    `message (one per conversation, day and batch of up to ${streamSources.archive.batchSize}); those objects are under the ${modelConstants.glacierMinObjectKb} KB Glacier Instant Retrieval`,
     'bills at least, so they stay in S3 Standard (the lifecycle rule moves only larger ones). Monthly USD in month 12 of steady traffic.',
     '',
     table(
@@ -836,8 +836,9 @@ export function capacitySection(): string[] {
     `on **Standard**: the default keeps messages forever, but a table reaches ${fmt(breakEven, 0)} months of messages only after ${fmt(breakEven, 0)} months, and with a`,
     `retention under ${fmt(breakEven * 30, 0)} days it never does; a deployment keeping more can switch the class in place (\`tableClass\` in`,
     '`lib/definitions.ts`; one switch per 30 days). The idempotency and presence tables are all writes and small: Standard. The',
-    `archive's PUTs cost about ${usd0(storage90[1]!.archiveRequests)} a month at 1M users: more than its storage in the first year; compacting a`,
-    "day's objects of a conversation into one would cut them, and is left for later.",
+    `archive's PUTs cost about ${usd0(storage90[1]!.archiveRequests)} a month at 1M users: more than its storage in the first year. Compacting a`,
+    "day's objects of a conversation afterwards would not cut them (they are paid when written) and would add a GET per object;",
+    'fewer, larger objects come from a longer batching window (ARCHIVE.md, Compaction).',
     '',
     '### What the model says',
     '',

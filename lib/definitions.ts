@@ -126,6 +126,12 @@ export type TableName = keyof typeof tables;
 /** Logical function names (keys of `functions`). */
 export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'actions' | 'fanout' | 'serverApi' | 'streamEvents';
 
+/** Functions that exist only when their feature is on (keys of `optionalFunctions`): the archive consumer. */
+export type OptionalFunctionName = 'archive';
+
+/** Every function a deployment may have. */
+export type AnyFunctionName = FunctionName | OptionalFunctionName;
+
 /** Logical queue names (keys of `queues`). */
 export type QueueName = 'fanout';
 
@@ -272,11 +278,12 @@ export const functions = {
     timeoutSeconds: 25,
     // Presence jobs resolve contacts: memberships through byUser, the conversations' member sets, and the user's
     // blocks. Conversation jobs whose membership changed since they were queued re-check recipients: the head
-    // (messages), the member set, and a removed recipient's removedAtSeq (members).
+    // (messages), the member set, and a removed recipient's removedAtSeq (members). Retention backfill jobs read the
+    // conversation and its head, page through its timeline and set each item's TTL and the head's lastExpiresAt.
     tables: {
-      conversations: { table: ['BatchGetItem'] },
+      conversations: { table: ['GetItem', 'BatchGetItem'] },
       members: { table: ['GetItem'], indexes: { byUser: ['Query'] } },
-      messages: { table: ['BatchGetItem'] },
+      messages: { table: ['GetItem', 'BatchGetItem', 'Query', 'UpdateItem'] },
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
       users: { table: ['Query'] },
       undelivered: { table: ['PutItem'] },
@@ -321,7 +328,7 @@ export const functions = {
 } as const satisfies Record<FunctionName, FunctionDefinition>;
 
 /** Logical names of DynamoDB stream event sources (keys of `streamSources`). */
-export type StreamSourceName = 'timeline' | 'undelivered';
+export type StreamSourceName = 'timeline' | 'undelivered' | 'archive';
 
 /**
  * How long messages stay readable. The deployment-wide default is CDK context `messageRetentionDays` (unset: kept
@@ -330,6 +337,8 @@ export type StreamSourceName = 'timeline' | 'undelivered';
 export const retention = {
   contextKey: 'messageRetentionDays',
   envVar: 'MESSAGE_RETENTION_DAYS',
+  /** The functions that write or read timeline items (the fanout worker runs retention backfills). */
+  functions: ['actions', 'serverApi', 'fanout'] as readonly FunctionName[],
   /** Longest retention a deployment or a group may set. */
   maxDays: fixedLimits.maxRetentionDays,
 } as const;
@@ -347,14 +356,9 @@ export const archive = {
   conversationKeyPrefix: 'conversation=',
   /** Objects move to S3 Glacier Instant Retrieval after this many days. */
   transitionAfterDays: 30,
-  /** Stream records per invocation, and how long Lambda gathers them first (fewer, larger Parquet files). */
-  batchSize: 1000,
-  maxBatchingWindowSeconds: 60,
-  /** Failed batches are retried this often (split in halves) before the records are reported to the DLQ. */
-  retryAttempts: 10,
 } as const;
 
-/** The archive consumer: its own definition, since it exists only when the archive is on. */
+/** The archive consumer (`streamSources.archive`): an optional function, since it exists only when the archive is on. */
 export const archiveFunction = {
   entry: 'lambdas/handlers/archive.ts',
   description: 'Writes timeline items from the messages stream to the Parquet archive',
@@ -366,15 +370,20 @@ export const archiveFunction = {
   postsToConnections: false,
 } as const satisfies FunctionDefinition;
 
+export const optionalFunctions = { archive: archiveFunction } as const satisfies Record<OptionalFunctionName, FunctionDefinition>;
+
+/** The definition of any function, optional or not. */
+export const functionDefinition = (name: AnyFunctionName): FunctionDefinition =>
+  name === 'archive' ? optionalFunctions[name] : functions[name];
 
 /**
  * A DynamoDB stream feeding a Lambda function, as an event source mapping: both the CDK stack and the local stream
- * poller (`local/dynamodb-stream-poller.ts`) are built from it.
+ * poller (`local/dynamodb-stream-poller.ts`) are built from it. A source of an optional function exists only with it.
  */
 export interface StreamSourceDefinition {
   /** The table whose stream is read; it must define `stream`. */
   readonly table: TableName;
-  readonly consumer: FunctionName;
+  readonly consumer: AnyFunctionName;
   readonly batchSize: number;
   readonly maxBatchingWindowSeconds: number;
   readonly startingPosition: 'TRIM_HORIZON' | 'LATEST';
@@ -416,6 +425,24 @@ export const streamSources = {
     ...eventStreamMapping,
     table: 'undelivered',
     filters: [{ eventName: ['INSERT'] }],
+  },
+  /**
+   * Every stored and updated timeline item, for the archive (`-c archive=true`): large batches gathered for up to a
+   * minute (fewer, larger Parquet objects); failures are retried (split in halves) before they go to the DLQ. Head
+   * items (seq 0) and TTL removals are not archived.
+   */
+  archive: {
+    consumer: 'archive',
+    table: 'messages',
+    batchSize: 1000,
+    maxBatchingWindowSeconds: 60,
+    startingPosition: 'TRIM_HORIZON',
+    bisectBatchOnFunctionError: true,
+    maximumRetryAttempts: 10,
+    maximumRecordAgeSeconds: -1,
+    parallelizationFactor: 1,
+    filters: [{ eventName: ['INSERT', 'MODIFY'], dynamodb: { Keys: { seq: { N: [{ 'anything-but': ['0'] }] } } } }],
+    dlqRetentionDays: 14,
   },
 } as const satisfies Record<StreamSourceName, StreamSourceDefinition>;
 

@@ -22,12 +22,12 @@ import { Construct } from 'constructs';
 import {
   commonEnv,
   eventBus,
-  functions,
+  functionDefinition,
   queues,
   streamSources,
   tables,
+  type AnyFunctionName,
   type FunctionDefinition,
-  type FunctionName,
   type QueueDefinition,
   type QueueName,
   type StreamSourceDefinition,
@@ -51,10 +51,8 @@ export const baseEnvironment = {
 
 /** Props of `ParleyFunction`. */
 export interface ParleyFunctionProps {
-  /** Which entry of `definitions.functions` this is (or `archive`, with its own `definition`). */
-  readonly name: FunctionName | 'archive';
-  /** The definition, when it is not in `definitions.functions` (the optional archive consumer). */
-  readonly definition?: FunctionDefinition;
+  /** Which entry of `definitions.functions` (or `optionalFunctions`) this is. */
+  readonly name: AnyFunctionName;
   readonly tables: Record<TableName, ITable>;
   readonly queues: Record<QueueName, IQueue>;
   /** The stage whose @connections endpoint the function posts to, if it does. */
@@ -91,7 +89,7 @@ export class ParleyFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: ParleyFunctionProps) {
     super(scope, id);
-    const definition: FunctionDefinition = props.definition ?? functions[props.name as FunctionName];
+    const definition = functionDefinition(props.name);
     this.definition = definition;
 
     this.logGroup = new LogGroup(this, 'Logs', {
@@ -205,7 +203,7 @@ export class ParleyFunction extends Construct {
     });
   }
 
-  private addQueueEventSources(name: FunctionName | 'archive', byName: Record<QueueName, IQueue>): void {
+  private addQueueEventSources(name: AnyFunctionName, byName: Record<QueueName, IQueue>): void {
     for (const [queue, definition] of Object.entries(queues) as [QueueName, QueueDefinition][]) {
       if (definition.consumer !== name) continue;
       this.function.addEventSource(
@@ -225,7 +223,7 @@ export class ParleyFunction extends Construct {
    * responses, bisect on error, bounded retries, and an encrypted SQS on-failure queue each. The role may read
    * exactly those streams and send to exactly those queues.
    */
-  private addStreamEventSources(name: FunctionName | 'archive', byName: Record<TableName, ITable>, devStack: boolean): void {
+  private addStreamEventSources(name: AnyFunctionName, byName: Record<TableName, ITable>, devStack: boolean): void {
     for (const [source, definition] of Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]) {
       if (definition.consumer !== name) continue;
       const table = byName[definition.table];

@@ -57,7 +57,7 @@ export class ParleyStack extends Stack {
       [commonEnv.userIdClaim]: config.userIdClaim,
     };
     // The deployment's retention is read where timeline items are written and read.
-    const actionsEnv = config.messageRetentionDays === undefined ? undefined : { [retention.envVar]: String(config.messageRetentionDays) };
+    const retentionEnv = config.messageRetentionDays === undefined ? undefined : { [retention.envVar]: String(config.messageRetentionDays) };
     this.functions = mapRecord(
       functions as Record<FunctionName, unknown>,
       (_, name) =>
@@ -66,7 +66,7 @@ export class ParleyStack extends Stack {
           tables: tables.byName,
           queues: queues.byName,
           stage,
-          environment: name === connectAuthorizer.function ? authorizerEnv : name === 'actions' ? actionsEnv : undefined,
+          environment: name === connectAuthorizer.function ? authorizerEnv : retention.functions.includes(name) ? retentionEnv : undefined,
           devStack: config.devStack,
           eventBus: this.events.bus,
         }),
@@ -87,6 +87,7 @@ export class ParleyStack extends Stack {
       deadLetterQueues: {
         ...queues.deadLetterQueues,
         ...Object.fromEntries(Object.values(this.functions).flatMap((fn) => Object.entries(fn.streamDeadLetterQueues).map(([source, dlq]) => [`${source}Stream`, dlq]))),
+        ...(this.archive ? { archiveStream: this.archive.deadLetterQueue } : {}),
         ...(this.events.webhookDeadLetterQueue ? { webhook: this.events.webhookDeadLetterQueue } : {}),
       },
       latencyP99ThresholdMs: config.latencyP99ThresholdMs,

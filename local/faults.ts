@@ -13,6 +13,7 @@ import { z } from 'zod';
  * - `poller:duplicate`: the matching records are delivered twice, to two concurrent invocations (SQS at-least-once).
  * - `streams:crash`: a DynamoDB stream batch with a matching record is handled, then the invocation fails (a crash
  *   after the work, before the response): the event source mapping retries (bisecting) as after any function error.
+ *   Only the event consumer's mappings take it (the archive's reads the same records and would race for it).
  * - `events:PutEvents`: the local event bus refuses each matching entry (`error` as its ErrorCode, default
  *   `InternalFailure`) while accepting the others of the call, as a partial `FailedEntryCount`; `times` counts entries.
  */

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import type { FunctionName } from '../lib/definitions.js';
+import type { AnyFunctionName } from '../lib/definitions.js';
 import type { SdkClientWithMiddleware } from './faults.js';
 
 /** The account every local ARN is in. */
@@ -24,7 +24,7 @@ export interface Permission {
 /** A call refused by the local IAM check, shaped like the service's own refusal. */
 export class AccessDeniedError extends Error {
   constructor(
-    readonly functionName: FunctionName,
+    readonly functionName: AnyFunctionName,
     readonly permission: Permission,
   ) {
     super(
@@ -41,17 +41,17 @@ export class AccessDeniedError extends Error {
  */
 export class LocalIam {
   /** The function whose invocation the current async context belongs to (set by the local invoker). */
-  readonly currentFunction = new AsyncLocalStorage<FunctionName>();
+  readonly currentFunction = new AsyncLocalStorage<AnyFunctionName>();
   /** Calls refused so far, for tests and the console. */
-  readonly denied: { functionName: FunctionName; permission: Permission }[] = [];
+  readonly denied: { functionName: AnyFunctionName; permission: Permission }[] = [];
 
   constructor(
-    private readonly policies: Record<FunctionName, LocalStatement[]>,
+    private readonly policies: Partial<Record<AnyFunctionName, LocalStatement[]>>,
     private readonly onDenied: (error: AccessDeniedError) => void = () => undefined,
   ) {}
 
   /** Throws `AccessDeniedError` unless `functionName`'s role allows every permission. */
-  check(functionName: FunctionName, permissions: readonly Permission[]): void {
+  check(functionName: AnyFunctionName, permissions: readonly Permission[]): void {
     for (const permission of permissions) {
       if (this.allows(functionName, permission)) continue;
       this.denied.push({ functionName, permission });
@@ -62,7 +62,7 @@ export class LocalIam {
   }
 
   /** Whether the role of `functionName` allows one permission. */
-  allows(functionName: FunctionName, permission: Permission): boolean {
+  allows(functionName: AnyFunctionName, permission: Permission): boolean {
     const statements = this.policies[functionName] ?? [];
     const matching = statements.filter(
       (statement) =>

@@ -8,11 +8,12 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import {
   archive,
-  archiveFunction,
   commonEnv,
   connectAuthorizer,
   eventBus as eventBusDefinition,
+  functionDefinition,
   functions,
+  optionalFunctions,
   queues,
   streamSources,
   routeSelectionExpression,
@@ -20,6 +21,7 @@ import {
   serverApi,
   tables,
   webSocketLimits,
+  type AnyFunctionName,
   type FunctionName,
   type QueueName,
   type StreamSourceDefinition,
@@ -35,7 +37,6 @@ import { DynamoDbStreamPoller } from './dynamodb-stream-poller.js';
 import { LocalEventBus } from './event-bus.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
 import { createTables, localCredentials, localRegion, startDynamoDb, startTtlSweeper } from './dynamodb.js';
-import { DynamoStreamPoller } from './ddb-stream-poller.js';
 import { installSdkFaults } from './faults.js';
 import { installIamChecks, LocalIam } from './iam.js';
 import { rolePolicies, synthesizeStack, type CfnTemplate } from './template.js';
@@ -73,7 +74,9 @@ export interface LocalStackOptions {
   streamStartingPosition?: 'TRIM_HORIZON' | 'LATEST';
   /** First retry delay of the stream pollers and the webhook (shorter in tests). */
   retryBaseMs?: number;
-  /** Run the archive consumer on the messages stream, writing the bucket's layout into this folder. */
+  /** Caps every stream mapping's batching window (the archive gathers for a minute; tests do not wait that long). */
+  streamBatchingWindowSeconds?: number;
+  /** Run the archive consumer (`streamSources.archive`) on the messages stream, writing the bucket's layout into this folder. */
   archiveDir?: string;
   /** How often expired items are deleted (DynamoDB Local has no TTL of its own); default 60 s. */
   ttlSweepIntervalMs?: number;
@@ -104,10 +107,10 @@ export interface LocalStack {
   /** The local EventBridge bus: received events, webhook dead letters; its control API is `${eventsUrl}/_events`. */
   eventBus: LocalEventBus;
   eventsUrl: string;
-  /** The DynamoDB stream event source mappings, by stream source name. */
-  streamPollers: Record<StreamSourceName, DynamoDbStreamPoller>;
+  /** The DynamoDB stream event source mappings, by stream source name (the archive's only with `archiveDir`). */
+  streamPollers: Partial<Record<StreamSourceName, DynamoDbStreamPoller>>;
   /** Their on-failure queues. */
-  streamDlqUrls: Record<StreamSourceName, string>;
+  streamDlqUrls: Partial<Record<StreamSourceName, string>>;
   /** Each function's role policy from the synthesized template, checked on every AWS call it makes. */
   iam: LocalIam;
   /** Runs every function invocation (emulator and poller alike) through `wrapper`, e.g. to time or attribute it. */
@@ -116,7 +119,7 @@ export interface LocalStack {
 }
 
 /** Wraps a function invocation; `run` performs it. */
-export type InvokeWrapper = (name: FunctionName, event: unknown, run: (name: FunctionName, event: unknown) => Promise<unknown>) => Promise<unknown>;
+export type InvokeWrapper = (name: AnyFunctionName, event: unknown, run: (name: AnyFunctionName, event: unknown) => Promise<unknown>) => Promise<unknown>;
 
 /** The local bus's name (the consumer's EVENT_BUS_NAME). */
 export const localEventBusName = 'parley-events';
@@ -137,13 +140,13 @@ const contentTypes: Record<string, string> = {
 };
 
 /** A Lambda context for a local invocation. */
-function lambdaContext(name: FunctionName, deadline: number): Context {
+function lambdaContext(name: AnyFunctionName, deadline: number): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName: `parley-${name}`,
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:${localRegion}:000000000000:function:parley-${name}`,
-    memoryLimitInMB: String(functions[name].memorySize),
+    memoryLimitInMB: String(functionDefinition(name).memorySize),
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/parley-${name}`,
     logStreamName: 'local',
@@ -158,15 +161,18 @@ function lambdaContext(name: FunctionName, deadline: number): Context {
  * Runs a handler like Lambda does: with a context, failing with "Task timed out" past the function's timeout, and
  * with its AWS calls attributed to it for the IAM check.
  */
-function invoker(handlers: Record<FunctionName, Handler>, iam: LocalIam) {
-  return async (name: FunctionName, event: unknown): Promise<unknown> => {
-    const timeoutMs = functions[name].timeoutSeconds * 1000;
+function invoker(handlers: Partial<Record<AnyFunctionName, Handler>>, iam: LocalIam) {
+  return async (name: AnyFunctionName, event: unknown): Promise<unknown> => {
+    const handler = handlers[name];
+    if (!handler) throw new Error(`function ${name} is not deployed in this local stack`);
+    const { timeoutSeconds } = functionDefinition(name);
+    const timeoutMs = timeoutSeconds * 1000;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Task timed out after ${functions[name].timeoutSeconds} seconds`)), timeoutMs);
+      timer = setTimeout(() => reject(new Error(`Task timed out after ${timeoutSeconds} seconds`)), timeoutMs);
     });
     try {
-      const invocation = iam.currentFunction.run(name, () => handlers[name](event, lambdaContext(name, Date.now() + timeoutMs)));
+      const invocation = iam.currentFunction.run(name, () => handler(event, lambdaContext(name, Date.now() + timeoutMs)));
       return await Promise.race([invocation, timedOut]);
     } finally {
       clearTimeout(timer);
@@ -227,7 +233,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stoppers.push(() => eventBus.stop());
 
     // The emulator must listen before the handlers load: they read CALLBACK_URL at import.
-    let invoke: (name: FunctionName, event: unknown) => Promise<unknown> = () => Promise.reject(new Error('handlers not loaded'));
+    let invoke: (name: AnyFunctionName, event: unknown) => Promise<unknown> = () => Promise.reject(new Error('handlers not loaded'));
     const emulator = new WebSocketApiEmulator({
       routes,
       routeSelectionExpression,
@@ -268,17 +274,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.archiveDir ? { [archive.directoryEnvVar]: options.archiveDir } : {}),
       ...options.env,
     });
+    // The optional functions whose feature is on (as `-c archive=true` would deploy them).
+    const deployed: AnyFunctionName[] = [...(Object.keys(functions) as FunctionName[]), ...(options.archiveDir ? (['archive'] as const) : [])];
     const handlers = Object.fromEntries(
       await Promise.all(
-        (Object.keys(functions) as FunctionName[]).map(async (name) => {
-          const entry = pathToFileURL(join(repositoryRoot, functions[name].entry)).href;
+        deployed.map(async (name) => {
+          const entry = pathToFileURL(join(repositoryRoot, functionDefinition(name).entry)).href;
           const module = (await import(/* @vite-ignore */ entry)) as { handler: Handler };
           return [name, module.handler] as const;
         }),
       ),
-    ) as Record<FunctionName, Handler>;
+    ) as Partial<Record<AnyFunctionName, Handler>>;
     // What `cdk deploy` would grant each function, read from the synthesized template, not from a second list here.
-    const synthesized = synthesizeStack(emulator.stage);
+    const synthesized = synthesizeStack(emulator.stage, { archive: options.archiveDir !== undefined });
     options.adjustTemplate?.(synthesized.template);
     const iam = new LocalIam(
       rolePolicies(synthesized, {
@@ -310,6 +318,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     installIamChecks(runtime.clients.ddb, 'dynamodb', iam, arns);
     installIamChecks(runtime.clients.sqs, 'sqs', iam, arns);
     installIamChecks(runtime.clients.management, 'execute-api', iam, arns);
+    if (options.archiveDir) {
+      // The archive consumer builds its own client (its container has none of the others); its archive is a folder here.
+      const archiveRuntime = (await import(/* @vite-ignore */ pathToFileURL(join(repositoryRoot, 'lambdas/app/archive-runtime.ts')).href)) as {
+        ddb: AwsClients['ddb'];
+      };
+      installIamChecks(archiveRuntime.ddb, 'dynamodb', iam, arns);
+    }
 
     const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: localRegion, credentials: localCredentials });
     const fanout = queues.fanout;
@@ -330,53 +345,40 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sqsClient.destroy();
     });
 
-    // One poller per stream source, built from its definition like the CDK event source mapping.
+    // One poller per stream source of a deployed function, built from its definition like the CDK event source mapping.
     const streamsClient = new DynamoDBStreamsClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: localCredentials });
-    const streamPollers = {} as Record<StreamSourceName, DynamoDbStreamPoller>;
-    const streamDlqUrls = {} as Record<StreamSourceName, string>;
-    for (const [name, source] of Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]) {
-      streamDlqUrls[name] = sqs.server.createQueue(`parley-${name}-stream-dlq`, {
+    const streamPollers: Partial<Record<StreamSourceName, DynamoDbStreamPoller>> = {};
+    const streamDlqUrls: Partial<Record<StreamSourceName, string>> = {};
+    for (const [name, definition] of Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]) {
+      if (!handlers[definition.consumer]) continue;
+      const window = Math.min(definition.maxBatchingWindowSeconds, options.streamBatchingWindowSeconds ?? Infinity);
+      const source = { ...definition, maxBatchingWindowSeconds: window };
+      const dlqUrl = sqs.server.createQueue(`parley-${name}-stream-dlq`, {
         attributes: { MessageRetentionPeriod: String(source.dlqRetentionDays * 24 * 3600) },
       }).queueUrl;
-      streamPollers[name] = new DynamoDbStreamPoller({
+      streamDlqUrls[name] = dlqUrl;
+      const streamPoller = new DynamoDbStreamPoller({
         dynamodb: dynamodb.client,
         streams: streamsClient,
         tableName: tableNames[source.table],
         source,
         invoke: (event) => invoke(source.consumer, event) as Promise<never>,
         sqs: sqsClient,
-        dlqUrl: streamDlqUrls[name],
+        dlqUrl,
         functionArn: `arn:aws:lambda:${localRegion}:000000000000:function:parley-${source.consumer}`,
         startingPosition: options.streamStartingPosition,
         retryBaseMs: options.retryBaseMs,
-        faults: emulator.faults,
+        // `streams:crash` targets the event consumer; the archive reads the same records and would take its faults.
+        faults: source.consumer in optionalFunctions ? undefined : emulator.faults,
         onError,
       });
-      streamPollers[name].start();
+      streamPoller.start();
+      streamPollers[name] = streamPoller;
     }
     stoppers.push(async () => {
       await Promise.all(Object.values(streamPollers).map((streamPoller) => streamPoller.stop()));
       streamsClient.destroy();
     });
-    if (options.archiveDir) {
-      const consumer = (await import(/* @vite-ignore */ pathToFileURL(join(repositoryRoot, archiveFunction.entry)).href)) as { handler: Handler };
-      const streams = new DynamoDBStreamsClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: localCredentials });
-      const streamPoller = new DynamoStreamPoller({
-        ddb: dynamodb.client,
-        streams,
-        tableName: tableNames.messages,
-        batchSize: archive.batchSize,
-        retryAttempts: archive.retryAttempts,
-        invoke: (event) => consumer.handler(event, lambdaContext('fanout', Date.now() + archiveFunction.timeoutSeconds * 1000)),
-        onError,
-      });
-      streamPoller.start();
-      stoppers.push(async () => {
-        await streamPoller.stop();
-        streams.destroy();
-      });
-    }
-
     return {
       wsUrl,
       httpUrl,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { App, CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { defaultConfig } from '../lib/config.js';
-import type { FunctionName, QueueName, TableName } from '../lib/definitions.js';
+import type { AnyFunctionName, FunctionName, QueueName, TableName } from '../lib/definitions.js';
 import { ParleyStack } from '../lib/parley-stack.js';
 import { mapRecord } from '../lib/records.js';
 import { localAccount, type LocalStatement } from './iam.js';
@@ -17,7 +17,8 @@ export interface CfnTemplate {
 /** The synthesized stack and the logical ids the local stack maps onto its own resources. */
 export interface SynthesizedStack {
   template: CfnTemplate;
-  roles: Record<FunctionName, string>;
+  /** Every function's role, the archive consumer's only when the archive is on. */
+  roles: Record<FunctionName, string> & Partial<Record<AnyFunctionName, string>>;
   tables: Record<TableName, string>;
   queues: Record<QueueName, string>;
   deadLetterQueues: Record<QueueName, string>;
@@ -28,18 +29,18 @@ const cdkJson = new URL('../cdk.json', import.meta.url);
 
 /**
  * Synthesizes the CDK stack in-process, offline and without bundling (the local stack runs the sources; the template
- * is read for what it grants), with the emulator's stage name so ARNs line up.
+ * is read for what it grants), with the emulator's stage name so ARNs line up, and with the archive when it runs.
  */
-export function synthesizeStack(stageName: string): SynthesizedStack {
+export function synthesizeStack(stageName: string, options: { archive?: boolean } = {}): SynthesizedStack {
   const outdir = mkdtempSync(join(tmpdir(), 'parley-local-synth-'));
   try {
     const context = (JSON.parse(readFileSync(cdkJson, 'utf8')) as { context: Record<string, unknown> }).context;
     const app = new App({ outdir, context: { ...context, 'aws:cdk:bundling-stacks': [] } });
-    const stack = new ParleyStack(app, 'Parley', { config: { ...defaultConfig, stageName, devStack: true } });
+    const stack = new ParleyStack(app, 'Parley', { config: { ...defaultConfig, stageName, devStack: true, archive: options.archive ?? false } });
     const template = app.synth().getStackByName(stack.stackName).template as CfnTemplate;
     return {
       template,
-      roles: mapRecord(stack.functions, (fn) => logicalId(fn.role)),
+      roles: { ...mapRecord(stack.functions, (fn) => logicalId(fn.role)), ...(stack.archive ? { archive: logicalId(stack.archive.consumer.role) } : {}) },
       tables: mapRecord(stack.tables.byName, logicalId),
       queues: mapRecord(stack.queues.byName, logicalId),
       deadLetterQueues: mapRecord(stack.queues.deadLetterQueues, logicalId),
@@ -69,7 +70,7 @@ export interface LocalResources {
  * Every function's role policy from the template, with `Ref`, `Fn::GetAtt` and `Fn::Join` resolved to local ARNs.
  * A resource the local stack does not have resolves to a name no call uses, so it can never allow one.
  */
-export function rolePolicies(synthesized: SynthesizedStack, local: LocalResources): Record<FunctionName, LocalStatement[]> {
+export function rolePolicies(synthesized: SynthesizedStack, local: LocalResources): Partial<Record<AnyFunctionName, LocalStatement[]>> {
   const arns = new Map<string, string>();
   const refs = new Map<string, string>();
   for (const [name, id] of Object.entries(synthesized.tables) as [TableName, string][]) {
@@ -107,10 +108,10 @@ export function rolePolicies(synthesized: SynthesizedStack, local: LocalResource
   const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 
   const policies = Object.fromEntries(Object.keys(synthesized.roles).map((name) => [name, [] as LocalStatement[]])) as Record<
-    FunctionName,
+    AnyFunctionName,
     LocalStatement[]
   >;
-  const functionOfRole = new Map(Object.entries(synthesized.roles).map(([name, id]) => [id, name as FunctionName]));
+  const functionOfRole = new Map(Object.entries(synthesized.roles).map(([name, id]) => [id, name as AnyFunctionName]));
   for (const resource of Object.values(synthesized.template.Resources)) {
     if (resource.Type !== 'AWS::IAM::Policy') continue;
     const properties = resource.Properties as {

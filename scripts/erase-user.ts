@@ -10,7 +10,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { archive, tables, type TableName } from '../lib/definitions.js';
 import { archiveStoreFromEnv } from '../lambdas/app/archive-deps.js';
 import { createDeps } from '../lambdas/app/deps.js';
 import { userIdPattern } from '../lambdas/domain/auth.js';
@@ -18,11 +17,9 @@ import { eraseUser } from '../lambdas/domain/erasure.js';
 import { createAwsClients } from '../lambdas/shared/aws-clients.js';
 import { loadConfig } from '../lambdas/shared/config.js';
 import { domainTelemetry } from '../lambdas/shared/telemetry.js';
-import { localArchiveDir, localStackFile, type LocalStackRecord } from '../local/stack-record.js';
+import { stackEnv, type Env } from './stack-env.js';
 
-type Env = Record<string, string | undefined>;
 const usage = 'Usage: npm run erase-user -- <userId> [--outputs cdk-outputs.json]';
-const pascal = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
 
 /** The environment the handlers would have for this stack: table names, archive, and SDK endpoints when local. */
 export function targetEnv(argv: readonly string[], env: Env, readFile: (path: string) => string | undefined): { userId: string; env: Env } {
@@ -32,29 +29,7 @@ export function targetEnv(argv: readonly string[], env: Env, readFile: (path: st
   if (unknown) throw new Error(`unknown option ${unknown}\n${usage}`);
   const [userId] = positional;
   if (positional.length !== 1 || !userId || !userIdPattern.test(userId)) throw new Error(`give exactly one valid user id\n${usage}`);
-  if (outputsAt >= 0) {
-    const text = readFile(argv[outputsAt + 1] ?? '');
-    if (text === undefined) throw new Error(`cannot read ${argv[outputsAt + 1]}\n${usage}`);
-    const values = Object.fromEntries(Object.values(JSON.parse(text) as Record<string, Record<string, string>>).flatMap((stack) => Object.entries(stack)));
-    const found: Env = Object.fromEntries((Object.keys(tables) as TableName[]).map((name) => [tables[name].envVar, values[`${pascal(name)}TableName`]]));
-    return { userId, env: { ...env, ...found, [archive.bucketEnvVar]: values.ArchiveBucketName } };
-  }
-  if (env[tables.messages.envVar]) return { userId, env };
-  const local = readFile(localStackFile);
-  if (local === undefined) throw new Error(`cannot find the stack: run \`npm start\`, pass --outputs, or set the table variables\n${usage}`);
-  const record = JSON.parse(local) as LocalStackRecord;
-  return {
-    userId,
-    env: {
-      ...env,
-      ...Object.fromEntries((Object.keys(tables) as TableName[]).map((name) => [tables[name].envVar, `parley-${name}`])),
-      [archive.directoryEnvVar]: localArchiveDir,
-      AWS_ENDPOINT_URL_DYNAMODB: record.dynamodbEndpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-    },
-  };
+  return { userId, env: stackEnv(outputsAt >= 0 ? (argv[outputsAt + 1] ?? '') : undefined, env, readFile, usage) };
 }
 
 async function main(): Promise<void> {

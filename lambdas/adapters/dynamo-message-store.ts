@@ -328,6 +328,42 @@ export class DynamoMessageStore implements MessageStore {
     }
   }
 
+  async setExpiry(conversationId: string, seq: number, expiresAt: number | undefined): Promise<boolean> {
+    return this.conditionally(
+      new UpdateCommand({
+        TableName: this.messagesTable,
+        Key: { conversationId, seq },
+        UpdateExpression: expiresAt === undefined ? 'REMOVE expiresAt' : 'SET expiresAt = :e',
+        // An item TTL already deleted is not recreated.
+        ConditionExpression: 'attribute_exists(seq)',
+        ...(expiresAt === undefined ? {} : { ExpressionAttributeValues: { ':e': expiresAt } }),
+      }),
+    );
+  }
+
+  async settleExpiry(conversationId: string, lastSeq: number, lastExpiresAt: number | undefined): Promise<boolean> {
+    return this.conditionally(
+      new UpdateCommand({
+        TableName: this.messagesTable,
+        Key: headKey(conversationId),
+        UpdateExpression: lastExpiresAt === undefined ? 'REMOVE lastExpiresAt' : 'SET lastExpiresAt = :e',
+        ConditionExpression: 'lastSeq = :seq',
+        ExpressionAttributeValues: { ':seq': lastSeq, ...(lastExpiresAt === undefined ? {} : { ':e': lastExpiresAt }) },
+      }),
+    );
+  }
+
+  /** Sends a conditional update: false when its condition failed. */
+  private async conditionally(command: UpdateCommand): Promise<boolean> {
+    try {
+      await this.ddb.send(command);
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
   async countUnread(conversationId: string, afterSeq: number, throughSeq: number, excludeSenderId: string, cap: number): Promise<number> {
     if (throughSeq <= afterSeq) return 0;
     const { Count } = await this.ddb.send(

@@ -297,6 +297,20 @@ export class MemoryMessageStore implements MessageStore {
     for (const name of change.remove ?? []) delete found[name];
     return true;
   }
+  async setExpiry(conversationId: string, seq: number, expiresAt: number | undefined) {
+    const found = this.find(conversationId, seq) as TimelineItem | undefined;
+    if (!found) return false;
+    if (expiresAt === undefined) delete found.expiresAt;
+    else found.expiresAt = expiresAt;
+    return true;
+  }
+  async settleExpiry(conversationId: string, lastSeq: number, lastExpiresAt: number | undefined) {
+    const conversation = this.conversations.conversations.get(conversationId);
+    if (!conversation || conversation.lastSeq !== lastSeq) return false;
+    if (lastExpiresAt === undefined) delete conversation.lastExpiresAt;
+    else conversation.lastExpiresAt = lastExpiresAt;
+    return true;
+  }
   /** TTL emulation: deletes the items whose `expiresAt` passed, as DynamoDB TTL eventually does; returns how many. */
   expire(now: Date): number {
     let removed = 0;

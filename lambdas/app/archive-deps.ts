@@ -1,6 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { archive, tables } from '../../lib/definitions.js';
 import { DirectoryArchiveStore, S3ArchiveStore } from '../adapters/archive-stores.js';
 import { translateAwsErrors } from '../adapters/aws-errors.js';
@@ -16,10 +15,9 @@ export function archiveStoreFromEnv(env: NodeJS.ProcessEnv = process.env, s3: ()
   return directory ? new DirectoryArchiveStore(directory) : undefined;
 }
 
-/** What the archive consumer needs, built from its environment. */
-export function createArchiveDeps(env: NodeJS.ProcessEnv = process.env): ArchiveDeps {
+/** What the archive consumer needs, built from its environment, reading erasure markers with `ddb`. */
+export function createArchiveDeps(env: NodeJS.ProcessEnv, ddb: DynamoDBDocumentClient): ArchiveDeps {
   const store = archiveStoreFromEnv(env);
   if (!store) throw new Error(`set ${archive.bucketEnvVar} or ${archive.directoryEnvVar}`);
-  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 4 }));
   return { archive: store, users: translateAwsErrors(new DynamoUserStore(ddb, env[tables.users.envVar] ?? '')) };
 }

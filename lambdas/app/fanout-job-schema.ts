@@ -32,4 +32,11 @@ export const fanoutJobSchema: z.ZodMiniType<FanoutJob> = z.discriminatedUnion('k
     endsAt: z.int().check(z.gte(0)),
     attempt: z.int().check(z.gte(0)),
   }),
+  z.object({
+    kind: z.literal('retention'),
+    conversationId: nonEmpty,
+    retentionDays: z.nullable(z.int().check(z.gte(1))),
+    afterSeq: z.int().check(z.gte(0)),
+    floor: z.int().check(z.gte(0)),
+  }),
 ]);

@@ -37,6 +37,8 @@ export const eventDetailSchemas = {
   'member.left': z.object({ ...common, userIds }).strict(),
   'member.role_changed': z.object({ ...common, userIds, role: z.enum(['owner', 'admin', 'member']) }).strict(),
   'conversation.title_changed': z.object({ ...common, title: z.string() }).strict(),
+  /** `retentionDays` null: the group went back to the deployment's default. */
+  'conversation.retention_changed': z.object({ ...common, retentionDays: z.number().int().positive().nullable() }).strict(),
   'message.undelivered': z
     .object({
       version: z.literal(eventSchemaVersion),
@@ -128,6 +130,8 @@ export function timelineEvent(message: Message): ParleyEvent {
       return { detailType: 'member.role_changed', detail: { ...base, userIds: users(), role: message.role } };
     case 'title_changed':
       return { detailType: 'conversation.title_changed', detail: { ...base, title: message.title ?? '' } };
+    case 'retention_changed':
+      return { detailType: 'conversation.retention_changed', detail: { ...base, retentionDays: message.retentionDays ?? null } };
     default:
       throw new UnmappableRecordError(`unknown timeline kind ${String(kind)} at ${base.eventId}`);
   }

@@ -3,6 +3,7 @@ import { chunk, mapLimit } from './concurrency.js';
 import { presenceAudienceOf } from './consent.js';
 import type { Deps } from './deps.js';
 // sessions.ts uses forgetConnection from here: a cycle of functions only, resolved before either is called.
+import { runBackfillJob } from './retention-backfill.js';
 import { runSessionExpiry } from './sessions.js';
 import type { PushResult } from './ports.js';
 import type { ConnectionRef, FanoutJob, ServerEvent } from './types.js';
@@ -207,6 +208,7 @@ export function jobKeys(job: FanoutJob): Record<string, string | number> {
     };
   }
   if (job.kind === 'expire') return { job: 'expire', userId: job.userId, connectionId: job.connectionId, attempt: job.attempt };
+  if (job.kind === 'retention') return { job: 'retention', conversationId: job.conversationId, afterSeq: job.afterSeq };
   return { job: 'presence', userId: job.userId };
 }
 
@@ -217,6 +219,7 @@ export async function runJob(deps: Deps, job: FanoutJob): Promise<void> {
     return current ? deliverOrRequeue(deps, current) : undefined;
   }
   if (job.kind === 'expire') return runSessionExpiry(deps, job);
+  if (job.kind === 'retention') return runBackfillJob(deps, job);
   // Announce the state as it is now, not as the job says: jobs for a quick offline/online flap may run out of order.
   const [current, contacts] = await Promise.all([
     deps.presence.presenceOf([job.userId], deps.now()).then((users) => users[0]),

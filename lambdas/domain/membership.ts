@@ -3,6 +3,8 @@ import type { Deps } from './deps.js';
 import { BadRequestError, ForbiddenError, LimitExceededError, NotFoundError } from './errors.js';
 import { publish } from './fanout.js';
 import type { StateWrite } from './ports.js';
+import { retentionDaysOf } from './retention.js';
+import { backfillJob, startBackfill } from './retention-backfill.js';
 import { commitEvent, eventItem, roleOf, rolesOf } from './timeline.js';
 import { rightsIn } from './principal.js';
 import type { Caller, Conversation, Invitation, Message, Role } from './types.js';
@@ -311,5 +313,19 @@ export async function updateConversation(
     applyItems,
   );
   if (committed.items.length > 0) await announce(deps, caller, committed.conversation);
+  if (committed.items.some((item) => item.kind === 'retention_changed')) await queueBackfill(deps, committed.conversation);
   return committed.conversation;
+}
+
+/**
+ * Queues the backfill that gives the items stored before a retention change their new TTL. The change is committed
+ * and reads follow it at once; if the job cannot be queued, `npm run backfill-ttl -- --conversation <id>` does it.
+ */
+async function queueBackfill(deps: Deps, conversation: Conversation): Promise<void> {
+  const { conversationId } = conversation;
+  try {
+    await deps.queue.enqueue([backfillJob(startBackfill(conversationId, retentionDaysOf(deps, conversation)))]);
+  } catch (error) {
+    deps.logger.error('retention backfill not queued: run backfill-ttl for the conversation', { conversationId, error: error as Error });
+  }
 }

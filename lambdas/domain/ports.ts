@@ -172,6 +172,13 @@ export interface MessageStore {
   itemsBySender(conversationId: string, senderId: string): Promise<StoredMessage[]>;
   /** Rewrites one of the sender's items for erasure; false when it is gone (expired) or not the sender's. */
   scrub(conversationId: string, seq: number, senderId: string, change: ItemScrub): Promise<boolean>;
+  /** Sets one timeline item's TTL (undefined: removes it, kept forever); false when the item is gone. */
+  setExpiry(conversationId: string, seq: number, expiresAt: number | undefined): Promise<boolean>;
+  /**
+   * Sets the head's `lastExpiresAt`, the TTL no later item may expire before (undefined: removes it), if the timeline
+   * still ends at `lastSeq`; false when it grew since.
+   */
+  settleExpiry(conversationId: string, lastSeq: number, lastExpiresAt: number | undefined): Promise<boolean>;
 }
 
 /** The Parquet archive of timeline items (S3, or a local folder), partitioned `conversation=<id>/date=<yyyy-mm-dd>/`. */

@@ -16,7 +16,7 @@ import type { Conversation, Message } from './types.js';
 const secondsPerDay = 86_400;
 
 /** The retention in force for a conversation, in days; null: kept forever. */
-export function retentionDaysOf(deps: Deps, conversation: Pick<Conversation, 'retentionDays'>): number | null {
+export function retentionDaysOf(deps: Pick<Deps, 'limits'>, conversation: Pick<Conversation, 'retentionDays'>): number | null {
   return conversation.retentionDays ?? deps.limits.messageRetentionDays;
 }
 

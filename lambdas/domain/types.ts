@@ -87,4 +87,6 @@ export type FanoutJob =
     }
   | { kind: 'presence'; userId: string; status: 'online' | 'offline'; lastSeenAt: string | null }
   /** Closes a connection when its token's session ends (`endsAt`, epoch seconds); re-queued until then. */
-  | { kind: 'expire'; userId: string; connectionId: string; endsAt: number; attempt: number };
+  | { kind: 'expire'; userId: string; connectionId: string; endsAt: number; attempt: number }
+  /** One page of a retention backfill (`retention-backfill.ts`); the next page is queued until the timeline is done. */
+  | { kind: 'retention'; conversationId: string; retentionDays: number | null; afterSeq: number; floor: number };

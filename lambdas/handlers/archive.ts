@@ -1,10 +1,8 @@
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
-import { createArchiveDeps } from '../app/archive-deps.js';
+import { deps } from '../app/archive-runtime.js';
 import { archiveChanges, type ArchiveChange } from '../domain/archive.js';
-
-const deps = createArchiveDeps();
 
 /**
  * Archive consumer of the messages table's stream: every insert and update of a timeline item becomes a Parquet row.

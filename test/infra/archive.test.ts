@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
-import { archive, archiveFunction, retention, tables } from '../../lib/definitions.js';
+import { archive, archiveFunction, functions, retention, streamSources, tables, type FunctionName } from '../../lib/definitions.js';
 import { allowedPairs, logicalId, synthesize } from './synth.js';
 
 // The IAM statements and resource properties do not depend on the bundles.
@@ -23,16 +25,24 @@ describe('retention', () => {
     expect(tables.messages.timeToLiveAttribute).toBe('expiresAt');
   });
 
-  it('passes the deployment’s retention to the actions function only when it is set', () => {
-    const variables = (t: typeof template, s: typeof stack) =>
-      t.toJSON().Resources[logicalId(s.functions.actions.function)].Properties.Environment.Variables as Record<string, unknown>;
-    expect(variables(template, stack)[retention.envVar]).toBe('30');
-    expect(variables(plain.template, plain.stack)[retention.envVar]).toBeUndefined();
+  it('passes the deployment’s retention to the functions that write, read or backfill timeline items, only when it is set', () => {
+    const variables = (t: typeof template, s: typeof stack, name: FunctionName) =>
+      t.toJSON().Resources[logicalId(s.functions[name].function)].Properties.Environment.Variables as Record<string, unknown>;
+    expect(retention.functions).toEqual(['actions', 'serverApi', 'fanout']);
+    for (const name of Object.keys(functions) as FunctionName[]) {
+      expect(variables(template, stack, name)[retention.envVar]).toBe(retention.functions.includes(name) ? '30' : undefined);
+      expect(variables(plain.template, plain.stack, name)[retention.envVar]).toBeUndefined();
+    }
   });
 });
 
 describe('archive', () => {
   const bucketId = () => logicalId(stack.archive!.bucket);
+
+  it('passes CloudFormation validation without findings (W9003 was a number where the schema wants a string)', () => {
+    const report = JSON.parse(readFileSync(join(withArchive.outdir, 'validation-report.json'), 'utf8')) as { pluginReports: unknown[] };
+    expect(report.pluginReports).toEqual([]);
+  });
 
   it('exists only when the archive context setting is on', () => {
     plain.template.resourceCountIs('AWS::S3::Bucket', 0);
@@ -45,13 +55,9 @@ describe('archive', () => {
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
       LifecycleConfiguration: {
-        Rules: [
-          {
-            Status: 'Enabled',
-            ObjectSizeGreaterThan: 128 * 1024,
-            Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: archive.transitionAfterDays }],
-          },
-        ],
+        Rules: [{ Status: 'Enabled', Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: archive.transitionAfterDays }] }],
+        // Objects under the 128 KB Glacier IR bills at least stay in S3 Standard.
+        TransitionDefaultMinimumObjectSize: 'all_storage_classes_128K',
       },
     });
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
@@ -62,15 +68,18 @@ describe('archive', () => {
     });
   });
 
-  it('consumes the messages stream in large batches, bisecting failures, with a dead-letter queue', () => {
+  it('consumes the messages stream as streamSources.archive says: large batches, bisecting failures, with a dead-letter queue', () => {
+    const source = streamSources.archive;
+    expect(source).toMatchObject({ consumer: 'archive', table: 'messages' });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: logicalId(stack.archive!.consumer.function) },
       EventSourceArn: { 'Fn::GetAtt': [messagesTable(), 'StreamArn'] },
       StartingPosition: 'TRIM_HORIZON',
-      BatchSize: archive.batchSize,
-      MaximumBatchingWindowInSeconds: archive.maxBatchingWindowSeconds,
-      MaximumRetryAttempts: archive.retryAttempts,
+      BatchSize: source.batchSize,
+      MaximumBatchingWindowInSeconds: source.maxBatchingWindowSeconds,
+      MaximumRetryAttempts: source.maximumRetryAttempts,
       BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
       DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(stack.archive!.deadLetterQueue), 'Arn'] } } },
       FilterCriteria: {
         Filters: [{ Pattern: JSON.stringify({ eventName: ['INSERT', 'MODIFY'], dynamodb: { Keys: { seq: { N: [{ 'anything-but': ['0'] }] } } } }) }],
@@ -79,6 +88,12 @@ describe('archive', () => {
     const consumer = template.toJSON().Resources[logicalId(stack.archive!.consumer.function)].Properties;
     expect(consumer).toMatchObject({ MemorySize: archiveFunction.memorySize, Timeout: archiveFunction.timeoutSeconds });
     expect(consumer.Environment.Variables[archive.bucketEnvVar]).toEqual({ Ref: bucketId() });
+    // Its DLQ is alarmed like every other.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack.archive!.deadLetterQueue), 'QueueName'] } }],
+      Threshold: 0,
+    });
   });
 
   it('gives the consumer exactly what it uses: the stream, PutObject on the archive, the erasure markers, its logs, its DLQ', () => {
@@ -91,13 +106,10 @@ describe('archive', () => {
         `dynamodb:DescribeStream ${stream}`,
         `dynamodb:GetRecords ${stream}`,
         `dynamodb:GetShardIterator ${stream}`,
-        // The event source mapping lists the table's streams; ListStreams has no resource to scope it to.
-        'dynamodb:ListStreams *',
+        `dynamodb:ListStreams ${stream}`,
         `logs:CreateLogStream {${logicalId(consumer.logGroup)}.Arn}`,
         `logs:PutLogEvents {${logicalId(consumer.logGroup)}.Arn}`,
         `s3:PutObject {${logicalId(bucket)}.Arn}/*`,
-        `sqs:GetQueueAttributes {${logicalId(deadLetterQueue)}.Arn}`,
-        `sqs:GetQueueUrl {${logicalId(deadLetterQueue)}.Arn}`,
         'xray:PutTelemetryRecords *',
         'xray:PutTraceSegments *',
         `sqs:SendMessage {${logicalId(deadLetterQueue)}.Arn}`,

@@ -34,7 +34,10 @@ afterAll(cleanup);
 const tableDefinitions = Object.entries(tables) as [TableName, TableDefinition][];
 const functionDefinitions = Object.entries(functions) as [FunctionName, FunctionDefinition][];
 const queueDefinitions = Object.entries(queues) as [QueueName, QueueDefinition][];
-const streamDefinitions = Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][];
+// The stream sources of the functions every deployment has (the archive's: test/infra/archive.test.ts).
+const streamDefinitions = (Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]).filter(
+  (entry): entry is [StreamSourceName, StreamSourceDefinition & { consumer: FunctionName }] => entry[1].consumer in functions,
+);
 
 const tableId = (name: TableName) => logicalId(stack.node.findChild('Tables').node.findChild(name));
 const queueId = (name: QueueName) => logicalId(stack.node.findChild('Queues').node.findChild(name));
@@ -244,13 +247,18 @@ describe('least privilege', () => {
     expect(allowedPairs(template, logicalId(fn(name).role))).toEqual([...new Set(expected)].sort());
   });
 
-  it('spells out the fanout worker: reads to re-check recipients after a membership change, writes to presence and undelivered only', () => {
+  it('spells out the fanout worker: reads to re-check recipients after a membership change, writes to presence, undelivered and TTLs only', () => {
     // Members GetItem: a removed recipient's removedAtSeq; messages BatchGetItem: the head's membershipSeq;
-    // users Query: the blocks that hide a user's presence.
+    // users Query: the blocks that hide a user's presence. Retention backfills: the conversation and its head read
+    // consistently (GetItem), its timeline (Query), each item's expiresAt and the head's lastExpiresAt (UpdateItem).
     expect(allowedPairs(template, logicalId(fn('fanout').role)).filter((pair) => pair.startsWith('dynamodb:'))).toEqual(
       [
         `dynamodb:BatchGetItem {${tableId('conversations')}.Arn}`,
+        `dynamodb:GetItem {${tableId('conversations')}.Arn}`,
         `dynamodb:BatchGetItem {${tableId('messages')}.Arn}`,
+        `dynamodb:GetItem {${tableId('messages')}.Arn}`,
+        `dynamodb:Query {${tableId('messages')}.Arn}`,
+        `dynamodb:UpdateItem {${tableId('messages')}.Arn}`,
         `dynamodb:BatchGetItem {${tableId('presence')}.Arn}`,
         `dynamodb:GetItem {${tableId('members')}.Arn}`,
         `dynamodb:Query {${tableId('members')}.Arn}/index/byUser`,

@@ -48,6 +48,7 @@ const detailTypes: Record<string, string> = {
   member_removed: 'member.removed',
   role_changed: 'member.role_changed',
   title_changed: 'conversation.title_changed',
+  retention_changed: 'conversation.retention_changed',
 };
 
 describe('event stream', () => {
@@ -78,6 +79,7 @@ describe('event stream', () => {
       { action: 'unreact', conversationId, seq: first, clientMessageId: nextId(), emoji: '👍' },
       { action: 'setRole', conversationId, userId: member.userId, role: 'admin' },
       { action: 'updateConversation', conversationId, title: 'renamed' },
+      { action: 'updateConversation', conversationId, retentionDays: 7 },
       { action: 'removeMembers', conversationId, members: [extra] },
       { action: 'deleteMessage', conversationId, seq: first, clientMessageId: nextId() },
     ];

@@ -2,6 +2,9 @@
  * The local stack enforces each function's role policy from the synthesized template: with one permission removed
  * from one role, the call that needs it fails the way AWS fails it, and nothing else changes.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -30,6 +33,8 @@ function withoutConnectAction(action: string) {
 
 beforeAll(async () => {
   stack = await startLocalStack({ adjustTemplate: withoutConnectAction('dynamodb:UpdateItem'),
+    // The archive consumer too, so its role (from the `-c archive=true` template) is checked like the others.
+    archiveDir: mkdtempSync(join(tmpdir(), 'parley-iam-archive-')),
     // The refused $connect is logged as an error by the handler, as it would be on AWS; keep the test output quiet.
     env: { POWERTOOLS_LOG_LEVEL: 'SILENT' },
     onError: () => undefined,
@@ -88,6 +93,14 @@ describe('IAM from the template', () => {
     });
     ddb.destroy();
     sqs.destroy();
+  });
+
+  it('checks the archive consumer against its own role: the erasure markers, not the timeline', () => {
+    const table = (name: string) => `arn:aws:dynamodb:us-east-1:000000000000:table/${name}`;
+    expect(stack.iam.allows('archive', { action: 'dynamodb:BatchGetItem', resource: table(stack.tableNames.users) })).toBe(true);
+    expect(stack.iam.allows('archive', { action: 'dynamodb:BatchGetItem', resource: table(stack.tableNames.messages) })).toBe(false);
+    expect(stack.iam.allows('archive', { action: 'dynamodb:PutItem', resource: table(stack.tableNames.users) })).toBe(false);
+    expect(stack.streamPollers.archive).toBeDefined();
   });
 
   it('leaves the other functions their permissions: the authorizer ran and was not refused', () => {

@@ -6,7 +6,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, describe, expect, inject, it, vi } from 'vitest';
 import { DirectoryArchiveStore } from '../../lambdas/adapters/archive-stores.js';
 import { archivePrefix } from '../../lambdas/domain/archive.js';
 import { createGroup } from '../../lambdas/domain/conversations.js';
@@ -17,8 +17,9 @@ import { history, sendMessage } from '../../lambdas/domain/messages.js';
 import { sync } from '../../lambdas/domain/sync.js';
 import type { ArchiveRow } from '../../lambdas/domain/ports.js';
 import { deleteExpiredItems } from '../../local/dynamodb.js';
+import { backfillTtl, scanConversations } from '../../scripts/backfill-ttl.js';
 import { dynamoDeps } from '../support/dynamo-deps.js';
-import { uniqueUser } from '../support/ws-client.js';
+import { connectAs, uniqueUser } from '../support/ws-client.js';
 
 const info = inject('parley');
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -191,5 +192,65 @@ describe('erasure', () => {
     expect(rows.some((row) => row.body.includes('bob secret'))).toBe(false);
     expect(rows.some((row) => row.seq === 1 && row.body === 'alice one')).toBe(true);
     expect(rows.some((row) => row.seq === 3 && row.body === 'carol edited')).toBe(true);
+  });
+});
+
+describe('retention backfill', () => {
+  const clients: Awaited<ReturnType<typeof connectAs>>[] = [];
+  afterAll(() => Promise.all(clients.map((client) => client.close())));
+  /** Every item's TTL is its own retention's, never before the item before it. */
+  const expected = (items: Record<string, unknown>[], days: number) => {
+    let floor = 0;
+    return items.map((item) => (floor = Math.max(floor, Math.floor(Date.parse(String(item.createdAt)) / 1000) + days * 86_400)));
+  };
+  const head = async (id: string) =>
+    (await ddb.send(new GetCommand({ TableName: info.tableNames.messages, Key: { conversationId: id, seq: 0 }, ConsistentRead: true }))).Item;
+
+  it('gives the messages stored before a group’s retention change their new TTL, through the queued job the fanout worker runs', async () => {
+    const { deps } = clockedDeps(Date.now());
+    const [alice, bob] = [uniqueUser('bf-a'), uniqueUser('bf-b')];
+    const { conversation } = await createGroup(deps, caller(alice), { title: 'backfill', members: [bob] });
+    const id = conversation.conversationId;
+    for (const n of [1, 2, 3]) await sendMessage(deps, caller(alice), { conversationId: id, clientMessageId: `bf-${n}`, body: `kept ${n}` });
+    expect((await storedItems(id)).every((item) => item.expiresAt === undefined)).toBe(true);
+
+    // Through the deployed path: the actions function queues the job, the fanout worker runs it under its role.
+    const owner = await connectAs(info, alice);
+    clients.push(owner);
+    const reply = await owner.request({ action: 'updateConversation', conversationId: id, retentionDays: 30 });
+    expect(reply.type, JSON.stringify(reply)).not.toBe('error');
+    await vi.waitFor(
+      async () => {
+        const items = await storedItems(id);
+        expect(items.map((item) => item.expiresAt)).toEqual(expected(items, 30));
+      },
+      { timeout: 20_000, interval: 200 },
+    );
+    const items = await storedItems(id);
+    expect(items).toHaveLength(4);
+    expect((await head(id))?.lastExpiresAt).toBe(items.at(-1)!.expiresAt);
+  });
+
+  it('npm run backfill-ttl gives a conversation’s messages the deployment’s new default TTL', async () => {
+    const { deps } = clockedDeps(Date.now());
+    const [alice, bob] = [uniqueUser('bt-a'), uniqueUser('bt-b')];
+    const { conversation } = await createGroup(deps, caller(alice), { title: 'default', members: [bob] });
+    const id = conversation.conversationId;
+    for (const n of [1, 2]) await sendMessage(deps, caller(alice), { conversationId: id, clientMessageId: `bt-${n}`, body: `kept ${n}` });
+    const withDefault = dynamoDeps(info, { messageRetentionDays: 10 }).deps;
+    expect(await backfillTtl(withDefault, { conversations: [id] }, 1)).toEqual({ conversations: 1, read: 2, updated: 2, superseded: 0, complete: true });
+    const items = await storedItems(id);
+    expect(items.map((item) => item.expiresAt)).toEqual(expected(items, 10));
+    expect((await head(id))?.lastExpiresAt).toBe(items.at(-1)!.expiresAt);
+    // Without --conversation it lists every conversation from the conversations table, page by page (read only here).
+    const pages = scanConversations(ddb, info.tableNames.conversations, 500);
+    const listed: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await pages(cursor);
+      listed.push(...page.ids);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    expect(listed).toContain(id);
   });
 });

@@ -50,6 +50,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
         fanoutVisibilityTimeoutSeconds: 2,
         // Stream and webhook retries come back within milliseconds.
         retryBaseMs: 20,
+        // The archive's mapping gathers records for a minute; tests read its objects within seconds.
+        streamBatchingWindowSeconds: 1,
         env: {
           POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR',
           // A short skew so sessions of short-lived dev tokens end within seconds of their exp.
