@@ -458,7 +458,8 @@ function coldStartSection(coldStart: Results['coldStart']): string[] {
     '## Cold start',
     '',
     'Each handler bundled like the CDK construct does (`lib/parley-function.ts`: esbuild, ESM, platform node, target node22,',
-    'minified, AWS SDK v3 bundled), then imported in a fresh `node` process with the handler\'s environment variables set;',
+    'minified, AWS SDK v3 bundled but for the credential providers Lambda never loads: `lib/bundling.ts`), then imported in a',
+    'fresh `node` process with the handler\'s environment variables set;',
     `init = time of the \`import()\` (module initialization: SDK clients, config, logger), median of ${coldStart.bundles[0]?.runs ?? '?'} runs.`,
     'Lambda adds its own environment start before this, and runs Node 22 on Graviton with a 256/512 MB share of a CPU, so',
     'absolute init times there are higher; the relative sizes carry over.',
@@ -604,10 +605,12 @@ function findingsSection(scenarios: ScenarioResult[], coldStart: Results['coldSt
     const zod = bundles.map((b) => b.topPackages?.find((p) => p.name === 'zod')?.bytes ?? 0);
     items.push(
       `**Bundle size: ${over.length === 0 ? 'every handler is within' : `${over.map((b) => b.function).join(' and ')} exceed`} ` +
-        `the ${bundleBudgetBytes / 1024} KB target.** Validation uses \`zod/mini\` with only the English messages ` +
-        `(${fmt(Math.max(...zod) / 1024, 0)} KB); the authorizer checks user ids with a plain pattern and carries no zod. ` +
-        'The largest remaining item is the AWS SDK itself (`@smithy/core`, and `@aws-sdk/nested-clients`: SSO/STS ' +
-        'credential providers Lambda never uses, since it has credentials in the environment).',
+        `the ${bundleBudgetBytes / 1024} KB target.** The largest parts left are the AWS SDK (\`@smithy/core\`), the X-Ray SDK ` +
+        'behind Powertools Tracer (`aws-xray-sdk-core`, `semver`) and classic zod ' +
+        `(${fmt(Math.max(...zod) / 1024, 0)} KB: the event schemas of \`lambdas/domain/events.ts\`, which the fanout domain imports, so ` +
+        'every WebSocket handler carries them; written with `zod/mini` they would take about 70 KB less). connect and disconnect ' +
+        'are built with the presence store and the queue only (`lambdas/app/connection-runtime.ts`); serverApi carries the ' +
+        'archive writer (S3, Parquet) for erasure whether or not the archive is deployed.',
     );
   }
   items.push(

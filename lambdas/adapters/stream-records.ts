@@ -1,7 +1,8 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { z } from 'zod';
+// A namespace import, which esbuild tree-shakes: `{ z }` pulls every locale of zod into each bundle (~350 KB).
+import * as z from 'zod';
 import { tables } from '../../lib/definitions.js';
 import { parseEvent, timelineEvent, UnmappableRecordError, undeliveredEvent, type ParleyEvent, type StreamItem } from '../domain/events.js';
 import { toMessage } from './dynamo-message-store.js';
