@@ -22,11 +22,8 @@ export class StackHooks {
 
   constructor(stack: LocalStack) {
     // Every container has its own clients: count on each one's, the running ones and every one started later.
-    stack.lambdas.onContainerModules((_name, { runtime }) => {
-      if (!runtime) return;
-      this.counter.attach(runtime.clients.ddb);
-      this.counter.attach(runtime.clients.sqs);
-      this.counter.attach(runtime.clients.management);
+    stack.lambdas.onContainerModules((_name, { runtime, connection }) => {
+      for (const client of Object.values(runtime?.clients ?? connection?.clients ?? {})) this.counter.attach(client);
     });
     // The event source mapping's receives and deletes are billed SQS requests of the fanout path too.
     this.counter.attach(stack.pollerSqs, 'fanout');

@@ -27,6 +27,8 @@ export interface LambdaFunctionConfig {
 export interface ContainerModules {
   /** `lambdas/app/runtime.ts` of this container, if its handler loads it. */
   runtime?: { config: Config; clients: AwsClients; deps: Deps };
+  /** `lambdas/app/connection-runtime.ts` (connect and disconnect: DynamoDB and SQS only). */
+  connection?: { clients: Pick<AwsClients, 'ddb' | 'sqs'> };
   /** `lambdas/app/events-runtime.ts` of this container, if its handler loads it. */
   events?: { eventsClient: SdkClientWithMiddleware };
   /** `lambdas/app/archive-runtime.ts` (the archive consumer's own client). */
@@ -97,6 +99,7 @@ const executions = new AsyncLocalStorage<Execution>();
 /** Modules whose exports a container hands to the runtime when it initializes them (appended by the bundler plugin). */
 const instrumentedModules: Record<string, { kind: keyof ContainerModules; exports: string[] }> = {
   'lambdas/app/runtime.ts': { kind: 'runtime', exports: ['config', 'clients', 'deps'] },
+  'lambdas/app/connection-runtime.ts': { kind: 'connection', exports: ['clients'] },
   'lambdas/app/events-runtime.ts': { kind: 'events', exports: ['eventsClient'] },
   'lambdas/app/archive-runtime.ts': { kind: 'archive', exports: ['ddb'] },
 };
@@ -268,6 +271,7 @@ export class LambdaRuntime<Name extends string = string> {
     const modules = { [kind]: exports } as ContainerModules;
     const clients: SdkClientWithMiddleware[] = [
       ...Object.values(modules.runtime?.clients ?? {}),
+      ...Object.values(modules.connection?.clients ?? {}),
       ...(modules.events ? [modules.events.eventsClient] : []),
       ...(modules.archive ? [modules.archive.ddb] : []),
     ];

@@ -261,18 +261,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stoppers.push(() => lambdas.stop());
     await lambdas.build();
-    // Each container builds its own SDK clients (lambdas/app/runtime.ts, the archive consumer's archive-runtime.ts):
+    // Each container builds its own SDK clients (lambdas/app/runtime.ts, connection-runtime.ts, archive-runtime.ts):
     // `dynamodb:*` and `sqs:*` faults and the IAM check are installed there.
     const arns = { region: localRegion, webSocketStage: `${emulator.apiId}/${emulator.stage}` };
-    lambdas.onContainerModules((_name, { runtime, archive: archiveRuntime }) => {
+    lambdas.onContainerModules((_name, { runtime, connection, archive: archiveRuntime }) => {
       if (archiveRuntime) installIamChecks(archiveRuntime.ddb, 'dynamodb', iam, arns);
-      if (!runtime) return;
-      installSdkFaults(runtime.clients.ddb, 'dynamodb', emulator.faults);
-      installSdkFaults(runtime.clients.sqs, 'sqs', emulator.faults);
-      installSqsContract(runtime.clients.sqs);
-      installIamChecks(runtime.clients.ddb, 'dynamodb', iam, arns);
-      installIamChecks(runtime.clients.sqs, 'sqs', iam, arns);
-      installIamChecks(runtime.clients.management, 'execute-api', iam, arns);
+      const clients = runtime?.clients ?? connection?.clients;
+      if (!clients) return;
+      installSdkFaults(clients.ddb, 'dynamodb', emulator.faults);
+      installSdkFaults(clients.sqs, 'sqs', emulator.faults);
+      installSqsContract(clients.sqs);
+      installIamChecks(clients.ddb, 'dynamodb', iam, arns);
+      installIamChecks(clients.sqs, 'sqs', iam, arns);
+      if (runtime) installIamChecks(runtime.clients.management, 'execute-api', iam, arns);
     });
     const run = (name: AnyFunctionName, event: unknown) => lambdas.invoke(name, event);
     let wrapper: InvokeWrapper | undefined;
