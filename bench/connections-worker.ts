@@ -121,7 +121,10 @@ function sendHeartbeat(ws: WebSocket): Promise<void> {
   heartbeat.sent++;
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, 5000);
-    queue.push({ sentAt: now(), answered: () => (clearTimeout(timer), resolve()) });
+    queue.push({ sentAt: now(), answered: () => {
+        clearTimeout(timer);
+        resolve();
+      } });
     ws.send(JSON.stringify({ action: 'heartbeat', requestId: `h${nextRequest++}` }));
   });
 }

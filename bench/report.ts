@@ -2,7 +2,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { bundleBudgetBytes, type BundleResult } from './cold-start.js';
 import type { ConnectionsResult } from './connections.js';
-import { connectionCostPerUserMonth, costPerMillionMessages, floorPerMillionMessages, priceSources, prices, scalePrices, scalePriceSources } from './cost-model.js';
+import { connectionCostPerUserMonth, costPerMillionMessages, floorPerMillionMessages, priceSources, prices, scalePriceSources } from './cost-model.js';
 import {
   awsLimits,
   connectionsPerDevicePerDay,
@@ -845,7 +845,7 @@ export function capacitySection(): string[] {
     '',
     `- **Cost: ${usd0(costs[0]!.total)}, ${usd0(costs[1]!.total)} and ${usd0(costs[2]!.total)} a month** at 100k, 1M and 10M users (about $${(costs[1]!.total / scales[1]).toFixed(2)} per user). API Gateway`,
     `  messages are ${fmt(apiShare * 100, 0)}% of it, and presence pushes are ${fmt(presenceShare * 100, 0)}% of those messages: every transition reaches ${presenceContacts(d)}`,
-    `  contacts\' connections. Pushing presence only in conversations of up to 32 members (groups pull it with the \`presence\``,
+    `  contacts' connections. Pushing presence only in conversations of up to 32 members (groups pull it with the \`presence\``,
     `  action) would cut the bill to ${usd0(noGroupPresence[1]!)} at 1M users.`,
     `- **Binding at 100k users:** ${bindsAt(0).join('; ') || 'nothing'}. **At 1M:** ${bindsAt(1).join('; ')}. **At 10M:** ${bindsAt(2).join('; ')}.`,
     `- **@connections is the first wall**: ${count(quota(0, '@connections calls').peak)} PostToConnection calls per second at 100k users already exceed the 10,000 requests/s`,

@@ -229,7 +229,7 @@ export class Delivery {
   private scheduleGapFill(id: string): void {
     if (!this.hooks.isOnline()) return;
     const stream = this.streams.get(id);
-    if (!stream || !stream.machine.is('live') || !stream.gap()) return;
+    if (!stream?.machine.is('live') || !stream.gap()) return;
     const failures = stream.failures;
     const delay = failures === 0 ? this.opts.gapFillDelayMs : this.opts.gapFillDelayMs + backoffDelay(failures, this.backoff, this.random);
     stream.waitForGap(this.clock, delay, () => void this.fillGap(stream));

@@ -2,7 +2,7 @@ import { backoffDelay, type BackoffOptions } from './backoff.js';
 import type { Clock } from './clock.js';
 import type { Cursors } from './cursor-store.js';
 import { ParleyError } from './errors.js';
-import { type ClientLimits, type PresenceInfo, type ReplyMap, type RequestMap, type SyncConversation } from './protocol.js';
+import type { ClientLimits, PresenceInfo, ReplyMap, RequestMap, SyncConversation } from './protocol.js';
 import { StateMachine, type TransitionTable } from './state-machine.js';
 import { sameCursors, utf8Length } from './util.js';
 

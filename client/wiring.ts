@@ -191,7 +191,10 @@ function handleFrame(m: ClientModules, data: unknown): void {
     return;
   }
   // The server closes the connection right after this; the request it answers is resent on the next one.
-  if (frame.type === 'error' && frame.code === 'token_expired') return m.connection.renew('token expired');
+  if (frame.type === 'error' && frame.code === 'token_expired') {
+    m.connection.renew('token expired');
+    return;
+  }
   if (typeof frame.requestId === 'string') {
     // A reply that arrived after its timeout: an ack still tells us the message is stored.
     if (!m.requests.reply(frame.requestId, frame) && frame.type === 'ack') m.outbox.complete(frame as unknown as SendAck);

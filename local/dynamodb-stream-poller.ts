@@ -20,6 +20,7 @@ export interface DynamoDbStreamPollerOptions {
   tableName: string;
   /** Batch size, batching window, filters, bisect, retries, record age: the mapping's settings. */
   source: StreamSourceDefinition;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a stream handler may return nothing, as Lambda allows
   invoke: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
   /** The on-failure destination: batches that exhaust their retries are described there, as Lambda does. */
   sqs: SQSClient;

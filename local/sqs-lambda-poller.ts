@@ -15,6 +15,7 @@ export interface SqsLambdaPollerOptions {
   batchSize: number;
   /** Concurrent batches in flight (the mapping's maximumConcurrency, capped locally). */
   concurrency: number;
+  // biome-ignore lint/suspicious/noConfusingVoidType: an SQS handler may return nothing, as Lambda allows
   invoke: (event: SQSEvent) => Promise<SQSBatchResponse | void>;
   onError?: (message: string, error: unknown) => void;
   /** Injected worker crashes, skipped deletes (redelivery) and duplicate deliveries (`poller:*` fault targets). */

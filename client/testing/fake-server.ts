@@ -18,7 +18,7 @@ import type { WebSocketConstructor, WebSocketLike } from '../websocket.js';
 type Frame = Record<string, unknown>;
 
 /** What an intercept hook may return: `'drop'` swallows the frame, an object replaces it, nothing keeps it. */
-export type InterceptResult = 'drop' | Frame | void;
+export type InterceptResult = 'drop' | Frame | undefined;
 
 /** Options of `FakeParleyServer`. */
 export interface FakeServerOptions {
@@ -149,7 +149,7 @@ export class FakeParleyServer {
   /** Open accepted sockets at once (default); when false a test calls `socket.open()` itself. */
   autoOpen = true;
   /** Sees each request before it is processed; `'drop'` loses it (no reply, no effect). */
-  interceptRequest?: (connection: FakeConnection, request: Frame) => 'drop' | void;
+  interceptRequest?: (connection: FakeConnection, request: Frame) => 'drop' | undefined;
   /** Sees each reply after the request took effect; `'drop'` loses the reply, an object replaces it. */
   interceptReply?: (connection: FakeConnection, request: Frame, reply: Frame) => InterceptResult;
   /** Sees each pushed event; `'drop'` loses it (a test may `deliver` it later). */

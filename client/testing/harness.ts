@@ -1,5 +1,5 @@
 import { ParleyClient, type ParleyClientEvents, type ParleyClientOptions } from '../client.js';
-import { FakeParleyServer } from './fake-server.js';
+import type { FakeParleyServer } from './fake-server.js';
 import { ManualClock, settle } from './manual-clock.js';
 
 /** A seeded PRNG (mulberry32) so jitter and ids are reproducible. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from './deps.js';
-import { BadRequestError, ForbiddenError, LimitExceededError, NotFoundError, UnavailableError } from './errors.js';
+import { BadRequestError, ForbiddenError, LimitExceededError, NotFoundError, } from './errors.js';
 import { addsDirectly, hasBlocked } from './consent.js';
 import { publish } from './fanout.js';
 import { addMembers as addGroupMembers } from './membership.js';
@@ -11,7 +11,6 @@ import type { ConversationSummary } from '../../protocol/frames.js';
 import { conversationIdPattern } from '../../protocol/limits.js';
 import { isSystem, rightsIn } from './principal.js';
 import type { Caller, Conversation, Role } from './types.js';
-import { fullJitter } from '../shared/jitter.js';
 
 /** What a blocked user hears when opening a DM or sending into one (and anyone else refused the same way). */
 export const cannotContact = 'you cannot message this user';
@@ -200,7 +199,7 @@ export async function listConversations(
   for (const membership of page.items) {
     const conversation = conversations.get(membership.conversationId);
     // A member item alone proves nothing: the conversation must list the caller.
-    if (!conversation || !conversation.members.includes(caller.userId)) continue;
+    if (!conversation?.members.includes(caller.userId)) continue;
     const summary = {
       ...conversation,
       lastDeliveredSeq: membership.lastDeliveredSeq,

@@ -8,7 +8,7 @@ const route = createRouter(deps);
 
 /** Every client action: one reply frame per request, sent back as the route response. */
 export const handler = instrumented('actions', async (event: WebSocketEvent): Promise<WebSocketResult> => {
-  let reply;
+  let reply: Awaited<ReturnType<typeof route>>;
   try {
     const caller = callerOf(event);
     if (sessionExpired(deps, caller)) {

@@ -19,7 +19,7 @@ describe('ParleyClient requests', () => {
     const list = t.client.listConversations();
     await t.clock.advance(0);
     expect(held).toHaveLength(3);
-    held.reverse().forEach((deliver) => deliver());
+    for (const deliver of held.reverse()) deliver();
     await expect(presence).resolves.toEqual([{ userId: 'bob', status: 'offline', lastSeenAt: null }]);
     await expect(history).resolves.toEqual({ messages: [], nextBeforeSeq: null });
     await expect(list).resolves.toMatchObject({ conversations: [{ conversationId: dm.conversationId }] });

@@ -178,7 +178,10 @@ describe('request state machine', () => {
   const setup = (open: boolean) => {
     const clock = new ManualClock();
     const written: string[] = [];
-    const transport = { isClosed: () => false, isOpen: () => open, write: (frame: string) => (written.push(frame), true), limits: () => defaultClientLimits };
+    const transport = { isClosed: () => false, isOpen: () => open, write: (frame: string) => {
+        written.push(frame);
+        return true;
+      }, limits: () => defaultClientLimits };
     return { clock, written, tracker: new RequestTracker(clock, transport), setOpen: (value: boolean) => (open = value) };
   };
 

@@ -4,7 +4,7 @@ import { AsyncStorageAdapter, IndexedDbStorage, MemoryStorage, type ClientStorag
 import { storageKeys } from '../../client/durable-state.js';
 import { FakeParleyServer } from '../../client/testing/fake-server.js';
 import { connectNow, createTestClient } from '../../client/testing/harness.js';
-import { ManualClock } from '../../client/testing/manual-clock.js';
+import type { ManualClock } from '../../client/testing/manual-clock.js';
 
 /** Runs a storage's writes to completion (IndexedDB and async adapters resolve on later turns). */
 const drain = async (clock: ManualClock) => {

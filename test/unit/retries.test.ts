@@ -3,11 +3,10 @@
  * surfaces anything a client cannot drop by (conversationId, seq)).
  */
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DynamoConversationStore } from '../../lambdas/adapters/dynamo-conversation-store.js';
 import { DynamoMessageStore } from '../../lambdas/adapters/dynamo-message-store.js';
 import { SqsFanoutQueue } from '../../lambdas/adapters/sqs-fanout-queue.js';
 import { translateAwsErrors } from '../../lambdas/adapters/aws-errors.js';

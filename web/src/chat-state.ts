@@ -406,7 +406,7 @@ export class ChatState {
   /** How you left a group you are no longer a member of, or `null` while you are one. */
   removal(conversationId: string): Removal | null {
     const conversation = this.client.conversation(conversationId);
-    if (!conversation || conversation.kind !== 'group' || conversation.members.includes(this.me)) return null;
+    if (conversation?.kind !== 'group' || conversation.members.includes(this.me)) return null;
     const view = this.view(conversationId);
     const event = [...view.messages.values()]
       .filter((m) => (m.kind === 'member_removed' || m.kind === 'member_left') && m.userIds?.includes(this.me))
