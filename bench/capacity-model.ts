@@ -220,10 +220,11 @@ export function messageUsage(members: number, t: Omit<Traffic, 'users'>): Usage 
   usage.lambdaSeconds.actions = ms.sendMs / 1000;
   usage.lambdaRequests.fanout = ms.fanoutInvocations;
   usage.lambdaSeconds.fanout = (ms.fanoutInvocations * ms.fanoutMs) / 1000;
-  // TransactWriteItems: 2 WRU per started KB of each item; the head item (lastSeq) and the idempotency key are small.
+  // Three single-item writes, 1 WRU per started KB each: the idempotency claim (PutItem), the head's counter
+  // (UpdateItem ADD, a small item) and the message at its seq (PutItem). The first two are under 1 KB.
   const messageItemKb = Math.ceil((t.messageBytes + t.messageItemOverheadBytes) / 1024);
-  usage.writeUnits.messages = 2 * (1 + messageItemKb);
-  usage.writeUnits.idempotency = 2;
+  usage.writeUnits.messages = sendWriteUnits.counter + messageItemKb;
+  usage.writeUnits.idempotency = sendWriteUnits.claim;
   // Consistent GetItem of the conversation (members included) and of the head item; presence by BatchGetItem
   // (eventually consistent, 0.5 RRU per item): 3 RRU for 1:1 and 68 for 130 members, as measured by the bench.
   usage.readUnits.conversations = Math.ceil(conversationItemBytes(members) / 4096);
@@ -530,6 +531,13 @@ const check = (
 /** Seconds within which a reconnect storm (every peak connection at once) should be admitted. */
 export const reconnectStormTargetSeconds = 300;
 
+/**
+ * Write units of one send besides the message item itself (docs/DESIGN.md, Send path): the idempotency claim and the
+ * counter update, each a single small-item write. The message's put adds 1 WRU per started KB of the item. The
+ * transactional design this replaced paid 2 WRU for each of its three items.
+ */
+export const sendWriteUnits = { claim: 1, counter: 1 } as const;
+
 /** Members of one conversation who, sending at the per-connection rate limit, saturate its partition. */
 export function membersToSaturatePartition(t: Omit<Traffic, 'users'>): number {
   return Math.ceil(awsLimits.dynamoDbPartitionWriteUnits / messageUsage(t.groupMembers, t).writeUnits.messages / limits.sendRatePerSecond);
@@ -546,7 +554,8 @@ export function quotaChecks(t: Traffic): QuotaCheck[] {
     tableNames.reduce((best, name) => (units[name] > units[best] ? name : best), tableNames[0]!);
   const readTable = hottestTable(peak.readUnits);
   const writeTable = hottestTable(peak.writeUnits);
-  // One group's share of the group traffic in the peak hour; each message writes the head and the message item in its partition.
+  // One group's share of the group traffic in the peak hour; each message writes the head's counter and the message item
+  // in its partition (the idempotency claim lives in another table).
   const groupsCount = (t.users * t.groupsPerUser) / t.groupMembers;
   const perGroupPeak = rate.groupMessages / Math.max(1, groupsCount);
   const partitionWruPerMessage = messageUsage(t.groupMembers, t).writeUnits.messages;

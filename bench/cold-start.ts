@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { bundleBanner, bundleExternalModules, bundleMainFields, bundleTarget } from '../lib/bundling.js';
 import { commonEnv, functions, queues, tables, type FunctionName } from '../lib/definitions.js';
 
 const run = promisify(execFile);
@@ -46,7 +47,7 @@ function handlerEnv(): NodeJS.ProcessEnv {
   };
 }
 
-/** Bundles one handler with the settings of lib/parley-function.ts (the CDK construct's esbuild options). */
+/** Bundles one handler as the CDK construct does (lib/parley-function.ts, with the options of lib/bundling.ts). */
 async function bundle(name: FunctionName, outDir: string): Promise<{ file: string; topPackages: BundleResult['topPackages'] }> {
   const outfile = join(outDir, name, 'index.mjs');
   const result = await build({
@@ -55,9 +56,10 @@ async function bundle(name: FunctionName, outDir: string): Promise<{ file: strin
     bundle: true,
     platform: 'node',
     format: 'esm',
-    target: 'node22',
-    mainFields: ['module', 'main'],
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    target: bundleTarget,
+    mainFields: bundleMainFields,
+    banner: { js: bundleBanner },
+    external: bundleExternalModules,
     minify: true,
     sourcemap: true,
     sourcesContent: false,

@@ -2,6 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import type { ScenarioContext } from './scenarios/common.js';
 import { runDirect } from './scenarios/direct.js';
 import { runGroups } from './scenarios/groups.js';
+import { runHotGroup } from './scenarios/hot-group.js';
 import { runLargeGroup } from './scenarios/large-group.js';
 import { runReconnect } from './scenarios/reconnect.js';
 import type { ControlAction, FromWorker, ScenarioClientResult, ScenarioName, ToWorker } from './worker-protocol.js';
@@ -18,6 +19,7 @@ const scenarios: Record<ScenarioName, (ctx: ScenarioContext) => Promise<Scenario
   'groups-130': runGroups,
   'group-1000': runLargeGroup,
   'reconnect-1000': runReconnect,
+  'hot-group': runHotGroup,
 };
 
 let nextControlId = 1;

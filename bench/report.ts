@@ -349,8 +349,9 @@ function criticalPathSection(scenarios: ScenarioResult[]): string[] {
     '## Critical path model (AWS)',
     '',
     'The sequential AWS calls between a `send` and a recipient\'s receive, read from the code: `sendMessage` reads the',
-    'conversation and its head item (two consistent `GetItem` in parallel), stores with one `TransactWriteItems` (the head\'s',
-    '`lastSeq`, the message, the idempotency key), then `publish`: up to 150 members it reads presence with `BatchGetItem` (100 keys per call, in parallel) and posts',
+    'conversation and its head item (two consistent `GetItem` in parallel), then stores with three single-item writes in',
+    'sequence (`PutItem` of the idempotency claim, `UpdateItem` of the head\'s `lastSeq` counter, `PutItem` of the message at',
+    'its seq), then `publish`: up to 150 members it reads presence with `BatchGetItem` (100 keys per call, in parallel) and posts',
     'inline with 32 `PostToConnection` in flight; above that it enqueues chunks of 100 recipients with `SendMessageBatch`, and',
     'the fanout function (SQS event source) does the `BatchGetItem` and the posts. The ack is the route response after `publish`.',
     '',
@@ -457,7 +458,8 @@ function coldStartSection(coldStart: Results['coldStart']): string[] {
     '## Cold start',
     '',
     'Each handler bundled like the CDK construct does (`lib/parley-function.ts`: esbuild, ESM, platform node, target node22,',
-    'minified, AWS SDK v3 bundled), then imported in a fresh `node` process with the handler\'s environment variables set;',
+    'minified, AWS SDK v3 bundled but for the credential providers Lambda never loads: `lib/bundling.ts`), then imported in a',
+    'fresh `node` process with the handler\'s environment variables set;',
     `init = time of the \`import()\` (module initialization: SDK clients, config, logger), median of ${coldStart.bundles[0]?.runs ?? '?'} runs.`,
     'Lambda adds its own environment start before this, and runs Node 22 on Graviton with a 256/512 MB share of a CPU, so',
     'absolute init times there are higher; the relative sizes carry over.',
@@ -550,6 +552,11 @@ export function latencyChart(scenarios: ScenarioResult[]): string {
 
 const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/** Write units of a send's DynamoDB requests, per message (claim, counter, message; a transaction on the rare paths). */
+function sendWrites(calls: Record<string, { writeUnits?: number }>): number {
+  return ['DynamoDB.PutItem', 'DynamoDB.UpdateItem', 'DynamoDB.TransactWriteItems', 'DynamoDB.DeleteItem'].reduce((n, key) => n + (calls[key]?.writeUnits ?? 0), 0);
+}
+
 function findingsSection(scenarios: ScenarioResult[], coldStart: Results['coldStart']): string[] {
   const phase = (name: string) => scenarios.find((s) => s.name === name)?.phases.parley;
   const modeledRatio = (name: string) => {
@@ -561,26 +568,21 @@ function findingsSection(scenarios: ScenarioResult[], coldStart: Results['coldSt
   const large = phase('group-1000');
   const items: string[] = [];
   if (direct) {
-    const txn = direct.perMessage.send['DynamoDB.TransactWriteItems'];
+    const writes = sendWrites(direct.perMessage.send);
     items.push(
       `**The 1:1 cost target (≤ 1.3× the floor) is ${direct.cost.ratio <= 1.3 ? 'met' : 'missed'}: ${fmt(direct.cost.ratio, 2)}× (${modeledRatio('direct-1000')}× with Lambda at the modeled duration).** ` +
         `The floor of a 1:1 message is only $3 per million (3 API Gateway messages), so 1.3× leaves $0.90 for everything else. ` +
-        `The send transaction alone is ${fmt(txn?.writeUnits, 1)} WRU (${usd((txn?.writeUnits ?? 0) * prices.dynamoDbPerMillionWriteUnits)}/M: every item of a ` +
-        `transaction costs 2 WRU), the reads around it add ${fmt(direct.usage.readUnits, 1)} RRU, and the Lambda invocation ${usd(direct.cost.lambda)}. ` +
-        'Getting under $0.90 would take a different store: one non-transactional 1 KB write per message ($0.625/M), for example a ' +
-        'conditional `PutItem` on `(conversationId, seq)` that carries the idempotency key on the message item, with the ' +
-        'conversation read cached in the container. Durable, ordered messages cost at least one write; at 1:1 that write is a ' +
-        'large fraction of the floor whatever the design.',
+        `The send's writes are ${fmt(writes, 1)} WRU (${usd(writes * prices.dynamoDbPerMillionWriteUnits)}/M: the idempotency claim, the head's counter and ` +
+        `the message, single-item writes of 1 WRU per KB), the reads around them add ${fmt(direct.usage.readUnits, 1)} RRU, and the Lambda invocation ${usd(direct.cost.lambda)}. ` +
+        'Two of the three writes are the floor of the guarantees: the counter is what makes seqs gap-free under concurrent senders, ' +
+        'and the claim is what keeps a retry racing its first attempt from storing the message twice (docs/DESIGN.md, Send path, ' +
+        'shows why 2 WRU would drop one of them).',
     );
   }
   if (group) {
     const batch = group.perMessage.send['DynamoDB.BatchGetItem'];
-    const txn = group.perMessage.send['DynamoDB.TransactWriteItems'];
     const get = group.perMessage.send['DynamoDB.GetItem'];
-    const txnText =
-      (txn?.writeUnits ?? 0) > 6.5
-        ? `The conversation item also carries the member set, so the transaction's update of \`lastSeq\` rewrites a bigger item (${fmt(txn?.writeUnits, 1)} WRU instead of 6).`
-        : `The transaction stays at ${fmt(txn?.writeUnits, 1)} WRU whatever the group size (\`lastSeq\` lives in a small head item); the consistent reads before it are ${fmt(get?.readUnits, 1)} RRU.`;
+    const txnText = `The send's writes stay at ${fmt(sendWrites(group.perMessage.send), 1)} WRU whatever the group size (\`lastSeq\` is a counter on a small head item); the consistent reads before them are ${fmt(get?.readUnits, 1)} RRU.`;
     items.push(
       `**The 130-member group target (≤ 1.05×) is ${group.cost.ratio <= 1.05 ? 'met' : 'missed'}: ${fmt(group.cost.ratio, 3)}× (${modeledRatio('groups-130')}× with Lambda at the modeled duration).** ` +
         `The cost that grows with the group is the presence read: a \`BatchGetItem\` of every member, and DynamoDB bills each item ` +
@@ -603,10 +605,12 @@ function findingsSection(scenarios: ScenarioResult[], coldStart: Results['coldSt
     const zod = bundles.map((b) => b.topPackages?.find((p) => p.name === 'zod')?.bytes ?? 0);
     items.push(
       `**Bundle size: ${over.length === 0 ? 'every handler is within' : `${over.map((b) => b.function).join(' and ')} exceed`} ` +
-        `the ${bundleBudgetBytes / 1024} KB target.** Validation uses \`zod/mini\` with only the English messages ` +
-        `(${fmt(Math.max(...zod) / 1024, 0)} KB); the authorizer checks user ids with a plain pattern and carries no zod. ` +
-        'The largest remaining item is the AWS SDK itself (`@smithy/core`, and `@aws-sdk/nested-clients`: SSO/STS ' +
-        'credential providers Lambda never uses, since it has credentials in the environment).',
+        `the ${bundleBudgetBytes / 1024} KB target.** The largest parts left are the AWS SDK (\`@smithy/core\`), the X-Ray SDK ` +
+        'behind Powertools Tracer (`aws-xray-sdk-core`, `semver`) and classic zod ' +
+        `(${fmt(Math.max(...zod) / 1024, 0)} KB: the event schemas of \`lambdas/domain/events.ts\`, which the fanout domain imports, so ` +
+        'every WebSocket handler carries them; written with `zod/mini` they would take about 70 KB less). connect and disconnect ' +
+        'are built with the presence store and the queue only (`lambdas/app/connection-runtime.ts`); serverApi carries the ' +
+        'archive writer (S3, Parquet) for erasure whether or not the archive is deployed.',
     );
   }
   items.push(

@@ -1,7 +1,7 @@
 import type { LatencySummary } from './metrics.js';
 
 /** Scenario names, as `--scenario` takes them and as their result files are named. */
-export const scenarioNames = ['direct-1000', 'groups-130', 'group-1000', 'reconnect-1000'] as const;
+export const scenarioNames = ['direct-1000', 'groups-130', 'group-1000', 'reconnect-1000', 'hot-group'] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 /** Requests from the load generator to the stack side, which owns the emulators and the counters. */

@@ -30,6 +30,8 @@ export class Timeline {
   deliver(messages: Message[]): boolean {
     let fromOthers = false;
     for (const message of messages) {
+      // A seq whose sender died before storing it: the stream counted it as seen, there is nothing to show.
+      if (message.kind === 'skipped') continue;
       if (message.senderId !== this.hooks.me()) fromOthers = true;
       if ((message.kind ?? 'message') === 'message') {
         this.remember(message);

@@ -258,9 +258,11 @@ export const functions = {
         table: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
         indexes: { byUser: ['Query'] },
       },
-      // The head item (seq 0) holds lastSeq: read with the conversation, advanced by every timeline transaction.
+      // The head item (seq 0) holds lastSeq: read with the conversation, advanced by a send's counter update or a timeline
+      // transaction; PutItem stores a message at its seq and fills a dead seq with a placeholder.
       messages: { table: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'] },
-      idempotency: { table: ['GetItem', 'PutItem'] },
+      // A send claims its key before taking a seq: UpdateItem takes over a dead attempt's claim, DeleteItem releases one.
+      idempotency: { table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
       // Settings, blocks, invitations; reaction markers are put and deleted in the reaction's transaction.
       users: { table: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'DeleteItem'] },
@@ -302,9 +304,10 @@ export const functions = {
     tables: {
       conversations: { table: ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem'] },
       // DeleteItem: a group create that lost a race removes the member items it wrote.
-      members: { table: ['PutItem', 'UpdateItem', 'DeleteItem'], indexes: { byUser: ['Query'] } },
+      // Query: a resend reads the receipt cursors to push only to members who may have missed the message.
+      members: { table: ['Query', 'PutItem', 'UpdateItem', 'DeleteItem'], indexes: { byUser: ['Query'] } },
       messages: { table: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'] },
-      idempotency: { table: ['GetItem', 'PutItem'] },
+      idempotency: { table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'] },
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
       // Ban items, and blocks checked when posting into a direct conversation as a user.
       users: { table: ['BatchGetItem', 'PutItem', 'DeleteItem'] },
@@ -326,6 +329,14 @@ export const functions = {
     putsEvents: true,
   },
 } as const satisfies Record<FunctionName, FunctionDefinition>;
+
+/**
+ * How long a timeline seq may stay allocated but unwritten, and a send's idempotency claim pending, before another
+ * request treats the attempt as dead: longer than any function that sends may run (Lambda ends it at its timeout),
+ * plus a margin for clock skew between containers and a write still in flight when the function ended. Readers then
+ * fill such a seq with a `skipped` placeholder, and a retry takes the claim over (see docs/DESIGN.md, Send path).
+ */
+export const seqHoleGraceSeconds = Math.max(functions.actions.timeoutSeconds, functions.serverApi.timeoutSeconds) + 15;
 
 /** Logical names of DynamoDB stream event sources (keys of `streamSources`). */
 export type StreamSourceName = 'timeline' | 'undelivered' | 'archive';

@@ -200,6 +200,12 @@ export class ParleyOperations extends Construct {
         parley('seqConflictRetries', 'Sum', Duration.minutes(1), 'seq conflict retries'),
         parley('pushesDeadLettered', 'Sum', Duration.minutes(1), 'dead-lettered pushes'),
       ]),
+      // Each of these means a send attempt died between its writes (or was resent): rare, a steady rate is not.
+      graph('Interrupted sends', [
+        parley('seqHolesFilled', 'Sum', Duration.minutes(1), 'seqs filled with a placeholder'),
+        parley('sendClaimTakeovers', 'Sum', Duration.minutes(1), 'claims taken over'),
+        parley('resendsPushed', 'Sum', Duration.minutes(1), 'resends pushed again'),
+      ]),
     );
   }
 

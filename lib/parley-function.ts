@@ -36,6 +36,7 @@ import {
   type TableDefinition,
   type TableName,
 } from './definitions.js';
+import { bundleBanner, bundleExternalModules, bundleMainFields, bundleTarget } from './bundling.js';
 import { metricNamespace, serviceName, stackNameEnvVar } from './telemetry.js';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -75,7 +76,7 @@ class OnFailureQueue implements IEventSourceDlq {
 
 /**
  * One Parley Lambda function, built from its entry in `definitions.functions`: an ESM bundle with the AWS SDK
- * inside, its own log group and role, exactly the DynamoDB, SQS and @connections permissions its code uses, and
+ * inside (lib/bundling.ts), its own log group and role, exactly the DynamoDB, SQS and @connections permissions its code uses, and
  * the SQS event source of every queue it consumes.
  */
 export class ParleyFunction extends Construct {
@@ -122,15 +123,14 @@ export class ParleyFunction extends Construct {
         // esbuild from node_modules, never Docker: synth works offline.
         forceDockerBundling: false,
         format: OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        // Lets bundled CommonJS dependencies call require() inside the ES module.
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        target: bundleTarget,
+        mainFields: bundleMainFields,
+        banner: bundleBanner,
         minify: true,
         sourceMap: true,
         sourcesContent: false,
-        // Bundle the AWS SDK v3 instead of using the runtime's copy: a pinned, tree-shaken version.
-        externalModules: [],
+        // The AWS SDK v3 is bundled (a pinned, tree-shaken version) but for the credential providers Lambda never loads.
+        externalModules: bundleExternalModules,
       },
     });
     Validations.of(this.role).acknowledge({

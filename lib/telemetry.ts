@@ -58,7 +58,22 @@ export const metricDefinitions = {
   seqConflictRetries: {
     name: 'SeqConflictRetries',
     unit: 'Count',
-    description: 'Timeline appends that lost the race for the next seq to a concurrent writer and were retried',
+    description: 'Timeline event appends that lost the race for the next seq to a concurrent writer and were retried, and sends whose seq allocation met a changed head',
+  },
+  seqHolesFilled: {
+    name: 'SeqHolesFilled',
+    unit: 'Count',
+    description: 'Seqs a reader filled with a skipped placeholder: their sender took the seq and died before storing the item',
+  },
+  sendClaimTakeovers: {
+    name: 'SendClaimTakeovers',
+    unit: 'Count',
+    description: 'Retried sends that took over the idempotency claim of an attempt that died before storing its message',
+  },
+  resendsPushed: {
+    name: 'ResendsPushed',
+    unit: 'Count',
+    description: 'Duplicate sends that queued the stored message again for members whose delivered cursor was behind it',
   },
   pushesDeadLettered: {
     name: 'PushesDeadLettered',

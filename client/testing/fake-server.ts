@@ -249,6 +249,18 @@ export class FakeParleyServer {
     return this.store(senderId, conversationId, body, `silent-${++this.messageCounter}`);
   }
 
+  /** Takes the next seq and fills it with a `skipped` placeholder, as a reader does when its sender died; nothing is pushed. */
+  skipSeq(conversationId: string): number {
+    const conversation = this.stores.conversations.conversations.get(conversationId);
+    if (!conversation) throw new Error(`no conversation ${conversationId}`);
+    const seq = conversation.lastSeq + 1;
+    const epoch = conversation.epoch ?? `fe-${++this.messageCounter}`;
+    // The in-memory store applies both before its first `await`.
+    void this.stores.messages.allocate(conversationId, { epoch, membershipSeq: conversation.membershipSeq ?? 0, retentionDays: conversation.retentionDays }, this.deps.now().toISOString());
+    void this.stores.messages.fillHole({ conversationId, seq, senderId: '', clientMessageId: '', body: '', createdAt: this.deps.now().toISOString(), epoch, kind: 'skipped' });
+    return seq;
+  }
+
   /** Recreates a conversation under the same id in a new epoch, as a wiped or restored table would; nothing is pushed. */
   recreateConversation(conversationId: string): Conversation {
     const old = this.stores.conversations.conversations.get(conversationId);

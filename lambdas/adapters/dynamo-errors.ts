@@ -21,3 +21,9 @@ export function cancellationReasons(error: unknown): CancellationReason[] | unde
 export function isConditionalCheckFailed(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
+
+/** The item a failed single-item condition returned (ReturnValuesOnConditionCheckFailure ALL_OLD), if any. */
+export function conditionFailureItem(error: unknown): Record<string, unknown> | undefined {
+  const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+  return item ? unmarshall(item) : undefined;
+}

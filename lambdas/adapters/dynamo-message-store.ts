@@ -1,8 +1,21 @@
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AppendResult, ItemScrub, MessageStore, NewMessage, StateWrite, TimelineAppend, TimelineItem } from '../domain/ports.js';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type {
+  Allocation,
+  AllocationGuard,
+  AppendResult,
+  ClaimResult,
+  ItemScrub,
+  MessageStore,
+  NewMessage,
+  SendClaim,
+  StateWrite,
+  TimelineAppend,
+  TimelineItem,
+} from '../domain/ports.js';
 import type { Message } from '../domain/types.js';
 import type { StoredMessage } from '../domain/ports.js';
-import { cancellationReasons } from './dynamo-errors.js';
+import { cancellationReasons, conditionFailureItem, isConditionalCheckFailed } from './dynamo-errors.js';
+import { sameSend } from '../domain/seq-holes.js';
 
 /** The idempotency key of a send: who sent which client id into which conversation. */
 export const idempotencyKey = (message: Pick<NewMessage, 'conversationId' | 'senderId' | 'clientMessageId'>) =>
@@ -149,6 +162,8 @@ export class DynamoMessageStore implements MessageStore {
       if (key !== undefined && idempotency?.code === 'ConditionalCheckFailed') {
         const previous = idempotency.item ?? (await this.readIdempotency(key));
         if (!previous) throw error;
+        // A send's claim without a seq holds the key: not this request's to record.
+        if (previous.seq === undefined) return { status: 'conflict', lastSeq: expectedLastSeq, epoch: request.epoch };
         return { status: 'duplicate', seq: Number(previous.seq), createdAt: String(previous.createdAt) };
       }
       if (head?.code === 'ConditionalCheckFailed') {
@@ -171,6 +186,167 @@ export class DynamoMessageStore implements MessageStore {
       }
       throw error;
     }
+  }
+
+  async claim(key: string, claim: SendClaim, ttlSeconds: number): Promise<ClaimResult> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.idempotencyTable,
+          Item: stripUndefined({
+            idempotencyKey: key,
+            claimedAt: claim.claimedAt,
+            afterSeq: claim.afterSeq,
+            owner: claim.owner,
+            expiresAt: Math.floor(claim.claimedAt / 1000) + ttlSeconds,
+          }),
+          ConditionExpression: 'attribute_not_exists(idempotencyKey)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { status: 'claimed' };
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      const held = conditionFailureItem(error) ?? (await this.readIdempotency(key));
+      // Gone between the failed put and the read (TTL): claim again.
+      if (!held) return this.claim(key, claim, ttlSeconds);
+      return { status: 'held', claim: toClaim(held) };
+    }
+  }
+
+  async takeOver(key: string, previous: SendClaim, next: SendClaim): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.idempotencyTable,
+          Key: { idempotencyKey: key },
+          UpdateExpression: `SET claimedAt = :next, afterSeq = :after${next.owner === undefined ? ' REMOVE #owner' : ', #owner = :owner'}`,
+          ConditionExpression: 'claimedAt = :previous AND attribute_not_exists(seq)',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: {
+            ':next': next.claimedAt,
+            ':after': next.afterSeq,
+            ':previous': previous.claimedAt,
+            ...(next.owner === undefined ? {} : { ':owner': next.owner }),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return false;
+      throw error;
+    }
+  }
+
+  async release(key: string, claim: SendClaim): Promise<void> {
+    try {
+      await this.ddb.send(
+        new DeleteCommand({
+          TableName: this.idempotencyTable,
+          Key: { idempotencyKey: key },
+          ConditionExpression: 'claimedAt = :mine AND attribute_not_exists(seq)',
+          ExpressionAttributeValues: { ':mine': claim.claimedAt },
+        }),
+      );
+    } catch (error) {
+      // Taken over meanwhile: the claim is no longer ours to release.
+      if (!isConditionalCheckFailed(error)) throw error;
+    }
+  }
+
+  async claimOf(key: string): Promise<SendClaim | undefined> {
+    const item = await this.readIdempotency(key);
+    return item && toClaim(item);
+  }
+
+  async allocate(conversationId: string, guard: AllocationGuard, at: string, expiresAt?: number): Promise<Allocation> {
+    const conditions = ['(attribute_not_exists(epoch) OR epoch = :epoch)'];
+    conditions.push(guard.membershipSeq === 0 ? '(attribute_not_exists(membershipSeq) OR membershipSeq = :ms)' : 'membershipSeq = :ms');
+    conditions.push(guard.retentionDays === undefined ? 'attribute_not_exists(retentionDays)' : 'retentionDays = :retention');
+    try {
+      const { Attributes } = await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.messagesTable,
+          Key: headKey(conversationId),
+          UpdateExpression:
+            'SET lastSeq = if_not_exists(lastSeq, :zero) + :one, lastMessageAt = :at, epoch = if_not_exists(epoch, :epoch)' +
+            (expiresAt === undefined ? '' : ', lastExpiresAt = :expires'),
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeValues: {
+            ':zero': 0,
+            ':one': 1,
+            ':at': at,
+            ':epoch': guard.epoch,
+            ':ms': guard.membershipSeq,
+            ...(guard.retentionDays === undefined ? {} : { ':retention': guard.retentionDays }),
+            ...(expiresAt === undefined ? {} : { ':expires': expiresAt }),
+          },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      return { status: 'allocated', seq: Number(Attributes?.lastSeq), epoch: String(Attributes?.epoch ?? guard.epoch) };
+    } catch (error) {
+      if (isConditionalCheckFailed(error)) return { status: 'stale' };
+      throw error;
+    }
+  }
+
+  async putAt(item: TimelineItem): Promise<'stored' | 'taken'> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.messagesTable,
+          Item: stripUndefined({ ...item }),
+          ConditionExpression: 'attribute_not_exists(seq)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return 'stored';
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) throw error;
+      const there = conditionFailureItem(error) ?? (await this.get(item.conversationId, item.seq));
+      return there && sameSend(there, item) ? 'stored' : 'taken';
+    }
+  }
+
+  async fillHole(placeholder: TimelineItem): Promise<TimelineItem> {
+    if ((await this.putAt(placeholder)) === 'stored') return placeholder;
+    const found = await this.get(placeholder.conversationId, placeholder.seq);
+    if (!found) throw new Error(`seq ${placeholder.seq} of ${placeholder.conversationId} is taken but cannot be read`);
+    const { editSeqs: _editSeqs, ...item } = found;
+    return item;
+  }
+
+  async findSent(
+    conversationId: string,
+    senderId: string,
+    clientMessageId: string,
+    afterSeq: number,
+    bound: { maxItems: number; createdBefore?: string },
+  ): Promise<TimelineItem | undefined> {
+    let start: Record<string, unknown> | undefined;
+    let read = 0;
+    do {
+      // No filter: the reads cost the same, and every item's createdAt is needed to know where to stop.
+      const page = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.messagesTable,
+          KeyConditionExpression: 'conversationId = :c AND seq > :after',
+          ExpressionAttributeValues: { ':c': conversationId, ':after': afterSeq },
+          Limit: Math.min(500, bound.maxItems - read),
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        read += 1;
+        // A placeholder is stamped when it is filled, not when its seq was taken: it says nothing about where to stop.
+        if (bound.createdBefore !== undefined && item.kind !== 'skipped' && String(item.createdAt) > bound.createdBefore) return undefined;
+        if (sameSend(item, { senderId, clientMessageId })) return toTimelineItem(item);
+      }
+      start = page.LastEvaluatedKey;
+    } while (start && read < bound.maxItems);
+    return undefined;
   }
 
   /** Translates a domain state change into one transaction item. */
@@ -383,7 +559,7 @@ export class DynamoMessageStore implements MessageStore {
 
   async idempotent(key: string): Promise<{ seq: number; createdAt: string } | undefined> {
     const item = await this.readIdempotency(key);
-    return item ? { seq: Number(item.seq), createdAt: String(item.createdAt) } : undefined;
+    return item?.seq !== undefined ? { seq: Number(item.seq), createdAt: String(item.createdAt) } : undefined;
   }
 
   private async readIdempotency(key: string): Promise<Record<string, unknown> | undefined> {
@@ -443,3 +619,14 @@ const expression = (sets: string[], removes: string[], adds: string[], deletes: 
     .join(' ');
 
 const stripUndefined = (item: Record<string, unknown>) => Object.fromEntries(Object.entries(item).filter(([, value]) => value !== undefined));
+
+/** An idempotency item as a claim: one written by a timeline transaction records its seq (and no claimedAt). */
+function toClaim(item: Record<string, unknown>): SendClaim {
+  return {
+    claimedAt: Number(item.claimedAt ?? 0),
+    afterSeq: Number(item.afterSeq ?? 0),
+    ...(typeof item.owner === 'string' ? { owner: item.owner } : {}),
+    ...(item.seq === undefined ? {} : { seq: Number(item.seq) }),
+    ...(item.createdAt === undefined ? {} : { createdAt: String(item.createdAt) }),
+  };
+}

@@ -1,6 +1,10 @@
 import type { Deps } from '../domain/deps.js';
 import type {
+  Allocation,
+  AllocationGuard,
   AppendResult,
+  ClaimResult,
+  SendClaim,
   Ban,
   ConnectionPusher,
   ConversationStore,
@@ -24,6 +28,7 @@ import type {
 } from '../domain/ports.js';
 import type { UndeliveredEntry } from '../domain/events.js';
 import { MemoryRateLimiter } from '../domain/rate-limiter.js';
+import { sameSend } from '../domain/seq-holes.js';
 import type { ConnectionRef, Conversation, ConversationHead, FanoutJob, GroupAddSetting, Invitation, MemberState, Message, UserPresence } from '../domain/types.js';
 import type { MetricName } from '../../lib/telemetry.js';
 import { loadLimits, type Limits } from '../shared/config.js';
@@ -168,11 +173,11 @@ const membershipOf = (conversation: Conversation) => ({
   },
 });
 
-/** In-memory message store; `conflictsBeforeStore` simulates other senders winning the race. */
+/** In-memory message store, with the same conditions as the DynamoDB adapter (the contract suite runs both). */
 export class MemoryMessageStore implements MessageStore {
   readonly messages = new Map<string, Message[]>();
-  readonly idempotency = new Map<string, { seq: number; createdAt: string }>();
-  conflictsBeforeStore = 0;
+  /** Idempotency items: a send's claim, or a key recorded by a timeline transaction (with its seq). */
+  readonly idempotency = new Map<string, SendClaim>();
 
   constructor(
     private readonly conversations: MemoryConversationStore,
@@ -183,11 +188,6 @@ export class MemoryMessageStore implements MessageStore {
     const conversation = this.conversations.conversations.get(message.conversationId);
     if (!conversation) throw new Error(`append to unknown conversation ${message.conversationId}`);
     const key = JSON.stringify([message.conversationId, message.senderId, message.clientMessageId]);
-    if (this.conflictsBeforeStore > 0 && !this.idempotency.has(key)) {
-      this.conflictsBeforeStore--;
-      this.storeRaw([{ ...message, kind: 'message', senderId: 'someone-else', clientMessageId: `other-${conversation.lastSeq}` }], message.epoch);
-      return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, ...membershipOf(conversation) };
-    }
     return this.appendTimeline({
       conversationId: message.conversationId,
       items: [{ ...message, kind: 'message' }],
@@ -202,7 +202,9 @@ export class MemoryMessageStore implements MessageStore {
     const conversation = this.conversations.conversations.get(request.conversationId);
     if (!conversation) throw new Error(`append to unknown conversation ${request.conversationId}`);
     const previous = request.idempotencyKey === undefined ? undefined : this.idempotency.get(request.idempotencyKey);
-    if (previous) return { status: 'duplicate', ...previous };
+    if (previous?.seq !== undefined) return { status: 'duplicate', seq: previous.seq, createdAt: previous.createdAt ?? '' };
+    // A send's claim holds the key (as the transaction's failed put would find it).
+    if (previous) return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, ...membershipOf(conversation) };
     if (conversation.lastSeq !== request.expectedLastSeq || (conversation.epoch !== null && conversation.epoch !== request.epoch)) {
       return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, ...membershipOf(conversation) };
     }
@@ -233,14 +235,69 @@ export class MemoryMessageStore implements MessageStore {
       else this.users?.put(write.userId, write.item, { ...write.put });
     }
     if (request.idempotencyKey !== undefined) {
-      this.idempotency.set(request.idempotencyKey, { seq: items[0]!.seq, createdAt: items[0]!.createdAt });
+      this.idempotency.set(request.idempotencyKey, { claimedAt: 0, afterSeq: 0, seq: items[0]!.seq, createdAt: items[0]!.createdAt });
     }
     const stored = items.map(({ expiresAt: _expiresAt, ...item }) => item as Message);
     return { status: 'stored', message: { ...stored[0]! }, items: stored };
   }
   async idempotent(key: string) {
     const found = this.idempotency.get(key);
+    return found?.seq === undefined ? undefined : { seq: found.seq, createdAt: found.createdAt ?? '' };
+  }
+  async claimOf(key: string) {
+    const found = this.idempotency.get(key);
     return found && { ...found };
+  }
+  async claim(key: string, claim: SendClaim, _ttlSeconds: number): Promise<ClaimResult> {
+    const held = this.idempotency.get(key);
+    if (held) return { status: 'held', claim: { ...held } };
+    this.idempotency.set(key, { ...claim });
+    return { status: 'claimed' };
+  }
+  async takeOver(key: string, previous: SendClaim, next: SendClaim) {
+    const held = this.idempotency.get(key);
+    if (!held || held.claimedAt !== previous.claimedAt || held.seq !== undefined) return false;
+    this.idempotency.set(key, { ...next });
+    return true;
+  }
+  async release(key: string, claim: SendClaim) {
+    const held = this.idempotency.get(key);
+    if (held && held.claimedAt === claim.claimedAt && held.seq === undefined) this.idempotency.delete(key);
+  }
+  async allocate(conversationId: string, guard: AllocationGuard, at: string, expiresAt?: number): Promise<Allocation> {
+    const conversation = this.conversations.conversations.get(conversationId);
+    if (!conversation) throw new Error(`allocate in unknown conversation ${conversationId}`);
+    // The same condition as the DynamoDB update.
+    const holds =
+      (conversation.epoch === null || conversation.epoch === guard.epoch) &&
+      (conversation.membershipSeq ?? 0) === guard.membershipSeq &&
+      conversation.retentionDays === guard.retentionDays;
+    if (!holds) return { status: 'stale' };
+    conversation.epoch ??= guard.epoch;
+    conversation.lastSeq += 1;
+    conversation.lastMessageAt = at;
+    if (expiresAt !== undefined) conversation.lastExpiresAt = expiresAt;
+    return { status: 'allocated', seq: conversation.lastSeq, epoch: conversation.epoch };
+  }
+  async putAt(item: TimelineItem): Promise<'stored' | 'taken'> {
+    const there = this.find(item.conversationId, item.seq);
+    if (there) return sameSend(there as unknown as Record<string, unknown>, item) ? 'stored' : 'taken';
+    const stored = Object.fromEntries(Object.entries(structuredClone(item)).filter(([, value]) => value !== undefined)) as unknown as TimelineItem;
+    const items = [...(this.messages.get(item.conversationId) ?? []), stored].sort((a, b) => a.seq - b.seq);
+    this.messages.set(item.conversationId, items);
+    return 'stored';
+  }
+  async fillHole(placeholder: TimelineItem): Promise<TimelineItem> {
+    if ((await this.putAt(placeholder)) === 'stored') return structuredClone(placeholder);
+    const { editSeqs: _editSeqs, ...found } = structuredClone(this.find(placeholder.conversationId, placeholder.seq)!) as StoredMessage;
+    return found;
+  }
+  async findSent(conversationId: string, senderId: string, clientMessageId: string, afterSeq: number, bound: { maxItems: number; createdBefore?: string }) {
+    for (const item of this.visible(conversationId).filter((found) => found.seq > afterSeq).slice(0, bound.maxItems)) {
+      if (bound.createdBefore !== undefined && item.kind !== 'skipped' && item.createdAt > bound.createdBefore) return undefined;
+      if (sameSend(item as unknown as Record<string, unknown>, { senderId, clientMessageId })) return item;
+    }
+    return undefined;
   }
   private find(conversationId: string, seq: number): StoredMessage | undefined {
     return (this.messages.get(conversationId) ?? []).find((message) => message.seq === seq);

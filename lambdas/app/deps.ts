@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { translateAwsErrors } from '../adapters/aws-errors.js';
 import { DynamoConversationStore } from '../adapters/dynamo-conversation-store.js';
 import { DynamoMessageStore } from '../adapters/dynamo-message-store.js';
@@ -14,8 +16,55 @@ import { MemoryRateLimiter } from '../domain/rate-limiter.js';
 import type { AwsClients } from '../shared/aws-clients.js';
 import type { Config } from '../shared/config.js';
 
-/** Wires the AWS adapters, the logger and the metrics into the domain's dependencies. */
-export function createDeps(config: Config, clients: AwsClients, telemetry: { logger: Log; metrics: Metrics }): Deps {
+/** The logger and metrics the deps take from the container's telemetry. */
+type DepsTelemetry = { logger: Log; metrics: Metrics };
+
+/** The required stores, queue and pusher of `Deps`: what a function may or may not be built with (`undelivered` is optional). */
+export const depsPorts = ['conversations', 'messages', 'presence', 'users', 'queue', 'pusher', 'userRateLimiter'] as const;
+/** One of {@link depsPorts}. */
+export type DepsPort = (typeof depsPorts)[number];
+
+/** A call on a port the function was not built with (its role grants no access behind it either). */
+export class PortNotGrantedError extends Error {
+  constructor(functionName: string, port: DepsPort, method: string) {
+    super(`${port}.${method} is not available to ${functionName}: its definition (lib/definitions.ts) grants nothing behind ${port}`);
+  }
+}
+
+const notGranted = (functionName: string, port: DepsPort): object =>
+  new Proxy(
+    {},
+    {
+      // Not a thenable: a promise resolved with it must not call it.
+      get: (_, method) => (method === 'then' ? undefined : () => Promise.reject(new PortNotGrantedError(functionName, port, String(method)))),
+    },
+  );
+
+/**
+ * The deps of a function built with only some ports (`granted`); every other port fails each call with
+ * PortNotGrantedError. Only the granted ports' adapters (and SDK clients) end up in that function's bundle.
+ */
+export function withGrantedPorts<P extends DepsPort>(functionName: string, granted: Omit<Deps, DepsPort> & Pick<Deps, P>): Deps {
+  // A refusing stand-in for every port; the granted ones replace theirs.
+  const denied = Object.fromEntries(depsPorts.map((port) => [port, notGranted(functionName, port)])) as Pick<Deps, DepsPort>;
+  return { ...denied, ...granted };
+}
+
+/** What every function's deps have besides the ports: limits, in-memory rate limiter, telemetry, clock, ids. */
+function commonDeps(config: Config, telemetry: DepsTelemetry) {
+  return {
+    limits: config.limits,
+    rateLimiter: new MemoryRateLimiter(),
+    logger: telemetry.logger,
+    metrics: telemetry.metrics,
+    now: () => new Date(),
+    newId: randomUUID,
+    sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+  };
+}
+
+/** Wires all AWS adapters, the logger and the metrics into the domain's dependencies (actions, fanout, serverApi, scripts). */
+export function createDeps(config: Config, clients: AwsClients, telemetry: DepsTelemetry): Deps {
   const { tables } = config;
   return {
     conversations: translateAwsErrors(new DynamoConversationStore(clients.ddb, tables.conversations, tables.members, tables.messages)),
@@ -31,13 +80,19 @@ export function createDeps(config: Config, clients: AwsClients, telemetry: { log
     queue: translateAwsErrors(new SqsFanoutQueue(clients.sqs, config.fanoutQueueUrl)),
     pusher: new ManagementApiPusher(clients.management),
     undelivered: translateAwsErrors(new DynamoUndeliveredLog(clients.ddb, tables.undelivered)),
-    limits: config.limits,
-    rateLimiter: new MemoryRateLimiter(),
     userRateLimiter: translateAwsErrors(new DynamoUserRateLimiter(clients.ddb, tables.rateLimits)),
-    logger: telemetry.logger,
-    metrics: telemetry.metrics,
-    now: () => new Date(),
-    newId: randomUUID,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    ...commonDeps(config, telemetry),
   };
+}
+
+/**
+ * The deps of connect and disconnect: the presence table and the fanout queue, which is all their definitions grant
+ * (contacts are resolved by the fanout worker); no Management API client, no other store.
+ */
+export function createConnectionDeps(config: Config, clients: { ddb: DynamoDBDocumentClient; sqs: SQSClient }, telemetry: DepsTelemetry): Deps {
+  return withGrantedPorts<'presence' | 'queue'>('connect/disconnect', {
+    presence: translateAwsErrors(new DynamoPresenceStore(clients.ddb, config.tables.presence)),
+    queue: translateAwsErrors(new SqsFanoutQueue(clients.sqs, config.fanoutQueueUrl)),
+    ...commonDeps(config, telemetry),
+  });
 }

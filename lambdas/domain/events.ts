@@ -1,4 +1,5 @@
-import { z } from 'zod';
+// A namespace import, which esbuild tree-shakes: `{ z }` pulls every locale of zod into each bundle (~350 KB).
+import * as z from 'zod';
 import type { Message, TimelineKind } from './types.js';
 
 /**
@@ -84,8 +85,9 @@ export class UnmappableRecordError extends Error {}
 /** The id of a timeline change: conversation, epoch and seq name it in every redelivery. */
 export const timelineEventId = (conversationId: string, epoch: string, seq: number) => `${conversationId}/${epoch}/${seq}`;
 
-/** The event recording one stored timeline item. */
-export function timelineEvent(message: Message): ParleyEvent {
+/** The event recording one stored timeline item; none for a `skipped` placeholder (no one sent anything). */
+export function timelineEvent(message: Message): ParleyEvent | null {
+  if (message.kind === 'skipped') return null;
   const epoch = message.epoch ?? '';
   const base = {
     version: eventSchemaVersion,
@@ -173,7 +175,7 @@ export interface EventPublisher {
 }
 
 /** One stream record as the domain sees it: its position and the event it yields (or why it cannot). */
-export type StreamItem = { position: string; event: ParleyEvent } | { position: string; error: Error };
+export type StreamItem = { position: string; event: ParleyEvent } | { position: string; error: Error } | { position: string; skip: true };
 
 /**
  * Publishes the events of one ordered batch of stream records and returns the position to retry from: the first

@@ -21,7 +21,7 @@ async function target(deps: Deps, conversation: Conversation, caller: Caller, se
   if (!rightsIn(conversation, caller)) throw new ForbiddenError();
   if (seq > conversation.lastSeq) throw new BadRequestError(`seq: the conversation's last seq is ${conversation.lastSeq}`);
   const message = await deps.messages.get(conversation.conversationId, seq);
-  // Seqs are gap-free: an item missing at or below lastSeq was deleted by TTL.
+  // Missing at or below lastSeq: deleted by TTL (a seq still being stored is known to no client yet).
   if (!message) throw new BadRequestError('seq: the message expired');
   if ((message.kind ?? 'message') !== 'message') throw new BadRequestError('seq: is not a chat message');
   if (message.deleted) throw new BadRequestError('seq: the message was deleted');

@@ -30,6 +30,40 @@ export type AppendResult =
       retention?: { retentionDays?: number; lastExpiresAt?: number };
     };
 
+/**
+ * A send's claim on its idempotency key, written before it takes a seq, so concurrent retries of one message never
+ * store it twice. `seq` is set only when the key was recorded in the same transaction as the item (events, and the
+ * first message of a direct conversation's recipient); a plain send's message is found from `afterSeq` instead.
+ */
+export interface SendClaim {
+  /** When the attempt holding it claimed it (ms since the epoch): older than the grace, that attempt is dead. */
+  claimedAt: number;
+  /** A random id of the attempt, so an SDK retry of the claim's own lost response recognises it as its own. */
+  owner?: string;
+  /** The conversation's lastSeq when the attempt claimed: its message, once stored, has a higher seq. */
+  afterSeq: number;
+  seq?: number;
+  createdAt?: string;
+}
+
+/** What a claim found: the key was free (now held by the caller), or another attempt holds or held it. */
+export type ClaimResult = { status: 'claimed' } | { status: 'held'; claim: SendClaim };
+
+/** The head state a seq allocation is conditioned on: the snapshot the sender checked its membership against. */
+export interface AllocationGuard {
+  /** The head's epoch, or a new one when the timeline has no item yet. */
+  epoch: string;
+  membershipSeq: number;
+  /** The group's own retention in the snapshot (undefined: none). */
+  retentionDays?: number;
+}
+
+/** The result of taking the next seq from the head's counter. */
+export type Allocation =
+  | { status: 'allocated'; seq: number; epoch: string }
+  /** The head moved past the snapshot (membership, retention or epoch): re-read and re-check before sending. */
+  | { status: 'stale' };
+
 /** A timeline item as reads return it: the wire item plus its TTL expiry (epoch seconds), which never goes on the wire. */
 export type TimelineItem = Message & { expiresAt?: number };
 
@@ -152,8 +186,47 @@ export interface MessageStore {
    * advances lastSeq (and membershipSeq), claims the idempotency key and applies `writes`, all in one transaction.
    */
   appendTimeline(request: TimelineAppend): Promise<AppendResult>;
+  /**
+   * Claims a send's idempotency key (kept `ttlSeconds`) unless an attempt holds or held it. One write; the key is
+   * the `idempotencyKey` of the send.
+   */
+  claim(key: string, claim: SendClaim, ttlSeconds: number): Promise<ClaimResult>;
+  /** Takes over a dead attempt's claim: true when it still was `previous` (and no seq was recorded on it). */
+  takeOver(key: string, previous: SendClaim, next: SendClaim): Promise<boolean>;
+  /** Releases the caller's claim (the send was refused before it took a seq). */
+  release(key: string, claim: SendClaim): Promise<void>;
+  /**
+   * Takes the next seq from the head's counter (creating the head for a new timeline) and records `at` as
+   * lastMessageAt and `expiresAt` as lastExpiresAt, unless the head no longer matches `guard`. One write, which
+   * never conflicts with other senders; the caller then stores its item with `putAt`.
+   */
+  allocate(conversationId: string, guard: AllocationGuard, at: string, expiresAt?: number): Promise<Allocation>;
+  /**
+   * Stores an item at the seq it was allocated; `taken` when that seq holds another item (a placeholder). The same
+   * sender's item with the same clientMessageId already there (an SDK retry of a put whose response was lost) is
+   * `stored`.
+   */
+  putAt(item: TimelineItem): Promise<'stored' | 'taken'>;
+  /**
+   * Stores `placeholder` at its seq unless an item is there; returns what the seq holds afterwards (the placeholder,
+   * or the item that won the race).
+   */
+  fillHole(placeholder: TimelineItem): Promise<TimelineItem>;
+  /**
+   * The chat message a sender stored with `clientMessageId` at a seq above `afterSeq`, reading in seq order at most
+   * `maxItems` items of the partition and stopping at the first item created after `createdBefore` (when given).
+   */
+  findSent(
+    conversationId: string,
+    senderId: string,
+    clientMessageId: string,
+    afterSeq: number,
+    bound: { maxItems: number; createdBefore?: string },
+  ): Promise<TimelineItem | undefined>;
   /** What an idempotency key was first stored as, if it was. */
   idempotent(key: string): Promise<{ seq: number; createdAt: string } | undefined>;
+  /** The claim on an idempotency key, read consistently, if there is one. */
+  claimOf(key: string): Promise<SendClaim | undefined>;
   /** One timeline item, read consistently, with its server-side bookkeeping. */
   get(conversationId: string, seq: number): Promise<StoredMessage | undefined>;
   /**

@@ -7,6 +7,8 @@ import type { Caller, Conversation, ConversationHead, MemberState, Message, Rece
 import { limitUserRead } from './user-limits.js';
 import { visibleSyncPresence } from './consent.js';
 import { retentionDaysOf, visibleAfter, visibleBefore } from './retention.js';
+import { holeContext } from './messages.js';
+import { settleAfter, settleBefore } from './seq-holes.js';
 
 /** What a client knows of one conversation (the wire type). */
 export type { SyncCursor } from '../../protocol/frames.js';
@@ -109,12 +111,17 @@ async function assemble(deps: Deps, p: Plan, conversation: Conversation, limit: 
   ]);
   // Past the retention horizon the entry says where it is instead of leaving a gap the client would try to fill.
   const retentionDays = retentionDaysOf(deps, conversation);
-  const { messages, expiredBefore } =
-    backlog === 0
-      ? { messages: [], expiredBefore: undefined }
-      : limited
-        ? visibleBefore(items, p.visibleLast + 1, limit, deps.now(), retentionDays)
-        : visibleAfter(items, p.from, p.visibleLast, deps.now(), retentionDays);
+  // Only a contiguous run: a seq still being written ends it (the client gets the rest by push or gap-fill).
+  const context = holeContext(deps, { conversationId, epoch: p.head.epoch, lastMessageAt: p.head.lastMessageAt }, retentionDays);
+  const visible = async () => {
+    if (limited) {
+      const settled = await settleBefore(deps, context, items, p.visibleLast + 1, limit);
+      return visibleBefore(settled.items, settled.beforeSeq, settled.limit, deps.now(), retentionDays);
+    }
+    const settled = await settleAfter(deps, context, items, p.from, p.visibleLast);
+    return visibleAfter(settled.items, p.from, settled.throughSeq, deps.now(), retentionDays);
+  };
+  const { messages, expiredBefore } = backlog === 0 ? { messages: [], expiredBefore: undefined } : await visible();
   const membersChanged = p.head.membershipSeq === undefined || p.head.membershipSeq > p.from;
   return {
     conversationId,

@@ -1,6 +1,6 @@
 import { connectAuthorizer } from '../../lib/definitions.js';
 import { instrumented } from '../app/instrument.js';
-import { deps } from '../app/runtime.js';
+import { deps } from '../app/connection-runtime.js';
 import { offeredProtocols } from '../domain/auth.js';
 import { connected } from '../domain/presence.js';
 import { scheduleSessionEnd } from '../domain/sessions.js';

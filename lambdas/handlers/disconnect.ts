@@ -1,5 +1,5 @@
 import { instrumented } from '../app/instrument.js';
-import { deps } from '../app/runtime.js';
+import { deps } from '../app/connection-runtime.js';
 import { disconnected } from '../domain/presence.js';
 import { callerOf, webSocketKeys, type WebSocketEvent, type WebSocketResult } from './websocket-event.js';
 

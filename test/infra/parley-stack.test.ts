@@ -21,6 +21,7 @@ import {
   type TableDefinition,
   type TableName,
 } from '../../lib/definitions.js';
+import { bundleExternalModules } from '../../lib/bundling.js';
 import { baseEnvironment } from '../../lib/parley-function.js';
 import { metricDefinitions, metricNamespace, serviceName, stackNameEnvVar } from '../../lib/telemetry.js';
 import { accessLogFields } from '../../lib/websocket-api.js';
@@ -190,7 +191,7 @@ describe('functions', () => {
     expect(log.Properties.RetentionInDays).toBeGreaterThan(0);
   });
 
-  it('bundles each handler as minified ESM with a source map and the AWS SDK inside', () => {
+  it('bundles each handler as minified ESM with a source map, the AWS SDK inside and zod in English only', () => {
     for (const [name] of functionDefinitions) {
       // The staged asset directory is named after the hash that also names the uploaded zip.
       const key = template.toJSON().Resources[functionId(name)].Properties.Code.S3Key as string;
@@ -199,6 +200,11 @@ describe('functions', () => {
       expect(code.startsWith("import { createRequire } from 'node:module';")).toBe(true);
       expect(existsSync(join(outdir, asset, 'index.mjs.map'))).toBe(true);
       expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
+      // What is left out is loaded with import() only, and only the credential providers of lib/bundling.ts.
+      const dynamic = [...code.matchAll(/import\(\s*["'](@[^"']+)["']\s*\)/g)].map((match) => match[1]);
+      for (const specifier of dynamic) expect(bundleExternalModules).toContain(specifier);
+      // zod's messages in English only: one other locale inside means all 40 are (a `{ z }` import of classic zod).
+      expect(code).not.toContain('Eingabe: erwartet');
       // Minified: a few very long lines (template literals and legal comments keep some line breaks).
       expect(code.length / code.split('\n').length).toBeGreaterThan(1000);
     }

@@ -210,7 +210,8 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     const group = await room('throttle', 3);
     const replies: Frame[] = [];
     const [writes, reads] = await withFaults(context, [
-      { target: 'dynamodb:TransactWriteItems', error: 'ProvisionedThroughputExceededException', match: group.conversationId, times: 2 },
+      // The head's counter (the send's seq allocation) throttled twice: the SDK's retries absorb it.
+      { target: 'dynamodb:UpdateItem', error: 'ProvisionedThroughputExceededException', match: [`"${info.tableNames.messages}"`, group.conversationId], times: 2 },
       // Five throttled reads of the conversation item: the SDK's four attempts are not enough for the first send,
       // which answers `unavailable`; the client's retry gets through on the SDK's second attempt.
       { target: 'dynamodb:GetItem', error: 'ThrottlingException', match: [`"${info.tableNames.conversations}"`, group.conversationId], times: 5 },
@@ -228,16 +229,19 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     const group = await room('lost', 2);
     const sent = messages('lost', 3);
     const replies: Frame[] = [];
-    // The transaction commits, the response is lost, the SDK retries: the retry finds the idempotency key.
-    const [once] = await withFaults(context, { target: 'dynamodb:TransactWriteItems', error: 'InternalServerError', when: 'after', match: group.conversationId });
+    // The message's put lands, the response is lost, the SDK retries: the retry finds the send's own item at its seq.
+    const putOfMessage: FaultRule = { target: 'dynamodb:PutItem', error: 'InternalServerError', when: 'after', match: [`"${info.tableNames.messages}"`, group.conversationId] };
+    const [once] = await withFaults(context, putOfMessage);
     const [first] = await sendAll(group.sender, group.conversationId, sent.slice(0, 1), { replies });
     expect(first).toMatchObject({ seq: 1, clientMessageId: sent[0]!.clientMessageId });
     expect((await control.fault(once!)).fired).toBe(1);
-    // Lost on all four SDK attempts: the client is told `unavailable`, retries, and gets the seq it already has.
-    await withFaults(context, { target: 'dynamodb:TransactWriteItems', error: 'InternalServerError', when: 'after', match: group.conversationId, times: 4 });
+    // Lost on all four SDK attempts: the send settles its own seq (a conditional put finds its message there) and acks.
+    await withFaults(context, { ...putOfMessage, times: 4 });
     const second = await sendReliably(group.sender, group.conversationId, sent[1]!.clientMessageId, sent[1]!.body, { replies });
-    expect(second).toMatchObject({ seq: 2, duplicate: true });
-    expect(replies.map((reply) => reply.code ?? reply.type)).toEqual(['ack', 'unavailable', 'ack']);
+    expect(second).toMatchObject({ seq: 2, duplicate: false });
+    // The resend is answered from the claim: the same seq, stored once.
+    expect(await sendReliably(group.sender, group.conversationId, sent[1]!.clientMessageId, sent[1]!.body)).toMatchObject({ seq: 2, duplicate: true });
+    expect(replies.map((reply) => reply.code ?? reply.type)).toEqual(['ack', 'ack']);
     expect(await sendReliably(group.sender, group.conversationId, sent[2]!.clientMessageId, sent[2]!.body)).toMatchObject({ seq: 3, duplicate: false });
 
     const stored = await ddb.send(
@@ -254,24 +258,21 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     await expectExactlyTheSentMessages(group.everyone, group.conversationId, sent, group.sender.userId);
   });
 
-  it('retries transaction conflicts on send, addMembers and createConversation, and reports cancelled-by-throttling as unavailable', async (context) => {
+  it('retries transaction conflicts on a DM’s accepting reply, addMembers and createConversation, and reports cancelled-by-throttling as unavailable', async (context) => {
     const group = await room('conflict', 3);
-    const replies: Frame[] = [];
-    const [conflicts] = await withFaults(context, { target: 'dynamodb:TransactWriteItems', error: 'TransactionCanceledException', match: group.conversationId, times: 3 });
     const sent = messages('conflict', 3);
-    await sendAll(group.sender, group.conversationId, sent.slice(0, 1), { replies });
+
+    // The recipient's first reply in a direct conversation accepts it in one transaction with the message.
+    const opener = uniqueUser('conflict-opener');
+    const dm = directConversationId(opener, group.sender.userId);
+    const openerClient = await connect(opener);
+    expect(await openerClient.request({ action: 'createConversation', kind: 'direct', userId: group.sender.userId })).toMatchObject({ type: 'conversation' });
+    await fanoutQueue.settled(dm);
+    const replies: Frame[] = [];
+    const [conflicts] = await withFaults(context, { target: 'dynamodb:TransactWriteItems', error: 'TransactionCanceledException', match: dm, times: 3 });
+    await sendAll(group.sender, dm, messages('conflict-dm', 1), { replies });
     expect((await control.fault(conflicts!)).fired).toBe(3);
     expect(replies.map((reply) => reply.type)).toEqual(['ack']);
-
-    // A transaction cancelled because it was throttled is transient: `unavailable`, then the retry stores it once.
-    await withFaults(context, {
-      target: 'dynamodb:TransactWriteItems',
-      error: 'TransactionCanceledException',
-      reasons: ['ThrottlingError', 'None', 'None'],
-      match: group.conversationId,
-    });
-    await sendAll(group.sender, group.conversationId, sent.slice(0, 2), { replies });
-    expect(replies.filter((reply) => reply.type === 'error').map((reply) => reply.code)).toEqual(['unavailable']);
 
     // In a group of its own: the member_added event takes a seq, which the exact-messages check below would count.
     const newcomer = uniqueUser('conflict-new');
@@ -279,6 +280,16 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     await withFaults(context, { target: 'dynamodb:TransactWriteItems', error: 'TransactionCanceledException', match: other.conversationId, times: 2 });
     const added = await other.sender.request({ action: 'addMembers', conversationId: other.conversationId, members: [newcomer] });
     expect(added, JSON.stringify(added)).toMatchObject({ type: 'conversation', conversation: { members: expect.arrayContaining([newcomer]) } });
+    // A transaction cancelled because it was throttled is transient: `unavailable`, then the retry stores it once.
+    await withFaults(context, {
+      target: 'dynamodb:TransactWriteItems',
+      error: 'TransactionCanceledException',
+      reasons: ['ThrottlingError', 'None', 'None'],
+      match: other.conversationId,
+    });
+    const later = uniqueUser('conflict-later');
+    expect(await other.sender.request({ action: 'addMembers', conversationId: other.conversationId, members: [later] })).toMatchObject({ type: 'error', code: 'unavailable' });
+    expect(await other.sender.request({ action: 'addMembers', conversationId: other.conversationId, members: [later] })).toMatchObject({ type: 'conversation' });
 
     const peer = uniqueUser('conflict-peer');
     const directId = directConversationId(group.sender.userId, peer);
@@ -364,7 +375,8 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     const bob = await connect(uniqueUser('waiting-bob'));
     const conversationId = (await alice.request({ action: 'createConversation', kind: 'direct', userId: bob.userId })).conversation.conversationId;
     const sent = messages('noack', 4);
-    await withFaults(context, { target: 'dynamodb:TransactWriteItems', delayMs: 400, match: conversationId, times: 2 });
+    // The message's put (not the claim, which is in the idempotency table) is slow twice.
+    await withFaults(context, { target: 'dynamodb:PutItem', delayMs: 400, match: [`"${info.tableNames.messages}"`, conversationId], times: 2 });
 
     // 1. The client closes its socket while the send is being stored.
     alice.sendRaw(JSON.stringify({ action: 'send', requestId: 'r1', conversationId, ...sent[0] }));

@@ -139,6 +139,81 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     expect((await messages.before(id, 2, 10)).map((m) => m.seq)).toEqual([1]);
   });
 
+  it('allocates seqs from the head counter, refuses a moved head, and mixes with timeline transactions', async () => {
+    const { conversations, messages } = create();
+    const id = `grp_${run()}`;
+    await conversations.createGroup({ ...group(id.slice(4), ['alice', 'bob']) });
+    const at = new Date().toISOString();
+    expect(await messages.allocate(id, { epoch: 'e1', membershipSeq: 0 }, at)).toEqual({ status: 'allocated', seq: 1, epoch: 'e1' });
+    expect(await messages.allocate(id, { epoch: 'e2', membershipSeq: 0 }, at)).toEqual({ status: 'stale' });
+    expect(await messages.allocate(id, { epoch: 'e1', membershipSeq: 3 }, at)).toEqual({ status: 'stale' });
+    expect(await messages.allocate(id, { epoch: 'e1', membershipSeq: 0, retentionDays: 2 }, at)).toEqual({ status: 'stale' });
+    expect(await messages.allocate(id, { epoch: 'e1', membershipSeq: 0 }, at, 1_900_000_000)).toEqual({ status: 'allocated', seq: 2, epoch: 'e1' });
+    expect(await conversations.get(id, true)).toMatchObject({ lastSeq: 2, lastMessageAt: at, epoch: 'e1', lastExpiresAt: 1_900_000_000 });
+    // Items go to their allocated seqs in any order; a seq holds one item.
+    expect(await messages.putAt({ ...message(id, 'm2'), seq: 2 })).toBe('stored');
+    expect(await messages.putAt({ ...message(id, 'm1'), seq: 1 })).toBe('stored');
+    expect(await messages.putAt({ ...message(id, 'again'), seq: 1 })).toBe('taken');
+    expect((await messages.after(id, 0, 10)).map((m) => m.clientMessageId)).toEqual(['m1', 'm2']);
+    // A timeline transaction conditioned on the counter's value follows it.
+    expect(await messages.append(message(id, 'm3'), 1, 60)).toMatchObject({ status: 'conflict', lastSeq: 2 });
+    expect(await messages.append(message(id, 'm3'), 2, 60)).toMatchObject({ status: 'stored', message: { seq: 3 } });
+    expect(await messages.allocate(id, { epoch: 'e1', membershipSeq: 0 }, at)).toMatchObject({ seq: 4 });
+  });
+
+  it('fills a dead seq with a placeholder once, and a late writer loses to it', async () => {
+    const { conversations, messages } = create();
+    const id = `grp_${run()}`;
+    await conversations.createGroup({ ...group(id.slice(4), ['alice']) });
+    const at = new Date().toISOString();
+    await messages.allocate(id, { epoch: 'e1', membershipSeq: 0 }, at);
+    await messages.allocate(id, { epoch: 'e1', membershipSeq: 0 }, at);
+    await messages.putAt({ ...message(id, 'm2'), seq: 2 });
+    const placeholder = { conversationId: id, seq: 1, senderId: '', clientMessageId: '', body: '', createdAt: at, epoch: 'e1', kind: 'skipped' as const };
+    expect(await messages.fillHole(placeholder)).toEqual(placeholder);
+    expect(await messages.fillHole({ ...placeholder, createdAt: 'later' })).toEqual(placeholder);
+    expect(await messages.fillHole({ ...placeholder, seq: 2 })).toMatchObject({ seq: 2, clientMessageId: 'm2' });
+    expect(await messages.putAt({ ...message(id, 'late'), seq: 1 })).toBe('taken');
+    expect((await messages.after(id, 0, 10)).map((m) => [m.seq, m.kind ?? 'message'])).toEqual([[1, 'skipped'], [2, 'message']]);
+  });
+
+  it('claims an idempotency key once; a dead attempt’s claim is taken over once; release frees only one’s own', async () => {
+    const { messages } = create();
+    const key = JSON.stringify([`grp_${run()}`, 'alice', 'c1']);
+    const first = { claimedAt: 1_000, afterSeq: 4 };
+    expect(await messages.claim(key, first, 60)).toEqual({ status: 'claimed' });
+    expect(await messages.claim(key, { claimedAt: 2_000, afterSeq: 5 }, 60)).toEqual({ status: 'held', claim: first });
+    expect(await messages.idempotent(key)).toBeUndefined();
+    const next = { claimedAt: 3_000, afterSeq: 6, owner: 'attempt-2' };
+    expect(await messages.takeOver(key, { claimedAt: 2_000, afterSeq: 5 }, next)).toBe(false);
+    expect(await messages.takeOver(key, first, next)).toBe(true);
+    expect(await messages.takeOver(key, first, { claimedAt: 4_000, afterSeq: 7 })).toBe(false);
+    expect(await messages.claimOf(key)).toEqual(next);
+    await messages.release(key, first);
+    expect(await messages.claimOf(key)).toEqual(next);
+    await messages.release(key, next);
+    expect(await messages.claimOf(key)).toBeUndefined();
+  });
+
+  it('finds a crashed attempt’s stored message after its claim, reading a bounded range', async () => {
+    const { conversations, messages } = create();
+    const id = `grp_${run()}`;
+    await conversations.createGroup({ ...group(id.slice(4), ['alice', 'bob']) });
+    const at = new Date().toISOString();
+    for (let seq = 1; seq <= 4; seq++) await messages.allocate(id, { epoch: 'e1', membershipSeq: 0 }, at);
+    // The attempt claimed after seq 1, stored its message at 3 and died before its ack.
+    await messages.putAt({ ...message(id, 'other'), seq: 2, senderId: 'bob' });
+    await messages.putAt({ ...message(id, 'mine'), seq: 3 });
+    await messages.putAt({ ...message(id, 'mine'), seq: 4, senderId: 'bob' });
+    expect(await messages.findSent(id, 'alice', 'mine', 1, { maxItems: 100 })).toMatchObject({ seq: 3, senderId: 'alice', clientMessageId: 'mine' });
+    expect(await messages.findSent(id, 'alice', 'mine', 3, { maxItems: 100 })).toBeUndefined();
+    expect(await messages.findSent(id, 'alice', 'mine', 1, { maxItems: 1 })).toBeUndefined();
+    expect(await messages.findSent(id, 'alice', 'nothing', 0, { maxItems: 100 })).toBeUndefined();
+    // Stops at the first item created after the bound: what follows cannot be the attempt's.
+    expect(await messages.findSent(id, 'alice', 'mine', 0, { maxItems: 100, createdBefore: '2000-01-01T00:00:00.000Z' })).toBeUndefined();
+    expect(await messages.findSent(id, 'alice', 'mine', 0, { maxItems: 100, createdBefore: '2999-01-01T00:00:00.000Z' })).toMatchObject({ seq: 3 });
+  });
+
   it('writes the TTL on every item of an append, keeps the retention on the head, and never puts the TTL on the wire', async () => {
     const { conversations, messages } = create();
     const conversation = group(run(), ['alice', 'bob']);

@@ -46,9 +46,9 @@ describe('usage per event', () => {
     expect(usage.posts).toBeCloseTo(1.6 + 1.6 * 1.2, 10);
     // 1 in + 1 ack + 1.6 pushes; each of the 1.6 receiving devices acks (in + reply) and the receipt reaches 1.2 connections.
     expect(usage.apiGatewayMessages).toBeCloseTo(1 + 1 + 1.6 + 1.6 * (2 + 1.2), 10);
-    // A 1,024 B body plus 200 B of attributes is a 2 KB item: transaction of head (2) + message (4) + idempotency key (2).
-    expect(usage.writeUnits.messages).toBe(6);
-    expect(usage.writeUnits.idempotency).toBe(2);
+    // A 1,024 B body plus 200 B of attributes is a 2 KB item: counter update on the head (1) + message put (2) + claim (1).
+    expect(usage.writeUnits.messages).toBe(3);
+    expect(usage.writeUnits.idempotency).toBe(1);
     expect(usage.writeUnits.members).toBeCloseTo(1.6, 10);
     expect(usage.readUnits.messages).toBe(1);
     expect(usage.readUnits.presence).toBeCloseTo(1 + 1.6, 10);
@@ -64,8 +64,8 @@ describe('usage per event', () => {
     expect(usage.readUnits.presence).toBe(65);
     expect(usage.readUnits.conversations).toBe(2);
     expect(usage.writeUnits.members).toBe(0);
-    // GetItem 4 + transaction 10 + BatchGetItem 5 + ceil(129 / 32) = 5 rounds of 10 ms posts = 69 ms at 512 MB.
-    expect(usage.lambdaSeconds.actions).toBeCloseTo(0.069, 10);
+    // GetItem 4 + three writes 15 + BatchGetItem 5 + ceil(129 / 32) = 5 rounds of 10 ms posts = 74 ms at 512 MB.
+    expect(usage.lambdaSeconds.actions).toBeCloseTo(0.074, 10);
     expect(usage.lambdaRequests.fanout).toBe(0);
   });
 
@@ -74,8 +74,8 @@ describe('usage per event', () => {
     // 999 recipients: 10 jobs of 100, one batch: send, receive, delete.
     expect(large.sqsRequests).toBe(3);
     expect(large.lambdaRequests.fanout).toBe(1);
-    // An 800 B body stays within 1 KB with its attributes: 2 + 2 WRU.
-    expect(messageUsage(2, { ...defaultTraffic, messageBytes: 800 }).writeUnits.messages).toBe(4);
+    // An 800 B body stays within 1 KB with its attributes: counter 1 + message 1 WRU.
+    expect(messageUsage(2, { ...defaultTraffic, messageBytes: 800 }).writeUnits.messages).toBe(2);
   });
 
   it('prices heartbeats and presence transitions', () => {
@@ -197,9 +197,9 @@ describe('storage', () => {
   });
 
   it('puts the table-class break-even at the same months of data whatever the scale', () => {
-    // Per message: 6 WRU at +$0.15625/M; 2.5 RRU (head item, and 5 sync units per connection, 0.3 connections per message)
+    // Per message: 3 WRU at +$0.15625/M; 2.5 RRU (head item, and 5 sync units per connection, 0.3 connections per message)
     // at +$0.03125/M; against $0.15 per GB-month saved on a 1,224 B item.
-    const expected = ((6 * 0.15625 + 2.5 * 0.03125) / 1e6) / ((1224 / GB) * 0.15);
+    const expected = ((3 * 0.15625 + 2.5 * 0.03125) / 1e6) / ((1224 / GB) * 0.15);
     expect(tableClassComparison(at(100_000), 12, 90).breakEvenMonths).toBeCloseTo(expected, 6);
     expect(tableClassComparison(at(10_000_000), 12, 90).breakEvenMonths).toBeCloseTo(expected, 6);
     expect(tableClassComparison(at(1_000_000), 12, 90).cheaper).toBe('Standard');

@@ -35,6 +35,22 @@ describe('ParleyClient ordered delivery', () => {
     t.client.close();
   });
 
+  it('counts a skipped seq as seen without showing it, and delivers what follows', async () => {
+    const server = new FakeParleyServer();
+    const dm = server.seedConversation('direct', ['alice', 'bob']);
+    const t = createTestClient(server, 'alice', { gapFillDelayMs: 250 });
+    await connectNow(t);
+    server.post('bob', dm.conversationId, 'one');
+    expect(server.skipSeq(dm.conversationId)).toBe(2);
+    server.post('bob', dm.conversationId, 'three');
+    await t.clock.advance(1000);
+    expect(seqsOf(t.events.message)).toEqual([1, 3]);
+    expect(t.events.timelineEvent).toEqual([]);
+    expect(server.requestsOf('history')).toHaveLength(1);
+    expect(t.client.cursor(dm.conversationId)).toBe(3);
+    t.client.close();
+  });
+
   it('fetches a gap with history when a push is lost', async () => {
     const server = new FakeParleyServer();
     const dm = server.seedConversation('direct', ['alice', 'bob']);

@@ -84,17 +84,18 @@ describe('push retries', () => {
 });
 
 describe('send retries', () => {
-  it('retries seq conflicts with a small full jitter, bounded by attempts and time', async () => {
+  it('waits a bounded, growing while for an attempt still storing the same message, then answers unavailable', async () => {
     const { deps, messages } = memoryDeps();
     const sleeps: number[] = [];
     deps.sleep = async (ms) => {
       sleeps.push(ms);
     };
     const group = await createGroupConversation(deps, alice, { title: 't', members: ['bob'] });
-    messages.conflictsBeforeStore = 12;
-    expect((await sendMessage(deps, alice, { conversationId: group.conversationId, clientMessageId: 'c', body: 'b' })).seq).toBe(13);
-    expect(sleeps).toHaveLength(12);
-    expect(sleeps.every((ms) => ms >= 0 && ms <= 40)).toBe(true);
+    await messages.claim(JSON.stringify([group.conversationId, 'alice', 'c']), { claimedAt: deps.now().getTime(), afterSeq: 0 }, 60);
+    await expect(sendMessage(deps, alice, { conversationId: group.conversationId, clientMessageId: 'c', body: 'b' })).rejects.toMatchObject({
+      code: 'unavailable',
+    });
+    expect(sleeps).toEqual([50, 100, 200, 400]);
   });
 
   it('maps a TransactionConflict to a retryable conflict and a failed lastSeq condition to the current lastSeq', async () => {
