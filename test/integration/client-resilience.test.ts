@@ -123,7 +123,9 @@ describe('client SDK against the local stack under connection chaos', () => {
     await proxy?.close();
   });
 
-  it(`delivers every message exactly once and in order while connections die (seed ${seed})`, async () => {
+  // The chaos test and the offline one share nothing (the offline one connects directly, not through the proxy), so
+  // they run together; the last one cuts every proxied connection and runs alone.
+  it.concurrent(`delivers every message exactly once and in order while connections die (seed ${seed})`, async () => {
     const random = seededRandom(seed);
     const [alice, bob, carol] = [uniqueUser('alice'), uniqueUser('bob'), uniqueUser('carol')];
     const admin = clientFor(alice, { direct: true });
@@ -195,7 +197,7 @@ describe('client SDK against the local stack under connection chaos', () => {
     expect(c.delivered.has(dm.conversationId)).toBe(false);
   });
 
-  it('resumes from saved cursors after being offline, paging through more than one sync page', async () => {
+  it.concurrent('resumes from saved cursors after being offline, paging through more than one sync page', async () => {
     const [alice, bob] = [uniqueUser('alice'), uniqueUser('bob')];
     const a = clientFor(alice, { direct: true });
     await a.client.connect();

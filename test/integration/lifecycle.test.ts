@@ -57,7 +57,8 @@ type Actor = 'owner' | 'admin' | 'member' | 'removed' | 'stranger' | 'blocked';
 const actorOrder: Actor[] = ['stranger', 'removed', 'member', 'blocked', 'admin', 'owner'];
 const codeOf = (reply: Frame) => (reply.type === 'error' ? reply.code : 'ok');
 
-describe('authorization matrix of the lifecycle actions', () => {
+// Tests that share no users run concurrently (they mostly wait on the stack); the consent tests share theirs.
+describe.concurrent('authorization matrix of the lifecycle actions', () => {
   // The expected outcome per action and actor ("ok" = the action succeeded). The blocked user is a member of the
   // group whom the owner blocked: group permissions follow their role; blocking is about DMs, adds, typing, presence.
   const matrix: Record<string, Record<Actor, string>> = {
@@ -167,7 +168,7 @@ describe('authorization matrix of the lifecycle actions', () => {
   });
 });
 
-describe('removal is real', () => {
+describe.concurrent('removal is real', () => {
   it('gives a removed member nothing past the removal seq: push, sync, history, typing, receipts, presence', async () => {
     const [owner, member, removed] = await Promise.all(['owner', 'member', 'removed'].map((name) => connectAs(info, uniqueUser(name))));
     const { conversation } = await owner!.request({ action: 'createConversation', kind: 'group', title: 'r', members: [member!.userId, removed!.userId] });
@@ -258,7 +259,7 @@ describe('removal is real', () => {
   });
 });
 
-describe('races', () => {
+describe.concurrent('races', () => {
   it('never leaves a hidden reader: concurrent creates with one clientRequestId and different members', async () => {
     for (let round = 0; round < 4; round++) {
       const owner = await connectAs(info, uniqueUser('owner'));
@@ -325,7 +326,7 @@ describe('races', () => {
   });
 });
 
-describe('edit, delete and reactions', () => {
+describe.concurrent('edit, delete and reactions', () => {
   it('deletes the body from storage (edits included), aggregates reactions, bounds them, and pushes every event in order', async () => {
     const [alice, bob] = await Promise.all([connectAs(info, uniqueUser('alice')), connectAs(info, uniqueUser('bob'))]);
     const { conversation } = await alice.request({ action: 'createConversation', kind: 'direct', userId: bob.userId });

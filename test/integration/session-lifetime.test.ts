@@ -50,7 +50,7 @@ function sdkClient(user: string, ttlSeconds: number, options: Partial<ParleyClie
   return { client, delivered, reasons };
 }
 
-describe('a connection ends with its token', () => {
+describe.concurrent('a connection ends with its token', () => {
   it('is told token_expired and closed (1000) once exp plus the skew has passed, with nothing from the server after that', async () => {
     const user = uniqueUser('short');
     const token = await devToken(info, user, 2);
@@ -136,7 +136,7 @@ describe('the SDK across token expiries', () => {
   });
 });
 
-describe('disconnecting a user', () => {
+describe.concurrent('disconnecting a user', () => {
   it('closes every device of the user and no one else\'s', async () => {
     const user = uniqueUser('revoked');
     const other = uniqueUser('bystander');

@@ -86,14 +86,26 @@ beforeAll(async () => {
   cursorsBefore = Object.fromEntries(conversations.filter((c) => c.known).map((c) => [c.conversationId, { seq: 1, epoch: c.epoch }]));
   // 50 conversations (five of them groups of 256) get 110 messages of 8,000 characters while the user is away.
   const busy = created.filter((_, i) => (i < 46 || (i >= 980 && i < 985)) && conversations[i]!.known);
+  // Stored as the send path stores them, 55 per transaction (the items of one append), not 110 round trips each.
   await mapLimit(busy, 10, async (c) => {
     const index = created.indexOf(c);
-    for (let seq = 2; seq <= 111; seq++) {
-      const result = await deps.messages.append(
-        { conversationId: c.conversationId, senderId: c.owner, clientMessageId: `busy-${seq}`, body: bodyOf(index, seq), createdAt: new Date().toISOString(), epoch: c.epoch },
-        seq - 1,
-        3600,
-      );
+    for (let first = 2; first <= 111; first += 55) {
+      const seqs = Array.from({ length: 55 }, (_, i) => first + i);
+      const start = Date.now();
+      const result = await deps.messages.appendTimeline({
+        conversationId: c.conversationId,
+        items: seqs.map((seq) => ({
+          conversationId: c.conversationId,
+          kind: 'message' as const,
+          senderId: c.owner,
+          clientMessageId: `busy-${seq}`,
+          body: bodyOf(index, seq),
+          createdAt: new Date(start + seq).toISOString(),
+        })),
+        expectedLastSeq: first - 1,
+        epoch: c.epoch,
+        idempotencyTtlSeconds: 3600,
+      });
       expect(result.status).toBe('stored');
     }
     conversations[index]!.unread = 110;
