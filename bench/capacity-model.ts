@@ -192,8 +192,7 @@ export function addUsage(total: Usage, usage: Usage, times = 1): Usage {
 const sum = (record: Record<string, number>) => Object.values(record).reduce((n, v) => n + v, 0);
 
 /** Bytes of a conversation item with this many members. */
-export const conversationItemBytes = (members: number) =>
-  modelConstants.conversationBaseBytes + modelConstants.conversationBytesPerMember * members;
+export const conversationItemBytes = (members: number) => modelConstants.conversationBaseBytes + modelConstants.conversationBytesPerMember * members;
 
 /** Connections a message to a conversation of `members` is pushed to: the other members' and the sender's other devices, online ones. */
 export function recipientConnections(members: number, t: Omit<Traffic, 'users'>): number {
@@ -374,8 +373,7 @@ export function usageOf(events: EventCounts, t: Omit<Traffic, 'users'>): Usage {
 }
 
 /** GB-seconds of billed execution seconds, each function at its memory size. */
-export const gbSecondsOf = (usage: Usage) =>
-  functionNames.reduce((n, name) => n + usage.lambdaSeconds[name] * (functions[name].memorySize / 1024), 0);
+export const gbSecondsOf = (usage: Usage) => functionNames.reduce((n, name) => n + usage.lambdaSeconds[name] * (functions[name].memorySize / 1024), 0);
 
 /** Storage of the messages table and its archive, and the archive's requests. */
 export interface StorageModel {
@@ -432,14 +430,11 @@ export function tableClassComparison(t: Traffic, month: number, hotDays: number 
   const wru = usage.writeUnits.messages;
   const rru = usage.readUnits.messages;
   const storage = storageAt(t, month, hotDays);
-  const standard =
-    (wru / 1e6) * prices.dynamoDbPerMillionWriteUnits + (rru / 1e6) * prices.dynamoDbPerMillionReadUnits + storage.dynamoDbStandard;
-  const ia =
-    (wru / 1e6) * scalePrices.dynamoDbIaPerMillionWriteUnits + (rru / 1e6) * scalePrices.dynamoDbIaPerMillionReadUnits + storage.dynamoDbIa;
+  const standard = (wru / 1e6) * prices.dynamoDbPerMillionWriteUnits + (rru / 1e6) * prices.dynamoDbPerMillionReadUnits + storage.dynamoDbStandard;
+  const ia = (wru / 1e6) * scalePrices.dynamoDbIaPerMillionWriteUnits + (rru / 1e6) * scalePrices.dynamoDbIaPerMillionReadUnits + storage.dynamoDbIa;
   const extraRequests = ia - storage.dynamoDbIa - (standard - storage.dynamoDbStandard);
   // Months of messages kept hot at which Standard-IA's cheaper storage pays for its dearer requests.
-  const breakEvenMonths =
-    extraRequests / ((scalePrices.dynamoDbStandardPerGbMonth - scalePrices.dynamoDbIaPerGbMonth) * storage.growthGbPerMonth);
+  const breakEvenMonths = extraRequests / ((scalePrices.dynamoDbStandardPerGbMonth - scalePrices.dynamoDbIaPerGbMonth) * storage.growthGbPerMonth);
   return { standard, ia, cheaper: ia < standard ? ('Standard-IA' as const) : ('Standard' as const), breakEvenMonths };
 }
 
@@ -465,7 +460,7 @@ export function monthlyCost(t: Traffic, storageMonth = 12, hotDays: number | nul
   const events = monthlyEvents(t);
   const usage = usageOf(events, t);
   const invocations = sum(usage.lambdaRequests);
-  const accessLogGb = ((usage.inboundRequests * modelConstants.accessLogLineBytes) / GB);
+  const accessLogGb = (usage.inboundRequests * modelConstants.accessLogLineBytes) / GB;
   const lambdaLogGb = (invocations * modelConstants.lambdaLogBytesPerInvocation) / GB;
   const storage = storageAt(t, storageMonth, hotDays);
   const cost = {
@@ -550,8 +545,7 @@ export function quotaChecks(t: Traffic): QuotaCheck[] {
   const connections = peakConnections(t);
   const concurrency = functionNames.reduce((n, name) => n + peak.lambdaSeconds[name], 0);
   const fanoutConcurrency = peak.lambdaSeconds.fanout;
-  const hottestTable = (units: Record<TableName, number>) =>
-    tableNames.reduce((best, name) => (units[name] > units[best] ? name : best), tableNames[0]!);
+  const hottestTable = (units: Record<TableName, number>) => tableNames.reduce((best, name) => (units[name] > units[best] ? name : best), tableNames[0]!);
   const readTable = hottestTable(peak.readUnits);
   const writeTable = hottestTable(peak.writeUnits);
   // One group's share of the group traffic in the peak hour; each message writes the head's counter and the message item
@@ -585,7 +579,14 @@ export function quotaChecks(t: Traffic): QuotaCheck[] {
       quotaSources.apiGatewayWebSocket,
       { adjustable: false, remedy: 'raise new connections/s (row 1)' },
     ),
-    check('@connections PostToConnection calls per second (share the account throttle)', '@connections calls', 'requests/s', peak.posts, awsLimits.accountRequestsPerSecond, quotaSources.apiGatewayAccount),
+    check(
+      '@connections PostToConnection calls per second (share the account throttle)',
+      '@connections calls',
+      'requests/s',
+      peak.posts,
+      awsLimits.accountRequestsPerSecond,
+      quotaSources.apiGatewayAccount,
+    ),
     check(
       'API Gateway account throttle (client frames + @connections; burst bucket 5,000)',
       'the API Gateway account throttle',
@@ -631,7 +632,7 @@ export function quotaChecks(t: Traffic): QuotaCheck[] {
     ),
     check(
       `DynamoDB new on-demand table: instant throughput (${writeTable} table writes at launch)`,
-      'a new table\'s instant throughput',
+      "a new table's instant throughput",
       'WRU/s',
       peak.writeUnits[writeTable],
       awsLimits.dynamoDbNewTableWriteUnits,
@@ -717,19 +718,22 @@ export function transportTraffic(t: Traffic) {
   const publishes = events.directMessages + events.groupMessages;
   const deliveries = events.directMessages * recipientConnections(2, t) + events.groupMessages * recipientConnections(t.groupMembers, t);
   const rate = peakEventsPerSecond(t);
-  const peakMessagesPerSecond =
-    rate.directMessages * (1 + recipientConnections(2, t)) + rate.groupMessages * (1 + recipientConnections(t.groupMembers, t));
-  return { publishes, deliveries, connectionMinutes: events.connectionMinutes, connections: events.connections, peakConnections: peakConnections(t), peakMessagesPerSecond };
+  const peakMessagesPerSecond = rate.directMessages * (1 + recipientConnections(2, t)) + rate.groupMessages * (1 + recipientConnections(t.groupMembers, t));
+  return {
+    publishes,
+    deliveries,
+    connectionMinutes: events.connectionMinutes,
+    connections: events.connections,
+    peakConnections: peakConnections(t),
+    peakMessagesPerSecond,
+  };
 }
 
 /** Parley's API Gateway charges for the same traffic: publishes with their acks, deliveries, connection minutes. */
 export function parleyTransportCost(t: Traffic): number {
   const x = transportTraffic(t);
   const units = apiGatewayUnits(t.messageBytes);
-  return (
-    apiGatewayMessagesCost(x.publishes * (units + 1) + x.deliveries * units) +
-    (x.connectionMinutes / 1e6) * prices.apiGatewayPerMillionConnectionMinutes
-  );
+  return apiGatewayMessagesCost(x.publishes * (units + 1) + x.deliveries * units) + (x.connectionMinutes / 1e6) * prices.apiGatewayPerMillionConnectionMinutes;
 }
 
 export function vendorQuotes(t: Traffic): VendorQuote[] {

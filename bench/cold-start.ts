@@ -75,7 +75,10 @@ async function bundle(name: FunctionName, outDir: string): Promise<{ file: strin
       byPackage.set(key, (byPackage.get(key) ?? 0) + bytesInOutput);
     }
   }
-  const topPackages = [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([packageName, bytes]) => ({ name: packageName, bytes }));
+  const topPackages = [...byPackage]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6)
+    .map(([packageName, bytes]) => ({ name: packageName, bytes }));
   return { file: outfile, topPackages };
 }
 

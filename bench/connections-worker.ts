@@ -121,10 +121,13 @@ function sendHeartbeat(ws: WebSocket): Promise<void> {
   heartbeat.sent++;
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, 5000);
-    queue.push({ sentAt: now(), answered: () => {
+    queue.push({
+      sentAt: now(),
+      answered: () => {
         clearTimeout(timer);
         resolve();
-      } });
+      },
+    });
     ws.send(JSON.stringify({ action: 'heartbeat', requestId: `h${nextRequest++}` }));
   });
 }
@@ -161,7 +164,15 @@ function startTrickle(pairs: Extract<WorkerCommand, { kind: 'trickle' }>['pairs'
       const ws = sockets[turn++ % 2 === 0 ? pair.a : pair.b];
       if (ws?.readyState !== WebSocket.OPEN) return;
       trickle.sent++;
-      ws.send(JSON.stringify({ action: 'send', requestId: `t${nextRequest++}`, conversationId: pair.conversationId, clientMessageId: `t-${n}-${turn}`, body: `t:${now()}` }));
+      ws.send(
+        JSON.stringify({
+          action: 'send',
+          requestId: `t${nextRequest++}`,
+          conversationId: pair.conversationId,
+          clientMessageId: `t-${n}-${turn}`,
+          body: `t:${now()}`,
+        }),
+      );
     };
     timers.push(setTimeout(() => timers.push(setInterval(tick, intervalMs)), Math.random() * intervalMs));
   });

@@ -33,10 +33,26 @@ export interface ConnectionsResult {
   target: number;
   /** The most the stack's process could hold, and why the ramp stopped where it did. */
   ceiling: { connections: number; stoppedBy: string | null };
-  ramp: { seconds: number; offeredPerSecond: number; open: number; connectsPerSecond: number; connectMs: LatencySummary; failed: Record<string, number>; stackCpuPercent: number; stackThreadBusyPercent: number; dynamoDbCpuPercent: number | null };
+  ramp: {
+    seconds: number;
+    offeredPerSecond: number;
+    open: number;
+    connectsPerSecond: number;
+    connectMs: LatencySummary;
+    failed: Record<string, number>;
+    stackCpuPercent: number;
+    stackThreadBusyPercent: number;
+    dynamoDbCpuPercent: number | null;
+  };
   hold: Phase & { heartbeatIntervalMs: number };
   burst: Phase & { heartbeatsPerSecond: number };
-  memory: { stackRssBytesBefore: number; stackRssBytesAfter: number; stackBytesPerConnection: number; dynamoDbRssBytes: number | null; clientBytesPerConnection: number };
+  memory: {
+    stackRssBytesBefore: number;
+    stackRssBytesAfter: number;
+    stackBytesPerConnection: number;
+    dynamoDbRssBytes: number | null;
+    clientBytesPerConnection: number;
+  };
   environment: Record<string, string | number>;
 }
 
@@ -79,7 +95,9 @@ class ClientProcess {
 /** The soft and hard limits on open files of this process, from /proc (Node has no getrlimit). */
 export function openFileLimits(): { soft: number; hard: number } {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const [soft, hard] = (line?.match(/\d+|unlimited/g) ?? []).map((v) => (v === 'unlimited' ? Infinity : Number(v)));
     return { soft: soft ?? Infinity, hard: hard ?? Infinity };
   } catch {
@@ -135,7 +153,11 @@ function merge(stats: WorkerStats[]) {
     closedAfterOpen: sum(stats.map((s) => s.closedAfterOpen)),
     failed,
     connectMs: biggest((s) => s.connectMs),
-    heartbeats: { sent: sum(stats.map((s) => s.heartbeats.sent)), answered: sum(stats.map((s) => s.heartbeats.answered)), latency: biggest((s) => s.heartbeats.latency) },
+    heartbeats: {
+      sent: sum(stats.map((s) => s.heartbeats.sent)),
+      answered: sum(stats.map((s) => s.heartbeats.answered)),
+      latency: biggest((s) => s.heartbeats.latency),
+    },
     trickle: {
       sent: sum(stats.map((s) => s.trickle.sent)),
       acked: sum(stats.map((s) => s.trickle.acked)),
@@ -183,11 +205,15 @@ export async function runConnectionsBench(options: {
     // User i connects from process i % count, as its (i / count)th socket. A chatting pair is two users of one process
     // (i and i + count), so each process measures its own pairs' latency on one clock.
     const count = Math.max(2, Math.ceil(planned / perWorker));
-    const trickle = await mapLimit(Array.from({ length: pairs }, (_, n) => n), 16, async (n) => {
-      const a = 2 * count * Math.floor(n / count) + (n % count);
-      const conversation = await createDirectConversation(deps, { userId: users[a]!, connectionId: 'bench' }, users[a + count]!);
-      return { process: n % count, pair: { conversationId: conversation.conversationId, a: Math.floor(a / count), b: Math.floor(a / count) + 1 } };
-    });
+    const trickle = await mapLimit(
+      Array.from({ length: pairs }, (_, n) => n),
+      16,
+      async (n) => {
+        const a = 2 * count * Math.floor(n / count) + (n % count);
+        const conversation = await createDirectConversation(deps, { userId: users[a]!, connectionId: 'bench' }, users[a + count]!);
+        return { process: n % count, pair: { conversationId: conversation.conversationId, a: Math.floor(a / count), b: Math.floor(a / count) + 1 } };
+      },
+    );
     for (let w = 0; w < count; w++) workers.push(new ClientProcess());
     const share = (w: number) => users.map((_, i) => i).filter((i) => i % count === w);
     const rssBefore = process.memoryUsage().rss;
@@ -211,7 +237,14 @@ export async function runConnectionsBench(options: {
       ),
     );
     const rampCpu = rampDone();
-    const rampResult = { ...rampCpu, offeredPerSecond: rampPerSecond, open: ramp.open, connectsPerSecond: Math.round(ramp.open / rampCpu.seconds), connectMs: ramp.connectMs, failed: ramp.failed };
+    const rampResult = {
+      ...rampCpu,
+      offeredPerSecond: rampPerSecond,
+      open: ramp.open,
+      connectsPerSecond: Math.round(ramp.open / rampCpu.seconds),
+      connectMs: ramp.connectMs,
+      failed: ramp.failed,
+    };
     log(`  ramp: ${ramp.open} open in ${rampCpu.seconds} s (${rampResult.connectsPerSecond}/s), stack thread ${rampCpu.stackThreadBusyPercent}% busy`);
     const stoppedBy =
       stoppedByLimit ??
@@ -225,7 +258,9 @@ export async function runConnectionsBench(options: {
     options.progress(`hold: ${ramp.open} connections, heartbeats every ${defaultHeartbeatIntervalMs / 1000} s, ${pairs} chatting pairs`);
     await Promise.all(workers.map((w) => w.ask({ kind: 'heartbeats', intervalMs: defaultHeartbeatIntervalMs })));
     await Promise.all(
-      workers.map((w, index) => w.ask({ kind: 'trickle', pairs: trickle.filter((t) => t.process === index).map((t) => t.pair), intervalMs: trickleIntervalMs })),
+      workers.map((w, index) =>
+        w.ask({ kind: 'trickle', pairs: trickle.filter((t) => t.process === index).map((t) => t.pair), intervalMs: trickleIntervalMs }),
+      ),
     );
     const holdDone = cpuWindow();
     await sleep(holdSeconds * 1000);
@@ -249,8 +284,22 @@ export async function runConnectionsBench(options: {
       target,
       ceiling: { connections: planned, stoppedBy },
       ramp: rampResult,
-      hold: { ...holdCpu, open: hold.open, closedAfterOpen: hold.closedAfterOpen, heartbeats: hold.heartbeats, trickle: hold.trickle, heartbeatIntervalMs: defaultHeartbeatIntervalMs },
-      burst: { ...burstCpu, open: burst.open, closedAfterOpen: burst.closedAfterOpen, heartbeats: burst.heartbeats, trickle: burst.trickle, heartbeatsPerSecond },
+      hold: {
+        ...holdCpu,
+        open: hold.open,
+        closedAfterOpen: hold.closedAfterOpen,
+        heartbeats: hold.heartbeats,
+        trickle: hold.trickle,
+        heartbeatIntervalMs: defaultHeartbeatIntervalMs,
+      },
+      burst: {
+        ...burstCpu,
+        open: burst.open,
+        closedAfterOpen: burst.closedAfterOpen,
+        heartbeats: burst.heartbeats,
+        trickle: burst.trickle,
+        heartbeatsPerSecond,
+      },
       memory: {
         stackRssBytesBefore: rssBefore,
         stackRssBytesAfter: rssAfter,

@@ -136,10 +136,8 @@ const perMillion = (units: number, pricePerMillion: number) => units * pricePerM
 /** Prices one message's usage, per million messages. */
 export function costPerMillionMessages(usage: MessageUsage): CostBreakdown {
   const apiGateway = perMillion(usage.inboundUnits + usage.replyUnits + usage.deliveryUnits, prices.apiGatewayPerMillionMessages);
-  const lambda =
-    perMillion(usage.lambdaRequests, prices.lambdaPerMillionRequests) + usage.lambdaGbSeconds * 1e6 * prices.lambdaArmPerGbSecond;
-  const dynamoDb =
-    perMillion(usage.writeUnits, prices.dynamoDbPerMillionWriteUnits) + perMillion(usage.readUnits, prices.dynamoDbPerMillionReadUnits);
+  const lambda = perMillion(usage.lambdaRequests, prices.lambdaPerMillionRequests) + usage.lambdaGbSeconds * 1e6 * prices.lambdaArmPerGbSecond;
+  const dynamoDb = perMillion(usage.writeUnits, prices.dynamoDbPerMillionWriteUnits) + perMillion(usage.readUnits, prices.dynamoDbPerMillionReadUnits);
   const sqs = perMillion(usage.sqsRequests, prices.sqsPerMillionRequests);
   const total = apiGateway + lambda + dynamoDb + sqs;
   return { apiGateway, lambda, dynamoDb, sqs, total, floor: apiGateway, ratio: apiGateway > 0 ? total / apiGateway : Number.NaN };

@@ -32,13 +32,15 @@ export const steps = {
     name: 'DynamoDB GetItem (conversation and head item, consistent, in parallel)',
     p50: 4,
     p99: 15,
-    source: 'DynamoDB "single-digit millisecond" (aws.amazon.com/dynamodb; AWS Database Blog "Understanding Amazon DynamoDB latency"); p99 10-20 ms (dynobase.dev)',
+    source:
+      'DynamoDB "single-digit millisecond" (aws.amazon.com/dynamodb; AWS Database Blog "Understanding Amazon DynamoDB latency"); p99 10-20 ms (dynobase.dev)',
   },
   transactWrite: {
     name: 'DynamoDB writes of a send (claim PutItem, counter UpdateItem, message PutItem, in sequence)',
     p50: 15,
     p99: 40,
-    source: 'three single-item writes of about 5 ms (p99 about 15 ms) each, one after the other (DynamoDB "single-digit millisecond"; dynobase.dev); the p99 of the sum is below the sum of the p99s',
+    source:
+      'three single-item writes of about 5 ms (p99 about 15 ms) each, one after the other (DynamoDB "single-digit millisecond"; dynobase.dev); the p99 of the sum is below the sum of the p99s',
   },
   batchGet: {
     name: 'DynamoDB BatchGetItem (presence, <= 100 keys per call, calls in parallel)',
@@ -70,9 +72,7 @@ export const steps = {
 /** The path a message takes for a conversation of `members` members (Parley's inline limit is 150). */
 export function pathFor(members: number, inlineMax = 150): Step[] {
   const store = [steps.ingress, steps.invoke, steps.getItem, steps.transactWrite];
-  return members <= inlineMax
-    ? [...store, steps.batchGet]
-    : [...store, steps.sqsSend, steps.sqsToLambda, steps.invoke, steps.batchGet];
+  return members <= inlineMax ? [...store, steps.batchGet] : [...store, steps.sqsSend, steps.sqsToLambda, steps.invoke, steps.batchGet];
 }
 
 /** A sampler for a log-normal with this p50 and p99. */
@@ -112,7 +112,7 @@ export function modelPath(
   const trials = options.trials ?? Math.min(4000, Math.max(200, Math.floor(400_000 / Math.max(1, members - 1))));
   const concurrency = options.concurrency ?? 32;
   const inlineMax = options.inlineMax ?? 150;
-  const chunkSize = members <= inlineMax ? Math.max(1, members - 1) : options.chunkSize ?? 100;
+  const chunkSize = members <= inlineMax ? Math.max(1, members - 1) : (options.chunkSize ?? 100);
   const path = options.path ?? pathFor(members, inlineMax);
   // Seeded, so the report does not change between runs of the model.
   const rand = seededRandom(options.seed ?? 42);

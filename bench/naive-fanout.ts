@@ -64,8 +64,22 @@ export function createNaiveSend(deps: Deps, clients: { ddb: DynamoDBDocumentClie
         continue;
       }
       if (result.status !== 'stored') return reply({ type: 'error', code: result.status, message: 'not stored' });
-      await naiveFanout(clients.ddb, clients.management, presenceTable, { type: 'message', message: result.message }, conversation.members, event.requestContext.connectionId);
-      return reply({ type: 'ack', conversationId: request.conversationId, clientMessageId: request.clientMessageId, seq: result.message.seq, createdAt, duplicate: false });
+      await naiveFanout(
+        clients.ddb,
+        clients.management,
+        presenceTable,
+        { type: 'message', message: result.message },
+        conversation.members,
+        event.requestContext.connectionId,
+      );
+      return reply({
+        type: 'ack',
+        conversationId: request.conversationId,
+        clientMessageId: request.clientMessageId,
+        seq: result.message.seq,
+        createdAt,
+        duplicate: false,
+      });
     }
     return reply({ type: 'error', code: 'unavailable', message: 'too many conflicts' });
   };

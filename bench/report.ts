@@ -104,7 +104,7 @@ function renderReport(results: Results, chartLink: string, resultsLink: string):
     '',
     'Settings the bench changes: `MAX_GROUP_MEMBERS=1000` (default 256) so that the 1,000-member group can exist. Rate limits',
     '(`SEND_RATE_PER_SECOND` 10, `SEND_BURST` 30 per connection) stay at their defaults: no bench client sends faster than one',
-    'message per second. Clients connect at most 250 per second during setup, and 500 per second (API Gateway\'s account limit)',
+    "message per second. Clients connect at most 250 per second during setup, and 500 per second (API Gateway's account limit)",
     'in the reconnect burst.',
     '',
     '## Latency and throughput',
@@ -117,7 +117,24 @@ function renderReport(results: Results, chartLink: string, resultsLink: string):
     '(`environment.loadAverage1m`); other work on the machine competes for the same two cores.',
     '',
     table(
-      ['scenario', 'design', 'messages', 'deliveries', 'deliveries/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'ack p50', 'ack p99', 'errors', 'missing', 'dup', 'order', 'stack thread busy'],
+      [
+        'scenario',
+        'design',
+        'messages',
+        'deliveries',
+        'deliveries/s',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'max ms',
+        'ack p50',
+        'ack p99',
+        'errors',
+        'missing',
+        'dup',
+        'order',
+        'stack thread busy',
+      ],
       scenarios.flatMap((scenario) =>
         Object.entries(scenario.phases).map(([phase, stats]) => [
           scenario.title,
@@ -175,7 +192,7 @@ function naiveSection(scenarios: ScenarioResult[]): string[] {
     'The two designs take turns in three rounds (Parley, naive, Parley, naive, ...), each after its own warm-up, so other load on',
     'the machine weighs on both alike.',
     'The naive design (`bench/naive-fanout.ts`) Scans the whole connections table for every message and posts to each',
-    'connection one request after the other before it acks; Parley reads the members\' presence items with `BatchGetItem` and',
+    "connection one request after the other before it acks; Parley reads the members' presence items with `BatchGetItem` and",
     'posts with 32 requests in flight.',
     '',
     table(
@@ -188,18 +205,24 @@ function naiveSection(scenarios: ScenarioResult[]): string[] {
           [scenario.title, 'latency p99 (ms)', fmt(p.latency.p99), fmt(n.latency.p99), ratio(n.latency.p99, p.latency.p99)],
           [scenario.title, 'ack p50 (ms)', fmt(p.ackLatency.p50), fmt(n.ackLatency.p50), ratio(n.ackLatency.p50, p.ackLatency.p50)],
           [scenario.title, 'AWS requests per message', fmt(calls(p), 2), fmt(calls(n), 2), ratio(calls(n), calls(p))],
-          [scenario.title, 'DynamoDB read units per message', fmt(p.usage.readUnits, 2), fmt(n.usage.readUnits, 2), ratio(n.usage.readUnits, p.usage.readUnits)],
+          [
+            scenario.title,
+            'DynamoDB read units per message',
+            fmt(p.usage.readUnits, 2),
+            fmt(n.usage.readUnits, 2),
+            ratio(n.usage.readUnits, p.usage.readUnits),
+          ],
           [scenario.title, 'USD per million messages', usd(p.cost.total), usd(n.cost.total), ratio(n.cost.total, p.cost.total)],
         ];
       }),
     ),
     '',
     'Both designs make the same number of `PostToConnection` calls, and those are the floor. The naive Scan reads every',
-    'user\'s presence item, online or not: it is billed by the bytes of the whole table (0.5 RRU per 4 KB), so its read units',
-    'grow with every user of the deployment (here: every user the run had created so far), while Parley\'s `BatchGetItem` costs',
-    '0.5 RRU per member of the conversation. With this run\'s few thousand users a full Scan still reads fewer units than',
-    'Parley\'s per-member reads of a 130-member group (finding 2 below); at some ten thousand users it reads more, and a',
-    'deployment with a million users would Scan hundreds of MB per message. The naive design\'s sequential posts make the last',
+    "user's presence item, online or not: it is billed by the bytes of the whole table (0.5 RRU per 4 KB), so its read units",
+    "grow with every user of the deployment (here: every user the run had created so far), while Parley's `BatchGetItem` costs",
+    "0.5 RRU per member of the conversation. With this run's few thousand users a full Scan still reads fewer units than",
+    "Parley's per-member reads of a 130-member group (finding 2 below); at some ten thousand users it reads more, and a",
+    "deployment with a million users would Scan hundreds of MB per message. The naive design's sequential posts make the last",
     'recipient of a group wait for all the others, and its Scan per message is what saturates DynamoDB Local here.',
     '',
   ];
@@ -209,12 +232,12 @@ function callsSection(scenarios: ScenarioResult[]): string[] {
   const lines = [
     '## AWS requests per message',
     '',
-    'Every AWS SDK call the handlers made, counted with a middleware on the handler runtime\'s own clients (DynamoDB',
-    'document client, whose middleware stack is the wrapped DynamoDBClient\'s; SQS; API Gateway Management) and on the SQS',
-    'poller\'s client (the event source mapping\'s receives and deletes). Calls are attributed to the route or function whose',
+    "Every AWS SDK call the handlers made, counted with a middleware on the handler runtime's own clients (DynamoDB",
+    "document client, whose middleware stack is the wrapped DynamoDBClient's; SQS; API Gateway Management) and on the SQS",
+    "poller's client (the event source mapping's receives and deletes). Calls are attributed to the route or function whose",
     'invocation made them. "send path" = the actions handler\'s `send` invocations (inline fanout included), "fanout path" =',
     'the SQS-triggered fanout function. Read/write units are what DynamoDB reported (`ReturnConsumedCapacity: TOTAL`), floored',
-    'at AWS\'s per-item minimum where DynamoDB Local under-reports (it counts one item per table in a transaction, and nothing',
+    "at AWS's per-item minimum where DynamoDB Local under-reports (it counts one item per table in a transaction, and nothing",
     'for batch keys it did not find; AWS bills 2 WRU per transaction item and at least 0.5 RRU per key).',
     '',
   ];
@@ -236,10 +259,12 @@ function callsSection(scenarios: ScenarioResult[]): string[] {
       );
       lines.push(`**${scenario.title} — ${phase}** (${stats.acked} messages, ${stats.deliveries} deliveries)`, '');
       lines.push(table(['path', 'call', 'per message', 'per delivery', 'RRU / message', 'WRU / message', 'local ms / call'], rows), '');
-      const invocations = ['send', 'fanout'].filter((path) => stats.aws.invocations[path]).map((path) => {
-        const inv = stats.aws.invocations[path]!;
-        return `${path}: ${inv.count} invocations, p50 ${fmt(inv.p50)} ms, mean ${fmt(inv.mean)} ms`;
-      });
+      const invocations = ['send', 'fanout']
+        .filter((path) => stats.aws.invocations[path])
+        .map((path) => {
+          const inv = stats.aws.invocations[path]!;
+          return `${path}: ${inv.count} invocations, p50 ${fmt(inv.p50)} ms, mean ${fmt(inv.mean)} ms`;
+        });
       if (invocations.length) lines.push(`Handler durations (local, wall clock): ${invocations.join('; ')}.`, '');
     }
   }
@@ -275,13 +300,16 @@ function costSection(scenarios: ScenarioResult[]): string[] {
   const direct = scenarios.find((s) => s.name === 'direct-1000')?.phases.parley;
   const group = scenarios.find((s) => s.name === 'groups-130')?.phases.parley;
   const explain: string[] = [];
-  for (const [label, phase] of [['1:1', direct], ['130-member group', group]] as const) {
+  for (const [label, phase] of [
+    ['1:1', direct],
+    ['130-member group', group],
+  ] as const) {
     if (!phase) continue;
     const u = phase.usage;
     const c = phase.cost;
     const parts = [
-      ['DynamoDB writes', (u.writeUnits * prices.dynamoDbPerMillionWriteUnits)],
-      ['DynamoDB reads', (u.readUnits * prices.dynamoDbPerMillionReadUnits)],
+      ['DynamoDB writes', u.writeUnits * prices.dynamoDbPerMillionWriteUnits],
+      ['DynamoDB reads', u.readUnits * prices.dynamoDbPerMillionReadUnits],
       ['Lambda', c.lambda],
       ['SQS', c.sqs],
     ] as const;
@@ -300,16 +328,30 @@ function costSection(scenarios: ScenarioResult[]): string[] {
     'what API Gateway alone charges for a message: 1 inbound frame + N pushes + the ack reply (32 KB units; every bench',
     `message is one unit): ${usd(floorPerMillionMessages(1))} for 1:1, ${usd(floorPerMillionMessages(129))} for a 130-member group. Lambda`,
     'duration is the measured wall-clock duration of each local invocation, billed per started',
-    'millisecond at the function\'s memory (512 MB for actions and fanout), arm64. Connection minutes are separate: holding',
+    "millisecond at the function's memory (512 MB for actions and fanout), arm64. Connection minutes are separate: holding",
     `one user connected all month costs ${usd(connectionCostPerUserMonth())} ($${prices.apiGatewayPerMillionConnectionMinutes}/M connection minutes).`,
     '',
     table(
-      ['scenario', 'design', 'pushes / msg', 'API Gateway', 'Lambda', 'DynamoDB', 'SQS', 'total', 'floor', 'total / floor', 'Lambda (modeled)', 'total / floor (modeled)', 'target (measured / modeled)'],
+      [
+        'scenario',
+        'design',
+        'pushes / msg',
+        'API Gateway',
+        'Lambda',
+        'DynamoDB',
+        'SQS',
+        'total',
+        'floor',
+        'total / floor',
+        'Lambda (modeled)',
+        'total / floor (modeled)',
+        'target (measured / modeled)',
+      ],
       rows,
     ),
     '',
     'The "modeled" columns price Lambda at the duration the critical-path model below gives the handlers on AWS (p50 of each',
-    'step, posts 32 at a time; the naive design\'s posts one after the other) instead of the local wall clock, which includes',
+    "step, posts 32 at a time; the naive design's posts one after the other) instead of the local wall clock, which includes",
     'waiting for the shared CPU and, for the naive design, a saturated DynamoDB Local.',
     '',
     ...explain,
@@ -348,9 +390,9 @@ function criticalPathSection(scenarios: ScenarioResult[]): string[] {
   return [
     '## Critical path model (AWS)',
     '',
-    'The sequential AWS calls between a `send` and a recipient\'s receive, read from the code: `sendMessage` reads the',
+    "The sequential AWS calls between a `send` and a recipient's receive, read from the code: `sendMessage` reads the",
     'conversation and its head item (two consistent `GetItem` in parallel), then stores with three single-item writes in',
-    'sequence (`PutItem` of the idempotency claim, `UpdateItem` of the head\'s `lastSeq` counter, `PutItem` of the message at',
+    "sequence (`PutItem` of the idempotency claim, `UpdateItem` of the head's `lastSeq` counter, `PutItem` of the message at",
     'its seq), then `publish`: up to 150 members it reads presence with `BatchGetItem` (100 keys per call, in parallel) and posts',
     'inline with 32 `PostToConnection` in flight; above that it enqueues chunks of 100 recipients with `SendMessageBatch`, and',
     'the fanout function (SQS event source) does the `BatchGetItem` and the posts. The ack is the route response after `publish`.',
@@ -362,7 +404,15 @@ function criticalPathSection(scenarios: ScenarioResult[]): string[] {
       ['path', 'Σ p50 ms', 'Σ p99 ms (bound)', 'modeled p50 ms', 'modeled p99 ms', `within ${latencyBudgetMs} ms p99?`, 'local measured p50 / p99 ms'],
       models.map(([label, model, scenario]) => {
         const local = scenario ? measured(scenario) : undefined;
-        return [label, fmt(model.sumP50, 0), fmt(model.sumP99, 0), fmt(model.p50), fmt(model.p99), model.p99 <= latencyBudgetMs ? 'yes' : '**no**', local ? `${fmt(local.p50)} / ${fmt(local.p99)}` : '–'];
+        return [
+          label,
+          fmt(model.sumP50, 0),
+          fmt(model.sumP99, 0),
+          fmt(model.p50),
+          fmt(model.p99),
+          model.p99 <= latencyBudgetMs ? 'yes' : '**no**',
+          local ? `${fmt(local.p50)} / ${fmt(local.p99)}` : '–',
+        ];
       }),
     ),
     '',
@@ -382,9 +432,12 @@ function reconnectSection(scenarios: ScenarioResult[]): string[] {
   const r = scenario?.extra.reconnect as Record<string, any> | undefined;
   if (!scenario || !r) return [];
   const burst = scenario.phases.burst!;
-  const perReconnect = (path: string) =>
-    Object.values(burst.aws.calls[path] ?? {}).reduce((n, v) => n + v.calls, 0) / Math.max(1, r.reconnected);
-  const dynamo = Object.values(burst.aws.calls).flatMap((byKey) => Object.entries(byKey).filter(([key]) => key.startsWith('DynamoDB.')).map(([, v]) => v));
+  const perReconnect = (path: string) => Object.values(burst.aws.calls[path] ?? {}).reduce((n, v) => n + v.calls, 0) / Math.max(1, r.reconnected);
+  const dynamo = Object.values(burst.aws.calls).flatMap((byKey) =>
+    Object.entries(byKey)
+      .filter(([key]) => key.startsWith('DynamoDB.'))
+      .map(([, v]) => v),
+  );
   const dynamoCalls = dynamo.reduce((n, v) => n + v.calls, 0);
   const dynamoMeanMs = dynamo.reduce((n, v) => n + v.totalMs, 0) / Math.max(1, dynamoCalls);
   const handler = (path: string) => burst.aws.invocations[path];
@@ -399,7 +452,10 @@ function reconnectSection(scenarios: ScenarioResult[]): string[] {
         ['phones reconnected / synced', `${r.reconnected} / ${r.synced} of ${r.phones}`],
         ['failures', Object.keys(r.failures).length ? JSON.stringify(r.failures) : '0'],
         ['whole burst (first connect to last sync reply)', `${fmt(r.burstSeconds, 2)} s`],
-        ['handshake ($connect authorizer + connect handler) p50 / p99 / max', `${fmt(r.handshake.p50)} / ${fmt(r.handshake.p99)} / ${fmt(r.handshake.max, 0)} ms`],
+        [
+          'handshake ($connect authorizer + connect handler) p50 / p99 / max',
+          `${fmt(r.handshake.p50)} / ${fmt(r.handshake.p99)} / ${fmt(r.handshake.max, 0)} ms`,
+        ],
         ['sync request → reply p50 / p99 / max', `${fmt(r.sync.p50)} / ${fmt(r.sync.p99)} / ${fmt(r.sync.max, 0)} ms`],
         ['connect start → caught up p50 / p99 / max', `${fmt(r.caughtUp.p50)} / ${fmt(r.caughtUp.p99)} / ${fmt(r.caughtUp.max, 0)} ms`],
         ['messages recovered by sync / by push only', `${r.recoveredBySync} / ${r.recoveredByPush}`],
@@ -408,18 +464,26 @@ function reconnectSection(scenarios: ScenarioResult[]): string[] {
         ['duplicates within a sync reply / within pushes (must be 0)', `${r.syncDuplicates} / ${r.pushDuplicates}`],
         ['received by both sync and push (expected; clients drop one by seq)', r.overlap],
         ['live messages during the burst: p50 / p99 push latency', `${fmt(burst.latency.p50)} / ${fmt(burst.latency.p99)} ms (${burst.deliveries} pushes)`],
-        ['AWS requests per reconnect: $connect / sync / presence fanout', `${fmt(perReconnect('connect'), 2)} / ${fmt(perReconnect('sync'), 2)} / ${fmt(perReconnect('fanout'), 2)}`],
-        ['handler durations p50 / p99: authorizer, $connect, sync', ['authorizer', 'connect', 'sync'].map((path) => `${fmt(handler(path)?.p50)} / ${fmt(handler(path)?.p99)} ms`).join(', ')],
+        [
+          'AWS requests per reconnect: $connect / sync / presence fanout',
+          `${fmt(perReconnect('connect'), 2)} / ${fmt(perReconnect('sync'), 2)} / ${fmt(perReconnect('fanout'), 2)}`,
+        ],
+        [
+          'handler durations p50 / p99: authorizer, $connect, sync',
+          ['authorizer', 'connect', 'sync'].map((path) => `${fmt(handler(path)?.p50)} / ${fmt(handler(path)?.p99)} ms`).join(', '),
+        ],
         ['DynamoDB calls during the burst, mean local latency', `${dynamoCalls} calls, ${fmt(dynamoMeanMs)} ms`],
         [
           'stack thread busy during the burst',
-          burst.stackThread ? `${fmt(burst.stackThread.utilization * 100, 0)}% (${fmt(burst.stackThread.busyMs / Math.max(1, r.reconnected), 1)} ms of busy time per reconnect, everything in the window included)` : '–',
+          burst.stackThread
+            ? `${fmt(burst.stackThread.utilization * 100, 0)}% (${fmt(burst.stackThread.busyMs / Math.max(1, r.reconnected), 1)} ms of busy time per reconnect, everything in the window included)`
+            : '–',
         ],
       ],
     ),
     '',
     'Locally the burst is limited by the machine, not by Parley: the handler durations stay short, but every reconnect costs',
-    'about ten AWS SDK requests (the `UpdateItem` of `$connect`, the presence job, the sync\'s queries), each a few milliseconds',
+    "about ten AWS SDK requests (the `UpdateItem` of `$connect`, the presence job, the sync's queries), each a few milliseconds",
     'of CPU in the SDK, the emulators and DynamoDB Local, all on the same two cores. The stack thread is saturated, so new',
     'WebSocket upgrades wait in its queue: the handshake time above is that queue. On AWS the handlers run in separate',
     'containers; the AWS request counts per reconnect are what carries over.',
@@ -436,7 +500,14 @@ function presenceSection(scenarios: ScenarioResult[]): string[] {
   const window = scenario?.windows['presence-probe'];
   if (!probe || !window) return [];
   const posts = Object.values(window.calls).reduce((n, byKey) => n + (byKey['ApiGatewayManagementApi.PostToConnection']?.calls ?? 0), 0);
-  const total = Object.values(window.calls).reduce((n, byKey) => n + Object.entries(byKey).filter(([key]) => key !== 'SQS.ReceiveMessage(empty)').reduce((m, [, v]) => m + v.calls, 0), 0);
+  const total = Object.values(window.calls).reduce(
+    (n, byKey) =>
+      n +
+      Object.entries(byKey)
+        .filter(([key]) => key !== 'SQS.ReceiveMessage(empty)')
+        .reduce((m, [, v]) => m + v.calls, 0),
+    0,
+  );
   return [
     '## Presence traffic in groups',
     '',
@@ -446,7 +517,7 @@ function presenceSection(scenarios: ScenarioResult[]): string[] {
     'Every transition is pushed to every contact, so one user going online or offline costs about one push per member of each',
     'of their groups. In a 1,000-member group, everyone reconnecting once (e.g. after a deploy or a network blip) is about',
     '1,000 × 999 ≈ 1 million pushes for presence alone, ≈ $1 at $1/M, and as many `@connections` requests against the',
-    'account\'s 10,000 requests/s throttle. The bench connects the 1,000 members before the group exists so that this storm does',
+    "account's 10,000 requests/s throttle. The bench connects the 1,000 members before the group exists so that this storm does",
     'not drown the message measurements.',
     '',
   ];
@@ -459,7 +530,7 @@ function coldStartSection(coldStart: Results['coldStart']): string[] {
     '',
     'Each handler bundled like the CDK construct does (`lib/parley-function.ts`: esbuild, ESM, platform node, target node22,',
     'minified, AWS SDK v3 bundled but for the credential providers Lambda never loads: `lib/bundling.ts`), then imported in a',
-    'fresh `node` process with the handler\'s environment variables set;',
+    "fresh `node` process with the handler's environment variables set;",
     `init = time of the \`import()\` (module initialization: SDK clients, config, logger), median of ${coldStart.bundles[0]?.runs ?? '?'} runs.`,
     'Lambda adds its own environment start before this, and runs Node 22 on Graviton with a 256/512 MB share of a CPU, so',
     'absolute init times there are higher; the relative sizes carry over.',
@@ -479,9 +550,7 @@ function coldStartSection(coldStart: Results['coldStart']): string[] {
     '',
     'Largest contributors per bundle (minified KB):',
     '',
-    ...coldStart.bundles.map(
-      (b) => `- ${b.function}: ${(b.topPackages ?? []).map((p) => `${p.name} ${fmt(p.bytes / 1024, 0)}`).join(', ')}`,
-    ),
+    ...coldStart.bundles.map((b) => `- ${b.function}: ${(b.topPackages ?? []).map((p) => `${p.name} ${fmt(p.bytes / 1024, 0)}`).join(', ')}`),
     '',
   ];
 }
@@ -528,7 +597,14 @@ export function latencyChart(scenarios: ScenarioResult[]): string {
       parts.push(`<text x="${margin.left - 6}" y="${y + 4}" text-anchor="end">${ms >= 1 ? ms : ms.toFixed(1)} ms</text>`);
     }
   }
-  for (const [q, label] of [[0, '0%'], [0.5, '50%'], [0.9, '90%'], [0.99, '99%'], [0.999, '99.9%'], [1, 'max']] as const) {
+  for (const [q, label] of [
+    [0, '0%'],
+    [0.5, '50%'],
+    [0.9, '90%'],
+    [0.99, '99%'],
+    [0.999, '99.9%'],
+    [1, 'max'],
+  ] as const) {
     const x = xOf(q);
     parts.push(`<line x1="${x}" x2="${x}" y1="${margin.top}" y2="${margin.top + plotH}" stroke="#eee"/>`);
     parts.push(`<text x="${x}" y="${margin.top + plotH + 18}" text-anchor="middle">${label}</text>`);
@@ -543,7 +619,9 @@ export function latencyChart(scenarios: ScenarioResult[]): string {
     const d = s.points.map((p, j) => `${j === 0 ? 'M' : 'L'}${xOf(p.q).toFixed(1)},${yOf(p.ms).toFixed(1)}`).join(' ');
     parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
     const ly = height + i * 18;
-    parts.push(`<line x1="${margin.left}" x2="${margin.left + 30}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    parts.push(
+      `<line x1="${margin.left}" x2="${margin.left + 30}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+    );
     parts.push(`<text x="${margin.left + 38}" y="${ly}">${escapeXml(s.label)}</text>`);
   });
   parts.push('</svg>');
@@ -554,7 +632,10 @@ const escapeXml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&
 
 /** Write units of a send's DynamoDB requests, per message (claim, counter, message; a transaction on the rare paths). */
 function sendWrites(calls: Record<string, { writeUnits?: number }>): number {
-  return ['DynamoDB.PutItem', 'DynamoDB.UpdateItem', 'DynamoDB.TransactWriteItems', 'DynamoDB.DeleteItem'].reduce((n, key) => n + (calls[key]?.writeUnits ?? 0), 0);
+  return ['DynamoDB.PutItem', 'DynamoDB.UpdateItem', 'DynamoDB.TransactWriteItems', 'DynamoDB.DeleteItem'].reduce(
+    (n, key) => n + (calls[key]?.writeUnits ?? 0),
+    0,
+  );
 }
 
 function findingsSection(scenarios: ScenarioResult[], coldStart: Results['coldStart']): string[] {
@@ -621,7 +702,7 @@ function findingsSection(scenarios: ScenarioResult[], coldStart: Results['coldSt
     '**Local caveats.** Everything shares two cores, with other processes of the machine competing (the load average during ' +
       'each scenario is in its result file); every local "Lambda" invocation shares one thread, one SDK client and its 50 ' +
       'sockets, which AWS would spread over containers, and each SDK request costs milliseconds of CPU here; DynamoDB Local sustains only a few hundred transactions per second, which is why ' +
-      'the naive design\'s full-table Scan per message saturates it at loads Parley handles. Handler durations measured here ' +
+      "the naive design's full-table Scan per message saturates it at loads Parley handles. Handler durations measured here " +
       'include waiting for that shared CPU, so the Lambda cost above is on the high side.',
   );
   return ['## Findings', '', ...items.map((item, i) => `${i + 1}. ${item}`), ''];
@@ -632,15 +713,19 @@ export const capacityMarkers = { start: '<!-- capacity-model:start -->', end: '<
 
 const usd0 = (value: number) => `$${Math.round(value).toLocaleString('en-US')}`;
 /** Counts: millions and billions spelled out, small values with up to 2 decimals. */
-const count = (value: number) =>
-  value >= 1e9 ? `${fmt(value / 1e9, 2)} B` : value >= 1e6 ? `${fmt(value / 1e6, 1)} M` : fmt(value, value >= 100 ? 0 : 2);
+const count = (value: number) => (value >= 1e9 ? `${fmt(value / 1e9, 2)} B` : value >= 1e6 ? `${fmt(value / 1e6, 1)} M` : fmt(value, value >= 100 ? 0 : 2));
 const scaleLabel = (users: number) => (users >= 1e6 ? `${users / 1e6} M users` : `${users / 1e3}k users`);
 
 /** A source as a short Markdown link (its host and last path segment). */
 const sourceLink = (source: string) => {
   if (!source.startsWith('http')) return `\`${source}\``;
   const url = new URL(source);
-  const page = url.pathname.split('/').filter(Boolean).at(-1)?.replace(/\.html$/, '') ?? url.hostname;
+  const page =
+    url.pathname
+      .split('/')
+      .filter(Boolean)
+      .at(-1)
+      ?.replace(/\.html$/, '') ?? url.hostname;
   return `[${page}](${source})`;
 };
 
@@ -694,7 +779,7 @@ export function capacitySection(): string[] {
     'A model, not a measurement: `bench/capacity-model.ts` adds up the AWS usage of each kind of event (a message, a heartbeat,',
     'a connection, a presence transition) from the code paths and the per-call counts measured above, over a 30-day month and',
     'over the peak second, checks the peak against the default quotas and prices the month at us-east-1 list prices (the same',
-    '`bench/cost-model.ts` prices as above, with their volume tiers). Lambda durations are the critical-path model\'s p50s.',
+    "`bench/cost-model.ts` prices as above, with their volume tiers). Lambda durations are the critical-path model's p50s.",
     'Regenerate this section alone, without the local stack: `npm run bench -- --scenario capacity`.',
     '',
     '**Assumptions** (`defaultTraffic`; every one is a parameter):',
@@ -706,13 +791,33 @@ export function capacitySection(): string[] {
         ['messages per user per day', d.messagesPerUserPerDay, 'requirements'],
         ['share of a day in the peak hour', `${d.peakHourShare * 100}%`, 'requirements; presence transitions peak alike'],
         ['mix', `${(1 - d.groupShare) * 100}% 1:1, ${d.groupShare * 100}% to groups of ${d.groupMembers}`, 'pure 1:1 and pure group rows below'],
-        ['message size', `${d.messageBytes} B (1 API Gateway unit); stored item ${d.messageBytes + d.messageItemOverheadBytes} B`, 'requirements; the stored item exceeds 1 KB, so its transactional write is 4 WRU'],
+        [
+          'message size',
+          `${d.messageBytes} B (1 API Gateway unit); stored item ${d.messageBytes + d.messageItemOverheadBytes} B`,
+          'requirements; the stored item exceeds 1 KB, so its transactional write is 4 WRU',
+        ],
         ['devices per user', `${d.devicesPerUser} (half the users on phone and desktop)`, 'each device is one connection'],
-        ['connected time', `${d.onlineHoursPerDay} h/day per device in ${d.sessionsPerDevicePerDay} sessions; connections end after 2 h (API Gateway)`, `${fmt(connectionsPerDevicePerDay(d), 0)} connections per device a day`],
-        ['online in the peak hour', `${d.peakOnlineShare * 100}% of devices`, `${d.onlineHoursPerDay}/24 of the day × the 2.4× peak factor; also the share of recipients a message finds online`],
+        [
+          'connected time',
+          `${d.onlineHoursPerDay} h/day per device in ${d.sessionsPerDevicePerDay} sessions; connections end after 2 h (API Gateway)`,
+          `${fmt(connectionsPerDevicePerDay(d), 0)} connections per device a day`,
+        ],
+        [
+          'online in the peak hour',
+          `${d.peakOnlineShare * 100}% of devices`,
+          `${d.onlineHoursPerDay}/24 of the day × the 2.4× peak factor; also the share of recipients a message finds online`,
+        ],
         ['heartbeat', `every ${d.heartbeatSeconds / 60} min per connection`, 'requirements (the 10-minute idle timeout)'],
-        ['presence transitions', `${d.presenceTransitionsPerUserPerDay} per user a day`, 'online + offline per session; a 2 h cut with no other device online adds a pair'],
-        ['presence contacts', `${d.groupsPerUser} groups of ${d.groupMembers} + ${d.directContactsPerUser} 1:1 partners = ${presenceContacts(d)} users`, `pushed to every contact's online connections (conversations up to ${d.presencePushMaxMembers} members)`],
+        [
+          'presence transitions',
+          `${d.presenceTransitionsPerUserPerDay} per user a day`,
+          'online + offline per session; a 2 h cut with no other device online adds a pair',
+        ],
+        [
+          'presence contacts',
+          `${d.groupsPerUser} groups of ${d.groupMembers} + ${d.directContactsPerUser} 1:1 partners = ${presenceContacts(d)} users`,
+          `pushed to every contact's online connections (conversations up to ${d.presencePushMaxMembers} members)`,
+        ],
         ['delivered receipts', 'one ack per receiving device in conversations up to 32 members, pushed to the other members', 'the SDK default'],
         ['sync after each connect', `${d.syncReadUnits} RRU`, 'memberships and missed messages'],
       ],
@@ -775,13 +880,17 @@ export function capacitySection(): string[] {
     '',
     'The same realtime traffic (publishes, one delivery per connection reached, connection time), priced as each vendor counts it:',
     'a message to a 130-member group, every member online on one device, is 1 + 129 = 130 messages for Ably and Pusher (a',
-    '131st if the sender\'s own connection is subscribed), 1 replicated + 129 edge transactions for PubNub and 130 Event API',
+    "131st if the sender's own connection is subscribed), 1 replicated + 129 edge transactions for PubNub and 130 Event API",
     'operations for AppSync Events. It leaves out what Parley also does: durable history, presence, receipts, heartbeats.',
     '',
     table(
       ['service', 'how it counts', ...columns],
       [
-        ['Parley on AWS, same traffic (API Gateway: publishes, acks, deliveries, connection minutes)', '1 in + 1 ack + 1 per connection reached', ...traffic.map((t) => usd0(parleyTransportCost(t)))],
+        [
+          'Parley on AWS, same traffic (API Gateway: publishes, acks, deliveries, connection minutes)',
+          '1 in + 1 ack + 1 per connection reached',
+          ...traffic.map((t) => usd0(parleyTransportCost(t))),
+        ],
         ['Parley on AWS, everything (table above)', '', ...costs.map((c) => usd0(c.total))],
         ...vendors[0]!.map((v, row) => {
           const key = (['ably', 'pusher', 'pubnub', 'appSyncEvents'] as const)[row]!;
@@ -822,11 +931,20 @@ export function capacitySection(): string[] {
         ['no retention: DynamoDB size in month 12', ...storageAll.map((s) => `${fmt(s.hotGb / 1024, 2)} TB`)],
         ['no retention: hot storage, Standard / Standard-IA class', ...storageAll.map((s) => `${usd0(s.dynamoDbStandard)} / ${usd0(s.dynamoDbIa)}`)],
         [`${defaultHotDays}-day retention: DynamoDB size`, ...storage90.map((s) => `${fmt(s.hotGb / 1024, 2)} TB`)],
-        [`${defaultHotDays}-day retention: hot storage, Standard / Standard-IA class`, ...storage90.map((s) => `${usd0(s.dynamoDbStandard)} / ${usd0(s.dynamoDbIa)}`)],
+        [
+          `${defaultHotDays}-day retention: hot storage, Standard / Standard-IA class`,
+          ...storage90.map((s) => `${usd0(s.dynamoDbStandard)} / ${usd0(s.dynamoDbIa)}`),
+        ],
         ['archive: size in month 12 / storage', ...storage90.map((s) => `${count(s.archiveGb)} GB / ${usd0(s.s3Storage)}`)],
         ['archive: requests (PUTs, consumer Lambda)', ...storage90.map((s) => usd0(s.archiveRequests))],
-        ['messages table, requests + storage: Standard / Standard-IA, no retention', ...classesAll.map((c) => `${usd0(c.standard)} / ${usd0(c.ia)}: ${c.cheaper}`)],
-        [`messages table, requests + storage: Standard / Standard-IA, ${defaultHotDays}-day retention`, ...classes90.map((c) => `${usd0(c.standard)} / ${usd0(c.ia)}: ${c.cheaper}`)],
+        [
+          'messages table, requests + storage: Standard / Standard-IA, no retention',
+          ...classesAll.map((c) => `${usd0(c.standard)} / ${usd0(c.ia)}: ${c.cheaper}`),
+        ],
+        [
+          `messages table, requests + storage: Standard / Standard-IA, ${defaultHotDays}-day retention`,
+          ...classes90.map((c) => `${usd0(c.standard)} / ${usd0(c.ia)}: ${c.cheaper}`),
+        ],
       ],
     ),
     '',
@@ -914,10 +1032,10 @@ function connectionsSection(result: ConnectionsResult | undefined): string[] {
     `## ${fmt(result.target, 0)} connections${result.quick ? ' (quick mode)' : ''}`,
     '',
     `\`npm run bench -- --scenario connections\` (\`bench/connections.ts\`) opens authenticated WebSockets on a fresh local stack at up to ${result.ramp.offeredPerSecond}`,
-    'per second (below API Gateway\'s 500 new connections per second per account), from several client processes bound to different',
+    "per second (below API Gateway's 500 new connections per second per account), from several client processes bound to different",
     'loopback source addresses (one address has ~28,000 ephemeral ports towards one server port), then holds them with',
     `heartbeats at the SDK's cadence (every ${fmt(result.hold.heartbeatIntervalMs / 1000, 0)} s) while chatting pairs send a 1:1 message every 10 s,`,
-    'then drives heartbeats closed-loop (64 outstanding per client process) to find the stack\'s heartbeat throughput.',
+    "then drives heartbeats closed-loop (64 outstanding per client process) to find the stack's heartbeat throughput.",
     '',
     `**Ceiling reached: ${fmt(result.ramp.open, 0)} of ${fmt(result.target, 0)} connections.**` +
       (result.ceiling.stoppedBy ? ` Stopped by ${result.ceiling.stoppedBy}.` : ''),
@@ -941,7 +1059,19 @@ function connectionsSection(result: ConnectionsResult | undefined): string[] {
     ),
     '',
     table(
-      ['phase', 'seconds', 'open', 'heartbeats/s', 'pong p50 ms', 'pong p99 ms', '1:1 delivered/acked', '1:1 p50 ms', '1:1 p99 ms', 'stack thread busy', 'DynamoDB Local CPU'],
+      [
+        'phase',
+        'seconds',
+        'open',
+        'heartbeats/s',
+        'pong p50 ms',
+        'pong p99 ms',
+        '1:1 delivered/acked',
+        '1:1 p50 ms',
+        '1:1 p99 ms',
+        'stack thread busy',
+        'DynamoDB Local CPU',
+      ],
       [
         phaseRow('hold (production cadence)', result.hold, fmt(result.hold.heartbeats.answered / result.hold.seconds, 0)),
         phaseRow('heartbeat burst (closed loop)', result.burst, fmt(result.burst.heartbeatsPerSecond, 0)),

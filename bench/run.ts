@@ -107,7 +107,10 @@ async function main(): Promise<void> {
         // Other processes on the machine skew local latencies; the load average says how much was going on.
         const load = `${loadBefore.toFixed(2)} -> ${loadavg()[0]!.toFixed(2)}`;
         const stackErrorCounts = JSON.stringify(Object.fromEntries(stackErrors));
-        await writeFile(file, `${JSON.stringify({ ...result, environment: { ...environment, loadAverage1m: load, stackErrors: stackErrorCounts } }, null, 2)}\n`);
+        await writeFile(
+          file,
+          `${JSON.stringify({ ...result, environment: { ...environment, loadAverage1m: load, stackErrors: stackErrorCounts } }, null, 2)}\n`,
+        );
         progress.log(`  done in ${Math.round((Date.now() - started) / 1000)} s -> ${file}`);
       }
     } finally {
@@ -118,7 +121,10 @@ async function main(): Promise<void> {
   if (selected.includes('cold-start')) {
     progress.log('cold-start:');
     const bundles = await measureColdStart(join(root, 'bench/results/tmp/bundles'), quick ? 3 : 7, (detail) => progress.update('cold start', detail));
-    await writeFile(join(outDir, 'cold-start.json'), `${JSON.stringify({ name: 'cold-start', generatedAt: new Date().toISOString(), quick, environment, bundles }, null, 2)}\n`);
+    await writeFile(
+      join(outDir, 'cold-start.json'),
+      `${JSON.stringify({ name: 'cold-start', generatedAt: new Date().toISOString(), quick, environment, bundles }, null, 2)}\n`,
+    );
     for (const bundle of bundles) progress.log(`  ${bundle.function}: ${(bundle.bytes / 1024).toFixed(0)} KB, init ${bundle.initMsMedian} ms`);
   }
   if (selected.includes('sync')) {
@@ -209,7 +215,9 @@ async function runScenario(name: ScenarioName, context: RunContext): Promise<Sce
   // Workers do not inherit tsx's loader for their entry module; register it first, then load the worker.
   const tsxApi = import.meta.resolve('tsx/esm/api');
   const entry = new URL('./load-worker.ts', import.meta.url).href;
-  const worker = new Worker(`import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
+  const worker = new Worker(`import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`, {
+    eval: true,
+  });
   try {
     const clientResult = await new Promise<NonNullable<Extract<FromWorker, { kind: 'result' }>['result']>>((resolve, reject) => {
       worker.on('error', reject);
@@ -219,10 +227,7 @@ async function runScenario(name: ScenarioName, context: RunContext): Promise<Sce
         else if (message.kind === 'log') progress.log(message.line);
         else if (message.kind === 'result') resolve(message.result);
         else if (message.kind === 'error') reject(new Error(message.message));
-        else
-          void control(message.action).then((value) =>
-            worker.postMessage({ kind: 'control-done', id: message.id, value } satisfies ToWorker),
-          );
+        else void control(message.action).then((value) => worker.postMessage({ kind: 'control-done', id: message.id, value } satisfies ToWorker));
       });
       worker.postMessage({ kind: 'run', scenario: name, quick: context.quick, wsUrl: stack.wsUrl, httpUrl: stack.httpUrl } satisfies ToWorker);
     });

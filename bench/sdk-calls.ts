@@ -43,8 +43,7 @@ interface MiddlewareClient {
 
 const serviceName = (clientName: string | undefined) => (clientName ?? 'Unknown').replace(/Client$/, '');
 const operationName = (commandName: string | undefined) => (commandName ?? 'Unknown').replace(/Command$/, '');
-const byteLength = (value: unknown) =>
-  typeof value === 'string' ? Buffer.byteLength(value) : value instanceof Uint8Array ? value.byteLength : 0;
+const byteLength = (value: unknown) => (typeof value === 'string' ? Buffer.byteLength(value) : value instanceof Uint8Array ? value.byteLength : 0);
 
 /** Items a request names: batch keys, transaction items, batch entries. */
 function itemsOf(operation: string, input: Record<string, any>): number {
@@ -150,9 +149,7 @@ export function diffCounts(after: CallCounts, before: CallCounts): CallCounts {
   for (const [path, byKey] of Object.entries(after)) {
     for (const [key, stats] of Object.entries(byKey)) {
       const prior = before[path]?.[key] ?? emptyStats();
-      const delta = Object.fromEntries(
-        Object.entries(stats).map(([field, value]) => [field, value - prior[field as keyof CallStats]]),
-      ) as unknown as CallStats;
+      const delta = Object.fromEntries(Object.entries(stats).map(([field, value]) => [field, value - prior[field as keyof CallStats]])) as unknown as CallStats;
       if (delta.calls === 0 && delta.attempts === 0) continue;
       (result[path] ??= {})[key] = delta;
     }

@@ -149,7 +149,12 @@ export async function runSyncBench(log: (line: string) => void): Promise<SyncBen
       let from: string | undefined;
       for (;;) {
         const page = ids.filter((id) => from === undefined || id >= from).slice(0, fixedLimits.maxSyncCursors);
-        const input = { from, through: page.length === fixedLimits.maxSyncCursors ? page.at(-1) : undefined, cursors: Object.fromEntries(page.map((id) => [id, cursors[id]!])), limit };
+        const input = {
+          from,
+          through: page.length === fixedLimits.maxSyncCursors ? page.at(-1) : undefined,
+          cursors: Object.fromEntries(page.map((id) => [id, cursors[id]!])),
+          limit,
+        };
         requests.push(JSON.stringify({ action: 'sync', requestId, ...input }));
         const reply = await sync(deps, caller, input);
         replies.push(JSON.stringify({ type: 'sync', requestId, ...reply }));
@@ -200,7 +205,14 @@ export async function runSyncBench(log: (line: string) => void): Promise<SyncBen
           const seq = head.lastSeq + k;
           const body = `${seq}:`.padEnd(plan.bodyChars, k % 2 === 0 ? 'ä' : 'a');
           const stored = await deps.messages.append(
-            { conversationId: c.conversationId, senderId: c.owner, clientMessageId: `${plan.bodyChars}-${seq}`, body, createdAt: new Date().toISOString(), epoch: head.epoch! },
+            {
+              conversationId: c.conversationId,
+              senderId: c.owner,
+              clientMessageId: `${plan.bodyChars}-${seq}`,
+              body,
+              createdAt: new Date().toISOString(),
+              epoch: head.epoch!,
+            },
             seq - 1,
             3600,
           );
@@ -214,7 +226,9 @@ export async function runSyncBench(log: (line: string) => void): Promise<SyncBen
       if (after.messages !== expected) throw new Error(`${plan.name}: the current sync returned ${after.messages} messages, not ${expected}`);
       if (before.messages !== expected) throw new Error(`${plan.name}: the old sync returned ${before.messages} messages, not ${expected}`);
       if (after.largestReplyBytes > webSocketLimits.maxMessageBytes) throw new Error(`${plan.name}: a reply of ${after.largestReplyBytes} bytes`);
-      log(`  ${plan.name}: after ${after.totalCalls} calls ${after.readUnits} RRU ${after.wallMs} ms; before ${before.totalCalls} calls ${before.readUnits} RRU ${before.wallMs} ms`);
+      log(
+        `  ${plan.name}: after ${after.totalCalls} calls ${after.readUnits} RRU ${after.wallMs} ms; before ${before.totalCalls} calls ${before.readUnits} RRU ${before.wallMs} ms`,
+      );
       variants.push({ name: plan.name, changed: plan.targets.length, messagesEach: plan.messagesEach, bodyChars: plan.bodyChars, after, before });
     }
     for (const client of clients) client.destroy();

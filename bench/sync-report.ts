@@ -31,14 +31,34 @@ export function syncSection(result: SyncBenchResult | undefined): string[] {
   const metrics = [
     rows('Requests (sync pages)', (c) => n(c.requests)),
     rows('Request bytes (before: all 1,000 cursors in every request)', (c) => requestCell(c)),
-    rows('AWS requests, total', (c) => n(c.totalCalls), (c) => c.totalCalls),
+    rows(
+      'AWS requests, total',
+      (c) => n(c.totalCalls),
+      (c) => c.totalCalls,
+    ),
     rows('AWS requests by operation', (c) => callsCell(c.calls)),
-    rows('BatchGetItem keys', (c) => n(c.batchKeys), (c) => c.batchKeys),
-    rows('Read units (RRU)', (c) => n(c.readUnits), (c) => c.readUnits),
+    rows(
+      'BatchGetItem keys',
+      (c) => n(c.batchKeys),
+      (c) => c.batchKeys,
+    ),
+    rows(
+      'Read units (RRU)',
+      (c) => n(c.readUnits),
+      (c) => c.readUnits,
+    ),
     rows('Write units (WRU)', (c) => n(c.writeUnits)),
-    rows('Reply bytes', (c) => replyCell(c), (c) => c.replyBytes),
+    rows(
+      'Reply bytes',
+      (c) => replyCell(c),
+      (c) => c.replyBytes,
+    ),
     rows('Conversations / messages returned', (c) => `${n(c.conversations)} / ${n(c.messages)}`),
-    rows('Wall time (local)', (c) => `${n(c.wallMs)} ms`, (c) => c.wallMs),
+    rows(
+      'Wall time (local)',
+      (c) => `${n(c.wallMs)} ms`,
+      (c) => c.wallMs,
+    ),
   ];
   const lines = [
     syncMarkers.start,
@@ -47,7 +67,7 @@ export function syncSection(result: SyncBenchResult | undefined): string[] {
     `A user in ${n(result.shape.conversations)} conversations (${result.shape.direct} direct, ${result.shape.smallGroups} groups of 3 to 7, ` +
       `${result.shape.bigGroups} groups of ${result.shape.bigGroupMembers}; user ids of ${result.shape.userIdChars} characters) reconnects holding a ` +
       `cursor at the head of every conversation, after some of them changed; limit ${result.limit}. **After** is the current \`sync\` ` +
-      '(`lambdas/domain/sync.ts`: pages of 100 memberships, each request carrying only that page\'s cursors, one BatchGetItem of 100 heads ' +
+      "(`lambdas/domain/sync.ts`: pages of 100 memberships, each request carrying only that page's cursors, one BatchGetItem of 100 heads " +
       'per page, then only the changed conversations). **Before** is the algorithm of commit `ae33cd7`, reimplemented over the same ' +
       'adapters in `bench/legacy-sync.ts` (every cursor in every request; per page of 100 memberships a `getMany` of all conversation ' +
       'items and heads, `listMemberStates` + `messages.after` per behind conversation, and the presence of every contact). Both run on ' +
@@ -95,7 +115,7 @@ function findings(result: SyncBenchResult): string[] {
       `**Everything changed.** With ${n(all.changed)} changed: ${n(all.after.totalCalls)} AWS requests and ${n(all.after.readUnits)} RRU after ` +
         `(${n(all.after.requests)} requests, largest reply ${formatBytes(all.after.largestReplyBytes)}), ${n(all.before.totalCalls)} and ` +
         `${n(all.before.readUnits)} RRU before (largest reply ${formatBytes(all.before.largestReplyBytes)}` +
-        `${all.before.largestReplyBytes > webSocketLimits.maxMessageBytes ? ', over API Gateway\'s 128 KB message limit' : ''}). ` +
+        `${all.before.largestReplyBytes > webSocketLimits.maxMessageBytes ? ", over API Gateway's 128 KB message limit" : ''}). ` +
         'When everything changed both designs pay per changed conversation (a timeline query each, member states for the small ' +
         'groups), so the totals are close; the paged design still keeps every request under 16 KB and every reply under 128 KB, ' +
         'at the price of more, smaller pages.',

@@ -311,9 +311,10 @@ export class ParleyClient {
     return this.m.requests.request(action, payload, options.timeoutMs ?? this.m.opts.requestTimeoutMs, true);
   }
 
-  private async conversationRequest<
-    A extends 'createConversation' | 'removeMembers' | 'leave' | 'setRole' | 'updateConversation' | 'acceptInvitation',
-  >(action: A, payload: RequestMap[A]): Promise<Conversation> {
+  private async conversationRequest<A extends 'createConversation' | 'removeMembers' | 'leave' | 'setRole' | 'updateConversation' | 'acceptInvitation'>(
+    action: A,
+    payload: RequestMap[A],
+  ): Promise<Conversation> {
     const { conversation } = (await this.request(action, payload)) as { conversation: Conversation };
     this.m.book.upsert(conversation);
     return conversation;

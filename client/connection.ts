@@ -227,22 +227,30 @@ export class Connection {
     if (exp <= now) return;
     // A token shorter-lived than twice the lead is renewed half-way, not the moment it arrives.
     const at = Math.max(exp - lead, now + (exp - now) / 2);
-    this.setTimer('refresh', () => {
-      this.refreshedExpiry = exp;
-      this.renew('token refresh', ws);
-    }, at - now);
+    this.setTimer(
+      'refresh',
+      () => {
+        this.refreshedExpiry = exp;
+        this.renew('token refresh', ws);
+      },
+      at - now,
+    );
   }
 
   private scheduleHeartbeat(): void {
-    this.setTimer('heartbeat', () => {
-      const ws = this.ws;
-      if (!ws || !this.isOpen) return;
-      this.scheduleHeartbeat();
-      this.hooks.heartbeat().catch((error: ParleyError) => {
-        // No pong in time: the connection is half-open (e.g. a dead NAT mapping); replace it.
-        if (error.code === 'timeout') this.drop(ws, 'heartbeat timeout');
-      });
-    }, this.config.opts.heartbeatIntervalMs);
+    this.setTimer(
+      'heartbeat',
+      () => {
+        const ws = this.ws;
+        if (!ws || !this.isOpen) return;
+        this.scheduleHeartbeat();
+        this.hooks.heartbeat().catch((error: ParleyError) => {
+          // No pong in time: the connection is half-open (e.g. a dead NAT mapping); replace it.
+          if (error.code === 'timeout') this.drop(ws, 'heartbeat timeout');
+        });
+      },
+      this.config.opts.heartbeatIntervalMs,
+    );
   }
 
   private teardown(): void {

@@ -205,9 +205,7 @@ export class Delivery {
       const cursors: Cursors = {};
       for (const id of this.streams.keys()) cursors[id] = this.cursorOf(id);
       try {
-        Promise.resolve(this.cursorStore.save(cursors)).catch((error: unknown) =>
-          this.hooks.emit('error', asError(error, 'could not save cursors')),
-        );
+        Promise.resolve(this.cursorStore.save(cursors)).catch((error: unknown) => this.hooks.emit('error', asError(error, 'could not save cursors')));
       } catch (error) {
         this.hooks.emit('error', asError(error, 'could not save cursors'));
       }

@@ -66,8 +66,10 @@ export class DurableOutbox {
 
 function sanitize(value: unknown): StoredMessage[] {
   if (!Array.isArray(value)) return [];
-  return value.filter(
-    (m): m is StoredMessage =>
-      !!m && typeof m.conversationId === 'string' && typeof m.clientMessageId === 'string' && typeof m.body === 'string' && m.body.length > 0,
-  ).map(({ conversationId, clientMessageId, body }) => ({ conversationId, clientMessageId, body }));
+  return value
+    .filter(
+      (m): m is StoredMessage =>
+        !!m && typeof m.conversationId === 'string' && typeof m.clientMessageId === 'string' && typeof m.body === 'string' && m.body.length > 0,
+    )
+    .map(({ conversationId, clientMessageId, body }) => ({ conversationId, clientMessageId, body }));
 }

@@ -5,7 +5,12 @@ export type Unsubscribe = () => void;
 export class Emitter<Events extends { [K in keyof Events]: unknown }> {
   private readonly listeners = new Map<keyof Events, Set<(payload: never) => void>>();
 
-  constructor(private readonly onListenerError: (error: unknown) => void = (e) => queueMicrotask(() => { throw e; })) {}
+  constructor(
+    private readonly onListenerError: (error: unknown) => void = (e) =>
+      queueMicrotask(() => {
+        throw e;
+      }),
+  ) {}
 
   /** Subscribes to `type`; returns a function that unsubscribes. */
   on<K extends keyof Events>(type: K, listener: (payload: Events[K]) => void): Unsubscribe {

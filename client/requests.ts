@@ -65,9 +65,7 @@ export class RequestTracker {
     const frame = JSON.stringify({ ...payload, action, requestId });
     // A larger frame is refused by the server, or closes the socket (1009) above API Gateway's 32 KB.
     if (utf8Length(frame) > this.transport.limits().maxFrameBytes) {
-      return Promise.reject(
-        new ParleyError('payload_too_large', `the request exceeds ${this.transport.limits().maxFrameBytes} bytes in UTF-8`, { action }),
-      );
+      return Promise.reject(new ParleyError('payload_too_large', `the request exceeds ${this.transport.limits().maxFrameBytes} bytes in UTF-8`, { action }));
     }
     return new Promise<ReplyMap[A]>((resolve, reject) => {
       const request = new PendingRequest(requestId, action, frame, queueWhileOffline, resolve as (reply: unknown) => void, reject);
@@ -97,16 +95,24 @@ export class RequestTracker {
       const code = (typeof frame.code === 'string' ? frame.code : 'internal') as ParleyErrorCode;
       const message = typeof frame.message === 'string' ? frame.message : 'request failed';
       const retryAfterMs = typeof frame.retryAfterMs === 'number' ? frame.retryAfterMs : undefined;
-      this.settle(request, undefined, new ParleyError(code, message, {
-        action: request.action,
-        requestId: request.requestId,
-        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-      }));
+      this.settle(
+        request,
+        undefined,
+        new ParleyError(code, message, {
+          action: request.action,
+          requestId: request.requestId,
+          ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+        }),
+      );
     } else if (frame.type !== replyTypes[request.action]) {
-      this.settle(request, undefined, new ParleyError('protocol', `unexpected reply type ${String(frame.type)}`, {
-        action: request.action,
-        requestId: request.requestId,
-      }));
+      this.settle(
+        request,
+        undefined,
+        new ParleyError('protocol', `unexpected reply type ${String(frame.type)}`, {
+          action: request.action,
+          requestId: request.requestId,
+        }),
+      );
     } else {
       this.settle(request, withoutType(frame));
     }
@@ -117,10 +123,14 @@ export class RequestTracker {
   failInFlight(): void {
     for (const request of [...this.pending.values()]) {
       if (request.machine.is('in-flight') || !request.queueWhileOffline) {
-        this.settle(request, undefined, new ParleyError('connection_lost', 'connection lost before the reply', {
-          action: request.action,
-          requestId: request.requestId,
-        }));
+        this.settle(
+          request,
+          undefined,
+          new ParleyError('connection_lost', 'connection lost before the reply', {
+            action: request.action,
+            requestId: request.requestId,
+          }),
+        );
       }
     }
   }

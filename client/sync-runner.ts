@@ -126,7 +126,10 @@ export class SyncRunner {
    * tells the server where they stop when there are more.
    */
   pageCursors(from: string | undefined): { from?: string; through?: string; cursors: Cursors } {
-    const ids = this.hooks.ids().filter((id) => from === undefined || id >= from).sort();
+    const ids = this.hooks
+      .ids()
+      .filter((id) => from === undefined || id >= from)
+      .sort();
     const cursors: Cursors = {};
     // Room for the rest of the frame: action, requestId, from, through and limit.
     let bytes = 600;

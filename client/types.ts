@@ -3,7 +3,18 @@ import type { ClientStorage } from './client-storage.js';
 import type { Clock } from './clock.js';
 import type { CursorStore } from './cursor-store.js';
 import type { ParleyError } from './errors.js';
-import { defaultClientLimits, fixedLimits, type ClientLimits, type Conversation, type Message, type PresenceInfo, type Receipt, type Role, type SendAck, type TypingEvent } from './protocol.js';
+import {
+  defaultClientLimits,
+  fixedLimits,
+  type ClientLimits,
+  type Conversation,
+  type Message,
+  type PresenceInfo,
+  type Receipt,
+  type Role,
+  type SendAck,
+  type TypingEvent,
+} from './protocol.js';
 import type { WebSocketConstructor } from './websocket.js';
 
 /** Where the connection is in its lifecycle. */
@@ -99,7 +110,6 @@ export interface ParleyClientEvents {
   /** You were removed from (or left) a group at `seq`: nothing after it will arrive. */
   removed: { conversationId: string; by: string; seq: number; left: boolean };
 }
-
 
 /** What a token provider returns: the JWT, optionally with the user id it belongs to. */
 export type TokenResult = string | { token: string; userId?: string };

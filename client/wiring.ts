@@ -53,42 +53,59 @@ export function wireModules(options: ParleyClientOptions, shared: ClientShared):
   const backoff = { ...defaultBackoff, ...options.backoff };
   const opts = resolveOptions(options);
   // A throwing listener is the application's bug; surface it without breaking delivery.
-  const events = new Emitter<ParleyClientEvents>((error) => queueMicrotask(() => { throw error; }));
+  const events = new Emitter<ParleyClientEvents>((error) =>
+    queueMicrotask(() => {
+      throw error;
+    }),
+  );
   const emit = events.emit.bind(events) as (type: keyof ParleyClientEvents, payload: unknown) => void;
   const m = { events, opts, generateId: options.generateId ?? (() => randomId(random)) } as ClientModules;
   const { storage } = options;
   // State is namespaced by user, so the user must be known before the token provider first runs.
   if (storage && !options.userId) throw new TypeError('ParleyClient: the storage option needs options.userId');
   const keys = storage && options.userId ? storageKeys(options.userId) : undefined;
-  const durable = storage && keys ? new DurableOutbox(storage, keys.outbox, () => m.outbox.unsent(), (e) => events.emit('error', e)) : undefined;
+  const durable =
+    storage && keys
+      ? new DurableOutbox(
+          storage,
+          keys.outbox,
+          () => m.outbox.unsent(),
+          (e) => events.emit('error', e),
+        )
+      : undefined;
   const cursorStore = options.cursorStore ?? (storage && keys ? new StorageCursorStore(storage, keys.cursors) : new MemoryCursorStore());
   const session = () => m.connection.socket;
   const isOpen = () => m.connection.isOpen;
   const me = () => shared.me;
-  const raw = <A extends Action>(action: A, payload: RequestMap[A], timeoutMs = opts.requestTimeoutMs) =>
-    m.requests.request(action, payload, timeoutMs, false);
+  const raw = <A extends Action>(action: A, payload: RequestMap[A], timeoutMs = opts.requestTimeoutMs) => m.requests.request(action, payload, timeoutMs, false);
 
-  m.connection = new Connection({ url: options.url, token: options.token, WebSocket: impl, clock, random, backoff, opts }, {
-    onOpen: () => {
-      // First frame of every connection; until its reply (or if it fails, e.g. an older server) the defaults hold.
-      raw('hello', {}).then((reply) => Object.assign(opts.limits, reply.limits), () => undefined);
-      m.requests.flushQueued();
-      m.outbox.pump();
-      void m.sync.run();
+  m.connection = new Connection(
+    { url: options.url, token: options.token, WebSocket: impl, clock, random, backoff, opts },
+    {
+      onOpen: () => {
+        // First frame of every connection; until its reply (or if it fails, e.g. an older server) the defaults hold.
+        raw('hello', {}).then(
+          (reply) => Object.assign(opts.limits, reply.limits),
+          () => undefined,
+        );
+        m.requests.flushQueued();
+        m.outbox.pump();
+        void m.sync.run();
+      },
+      onFrame: (data) => handleFrame(m, data),
+      onDown: () => {
+        m.sync.abort();
+        m.delivery.suspend();
+        m.book.suspend();
+        m.presence.suspend();
+        m.requests.failInFlight();
+      },
+      onStatus: (status) => events.emit('status', status),
+      onError: (error) => events.emit('error', error),
+      onUserId: (userId) => (shared.me = userId),
+      heartbeat: () => raw('heartbeat', {}),
     },
-    onFrame: (data) => handleFrame(m, data),
-    onDown: () => {
-      m.sync.abort();
-      m.delivery.suspend();
-      m.book.suspend();
-      m.presence.suspend();
-      m.requests.failInFlight();
-    },
-    onStatus: (status) => events.emit('status', status),
-    onError: (error) => events.emit('error', error),
-    onUserId: (userId) => (shared.me = userId),
-    heartbeat: () => raw('heartbeat', {}),
-  });
+  );
   m.requests = new RequestTracker(clock, {
     isClosed: () => m.connection.state === 'closed',
     isOpen,
@@ -219,10 +236,13 @@ function handleFrame(m: ClientModules, data: unknown): void {
       return;
     case 'error':
       // An error without a readable requestId (e.g. our frame was not JSON to the server).
-      m.events.emit('error', new ParleyError(
-        (typeof frame.code === 'string' ? frame.code : 'internal') as ParleyErrorCode,
-        typeof frame.message === 'string' ? frame.message : 'server error',
-      ));
+      m.events.emit(
+        'error',
+        new ParleyError(
+          (typeof frame.code === 'string' ? frame.code : 'internal') as ParleyErrorCode,
+          typeof frame.message === 'string' ? frame.message : 'server error',
+        ),
+      );
       return;
     default:
     // Unknown pushes are ignored so the server can add event types without breaking old clients.

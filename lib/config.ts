@@ -62,8 +62,7 @@ export const defaultConfig: ParleyConfig = {
 };
 
 // Context values arrive as strings from `-c key=value` and as JSON values from cdk.json.
-const asString = (value: unknown): string | undefined =>
-  value === undefined || value === null || value === '' ? undefined : String(value);
+const asString = (value: unknown): string | undefined => (value === undefined || value === null || value === '' ? undefined : String(value));
 
 const asBoolean = (key: string, value: unknown, fallback: boolean): boolean => {
   const text = asString(value);

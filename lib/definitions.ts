@@ -174,16 +174,7 @@ export const queues = {
 } as const satisfies Record<QueueName, QueueDefinition>;
 
 /** A DynamoDB API action, as its IAM action name without the `dynamodb:` prefix. */
-export type DynamoDbAction =
-  | 'GetItem'
-  | 'BatchGetItem'
-  | 'Query'
-  | 'Scan'
-  | 'ConditionCheckItem'
-  | 'PutItem'
-  | 'UpdateItem'
-  | 'DeleteItem'
-  | 'BatchWriteItem';
+export type DynamoDbAction = 'GetItem' | 'BatchGetItem' | 'Query' | 'Scan' | 'ConditionCheckItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'BatchWriteItem';
 
 /**
  * The exact DynamoDB actions a function calls on one table. A `TransactWriteItems` is authorized per item
@@ -384,8 +375,7 @@ export const archiveFunction = {
 export const optionalFunctions = { archive: archiveFunction } as const satisfies Record<OptionalFunctionName, FunctionDefinition>;
 
 /** The definition of any function, optional or not. */
-export const functionDefinition = (name: AnyFunctionName): FunctionDefinition =>
-  name === 'archive' ? optionalFunctions[name] : functions[name];
+export const functionDefinition = (name: AnyFunctionName): FunctionDefinition => (name === 'archive' ? optionalFunctions[name] : functions[name]);
 
 /**
  * A DynamoDB stream feeding a Lambda function, as an event source mapping: both the CDK stack and the local stream
@@ -567,13 +557,28 @@ export const serverApi = {
     { operation: 'createConversation', method: 'POST', path: '/conversations', summary: 'Create a group (idempotent on externalId)' },
     // A query parameter, not a path segment: HTTP APIs decode the path before routing, so an externalId with `/` or `%` could not be addressed.
     { operation: 'getConversationByExternalId', method: 'GET', path: '/conversations/by-external-id', summary: 'Read the group created with an externalId' },
-    { operation: 'getConversation', method: 'GET', path: '/conversations/{conversationId}', summary: 'Read a conversation: members, roles, title, externalId, metadata' },
+    {
+      operation: 'getConversation',
+      method: 'GET',
+      path: '/conversations/{conversationId}',
+      summary: 'Read a conversation: members, roles, title, externalId, metadata',
+    },
     { operation: 'addMembers', method: 'POST', path: '/conversations/{conversationId}/members', summary: 'Add members to a group' },
     { operation: 'removeMember', method: 'DELETE', path: '/conversations/{conversationId}/members/{userId}', summary: 'Remove a member from a group' },
     { operation: 'setRole', method: 'PUT', path: '/conversations/{conversationId}/members/{userId}/role', summary: "Change a member's role" },
-    { operation: 'postMessage', method: 'POST', path: '/conversations/{conversationId}/messages', summary: 'Post a message as a user, the system or a bot (idempotent on clientMessageId)' },
+    {
+      operation: 'postMessage',
+      method: 'POST',
+      path: '/conversations/{conversationId}/messages',
+      summary: 'Post a message as a user, the system or a bot (idempotent on clientMessageId)',
+    },
     { operation: 'history', method: 'GET', path: '/conversations/{conversationId}/messages', summary: 'Read the timeline, newest first' },
-    { operation: 'redactMessage', method: 'DELETE', path: '/conversations/{conversationId}/messages/{seq}', summary: 'Delete a message as the system (tombstone)' },
+    {
+      operation: 'redactMessage',
+      method: 'DELETE',
+      path: '/conversations/{conversationId}/messages/{seq}',
+      summary: 'Delete a message as the system (tombstone)',
+    },
     { operation: 'listUserConversations', method: 'GET', path: '/users/{userId}/conversations', summary: "List a user's conversations" },
     { operation: 'disconnectUser', method: 'POST', path: '/users/{userId}/disconnect', summary: 'Close every session of a user' },
     { operation: 'banUser', method: 'PUT', path: '/users/{userId}/ban', summary: 'Ban a user deployment-wide and close their sessions' },

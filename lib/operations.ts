@@ -1,15 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
-import {
-  Alarm,
-  ComparisonOperator,
-  Dashboard,
-  GraphWidget,
-  MathExpression,
-  Metric,
-  TreatMissingData,
-  type IMetric,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { FilterPattern } from 'aws-cdk-lib/aws-logs';
@@ -71,7 +62,7 @@ export class ParleyOperations extends Construct {
     this.alarm('PushesDeadLettered', {
       metric: parley('pushesDeadLettered', 'Sum'),
       threshold: 0,
-      description: 'Pushes still failed on the fanout job\'s last receive and were dead-lettered; the logs name the connections',
+      description: "Pushes still failed on the fanout job's last receive and were dead-lettered; the logs name the connections",
     });
 
     for (const [name, dlq] of Object.entries(props.deadLetterQueues)) {
@@ -135,14 +126,18 @@ export class ParleyOperations extends Construct {
       ]),
       graph(
         'API errors',
-        ['ClientError', 'IntegrationError', 'ExecutionError'].map((metric) =>
-          stage.metric(metric, { statistic: 'Sum', period: Duration.minutes(1) }),
-        ),
+        ['ClientError', 'IntegrationError', 'ExecutionError'].map((metric) => stage.metric(metric, { statistic: 'Sum', period: Duration.minutes(1) })),
       ),
     );
     this.dashboard.addWidgets(
-      graph('Lambda errors', fns.map(([name, fn]) => fn.function.metricErrors({ label: name, period: Duration.minutes(1) }))),
-      graph('Lambda throttles', fns.map(([name, fn]) => fn.function.metricThrottles({ label: name, period: Duration.minutes(1) }))),
+      graph(
+        'Lambda errors',
+        fns.map(([name, fn]) => fn.function.metricErrors({ label: name, period: Duration.minutes(1) })),
+      ),
+      graph(
+        'Lambda throttles',
+        fns.map(([name, fn]) => fn.function.metricThrottles({ label: name, period: Duration.minutes(1) })),
+      ),
       graph(
         'Lambda duration p99 (ms)',
         fns.map(([name, fn]) => fn.function.metricDuration({ label: name, statistic: 'p99', period: Duration.minutes(1) })),
@@ -246,7 +241,10 @@ function throttleEvents(name: TableName, table: ITable, definition: TableDefinit
   const metrics: Record<string, IMetric> = {};
   const dimensionSets = [{}, ...indexes.map((indexName) => ({ GlobalSecondaryIndexName: indexName }))];
   dimensionSets.forEach((extra, i) => {
-    for (const [kind, metricName] of [['r', 'ReadThrottleEvents'], ['w', 'WriteThrottleEvents']] as const) {
+    for (const [kind, metricName] of [
+      ['r', 'ReadThrottleEvents'],
+      ['w', 'WriteThrottleEvents'],
+    ] as const) {
       // Ids are unique per table because one graph shows every table's expression.
       metrics[`${name.toLowerCase()}_${kind}${i}`] = table.metric(metricName, {
         statistic: 'Sum',
@@ -257,7 +255,9 @@ function throttleEvents(name: TableName, table: ITable, definition: TableDefinit
   });
   // Throttle metrics exist only for periods with throttling; FILL keeps the sum defined when some are absent.
   return new MathExpression({
-    expression: Object.keys(metrics).map((key) => `FILL(${key}, 0)`).join(' + '),
+    expression: Object.keys(metrics)
+      .map((key) => `FILL(${key}, 0)`)
+      .join(' + '),
     usingMetrics: metrics,
     label: `${name} throttle events`,
     period: fiveMinutes,

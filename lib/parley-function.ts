@@ -5,15 +5,7 @@ import type { WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
-import {
-  Architecture,
-  FilterCriteria,
-  Runtime,
-  StartingPosition,
-  Tracing,
-  type DlqDestinationConfig,
-  type IEventSourceDlq,
-} from 'aws-cdk-lib/aws-lambda';
+import { Architecture, FilterCriteria, Runtime, StartingPosition, Tracing, type DlqDestinationConfig, type IEventSourceDlq } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -171,9 +163,7 @@ export class ParleyFunction extends Construct {
     for (const [name, grant] of Object.entries(grants) as [TableName, TableActions][]) {
       const table = byName[name];
       if (grant.table?.length) {
-        this.role.addToPrincipalPolicy(
-          new PolicyStatement({ actions: grant.table.map((action) => `dynamodb:${action}`), resources: [table.tableArn] }),
-        );
+        this.role.addToPrincipalPolicy(new PolicyStatement({ actions: grant.table.map((action) => `dynamodb:${action}`), resources: [table.tableArn] }));
       }
       const indexes: TableDefinition['globalSecondaryIndexes'] = (tables as Record<TableName, TableDefinition>)[name].globalSecondaryIndexes;
       for (const [indexName, actions] of Object.entries(grant.indexes ?? {})) {

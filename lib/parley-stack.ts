@@ -86,7 +86,9 @@ export class ParleyStack extends Stack {
       queues: queues.byName,
       deadLetterQueues: {
         ...queues.deadLetterQueues,
-        ...Object.fromEntries(Object.values(this.functions).flatMap((fn) => Object.entries(fn.streamDeadLetterQueues).map(([source, dlq]) => [`${source}Stream`, dlq]))),
+        ...Object.fromEntries(
+          Object.values(this.functions).flatMap((fn) => Object.entries(fn.streamDeadLetterQueues).map(([source, dlq]) => [`${source}Stream`, dlq])),
+        ),
         ...(this.archive ? { archiveStream: this.archive.deadLetterQueue } : {}),
         ...(this.events.webhookDeadLetterQueue ? { webhook: this.events.webhookDeadLetterQueue } : {}),
       },

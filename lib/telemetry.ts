@@ -58,7 +58,8 @@ export const metricDefinitions = {
   seqConflictRetries: {
     name: 'SeqConflictRetries',
     unit: 'Count',
-    description: 'Timeline event appends that lost the race for the next seq to a concurrent writer and were retried, and sends whose seq allocation met a changed head',
+    description:
+      'Timeline event appends that lost the race for the next seq to a concurrent writer and were retried, and sends whose seq allocation met a changed head',
   },
   seqHolesFilled: {
     name: 'SeqHolesFilled',
@@ -78,7 +79,7 @@ export const metricDefinitions = {
   pushesDeadLettered: {
     name: 'PushesDeadLettered',
     unit: 'Count',
-    description: 'Connections whose push still failed on the fanout job\'s last receive: the job goes to the dead-letter queue',
+    description: "Connections whose push still failed on the fanout job's last receive: the job goes to the dead-letter queue",
   },
 } as const satisfies Record<string, MetricDefinition>;
 

@@ -386,7 +386,10 @@ export class WebSocketApiEmulator {
       };
       // ws reports whole messages only; the frame limit needs each frame's header. Prepended, so the reader sees a
       // chunk before ws does and closes an oversized frame before its message is handed to an integration.
-      socket.prependListener('data', frameHeaderReader((frame) => this.handleClientFrame(connection, frame)));
+      socket.prependListener(
+        'data',
+        frameHeaderReader((frame) => this.handleClientFrame(connection, frame)),
+      );
       this.connections.set(connection.id, connection);
       this.stats.connects += 1;
       this.stats.openConnections = this.connections.size;
@@ -448,7 +451,11 @@ export class WebSocketApiEmulator {
     // $connect and $disconnect are lifecycle routes: a message naming them goes to $default, as in AWS.
     const routable = selected && selected !== '$connect' && selected !== '$disconnect' ? selected : undefined;
     const route = (routable && this.routeKeys.get(routable)) || this.routeKeys.get('$default');
-    const requestContext = { ...this.requestContext(connection, route?.routeKey ?? '$default', 'MESSAGE'), messageId: randomUUID(), authorizer: connection.authorizer };
+    const requestContext = {
+      ...this.requestContext(connection, route?.routeKey ?? '$default', 'MESSAGE'),
+      messageId: randomUUID(),
+      authorizer: connection.authorizer,
+    };
     if (!route) {
       this.deliver(connection, JSON.stringify({ message: 'Forbidden', connectionId: connection.id, requestId: requestContext.requestId }));
       return;
@@ -482,10 +489,7 @@ export class WebSocketApiEmulator {
       })
       .catch((error: unknown) => {
         this.options.onError?.(`${route.routeKey} failed`, error);
-        this.deliver(
-          connection,
-          JSON.stringify({ message: 'Internal server error', connectionId: connection.id, requestId: requestContext.requestId }),
-        );
+        this.deliver(connection, JSON.stringify({ message: 'Internal server error', connectionId: connection.id, requestId: requestContext.requestId }));
       });
   }
 
@@ -645,7 +649,11 @@ export class WebSocketApiEmulator {
     }
     if (path === '/_emulator/connections') {
       return sendJson(response, 200, {
-        connections: [...this.connections.values()].map((c) => ({ connectionId: c.id, principalId: c.authorizer.principalId, connectedAt: c.connectedAt.toISOString() })),
+        connections: [...this.connections.values()].map((c) => ({
+          connectionId: c.id,
+          principalId: c.authorizer.principalId,
+          connectedAt: c.connectedAt.toISOString(),
+        })),
       });
     }
     const drop = path.match(/^\/_emulator\/connections\/([^/]+)\/drop$/);

@@ -115,7 +115,10 @@ export class DynamoDbStreamPoller {
           if (parent && known.has(parent) && !this.finished.has(parent)) continue;
           // Shards found at start begin at the starting position; later ones (children) from their beginning.
           const position = first ? (this.options.startingPosition ?? this.options.source.startingPosition) : 'TRIM_HORIZON';
-          this.shards.set(id, this.readShard(id, position).finally(() => this.finished.add(id)));
+          this.shards.set(
+            id,
+            this.readShard(id, position).finally(() => this.finished.add(id)),
+          );
         }
         first = false;
       } catch (error) {
@@ -178,7 +181,10 @@ export class DynamoDbStreamPoller {
   private async invoke(records: DynamoDBRecord[]): Promise<Outcome> {
     this.stats.batches += 1;
     this.stats.records += records.length;
-    const crash = this.options.faults?.takeBatch('streams:crash', records.map((record) => JSON.stringify(record)));
+    const crash = this.options.faults?.takeBatch(
+      'streams:crash',
+      records.map((record) => JSON.stringify(record)),
+    );
     try {
       const response = await this.options.invoke({ Records: records });
       if (crash) throw new Error('injected crash after the batch was handled');

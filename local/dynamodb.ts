@@ -52,10 +52,14 @@ export async function startDynamoDb(options: { dataDir?: string } = {}): Promise
     }
   };
   try {
-    await waitUntil(async () => {
-      if (child.exitCode !== null) throw new Error(`DynamoDB Local exited (${child.exitCode}); is Java 17+ installed?\n${output}`);
-      await client.send(new ListTablesCommand({}));
-    }, 90_000, 'DynamoDB Local');
+    await waitUntil(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`DynamoDB Local exited (${child.exitCode}); is Java 17+ installed?\n${output}`);
+        await client.send(new ListTablesCommand({}));
+      },
+      90_000,
+      'DynamoDB Local',
+    );
   } catch (error) {
     await stop();
     throw error;
@@ -166,7 +170,12 @@ export async function deleteExpiredItems(
 }
 
 /** Runs `deleteExpiredItems` every `intervalMs` until stopped (the local stack's TTL). */
-export function startTtlSweeper(client: DynamoDBClient, tableNames: Record<TableName, string>, intervalMs: number, onError: (message: string, error: unknown) => void) {
+export function startTtlSweeper(
+  client: DynamoDBClient,
+  tableNames: Record<TableName, string>,
+  intervalMs: number,
+  onError: (message: string, error: unknown) => void,
+) {
   let stopped = false;
   let running: Promise<unknown> = Promise.resolve();
   const tick = () => {

@@ -69,10 +69,13 @@ export class LocalEventBus {
   }
 
   async listen(port = 0): Promise<void> {
-    const server = createServer((request, response) => void this.handle(request, response).catch((error: unknown) => {
-      this.options.onError?.('event bus request failed', error);
-      if (!response.headersSent) response.writeHead(500).end();
-    }));
+    const server = createServer(
+      (request, response) =>
+        void this.handle(request, response).catch((error: unknown) => {
+          this.options.onError?.('event bus request failed', error);
+          if (!response.headersSent) response.writeHead(500).end();
+        }),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, this.options.host ?? '127.0.0.1', () => resolve());
@@ -112,7 +115,11 @@ export class LocalEventBus {
     const input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { Entries?: Record<string, unknown>[] };
     const entries = input.Entries ?? [];
     if (entries.length < 1 || entries.length > eventBus.maxEntriesPerCall) {
-      return awsError(400, 'ValidationException', `1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length less than or equal to ${eventBus.maxEntriesPerCall}`);
+      return awsError(
+        400,
+        'ValidationException',
+        `1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length less than or equal to ${eventBus.maxEntriesPerCall}`,
+      );
     }
     if (entries.reduce((sum, entry) => sum + entrySize(entry), 0) > eventBus.maxCallBytes) {
       return awsError(400, 'ValidationException', 'Total size of the entries in the request is over the limit.');
@@ -220,6 +227,7 @@ function entrySize(entry: Record<string, unknown>): number {
 function compact(event: BusEvent): string {
   const d = event.detail;
   const who = d.actorId ?? d.senderId ?? '';
-  const what = d.body !== undefined ? JSON.stringify(String(d.body).slice(0, 60)) : d.userIds ? `[${(d.userIds as string[]).join(',')}]` : (d.emoji ?? d.title ?? '');
+  const what =
+    d.body !== undefined ? JSON.stringify(String(d.body).slice(0, 60)) : d.userIds ? `[${(d.userIds as string[]).join(',')}]` : (d.emoji ?? d.title ?? '');
   return `${event['detail-type']} ${String(d.eventId)} ${String(who)} ${String(what)}`.trim();
 }

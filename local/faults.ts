@@ -75,8 +75,14 @@ const ruleSchema = z
       .string()
       .regex(/^(postToConnection|(dynamodb|sqs):[A-Z][A-Za-z]+|poller:(crash|skipDelete|duplicate)|streams:crash|events:PutEvents)$/, 'unknown fault target'),
     status: z.union([z.literal(410), z.literal(429), z.literal(500)]).optional(),
-    error: z.string().regex(/^[A-Za-z.]+$/).optional(),
-    reasons: z.array(z.string().regex(/^[A-Za-z]+$/)).max(100).optional(),
+    error: z
+      .string()
+      .regex(/^[A-Za-z.]+$/)
+      .optional(),
+    reasons: z
+      .array(z.string().regex(/^[A-Za-z]+$/))
+      .max(100)
+      .optional(),
     when: z.enum(['before', 'after']).optional(),
     delayMs: z.number().int().min(0).max(60_000).optional(),
     times: z.number().int().positive().optional(),

@@ -81,7 +81,10 @@ export function wildcardMatch(pattern: string, value: string, ignoreCase: boolea
   const key = `${ignoreCase ? 'i' : 's'}${pattern}`;
   let regex = compiled.get(key);
   if (!regex) {
-    const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    const source = pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
     regex = new RegExp(`^${source}$`, ignoreCase ? 'i' : '');
     compiled.set(key, regex);
   }
@@ -126,7 +129,9 @@ export function requiredPermissions(service: 'dynamodb' | 'sqs' | 'execute-api',
     }
   }
   if (service === 'sqs') {
-    const queue = String(request.QueueUrl ?? '').split('/').pop();
+    const queue = String(request.QueueUrl ?? '')
+      .split('/')
+      .pop();
     // SendMessageBatch is authorized as sqs:SendMessage (and so on for the other batch calls).
     const action = operation.replace(/Batch$/, '');
     return [{ action: `sqs:${action}`, resource: `arn:aws:sqs:${arns.region}:${localAccount}:${queue}` }];
@@ -170,12 +175,7 @@ function deniedResponse(service: 'dynamodb' | 'sqs' | 'execute-api', error: Acce
  * refused one the way the service does (`AccessDeniedException`, SQS `AccessDenied`, Management API 403), before
  * the request is sent. Calls outside any invocation (the local stack's own setup) are not a function's and pass.
  */
-export function installIamChecks(
-  client: SdkClientWithMiddleware,
-  service: 'dynamodb' | 'sqs' | 'execute-api',
-  iam: LocalIam,
-  arns: LocalArns,
-): void {
+export function installIamChecks(client: SdkClientWithMiddleware, service: 'dynamodb' | 'sqs' | 'execute-api', iam: LocalIam, arns: LocalArns): void {
   type Next = (args: { input: unknown; request: unknown }) => Promise<{ response: unknown; output?: unknown }>;
   const middleware = (next: Next, context: { commandName?: string }) => async (args: { input: unknown; request: unknown }) => {
     const functionName = iam.currentFunction.getStore();

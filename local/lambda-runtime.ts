@@ -286,7 +286,10 @@ export class LambdaRuntime<Name extends string = string> {
     if (reserved !== undefined) return reserved;
     const all = Object.values<LambdaFunctionConfig>(this.functions);
     const reservedTotal = all.reduce((sum, config) => sum + (config.reservedConcurrency ?? 0), 0);
-    const unreservedRunning = [...this.running].reduce((sum, [other, count]) => sum + (this.functions[other].reservedConcurrency === undefined && other !== name ? count : 0), 0);
+    const unreservedRunning = [...this.running].reduce(
+      (sum, [other, count]) => sum + (this.functions[other].reservedConcurrency === undefined && other !== name ? count : 0),
+      0,
+    );
     return Math.max(0, (this.options.accountConcurrency ?? 1000) - reservedTotal - unreservedRunning);
   }
 
@@ -387,7 +390,10 @@ export class LambdaRuntime<Name extends string = string> {
     container.discarded = true;
     this.alive.delete(container);
     this.stats[name].containers -= 1;
-    this.idle.set(name, (this.idle.get(name) ?? []).filter((candidate) => candidate !== container));
+    this.idle.set(
+      name,
+      (this.idle.get(name) ?? []).filter((candidate) => candidate !== container),
+    );
     // Its place under the cap is free: a waiting invocation may start a new container.
     this.waitersOf(name).shift()?.();
   }

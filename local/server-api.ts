@@ -29,7 +29,11 @@ interface MatchedRoute {
  */
 function match(method: string, path: string): MatchedRoute | undefined {
   const segments = path.split('/').slice(1);
-  const literals = (route: ServerRouteDefinition) => route.path.split('/').map((part) => (part.startsWith('{') ? '0' : '1')).join('');
+  const literals = (route: ServerRouteDefinition) =>
+    route.path
+      .split('/')
+      .map((part) => (part.startsWith('{') ? '0' : '1'))
+      .join('');
   const candidates = (serverApi.routes as readonly ServerRouteDefinition[]).filter((route) => route.method === method);
   for (const route of candidates.sort((a, b) => literals(b).localeCompare(literals(a)))) {
     const template = route.path.split('/').slice(1);
@@ -125,12 +129,13 @@ export async function startServerApi(options: {
     response.writeHead(result.statusCode ?? 200, { 'Content-Type': 'application/json', ...result.headers, 'Content-Length': Buffer.byteLength(payload) });
     response.end(payload);
   };
-  const server: Server = createServer((request, response) =>
-    void handle(request, response).catch((error: unknown) => {
-      options.onError(`server API ${request.method} ${request.url} failed`, error);
-      // What API Gateway answers when the integration fails.
-      if (!response.headersSent) sendJson(response, 500, { message: 'Internal Server Error' });
-    }),
+  const server: Server = createServer(
+    (request, response) =>
+      void handle(request, response).catch((error: unknown) => {
+        options.onError(`server API ${request.method} ${request.url} failed`, error);
+        // What API Gateway answers when the integration fails.
+        if (!response.headersSent) sendJson(response, 500, { message: 'Internal Server Error' });
+      }),
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

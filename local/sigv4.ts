@@ -66,7 +66,9 @@ export class SignatureVerifier {
   async verify(request: IncomingMessage, bodySha256: string): Promise<{ type: string; message: string } | undefined> {
     const authorization = request.headers.authorization;
     if (!authorization) return { type: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' };
-    const parsed = authorization.match(/^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/);
+    const parsed = authorization.match(
+      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/,
+    );
     const amzDate = header(request, 'x-amz-date');
     const date = amzDate?.match(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/);
     if (!parsed || !date) {

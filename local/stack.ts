@@ -162,11 +162,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const queueName = (url: string) => url.split('/').pop()!;
 
     let wsUrl = '';
-    const http = createServer((request, response) =>
-      void serveHttp(request, response, { devAuth, webDir: options.webDir, wsUrl: () => wsUrl }).catch((error: unknown) => {
-        onError(`${request.method} ${request.url} failed`, error);
-        if (!response.headersSent) response.writeHead(500).end();
-      }),
+    const http = createServer(
+      (request, response) =>
+        void serveHttp(request, response, { devAuth, webDir: options.webDir, wsUrl: () => wsUrl }).catch((error: unknown) => {
+          onError(`${request.method} ${request.url} failed`, error);
+          if (!response.headersSent) response.writeHead(500).end();
+        }),
     );
     const httpPort = await listen(http, options.httpPort ?? 0, host);
     stoppers.push(() => closeServer(http));

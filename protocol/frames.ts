@@ -10,7 +10,19 @@ import { groupAdd, requestId, role } from './schemas.js';
 
 const isoTime = z.string();
 const seq = z.int().check(z.gte(0));
-const timelineKind = z.enum(['message', 'member_added', 'member_removed', 'member_left', 'role_changed', 'title_changed', 'edit', 'delete', 'reaction', 'retention_changed', 'skipped']);
+const timelineKind = z.enum([
+  'message',
+  'member_added',
+  'member_removed',
+  'member_left',
+  'role_changed',
+  'title_changed',
+  'edit',
+  'delete',
+  'reaction',
+  'retention_changed',
+  'skipped',
+]);
 const reactionCount = z.strictObject({ emoji: z.string(), count: z.int() });
 
 /**

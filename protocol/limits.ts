@@ -97,5 +97,10 @@ export const defaultClientLimits: ClientLimits = {
 /** The client limits of a server configuration (what the server puts in its `hello` reply). */
 export function clientLimitsOf(limits: ConfigurableWireLimits): ClientLimits {
   const picked = Object.fromEntries(Object.keys(defaultWireLimits).map((key) => [key, limits[key as keyof ConfigurableWireLimits]]));
-  return { ...(picked as unknown as ConfigurableWireLimits), maxSyncCursors: fixedLimits.maxSyncCursors, maxPageLimit: fixedLimits.maxPageLimit, maxPresenceUsers: fixedLimits.maxPresenceUsers };
+  return {
+    ...(picked as unknown as ConfigurableWireLimits),
+    maxSyncCursors: fixedLimits.maxSyncCursors,
+    maxPageLimit: fixedLimits.maxPageLimit,
+    maxPresenceUsers: fixedLimits.maxPresenceUsers,
+  };
 }

@@ -16,9 +16,11 @@ z.config(en());
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 /** Non-empty, well-formed text of at most `max` UTF-16 code units. */
 export const text = (max: number) =>
-  z
-    .string()
-    .check(z.minLength(1), z.maxLength(max), z.refine((value) => !loneSurrogate.test(value), 'must be well-formed Unicode'));
+  z.string().check(
+    z.minLength(1),
+    z.maxLength(max),
+    z.refine((value) => !loneSurrogate.test(value), 'must be well-formed Unicode'),
+  );
 
 /** User ids as identity providers issue them (Cognito uuids, `auth0|...`, emails). */
 export const userIdSchema = z.string().check(z.regex(userIdPattern, 'must be 1-128 characters of [A-Za-z0-9_.@:|+=-]'));
@@ -68,9 +70,7 @@ export function actionSchemas(limits: Pick<ConfigurableWireLimits, 'maxBodyChars
       cursors: z._default(
         z
           .record(conversationId, z.object({ seq: seqFrom(0), epoch: z.nullable(z.string().check(z.minLength(1), z.maxLength(fixedLimits.maxEpochChars))) }))
-          .check(
-            z.refine((cursors) => Object.keys(cursors).length <= fixedLimits.maxSyncCursors, `at most ${fixedLimits.maxSyncCursors} cursors`),
-          ),
+          .check(z.refine((cursors) => Object.keys(cursors).length <= fixedLimits.maxSyncCursors, `at most ${fixedLimits.maxSyncCursors} cursors`)),
         {},
       ),
       limit: pageLimit(50),

@@ -93,12 +93,7 @@ const summary = (message: Message): DlqMessage => ({
  * Receives DLQ messages in rounds, keeping every received message invisible until the end so no message is seen
  * twice, and hands each round to `onRound`; the messages `onRound` does not consume are made visible again at the end.
  */
-async function sweep(
-  sqs: SqsLike,
-  dlqUrl: string,
-  onRound: (messages: Message[]) => Promise<Set<string>>,
-  shouldStop: () => boolean,
-): Promise<void> {
+async function sweep(sqs: SqsLike, dlqUrl: string, onRound: (messages: Message[]) => Promise<Set<string>>, shouldStop: () => boolean): Promise<void> {
   const held: Message[] = [];
   try {
     for (let round = 0; round < 100_000 && !shouldStop(); round++) {
@@ -154,9 +149,7 @@ async function copy(sqs: SqsLike, options: ReplayOptions): Promise<Pick<ReplayRe
     options.dlqUrl,
     async (messages) => {
       let room = options.max === undefined ? Infinity : options.max - moved - failed;
-      const wanted = messages.filter(
-        (message) => (options.contains === undefined || (message.Body ?? '').includes(options.contains)) && room-- > 0,
-      );
+      const wanted = messages.filter((message) => (options.contains === undefined || (message.Body ?? '').includes(options.contains)) && room-- > 0);
       skipped += messages.length - wanted.length;
       if (wanted.length === 0) return new Set();
       const sent = await sqs.send(
@@ -332,9 +325,7 @@ async function main(): Promise<void> {
     region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? regionOf(queueUrl) ?? regionOf(dlqUrl) ?? 'us-east-1',
     // Emulators hand out queue URLs whose hosts do not resolve; the configured endpoint is right either way.
     useQueueUrlAsEndpoint: false,
-    ...(local && !process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE
-      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-      : {}),
+    ...(local && !process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
   });
   try {
     if ((!queueUrl || !dlqUrl) && local) {

@@ -422,7 +422,8 @@ async function checkDirect(context: CheckContext): Promise<Outcome> {
   expectConsecutive(seqs, 'acks to a');
   const received = await Promise.all(seqs.map((seq) => b.message(conversationId, seq)));
   received.forEach((frame, i) => {
-    if (frame.message.body !== bodies[i] || frame.message.senderId !== context.a.userId) throw new Error(`b got #${seqs[i]} as ${JSON.stringify(frame.message)}`);
+    if (frame.message.body !== bodies[i] || frame.message.senderId !== context.a.userId)
+      throw new Error(`b got #${seqs[i]} as ${JSON.stringify(frame.message)}`);
   });
   const reply = await b.send(conversationId, `smoke ${context.runId} direct reply`);
   if (reply.seq !== seqs.at(-1)! + 1) throw new Error(`b's reply got seq ${reply.seq}, expected ${seqs.at(-1)! + 1}`);
@@ -449,7 +450,11 @@ async function checkGroup(context: CheckContext): Promise<Outcome> {
   const seqs = acks.map((ack) => ack.seq as number);
   expectConsecutive(seqs, 'group acks');
   if (seqs[0] !== 1) throw new Error(`a new group's first message got seq ${seqs[0]}, expected 1`);
-  await Promise.all([b.message(conversation.conversationId, seqs[0]!), a.message(conversation.conversationId, seqs[1]!), b.message(conversation.conversationId, seqs[2]!)]);
+  await Promise.all([
+    b.message(conversation.conversationId, seqs[0]!),
+    a.message(conversation.conversationId, seqs[1]!),
+    b.message(conversation.conversationId, seqs[2]!),
+  ]);
   return { detail: `3 members (one never connected), seq 1–3 acked in order from two senders, pushed to the other` };
 }
 
@@ -500,7 +505,11 @@ async function connectionIdsOf(context: CheckContext, ddb: DynamoDBClient, userI
 }
 
 const awsRegion = (context: CheckContext) =>
-  context.options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? regionOf(context.outputs.callbackUrl) ?? regionOf(context.outputs.userPoolId);
+  context.options.region ??
+  process.env.AWS_REGION ??
+  process.env.AWS_DEFAULT_REGION ??
+  regionOf(context.outputs.callbackUrl) ??
+  regionOf(context.outputs.userPoolId);
 
 /**
  * Opens a second device of b, finds its connection id in the presence table when the credentials allow it (only
@@ -513,7 +522,9 @@ async function checkDroppedSocket(context: CheckContext): Promise<Outcome> {
   const conversationId = created.conversation.conversationId as string;
   const ddb = new DynamoDBClient({ region: awsRegion(context) });
   try {
-    const lookup = context.outputs.presenceTableName ? await connectionIdsOf(context, ddb, context.b.userId).catch((error: unknown) => error as Error) : undefined;
+    const lookup = context.outputs.presenceTableName
+      ? await connectionIdsOf(context, ddb, context.b.userId).catch((error: unknown) => error as Error)
+      : undefined;
     const doomed = await open(context, context.b);
     let connectionId: string | undefined;
     let note = 'no PresenceTableName output';
@@ -558,7 +569,8 @@ async function checkGone(context: CheckContext): Promise<Outcome> {
       await eventually(context.options.waitMs, `@connections GET ${connectionId} answering 410`, async () => ((await status()) === 410 ? true : undefined));
     } catch (error) {
       const name = (error as { name?: string }).name ?? '';
-      if (/AccessDenied|Forbidden|CredentialsProvider/i.test(name)) return { skipped: `@connections GET not permitted (${name}); needs execute-api:ManageConnections` };
+      if (/AccessDenied|Forbidden|CredentialsProvider/i.test(name))
+        return { skipped: `@connections GET not permitted (${name}); needs execute-api:ManageConnections` };
       throw error;
     }
     await eventually(context.options.waitMs, 'the presence table forgetting the dropped connection', async () =>

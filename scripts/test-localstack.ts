@@ -50,8 +50,7 @@ async function idToken(userPoolId: string, clientId: string, username: string): 
   return result.AuthenticationResult.IdToken;
 }
 
-const subjectOf = (token: string): string =>
-  (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub: string }).sub;
+const subjectOf = (token: string): string => (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { sub: string }).sub;
 
 /** A connected client that collects every frame it receives. */
 async function connect(url: string, token: string) {

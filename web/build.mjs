@@ -10,10 +10,7 @@ const watch = process.argv.includes('--watch');
 
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
-await Promise.all([
-  copyFile(join(here, 'index.html'), join(out, 'index.html')),
-  copyFile(join(here, 'src', 'styles.css'), join(out, 'styles.css')),
-]);
+await Promise.all([copyFile(join(here, 'index.html'), join(out, 'index.html')), copyFile(join(here, 'src', 'styles.css'), join(out, 'styles.css'))]);
 
 const options = {
   entryPoints: [join(here, 'src', 'main.ts')],

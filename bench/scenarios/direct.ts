@@ -10,12 +10,16 @@ export async function runDirect(ctx: ScenarioContext): Promise<ScenarioClientRes
   const intervalMs = ctx.quick ? 2500 : 10_000;
   const { durationSeconds, naiveSeconds, rounds } = comparisonTimings(ctx.quick);
   const clients = await connectUsers(ctx, userIds('dm', userCount));
-  const pairs = await mapLimit(Array.from({ length: userCount / 2 }, (_, i) => i), 16, async (i) => {
-    const [a, b] = [clients[2 * i]!, clients[2 * i + 1]!];
-    const reply = expectReply(await a.request({ action: 'createConversation', kind: 'direct', userId: b.userId }), 'conversation', 'createConversation');
-    ctx.progress('creating conversations', `${i + 1}/${userCount / 2}`);
-    return { a, b, conversationId: String(reply.conversation.conversationId), turn: 0 };
-  });
+  const pairs = await mapLimit(
+    Array.from({ length: userCount / 2 }, (_, i) => i),
+    16,
+    async (i) => {
+      const [a, b] = [clients[2 * i]!, clients[2 * i + 1]!];
+      const reply = expectReply(await a.request({ action: 'createConversation', kind: 'direct', userId: b.userId }), 'conversation', 'createConversation');
+      ctx.progress('creating conversations', `${i + 1}/${userCount / 2}`);
+      return { a, b, conversationId: String(reply.conversation.conversationId), turn: 0 };
+    },
+  );
   await quiesce(ctx, 'setup');
   const setupSeconds = (performance.now() - setupStarted) / 1000;
   const slots = pairs.map((pair) => () => {
@@ -29,7 +33,15 @@ export async function runDirect(ctx: ScenarioContext): Promise<ScenarioClientRes
     name: 'direct-1000',
     title: '1:1 at 1,000 connected users',
     description: `${userCount} connected users in ${userCount / 2} direct conversations; every pair sends a message every ${intervalMs / 1000} s, alternating direction.`,
-    parameters: { users: userCount, pairs: userCount / 2, intervalMsPerPair: intervalMs, offeredMessagesPerSecond: (userCount / 2) * (1000 / intervalMs), durationSeconds, naiveSeconds, rounds },
+    parameters: {
+      users: userCount,
+      pairs: userCount / 2,
+      intervalMsPerPair: intervalMs,
+      offeredMessagesPerSecond: (userCount / 2) * (1000 / intervalMs),
+      durationSeconds,
+      naiveSeconds,
+      rounds,
+    },
     phases: { parley, naive },
     extra: {},
     setupSeconds: Math.round(setupSeconds * 10) / 10,

@@ -58,7 +58,16 @@ export async function runGroups(ctx: ScenarioContext): Promise<ScenarioClientRes
     name: 'groups-130',
     title: 'Groups of 130 members',
     description: `${groupCount} groups of ${groupSize} connected members (each user in one group); each group gets a message from a random member every ${intervalMs / 1000} s.`,
-    parameters: { users: groupSize * groupCount, groups: groupCount, groupSize, intervalMsPerGroup: intervalMs, offeredMessagesPerSecond: groupCount * (1000 / intervalMs), durationSeconds, naiveSeconds, rounds },
+    parameters: {
+      users: groupSize * groupCount,
+      groups: groupCount,
+      groupSize,
+      intervalMsPerGroup: intervalMs,
+      offeredMessagesPerSecond: groupCount * (1000 / intervalMs),
+      durationSeconds,
+      naiveSeconds,
+      rounds,
+    },
     phases: { parley, naive },
     extra: { presenceProbe },
     setupSeconds: Math.round(setupSeconds * 10) / 10,
@@ -71,7 +80,10 @@ export async function runGroups(ctx: ScenarioContext): Promise<ScenarioClientRes
  */
 async function probePresence(ctx: ScenarioContext, flappers: readonly BenchClient[]) {
   ctx.progress('presence probe');
-  const tokens = await fetchTokens(ctx, flappers.map((client) => client.userId));
+  const tokens = await fetchTokens(
+    ctx,
+    flappers.map((client) => client.userId),
+  );
   const recorder = startPhase('presence-probe');
   setCurrentPhase(recorder);
   await ctx.control({ kind: 'mark', name: 'presence-probe:start' });

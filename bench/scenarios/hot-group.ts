@@ -19,7 +19,11 @@ export async function runHotGroup(ctx: ScenarioContext): Promise<ScenarioClientR
   const seconds = ctx.quick ? 4 : 20;
   const rounds = ctx.quick ? 1 : 2;
   const clients = await connectUsers(ctx, userIds('hot', senders));
-  const groups = await mapLimit(Array.from({ length: groupCount }, (_, i) => i), 2, (i) => createGroup(ctx, clients, `hot ${i}`));
+  const groups = await mapLimit(
+    Array.from({ length: groupCount }, (_, i) => i),
+    2,
+    (i) => createGroup(ctx, clients, `hot ${i}`),
+  );
   await quiesce(ctx, 'setup');
   const setupSeconds = (performance.now() - setupStarted) / 1000;
   const load = (spread: boolean) => async (recorder: PhaseRecorder, durationSeconds: number) => {
@@ -42,9 +46,7 @@ export async function runHotGroup(ctx: ScenarioContext): Promise<ScenarioClientR
     { phase: 'ten-groups', select: async () => undefined, seconds },
   ];
   await warmUp(ctx, 'hot', (recorder) => load(false)(recorder, ctx.quick ? 1 : 3));
-  const phases = await measureInterleaved(ctx, designs, rounds, (recorder, spanSeconds) =>
-    load(recorder.id === 'ten-groups')(recorder, spanSeconds),
-  );
+  const phases = await measureInterleaved(ctx, designs, rounds, (recorder, spanSeconds) => load(recorder.id === 'ten-groups')(recorder, spanSeconds));
   await ctx.control({ kind: 'drop-connections' });
   return {
     name: 'hot-group',

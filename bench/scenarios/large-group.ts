@@ -17,7 +17,9 @@ export async function runLargeGroup(ctx: ScenarioContext): Promise<ScenarioClien
   const setupSeconds = (performance.now() - setupStarted) / 1000;
   const slot = () => ({ client: clients[Math.floor(Math.random() * clients.length)]!, conversationId, recipients: members - 1 });
 
-  await warmUp(ctx, 'parley', (recorder) => runOpenLoop(ctx, recorder, [slot], { intervalMs, durationSeconds: ctx.quick ? 2 : 3, label: 'group-1000 warm-up' }));
+  await warmUp(ctx, 'parley', (recorder) =>
+    runOpenLoop(ctx, recorder, [slot], { intervalMs, durationSeconds: ctx.quick ? 2 : 3, label: 'group-1000 warm-up' }),
+  );
   const parley = await measurePhase(ctx, 'parley', (recorder) =>
     runOpenLoop(ctx, recorder, [slot], { intervalMs, durationSeconds, label: 'group-1000 parley' }),
   );

@@ -103,12 +103,22 @@ export async function runReconnect(ctx: ScenarioContext): Promise<ScenarioClient
     const newest = (reply.messages as { seq: number }[] | undefined)?.[0];
     if (newest) lastSeq.set(dms[i]!, newest.seq);
   });
-  const check = { missing: 0, syncOrderViolations: 0, syncDuplicates: 0, pushDuplicates: 0, overlap: 0, recoveredBySync: 0, recoveredByPush: 0, syncHasMore: 0 };
+  const check = {
+    missing: 0,
+    syncOrderViolations: 0,
+    syncDuplicates: 0,
+    pushDuplicates: 0,
+    overlap: 0,
+    recoveredBySync: 0,
+    recoveredByPush: 0,
+    syncHasMore: 0,
+  };
   phoneUsers.forEach((_user, index) => {
     const phone = reconnected[index];
     const dm = dmOf(index);
-    const synced = ((syncReplies.get(index)?.conversations ?? []) as { conversation: { conversationId: string }; messages: { seq: number }[]; hasMore: boolean }[])
-      .filter((entry) => entry.conversation.conversationId === dm);
+    const synced = (
+      (syncReplies.get(index)?.conversations ?? []) as { conversation: { conversationId: string }; messages: { seq: number }[]; hasMore: boolean }[]
+    ).filter((entry) => entry.conversation.conversationId === dm);
     const syncSeqs = synced.flatMap((entry) => entry.messages.map((message) => message.seq));
     if (synced.some((entry) => entry.hasMore)) check.syncHasMore += 1;
     syncSeqs.forEach((seq, i) => {
@@ -133,7 +143,13 @@ export async function runReconnect(ctx: ScenarioContext): Promise<ScenarioClient
     description:
       `${phoneUsers.length} phones (${pairs} direct conversations) go offline; the first user's second device sends ${offlineMessages} messages ` +
       `to each conversation; then all phones reconnect in one burst (${reconnectRatePerSecond} per second, API Gateway's account limit) and sync from their cursors while the second devices keep sending.`,
-    parameters: { phones: phoneUsers.length, pairs, offlineMessagesPerConversation: offlineMessages, liveIntervalMsPerConversation: liveIntervalMs, reconnectRatePerSecond },
+    parameters: {
+      phones: phoneUsers.length,
+      pairs,
+      offlineMessagesPerConversation: offlineMessages,
+      liveIntervalMsPerConversation: liveIntervalMs,
+      reconnectRatePerSecond,
+    },
     phases: { burst: live },
     extra: {
       reconnect: {

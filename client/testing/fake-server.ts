@@ -256,8 +256,21 @@ export class FakeParleyServer {
     const seq = conversation.lastSeq + 1;
     const epoch = conversation.epoch ?? `fe-${++this.messageCounter}`;
     // The in-memory store applies both before its first `await`.
-    void this.stores.messages.allocate(conversationId, { epoch, membershipSeq: conversation.membershipSeq ?? 0, retentionDays: conversation.retentionDays }, this.deps.now().toISOString());
-    void this.stores.messages.fillHole({ conversationId, seq, senderId: '', clientMessageId: '', body: '', createdAt: this.deps.now().toISOString(), epoch, kind: 'skipped' });
+    void this.stores.messages.allocate(
+      conversationId,
+      { epoch, membershipSeq: conversation.membershipSeq ?? 0, retentionDays: conversation.retentionDays },
+      this.deps.now().toISOString(),
+    );
+    void this.stores.messages.fillHole({
+      conversationId,
+      seq,
+      senderId: '',
+      clientMessageId: '',
+      body: '',
+      createdAt: this.deps.now().toISOString(),
+      epoch,
+      kind: 'skipped',
+    });
     return seq;
   }
 
@@ -266,9 +279,11 @@ export class FakeParleyServer {
     const old = this.stores.conversations.conversations.get(conversationId);
     if (!old) throw new Error(`no conversation ${conversationId}`);
     this.stores.conversations.conversations.delete(conversationId);
-    for (const key of [...this.stores.conversations.members.keys()]) if (key.startsWith(`${conversationId}\u0000`)) this.stores.conversations.members.delete(key);
+    for (const key of [...this.stores.conversations.members.keys()])
+      if (key.startsWith(`${conversationId}\u0000`)) this.stores.conversations.members.delete(key);
     this.stores.messages.messages.delete(conversationId);
-    for (const key of [...this.stores.messages.idempotency.keys()]) if (key.startsWith(JSON.stringify([conversationId]).slice(0, -1))) this.stores.messages.idempotency.delete(key);
+    for (const key of [...this.stores.messages.idempotency.keys()])
+      if (key.startsWith(JSON.stringify([conversationId]).slice(0, -1))) this.stores.messages.idempotency.delete(key);
     return this.seedConversation(old.kind, old.members, old.title);
   }
 

@@ -54,11 +54,7 @@ export interface TestClient {
 }
 
 /** Builds a `ParleyClient` for `userId` against `server`, driven by `clock`. */
-export function createTestClient(
-  server: FakeParleyServer,
-  userId: string,
-  options: Partial<ParleyClientOptions> & { clock?: ManualClock } = {},
-): TestClient {
+export function createTestClient(server: FakeParleyServer, userId: string, options: Partial<ParleyClientOptions> & { clock?: ManualClock } = {}): TestClient {
   const clock = options.clock ?? new ManualClock();
   let calls = 0;
   const client = new ParleyClient({

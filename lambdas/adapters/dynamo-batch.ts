@@ -48,11 +48,7 @@ export async function batchGetAll(
 }
 
 /** Puts every item with BatchWriteItem, 25 at a time, retrying unprocessed items. */
-export async function batchWriteAll(
-  ddb: DynamoDBDocumentClient,
-  tableName: string,
-  items: Record<string, unknown>[],
-): Promise<void> {
+export async function batchWriteAll(ddb: DynamoDBDocumentClient, tableName: string, items: Record<string, unknown>[]): Promise<void> {
   for (let i = 0; i < items.length; i += maxWriteItems) {
     let pending = items.slice(i, i + maxWriteItems).map((Item) => ({ PutRequest: { Item } }));
     for (let round = 0; pending.length > 0; round++) {

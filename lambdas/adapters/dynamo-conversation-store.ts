@@ -1,12 +1,4 @@
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { tables } from '../../lib/definitions.js';
 import type { ConversationStore, MembershipPage } from '../domain/ports.js';
 import type { Conversation, ConversationHead, MemberState, Role } from '../domain/types.js';
@@ -175,7 +167,11 @@ export class DynamoConversationStore implements ConversationStore {
   }
 
   private async readConversations(conversationIds: string[]): Promise<ConversationItem[]> {
-    const items = await batchGetAll(this.ddb, this.conversationsTable, conversationIds.map((conversationId) => ({ conversationId })));
+    const items = await batchGetAll(
+      this.ddb,
+      this.conversationsTable,
+      conversationIds.map((conversationId) => ({ conversationId })),
+    );
     return items as unknown as ConversationItem[];
   }
 
@@ -240,9 +236,7 @@ export class DynamoConversationStore implements ConversationStore {
     const written = (
       await mapLimit(members, 16, async (Item) => {
         try {
-          await this.ddb.send(
-            new PutCommand({ TableName: this.membersTable, Item, ConditionExpression: 'attribute_not_exists(userId)' }),
-          );
+          await this.ddb.send(new PutCommand({ TableName: this.membersTable, Item, ConditionExpression: 'attribute_not_exists(userId)' }));
           return Item.userId;
         } catch (error) {
           if (!isConditionalCheckFailed(error)) throw error;
@@ -271,7 +265,6 @@ export class DynamoConversationStore implements ConversationStore {
       return { conversation: stored, created: false };
     }
   }
-
 
   async listMemberships(userId: string, page: MembershipPage): Promise<{ items: MemberState[]; next: string | null }> {
     const range = this.membershipRange(page.from, page.through);
@@ -336,12 +329,7 @@ export class DynamoConversationStore implements ConversationStore {
     return states;
   }
 
-  async advanceReceipt(
-    conversationId: string,
-    userId: string,
-    kind: 'delivered' | 'read',
-    seq: number,
-  ): Promise<MemberState | undefined> {
+  async advanceReceipt(conversationId: string, userId: string, kind: 'delivered' | 'read', seq: number): Promise<MemberState | undefined> {
     // A read receipt implies delivery; each cursor only moves forward, so each gets its own conditional write.
     const attributes = kind === 'read' ? ['lastReadSeq', 'lastDeliveredSeq'] : ['lastDeliveredSeq'];
     let latest: MemberState | undefined;

@@ -22,7 +22,21 @@ export const idempotencyKey = (message: Pick<NewMessage, 'conversationId' | 'sen
   JSON.stringify([message.conversationId, message.senderId, message.clientMessageId]);
 
 // Optional fields of timeline items, copied as stored.
-const optionalFields = ['kind', 'editedAt', 'deleted', 'erased', 'reactions', 'userIds', 'role', 'title', 'retentionDays', 'targetSeq', 'emoji', 'op', 'stateSeq'] as const;
+const optionalFields = [
+  'kind',
+  'editedAt',
+  'deleted',
+  'erased',
+  'reactions',
+  'userIds',
+  'role',
+  'title',
+  'retentionDays',
+  'targetSeq',
+  'emoji',
+  'op',
+  'stateSeq',
+] as const;
 
 /** A stored timeline item as clients see it (internal bookkeeping such as `editSeqs` stays server-side). */
 export function toMessage(item: Record<string, unknown>): Message {
@@ -443,9 +457,7 @@ export class DynamoMessageStore implements MessageStore {
 
   async get(conversationId: string, seq: number): Promise<StoredMessage | undefined> {
     if (seq < 1) return undefined;
-    const { Item } = await this.ddb.send(
-      new GetCommand({ TableName: this.messagesTable, Key: { conversationId, seq }, ConsistentRead: true }),
-    );
+    const { Item } = await this.ddb.send(new GetCommand({ TableName: this.messagesTable, Key: { conversationId, seq }, ConsistentRead: true }));
     if (!Item) return undefined;
     return Array.isArray(Item.editSeqs) ? { ...toTimelineItem(Item), editSeqs: Item.editSeqs.map(Number) } : toTimelineItem(Item);
   }
@@ -547,7 +559,13 @@ export class DynamoMessageStore implements MessageStore {
         TableName: this.messagesTable,
         KeyConditionExpression: 'conversationId = :c AND seq BETWEEN :from AND :through',
         FilterExpression: 'senderId <> :me AND (attribute_not_exists(kind) OR kind = :message) AND attribute_not_exists(deleted)',
-        ExpressionAttributeValues: { ':c': conversationId, ':from': Math.max(1, afterSeq + 1), ':through': throughSeq, ':me': excludeSenderId, ':message': 'message' },
+        ExpressionAttributeValues: {
+          ':c': conversationId,
+          ':from': Math.max(1, afterSeq + 1),
+          ':through': throughSeq,
+          ':me': excludeSenderId,
+          ':message': 'message',
+        },
         // Newest first, so a capped count still covers what the user saw last.
         ScanIndexForward: false,
         Select: 'COUNT',
@@ -563,9 +581,7 @@ export class DynamoMessageStore implements MessageStore {
   }
 
   private async readIdempotency(key: string): Promise<Record<string, unknown> | undefined> {
-    const { Item } = await this.ddb.send(
-      new GetCommand({ TableName: this.idempotencyTable, Key: { idempotencyKey: key }, ConsistentRead: true }),
-    );
+    const { Item } = await this.ddb.send(new GetCommand({ TableName: this.idempotencyTable, Key: { idempotencyKey: key }, ConsistentRead: true }));
     return Item;
   }
 

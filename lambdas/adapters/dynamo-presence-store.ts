@@ -160,9 +160,7 @@ export class DynamoPresenceStore implements PresenceStore {
 
   async connectionsOf(userIds: string[], now: Date): Promise<ConnectionRef[]> {
     const items = await this.read(userIds);
-    return [...items.values()].flatMap((item) =>
-      liveConnections(item, now).map((connectionId) => ({ userId: item.userId, connectionId })),
-    );
+    return [...items.values()].flatMap((item) => liveConnections(item, now).map((connectionId) => ({ userId: item.userId, connectionId })));
   }
 
   async presenceOf(userIds: string[], now: Date): Promise<UserPresence[]> {

@@ -30,9 +30,7 @@ export class DynamoUserStore implements UserStore {
   }
 
   async block(userId: string, blockedUserId: string, at: string): Promise<void> {
-    await this.ddb.send(
-      new PutCommand({ TableName: this.table, Item: { userId, item: userItems.block(blockedUserId), blockedUserId, blockedAt: at } }),
-    );
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { userId, item: userItems.block(blockedUserId), blockedUserId, blockedAt: at } }));
   }
 
   async unblock(userId: string, blockedUserId: string): Promise<void> {
@@ -66,9 +64,7 @@ export class DynamoUserStore implements UserStore {
   }
 
   async putInvitation(userId: string, invitation: Invitation): Promise<void> {
-    await this.ddb.send(
-      new PutCommand({ TableName: this.table, Item: { userId, item: userItems.invitation(invitation.conversationId), ...invitation } }),
-    );
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { userId, item: userItems.invitation(invitation.conversationId), ...invitation } }));
   }
 
   async deleteInvitation(userId: string, conversationId: string): Promise<void> {
@@ -100,7 +96,11 @@ export class DynamoUserStore implements UserStore {
 
   async erasedAt(userIds: string[]): Promise<Map<string, string>> {
     if (userIds.length === 0) return new Map();
-    const items = await batchGetAll(this.ddb, this.table, userIds.map((userId) => ({ userId, item: userItems.erased })));
+    const items = await batchGetAll(
+      this.ddb,
+      this.table,
+      userIds.map((userId) => ({ userId, item: userItems.erased })),
+    );
     return new Map(items.map((item) => [String(item.userId), String(item.erasedAt)]));
   }
 

@@ -6,7 +6,9 @@ import { logger } from '../shared/logger.js';
 /** EventBridge's size of an entry: Time counts 14 bytes, Source, DetailType, Detail and Resources their UTF-8 bytes. */
 export function entrySize(entry: PutEventsRequestEntry): number {
   const bytes = (text: string | undefined) => (text === undefined ? 0 : Buffer.byteLength(text));
-  return (entry.Time ? 14 : 0) + bytes(entry.Source) + bytes(entry.DetailType) + bytes(entry.Detail) + (entry.Resources ?? []).reduce((sum, r) => sum + bytes(r), 0);
+  return (
+    (entry.Time ? 14 : 0) + bytes(entry.Source) + bytes(entry.DetailType) + bytes(entry.Detail) + (entry.Resources ?? []).reduce((sum, r) => sum + bytes(r), 0)
+  );
 }
 
 /** The PutEvents entry of an event on `busName`, timed at the change. */

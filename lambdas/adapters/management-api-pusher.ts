@@ -1,9 +1,4 @@
-import {
-  DeleteConnectionCommand,
-  GoneException,
-  PostToConnectionCommand,
-  type ApiGatewayManagementApiClient,
-} from '@aws-sdk/client-apigatewaymanagementapi';
+import { DeleteConnectionCommand, GoneException, PostToConnectionCommand, type ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { ConnectionPusher, PushResult } from '../domain/ports.js';
 import { logger } from '../shared/logger.js';
 

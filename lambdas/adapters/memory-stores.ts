@@ -29,7 +29,17 @@ import type {
 import type { UndeliveredEntry } from '../domain/events.js';
 import { MemoryRateLimiter } from '../domain/rate-limiter.js';
 import { sameSend } from '../domain/seq-holes.js';
-import type { ConnectionRef, Conversation, ConversationHead, FanoutJob, GroupAddSetting, Invitation, MemberState, Message, UserPresence } from '../domain/types.js';
+import type {
+  ConnectionRef,
+  Conversation,
+  ConversationHead,
+  FanoutJob,
+  GroupAddSetting,
+  Invitation,
+  MemberState,
+  Message,
+  UserPresence,
+} from '../domain/types.js';
 import type { MetricName } from '../../lib/telemetry.js';
 import { loadLimits, type Limits } from '../shared/config.js';
 
@@ -64,9 +74,7 @@ export class MemoryConversationStore implements ConversationStore {
     return heads;
   }
   async audienceOf(ids: string[]) {
-    return new Map(
-      [...(await this.getMany(ids))].map(([id, conversation]) => [id, { members: conversation.members, pending: conversation.pending ?? [] }]),
-    );
+    return new Map([...(await this.getMany(ids))].map(([id, conversation]) => [id, { members: conversation.members, pending: conversation.pending ?? [] }]));
   }
   async membersOf(ids: string[]) {
     return new Map([...(await this.getMany(ids))].map(([id, conversation]) => [id, conversation.members]));
@@ -293,7 +301,9 @@ export class MemoryMessageStore implements MessageStore {
     return found;
   }
   async findSent(conversationId: string, senderId: string, clientMessageId: string, afterSeq: number, bound: { maxItems: number; createdBefore?: string }) {
-    for (const item of this.visible(conversationId).filter((found) => found.seq > afterSeq).slice(0, bound.maxItems)) {
+    for (const item of this.visible(conversationId)
+      .filter((found) => found.seq > afterSeq)
+      .slice(0, bound.maxItems)) {
       if (bound.createdBefore !== undefined && item.kind !== 'skipped' && item.createdAt > bound.createdBefore) return undefined;
       if (sameSend(item as unknown as Record<string, unknown>, { senderId, clientMessageId })) return item;
     }
@@ -342,10 +352,14 @@ export class MemoryMessageStore implements MessageStore {
     });
   }
   async after(conversationId: string, afterSeq: number, limit: number) {
-    return this.visible(conversationId).filter((message) => message.seq > afterSeq).slice(0, limit);
+    return this.visible(conversationId)
+      .filter((message) => message.seq > afterSeq)
+      .slice(0, limit);
   }
   async itemsBySender(conversationId: string, senderId: string) {
-    return (this.messages.get(conversationId) ?? []).filter((message) => message.senderId === senderId).map((message) => structuredClone(message as StoredMessage));
+    return (this.messages.get(conversationId) ?? [])
+      .filter((message) => message.senderId === senderId)
+      .map((message) => structuredClone(message as StoredMessage));
   }
   async scrub(conversationId: string, seq: number, senderId: string, change: ItemScrub) {
     const found = this.find(conversationId, seq) as unknown as Record<string, unknown> | undefined;
@@ -443,10 +457,12 @@ export class MemoryUserStore implements UserStore {
     this.put(userId, 'erased', { erasedAt: at });
   }
   async erasedAt(userIds: string[]) {
-    return new Map(userIds.flatMap((userId) => {
-      const found = this.items.get(userId)?.get('erased');
-      return found ? [[userId, String(found.erasedAt)] as const] : [];
-    }));
+    return new Map(
+      userIds.flatMap((userId) => {
+        const found = this.items.get(userId)?.get('erased');
+        return found ? [[userId, String(found.erasedAt)] as const] : [];
+      }),
+    );
   }
 }
 
@@ -460,9 +476,7 @@ interface MemoryPresence {
 export class MemoryPresenceStore implements PresenceStore {
   readonly users = new Map<string, MemoryPresence>();
   private live(userId: string, now: Date, except?: string) {
-    return [...(this.users.get(userId)?.connections ?? new Map()).entries()].filter(
-      ([id, expiresAt]) => id !== except && expiresAt > now.getTime(),
-    );
+    return [...(this.users.get(userId)?.connections ?? new Map()).entries()].filter(([id, expiresAt]) => id !== except && expiresAt > now.getTime());
   }
   async addConnection(ref: ConnectionRef, now: Date, ttlSeconds: number) {
     const cameOnline = this.live(ref.userId, now, ref.connectionId).length === 0;

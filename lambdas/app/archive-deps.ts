@@ -8,7 +8,10 @@ import type { ArchiveDeps } from '../domain/archive.js';
 import type { ArchiveStore } from '../domain/ports.js';
 
 /** The archive named by the environment: `ARCHIVE_BUCKET` (S3) or `ARCHIVE_DIR` (a local folder); none when neither is set. */
-export function archiveStoreFromEnv(env: NodeJS.ProcessEnv = process.env, s3: () => S3Client = () => new S3Client({ maxAttempts: 4 })): ArchiveStore | undefined {
+export function archiveStoreFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  s3: () => S3Client = () => new S3Client({ maxAttempts: 4 }),
+): ArchiveStore | undefined {
   const bucket = env[archive.bucketEnvVar];
   if (bucket) return translateAwsErrors(new S3ArchiveStore(s3(), bucket));
   const directory = env[archive.directoryEnvVar];

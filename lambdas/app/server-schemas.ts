@@ -21,9 +21,14 @@ const role = z.enum(['owner', 'admin', 'member']);
 const queryInt = (min: number, max: number) => z.coerce.number().check(z.int(), z.gte(min), z.lte(max));
 // A page size as the wire schemas take it (1-100, default 50), read from a query string.
 const pageLimitQuery = () => z._default(queryInt(1, 100), 50);
-const metadataKey = z.string().check(
-  z.regex(new RegExp(`^[A-Za-z0-9_.-]{1,${serverApiLimits.metadataKeyMaxChars}}$`), `must be 1-${serverApiLimits.metadataKeyMaxChars} characters of [A-Za-z0-9_.-]`),
-);
+const metadataKey = z
+  .string()
+  .check(
+    z.regex(
+      new RegExp(`^[A-Za-z0-9_.-]{1,${serverApiLimits.metadataKeyMaxChars}}$`),
+      `must be 1-${serverApiLimits.metadataKeyMaxChars} characters of [A-Za-z0-9_.-]`,
+    ),
+  );
 const metadata = z
   .record(metadataKey, text(serverApiLimits.metadataValueMaxChars))
   .check(z.refine((value) => Object.keys(value).length <= serverApiLimits.metadataMaxKeys, `at most ${serverApiLimits.metadataMaxKeys} keys`));
@@ -89,7 +94,9 @@ export function serverSchemas(limits: Limits) {
 /** Request schemas by operation. */
 export type ServerSchemas = ReturnType<typeof serverSchemas>;
 
-type Part<O extends ServerOperation, K extends keyof OperationSchema> = ServerSchemas[O] extends { [P in K]: infer S extends z.ZodMiniType } ? z.input<S> : never;
+type Part<O extends ServerOperation, K extends keyof OperationSchema> = ServerSchemas[O] extends { [P in K]: infer S extends z.ZodMiniType }
+  ? z.input<S>
+  : never;
 
 /** What a caller sends for `operation`: its path parameters, query and body, as the server SDK takes them. */
 export type ServerRequestInput<O extends ServerOperation> = ([Part<O, 'params'>] extends [never] ? unknown : Part<O, 'params'>) &

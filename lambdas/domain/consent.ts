@@ -94,15 +94,16 @@ export async function withoutBlockers(deps: Deps, viewer: string, users: UserPre
  * The presence a sync page may report: direct peers who accepted the conversation and did not block the caller
  * (peers that did not are left out). For sync's presence list, called from its minimal spot.
  */
-export async function visibleSyncPresence(
-  deps: Deps,
-  viewer: string,
-  memberships: MemberState[],
-  presence: UserPresence[],
-): Promise<UserPresence[]> {
+export async function visibleSyncPresence(deps: Deps, viewer: string, memberships: MemberState[], presence: UserPresence[]): Promise<UserPresence[]> {
   const hidden = new Set(memberships.filter((membership) => membership.peerPending && membership.peerId).map((membership) => membership.peerId!));
   const candidates = presence.filter((user) => !hidden.has(user.userId));
-  const blockers = candidates.length > 0 ? await deps.users.whoBlocked(candidates.map((user) => user.userId), viewer) : new Set<string>();
+  const blockers =
+    candidates.length > 0
+      ? await deps.users.whoBlocked(
+          candidates.map((user) => user.userId),
+          viewer,
+        )
+      : new Set<string>();
   return candidates.filter((user) => !blockers.has(user.userId));
 }
 

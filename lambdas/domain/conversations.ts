@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from './deps.js';
-import { BadRequestError, ForbiddenError, LimitExceededError, NotFoundError, } from './errors.js';
+import { BadRequestError, ForbiddenError, LimitExceededError, NotFoundError } from './errors.js';
 import { addsDirectly, hasBlocked } from './consent.js';
 import { publish } from './fanout.js';
 import { addMembers as addGroupMembers } from './membership.js';
@@ -17,7 +17,9 @@ export const cannotContact = 'you cannot message this user';
 
 /** The id of the direct conversation between two users: the same pair always maps to the same id. */
 export function directConversationId(a: string, b: string): string {
-  const digest = createHash('sha256').update(JSON.stringify([a, b].sort())).digest('hex');
+  const digest = createHash('sha256')
+    .update(JSON.stringify([a, b].sort()))
+    .digest('hex');
   return `dm_${digest.slice(0, 40)}`;
 }
 
@@ -51,7 +53,9 @@ export async function createDirectConversation(deps: Deps, caller: Caller, userI
 
 /** The id of the group a caller creates with `clientRequestId`: a retried create maps to the same group. */
 export function requestedGroupId(callerId: string, clientRequestId: string): string {
-  const digest = createHash('sha256').update(JSON.stringify([callerId, clientRequestId])).digest('hex');
+  const digest = createHash('sha256')
+    .update(JSON.stringify([callerId, clientRequestId]))
+    .digest('hex');
   return `grp_${digest.slice(0, 40)}`;
 }
 
@@ -87,9 +91,7 @@ function initialRoles(caller: Caller, requested: string[], members: string[], gi
   for (const userId of Object.keys(given)) {
     if (!requested.includes(userId)) throw new BadRequestError(`roles.${userId}: is not one of the members`);
   }
-  const roles: Record<string, Role> = Object.fromEntries(
-    members.map((userId) => [userId, userId === caller.userId ? 'owner' : (given[userId] ?? 'member')]),
-  );
+  const roles: Record<string, Role> = Object.fromEntries(members.map((userId) => [userId, userId === caller.userId ? 'owner' : (given[userId] ?? 'member')]));
   // A group always has an owner (see setRole and leave).
   const heir = requested.find((userId) => members.includes(userId));
   if (heir && !Object.values(roles).includes('owner')) roles[heir] = 'owner';
@@ -102,11 +104,7 @@ function initialRoles(caller: Caller, requested: string[], members: string[], gi
  * caller; `invited` lists both. With `clientRequestId` or `externalId`, a repeated create returns the existing group
  * (`created: false`), also when two creates race.
  */
-export async function createGroup(
-  deps: Deps,
-  caller: Caller,
-  input: NewGroup,
-): Promise<{ conversation: Conversation; invited: string[]; created: boolean }> {
+export async function createGroup(deps: Deps, caller: Caller, input: NewGroup): Promise<{ conversation: Conversation; invited: string[]; created: boolean }> {
   const creator = isSystem(caller) ? [] : [caller.userId];
   const requested = [...new Set([...creator, ...input.members])];
   if (requested.length > deps.limits.maxGroupMembers) {
@@ -121,7 +119,11 @@ export async function createGroup(
   const idempotent = input.externalId !== undefined || input.clientRequestId !== undefined;
   const existing = idempotent ? await deps.conversations.get(conversationId, true) : undefined;
   if (existing) return { conversation: existing, invited: [], created: false };
-  const consent = await addsDirectly(deps, caller.userId, requested.filter((userId) => userId !== caller.userId));
+  const consent = await addsDirectly(
+    deps,
+    caller.userId,
+    requested.filter((userId) => userId !== caller.userId),
+  );
   const members = [...creator, ...consent.direct].sort();
   const conversation: Conversation = {
     conversationId,
@@ -149,12 +151,7 @@ export async function createGroup(
 }
 
 /** Reads a conversation the caller belongs to; `not_found` and `forbidden` otherwise. */
-export async function conversationOfMember(
-  deps: Deps,
-  caller: Caller,
-  conversationId: string,
-  consistent = false,
-): Promise<Conversation> {
+export async function conversationOfMember(deps: Deps, caller: Caller, conversationId: string, consistent = false): Promise<Conversation> {
   const conversation = await deps.conversations.get(conversationId, consistent);
   if (!conversation) throw new NotFoundError();
   if (!rightsIn(conversation, caller)) throw new ForbiddenError();
@@ -172,8 +169,7 @@ export type { ConversationSummary } from '../../protocol/frames.js';
 const listCursorPrefix = 'c1.';
 
 /** The opaque `nextCursor` of `listConversations`: where the next page starts. */
-export const encodeListCursor = (conversationId: string): string =>
-  Buffer.from(`${listCursorPrefix}${conversationId}`, 'utf8').toString('base64url');
+export const encodeListCursor = (conversationId: string): string => Buffer.from(`${listCursorPrefix}${conversationId}`, 'utf8').toString('base64url');
 
 /** Reads a `listConversations` cursor; anything this server did not issue is `bad_request`. */
 export function decodeListCursor(cursor: string): string {

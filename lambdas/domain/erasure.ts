@@ -23,7 +23,8 @@ const membershipPage = 100;
  */
 function scrubOf(item: StoredMessage): ItemScrub | undefined {
   const kind = item.kind ?? 'message';
-  if (kind === 'message') return item.erased ? undefined : { set: { deleted: true, erased: true, reactions: item.reactions ?? [] }, remove: ['body', 'editSeqs'] };
+  if (kind === 'message')
+    return item.erased ? undefined : { set: { deleted: true, erased: true, reactions: item.reactions ?? [] }, remove: ['body', 'editSeqs'] };
   if (kind === 'edit') return item.body ? { set: { body: '' } } : undefined;
   return undefined;
 }

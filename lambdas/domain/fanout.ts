@@ -141,12 +141,7 @@ export async function forgetConnection(deps: Deps, ref: ConnectionRef): Promise<
 }
 
 /** Queues a presence transition; the worker resolves who shares a conversation with the user. */
-export async function announcePresence(
-  deps: Deps,
-  userId: string,
-  status: 'online' | 'offline',
-  lastSeenAt: string | null,
-): Promise<void> {
+export async function announcePresence(deps: Deps, userId: string, status: 'online' | 'offline', lastSeenAt: string | null): Promise<void> {
   await deps.queue.enqueue([{ kind: 'presence', userId, status, lastSeenAt }]);
 }
 

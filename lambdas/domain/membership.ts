@@ -139,9 +139,7 @@ export async function acceptInvitation(deps: Deps, caller: Caller, conversationI
       if (current.members.length + 1 > deps.limits.maxGroupMembers) {
         throw new LimitExceededError(`a group has at most ${deps.limits.maxGroupMembers} members`);
       }
-      return joinPlan(deps, caller, current, [caller.userId], [
-        { type: 'userItem', userId: caller.userId, item: `invite#${conversationId}`, delete: true },
-      ]);
+      return joinPlan(deps, caller, current, [caller.userId], [{ type: 'userItem', userId: caller.userId, item: `invite#${conversationId}`, delete: true }]);
     },
     applyItems,
   );
@@ -159,11 +157,7 @@ export async function declineInvitation(deps: Deps, caller: Caller, conversation
  * Removes members (owners remove anyone but themselves, admins remove members). Each removed member keeps read
  * access up to and including the `member_removed` event, which they are pushed too.
  */
-export async function removeMembers(
-  deps: Deps,
-  caller: Caller,
-  input: { conversationId: string; members: string[] },
-): Promise<Conversation> {
+export async function removeMembers(deps: Deps, caller: Caller, input: { conversationId: string; members: string[] }): Promise<Conversation> {
   const committed = await commitEvent(
     deps,
     caller,
@@ -195,7 +189,14 @@ export async function removeMembers(
  * seq. When the last owner goes, the longest-standing admin (else member) becomes owner in the same transaction,
  * recorded by a `role_changed` event right after.
  */
-function departurePlan(deps: Deps, caller: Caller, conversation: Conversation, departing: string[], kind: 'member_removed' | 'member_left', joinedAt: Map<string, string> = new Map()) {
+function departurePlan(
+  deps: Deps,
+  caller: Caller,
+  conversation: Conversation,
+  departing: string[],
+  kind: 'member_removed' | 'member_left',
+  joinedAt: Map<string, string> = new Map(),
+) {
   const seq = conversation.lastSeq + 1;
   const roles = rolesOf(conversation);
   for (const userId of departing) delete roles[userId];
@@ -209,9 +210,7 @@ function departurePlan(deps: Deps, caller: Caller, conversation: Conversation, d
   }));
   let heir: string | undefined;
   if (remaining.length > 0 && !remaining.some((userId) => roles[userId] === 'owner')) {
-    const byTenure = [...remaining].sort(
-      (a, b) => (joinedAt.get(a) ?? '').localeCompare(joinedAt.get(b) ?? '') || a.localeCompare(b),
-    );
+    const byTenure = [...remaining].sort((a, b) => (joinedAt.get(a) ?? '').localeCompare(joinedAt.get(b) ?? '') || a.localeCompare(b));
     heir = byTenure.find((userId) => roles[userId] === 'admin') ?? byTenure[0]!;
     roles[heir] = 'owner';
     items.push(eventItem(deps, caller, conversation.conversationId, { kind: 'role_changed', userIds: [heir], role: 'owner' }));
@@ -246,11 +245,7 @@ export async function leave(deps: Deps, caller: Caller, input: { conversationId:
 }
 
 /** Changes a member's role (owners only). The group always keeps an owner. */
-export async function setRole(
-  deps: Deps,
-  caller: Caller,
-  input: { conversationId: string; userId: string; role: Role },
-): Promise<Conversation> {
+export async function setRole(deps: Deps, caller: Caller, input: { conversationId: string; userId: string; role: Role }): Promise<Conversation> {
   const committed = await commitEvent(
     deps,
     caller,

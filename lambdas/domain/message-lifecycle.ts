@@ -13,8 +13,7 @@ export const maxEditsPerMessage = 20;
 export const maxReactionKinds = 20;
 
 /** The idempotency key of a lifecycle request: the same namespace as `send` (sender, conversation, clientMessageId). */
-const keyOf = (conversationId: string, senderId: string, clientMessageId: string) =>
-  JSON.stringify([conversationId, senderId, clientMessageId]);
+const keyOf = (conversationId: string, senderId: string, clientMessageId: string) => JSON.stringify([conversationId, senderId, clientMessageId]);
 
 /** The chat message at `seq`, readable and not deleted, in a conversation the caller belongs to. */
 async function target(deps: Deps, conversation: Conversation, caller: Caller, seq: number): Promise<StoredMessage> {
@@ -32,12 +31,7 @@ async function target(deps: Deps, conversation: Conversation, caller: Caller, se
 type LifecycleInput = { conversationId: string; seq: number; clientMessageId: string };
 
 /** Runs a lifecycle event as a timeline commit and maps the outcome to the reply. */
-async function run(
-  deps: Deps,
-  caller: Caller,
-  input: LifecycleInput,
-  plan: Parameters<typeof commitEvent>[3],
-): Promise<EventAck> {
+async function run(deps: Deps, caller: Caller, input: LifecycleInput, plan: Parameters<typeof commitEvent>[3]): Promise<EventAck> {
   // A retry after success must not be re-checked against the changed state (a deleted message, say).
   const prior = await deps.messages.idempotent(keyOf(input.conversationId, caller.userId, input.clientMessageId));
   if (prior) return { conversationId: input.conversationId, clientMessageId: input.clientMessageId, ...prior, duplicate: true };
@@ -94,7 +88,13 @@ export async function deleteMessage(deps: Deps, caller: Caller, input: Lifecycle
       items: [eventItem(deps, caller, conversation.conversationId, { kind: 'delete', targetSeq: input.seq, clientMessageId: input.clientMessageId })],
       idempotencyKey,
       writes: [
-        { type: 'message', conversationId: conversation.conversationId, seq: input.seq, set: { deleted: true, reactions: [], stateSeq: conversation.lastSeq + 1 }, remove: ['body', 'editSeqs'] },
+        {
+          type: 'message',
+          conversationId: conversation.conversationId,
+          seq: input.seq,
+          set: { deleted: true, reactions: [], stateSeq: conversation.lastSeq + 1 },
+          remove: ['body', 'editSeqs'],
+        },
         ...(message.editSeqs ?? []).map((seq) => ({ type: 'message' as const, conversationId: conversation.conversationId, seq, set: { body: '' } })),
       ],
     };
@@ -119,10 +119,23 @@ export async function react(deps: Deps, caller: Caller, input: LifecycleInput & 
       existing.count -= 1;
     }
     return {
-      items: [eventItem(deps, caller, conversation.conversationId, { kind: 'reaction', targetSeq: input.seq, emoji: input.emoji, op, clientMessageId: input.clientMessageId })],
+      items: [
+        eventItem(deps, caller, conversation.conversationId, {
+          kind: 'reaction',
+          targetSeq: input.seq,
+          emoji: input.emoji,
+          op,
+          clientMessageId: input.clientMessageId,
+        }),
+      ],
       idempotencyKey,
       writes: [
-        { type: 'message', conversationId: conversation.conversationId, seq: input.seq, set: { reactions: reactions.filter((reaction) => reaction.count > 0), stateSeq: conversation.lastSeq + 1 } },
+        {
+          type: 'message',
+          conversationId: conversation.conversationId,
+          seq: input.seq,
+          set: { reactions: reactions.filter((reaction) => reaction.count > 0), stateSeq: conversation.lastSeq + 1 },
+        },
         op === 'add'
           ? { type: 'userItem', userId: caller.userId, item: marker, put: { conversationId: input.conversationId, seq: input.seq, emoji: input.emoji } }
           : { type: 'userItem', userId: caller.userId, item: marker, delete: true },

@@ -34,11 +34,7 @@ const pendingWaitMs = [50, 100, 200, 400];
  * the store succeeded; a retry with the same clientMessageId returns the first ack. Three single-item writes: claim
  * the idempotency key, take the seq from the head's counter, put the message at it (docs/DESIGN.md, Send path).
  */
-export async function sendMessage(
-  deps: Deps,
-  caller: Caller,
-  input: { conversationId: string; clientMessageId: string; body: string },
-): Promise<SendAck> {
+export async function sendMessage(deps: Deps, caller: Caller, input: { conversationId: string; clientMessageId: string; body: string }): Promise<SendAck> {
   // The per-connection limit guards against end users; the server API is throttled by API Gateway instead.
   const waitMs = fromServer(caller) ? 0 : deps.rateLimiter.take(`send:${caller.connectionId}`, deps.limits.sendRatePerSecond, deps.limits.sendBurst);
   if (waitMs > 0) throw new RateLimitedError(waitMs);
@@ -317,7 +313,11 @@ export async function history(
 }
 
 /** What a read of a conversation's timeline needs to judge missing seqs (see seq-holes.ts). */
-export function holeContext(deps: Deps, conversation: Pick<Conversation, 'conversationId' | 'epoch' | 'lastMessageAt'>, retentionDays: number | null): HoleContext {
+export function holeContext(
+  deps: Deps,
+  conversation: Pick<Conversation, 'conversationId' | 'epoch' | 'lastMessageAt'>,
+  retentionDays: number | null,
+): HoleContext {
   const now = deps.now();
   return {
     conversationId: conversation.conversationId,

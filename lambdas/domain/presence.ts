@@ -35,9 +35,7 @@ export async function presenceOf(deps: Deps, caller: Caller, userIds: string[]):
   const contacts = await visibleContactsOf(deps, caller.userId);
   contacts.add(caller.userId);
   const visible = userIds.filter((userId) => contacts.has(userId));
-  const known = new Map(
-    (visible.length > 0 ? await deps.presence.presenceOf(visible, deps.now()) : []).map((user) => [user.userId, user]),
-  );
+  const known = new Map((visible.length > 0 ? await deps.presence.presenceOf(visible, deps.now()) : []).map((user) => [user.userId, user]));
   const found = userIds.map((userId): UserPresence => known.get(userId) ?? { userId, status: 'unknown', lastSeenAt: null });
   return withoutBlockers(deps, caller.userId, found);
 }

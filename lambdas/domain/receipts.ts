@@ -5,11 +5,7 @@ import { publish } from './fanout.js';
 import type { Caller, Receipt } from './types.js';
 
 /** Moves the caller's delivered or read cursor forward and tells the other members when it moved. */
-export async function acknowledge(
-  deps: Deps,
-  caller: Caller,
-  input: { conversationId: string; kind: 'delivered' | 'read'; seq: number },
-): Promise<Receipt> {
+export async function acknowledge(deps: Deps, caller: Caller, input: { conversationId: string; kind: 'delivered' | 'read'; seq: number }): Promise<Receipt> {
   const conversation = await conversationOfMember(deps, caller, input.conversationId);
   if (input.seq > conversation.lastSeq) {
     throw new BadRequestError(`seq: the conversation's last seq is ${conversation.lastSeq}`);

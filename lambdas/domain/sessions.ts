@@ -43,11 +43,7 @@ export function sessionExpired(deps: Deps, caller: Pick<Caller, 'tokenExpiresAt'
  * Tells the connection its token expired (`token_expired`, with the request's id when it answers one), then closes it
  * with DeleteConnection. Returns whether the frame was posted and how the close went.
  */
-export async function endSession(
-  deps: Deps,
-  ref: ConnectionRef,
-  requestId?: string,
-): Promise<{ notified: boolean; closed: PushResult }> {
+export async function endSession(deps: Deps, ref: ConnectionRef, requestId?: string): Promise<{ notified: boolean; closed: PushResult }> {
   // The frame goes first: after DeleteConnection nothing reaches the client, and the close code alone (1000 on AWS)
   // cannot tell an expiry from any other server close.
   const notified = (await deps.pusher.post(ref.connectionId, JSON.stringify(tokenExpiredFrame(requestId)))) === 'ok';

@@ -68,7 +68,12 @@ export async function sync(
     deps,
     caller.userId,
     page.items,
-    await presenceOnPage(deps, caller, page.items, readable.map((p) => conversations.get(p.membership.conversationId)!)),
+    await presenceOnPage(
+      deps,
+      caller,
+      page.items,
+      readable.map((p) => conversations.get(p.membership.conversationId)!),
+    ),
   );
   const budget = new ReplyBudget();
   budget.spend(jsonBytes(presence));
@@ -102,11 +107,7 @@ async function assemble(deps: Deps, p: Plan, conversation: Conversation, limit: 
   const backlog = p.visibleLast - p.from;
   const limited = backlog > limit;
   const [items, receipts] = await Promise.all([
-    backlog === 0
-      ? []
-      : limited
-        ? deps.messages.before(conversationId, p.visibleLast + 1, limit)
-        : deps.messages.after(conversationId, p.from, backlog),
+    backlog === 0 ? [] : limited ? deps.messages.before(conversationId, p.visibleLast + 1, limit) : deps.messages.after(conversationId, p.from, backlog),
     receiptsOf(deps, p.membership, conversation),
   ]);
   // Past the retention horizon the entry says where it is instead of leaving a gap the client would try to fill.
@@ -181,12 +182,7 @@ const presencePerPage = 100;
  * Presence of the other member of each direct conversation on the page, then of the members of the page's changed
  * conversations small enough for presence pushes (as for receipts), at most 100 users.
  */
-async function presenceOnPage(
-  deps: Deps,
-  caller: Caller,
-  memberships: MemberState[],
-  changed: Conversation[],
-): Promise<UserPresence[]> {
+async function presenceOnPage(deps: Deps, caller: Caller, memberships: MemberState[], changed: Conversation[]): Promise<UserPresence[]> {
   const users = new Set(memberships.flatMap((membership) => (membership.peerId ? [membership.peerId] : [])));
   for (const conversation of changed) {
     if (conversation.members.length > deps.limits.receiptPushMaxMembers) continue;

@@ -30,11 +30,7 @@ export function visibleUpTo(conversation: Conversation, member: MemberState | un
  * A conversation the caller may read: a current member reads everything, a removed member (or one who left) up to
  * the event that removed them. Membership is always checked on the conversation item, never on a member item alone.
  */
-export async function readableConversation(
-  deps: Deps,
-  caller: Caller,
-  conversationId: string,
-): Promise<{ conversation: Conversation; visibleUpTo: number }> {
+export async function readableConversation(deps: Deps, caller: Caller, conversationId: string): Promise<{ conversation: Conversation; visibleUpTo: number }> {
   const conversation = await deps.conversations.get(conversationId);
   if (!conversation) throw new NotFoundError();
   // The server principal reads every timeline in full.
@@ -125,8 +121,7 @@ export async function commitEvent(
 export async function publishItems(deps: Deps, conversation: Conversation, items: Message[], recipients: string[], caller: Caller) {
   for (const message of items) {
     const scope = { conversationId: conversation.conversationId, membershipSeq: conversation.membershipSeq ?? 0, seq: message.seq };
-    const via = (inline: boolean) =>
-      publish(deps, { type: 'message', message }, recipients, { excludeConnectionId: caller.connectionId, inline, scope });
+    const via = (inline: boolean) => publish(deps, { type: 'message', message }, recipients, { excludeConnectionId: caller.connectionId, inline, scope });
     try {
       await via(true);
     } catch (error) {

@@ -5,11 +5,7 @@ import { publish } from './fanout.js';
 import type { Caller } from './types.js';
 
 /** Relays a typing indicator to the other members; never stored, rate limited per connection. */
-export async function typing(
-  deps: Deps,
-  caller: Caller,
-  input: { conversationId: string; state: 'start' | 'stop' },
-): Promise<void> {
+export async function typing(deps: Deps, caller: Caller, input: { conversationId: string; state: 'start' | 'stop' }): Promise<void> {
   const waitMs = deps.rateLimiter.take(`typing:${caller.connectionId}`, deps.limits.typingRatePerSecond, deps.limits.typingBurst);
   if (waitMs > 0) throw new RateLimitedError(waitMs);
   const conversation = await conversationOfMember(deps, caller, input.conversationId);

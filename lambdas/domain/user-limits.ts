@@ -17,11 +17,6 @@ const perWindow = {
 export async function limitUserRead(deps: Deps, caller: Caller, read: LimitedRead): Promise<void> {
   // These limits guard against end users; the server API is throttled by API Gateway instead.
   if (fromServer(caller)) return;
-  const waitMs = await deps.userRateLimiter.hit(
-    `${read}:${caller.userId}`,
-    deps.limits[perWindow[read]],
-    deps.limits.userRateWindowSeconds,
-    deps.now(),
-  );
+  const waitMs = await deps.userRateLimiter.hit(`${read}:${caller.userId}`, deps.limits[perWindow[read]], deps.limits.userRateWindowSeconds, deps.now());
   if (waitMs > 0) throw new RateLimitedError(waitMs, `too many ${read} requests for this user`);
 }

@@ -7,19 +7,23 @@ import { callerOf, webSocketKeys, type WebSocketEvent, type WebSocketResult } fr
 const route = createRouter(deps);
 
 /** Every client action: one reply frame per request, sent back as the route response. */
-export const handler = instrumented('actions', async (event: WebSocketEvent): Promise<WebSocketResult> => {
-  let reply: Awaited<ReturnType<typeof route>>;
-  try {
-    const caller = callerOf(event);
-    if (sessionExpired(deps, caller)) {
-      // The reply is posted before the connection is closed: a route response would arrive after the close.
-      const requestId = requestIdOf(event);
-      const { notified } = await endSession(deps, caller, requestId);
-      return notified ? { statusCode: 200 } : { statusCode: 200, body: JSON.stringify(tokenExpiredFrame(requestId)) };
+export const handler = instrumented(
+  'actions',
+  async (event: WebSocketEvent): Promise<WebSocketResult> => {
+    let reply: Awaited<ReturnType<typeof route>>;
+    try {
+      const caller = callerOf(event);
+      if (sessionExpired(deps, caller)) {
+        // The reply is posted before the connection is closed: a route response would arrive after the close.
+        const requestId = requestIdOf(event);
+        const { notified } = await endSession(deps, caller, requestId);
+        return notified ? { statusCode: 200 } : { statusCode: 200, body: JSON.stringify(tokenExpiredFrame(requestId)) };
+      }
+      reply = await route(event, caller);
+    } catch (error) {
+      reply = toErrorFrame(error);
     }
-    reply = await route(event, caller);
-  } catch (error) {
-    reply = toErrorFrame(error);
-  }
-  return { statusCode: 200, body: JSON.stringify(reply) };
-}, webSocketKeys);
+    return { statusCode: 200, body: JSON.stringify(reply) };
+  },
+  webSocketKeys,
+);

@@ -32,32 +32,36 @@ const verify = async (token: string) => {
 };
 
 /** $connect REQUEST authorizer: allows the connection and pins its user id and token expiry, or answers 401 (also to banned users). */
-export const handler = instrumented('authorizer', async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
-  try {
-    const { userId, tokenExpiresAt } = await authenticate(
-      extractToken(event.queryStringParameters, event.headers),
-      verify,
-      userIdClaim,
-      (value) => userIdPattern.test(value),
-      { ...config.limits, nowSeconds: Math.floor(Date.now() / 1000) },
-    );
-    await refuseBanned(users, userId);
-    return {
-      principalId: userId,
-      policyDocument: {
-        Version: '2012-10-17',
-        Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }],
-      },
-      // API Gateway hands this context to every route of the connection: the actions check the expiry on each request.
-      context: { userId, tokenExpiresAt },
-    };
-  } catch (error) {
-    if (error instanceof UnauthorizedError) {
-      logger.info('connection refused', { reason: error.message });
-    } else {
-      logger.error('authorizer failed', { error: error as Error });
+export const handler = instrumented(
+  'authorizer',
+  async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+    try {
+      const { userId, tokenExpiresAt } = await authenticate(
+        extractToken(event.queryStringParameters, event.headers),
+        verify,
+        userIdClaim,
+        (value) => userIdPattern.test(value),
+        { ...config.limits, nowSeconds: Math.floor(Date.now() / 1000) },
+      );
+      await refuseBanned(users, userId);
+      return {
+        principalId: userId,
+        policyDocument: {
+          Version: '2012-10-17',
+          Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: event.methodArn }],
+        },
+        // API Gateway hands this context to every route of the connection: the actions check the expiry on each request.
+        context: { userId, tokenExpiresAt },
+      };
+    } catch (error) {
+      if (error instanceof UnauthorizedError) {
+        logger.info('connection refused', { reason: error.message });
+      } else {
+        logger.error('authorizer failed', { error: error as Error });
+      }
+      // The exact message makes API Gateway answer 401 instead of 500.
+      throw new Error('Unauthorized');
     }
-    // The exact message makes API Gateway answer 401 instead of 500.
-    throw new Error('Unauthorized');
-  }
-}, (event) => ({ connectionId: event.requestContext?.connectionId, action: event.requestContext?.routeKey }));
+  },
+  (event) => ({ connectionId: event.requestContext?.connectionId, action: event.requestContext?.routeKey }),
+);

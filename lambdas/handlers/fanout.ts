@@ -32,6 +32,7 @@ const processRecord = async (record: SQSRecord): Promise<void> => {
 };
 
 /** Fanout worker: each record is one job; failed records are reported so only they are retried. */
-export const handler = instrumented('fanout', async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> =>
-  processPartialResponse(event, processRecord, processor, { context }),
+export const handler = instrumented(
+  'fanout',
+  async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => processPartialResponse(event, processRecord, processor, { context }),
 );

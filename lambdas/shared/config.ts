@@ -74,9 +74,7 @@ export function loadLimits(env: NodeJS.ProcessEnv = process.env): Limits {
 
 /** Builds the configuration from environment variables (set by CDK in AWS and by `local/` locally). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const tableNames = Object.fromEntries(
-    Object.entries(tables).map(([name, def]) => [name, env[def.envVar] ?? '']),
-  ) as Record<TableName, string>;
+  const tableNames = Object.fromEntries(Object.entries(tables).map(([name, def]) => [name, env[def.envVar] ?? ''])) as Record<TableName, string>;
   return {
     tables: tableNames,
     fanoutQueueUrl: env[queues.fanout.envVar] ?? '',

@@ -47,9 +47,7 @@ describe('web chat in Chromium', () => {
 
     const texts = ['Hi Bob 👋', 'Are we still on for <b>lunch</b>?', 'Third, in order'];
     for (const text of texts) await send(alice.page, text);
-    await expect
-      .poll(async () => (await messages(alice.page)).map((m) => [m.seq, m.body]), { timeout })
-      .toEqual(texts.map((t, i) => [String(i + 1), t]));
+    await expect.poll(async () => (await messages(alice.page)).map((m) => [m.seq, m.body]), { timeout }).toEqual(texts.map((t, i) => [String(i + 1), t]));
     // Bob is online, so his client acks delivery without opening the chat.
     await expect.poll(async () => (await messages(alice.page)).map((m) => m.mark), { timeout }).toEqual(['delivered', 'delivered', 'delivered']);
 
@@ -88,9 +86,7 @@ describe('web chat in Chromium', () => {
 
     // A reload resumes from the stored cursors and history: every message exactly once, in order.
     await alice.page.reload();
-    await expect
-      .poll(async () => (await messages(alice.page)).map((m) => m.seq), { timeout })
-      .toEqual(['1', '2', '3', '4']);
+    await expect.poll(async () => (await messages(alice.page)).map((m) => m.seq), { timeout }).toEqual(['1', '2', '3', '4']);
 
     // Bob leaves: Alice sees him go offline.
     await bob.context.close();
@@ -129,17 +125,22 @@ describe('web chat in Chromium', () => {
       await banner.waitFor({ state: 'visible', timeout });
       await expect.poll(() => banner.textContent(), { timeout }).toMatch(/Reconnect|Connecting|Connection lost/);
       await send(alice.page, 'typed while offline');
-      await expect.poll(async () => (await messages(alice.page)).map((m) => [m.body, m.mark]), { timeout }).toEqual([
-        ['before the outage', 'delivered'],
-        ['typed while offline', 'pending'],
-      ]);
+      await expect
+        .poll(async () => (await messages(alice.page)).map((m) => [m.body, m.mark]), { timeout })
+        .toEqual([
+          ['before the outage', 'delivered'],
+          ['typed while offline', 'pending'],
+        ]);
       const item = bob.page.locator(`[data-testid=conversation-item][data-title="${aliceId}"]`);
       await item.click();
       await send(bob.page, 'are you there?');
       await alice.page.screenshot({ path: join(artifacts, 'offline-banner-alice-phone.png') });
 
       proxy.refuse = false;
-      await alice.page.getByRole('button', { name: 'Retry now' }).click({ timeout: 5_000 }).catch(() => undefined);
+      await alice.page
+        .getByRole('button', { name: 'Retry now' })
+        .click({ timeout: 5_000 })
+        .catch(() => undefined);
       await banner.waitFor({ state: 'hidden', timeout: 30_000 });
       // Both sides end with the same three messages, each once, in seq order.
       const expected = [

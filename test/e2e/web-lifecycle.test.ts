@@ -22,9 +22,11 @@ const bubble = (page: Page, text: string): Locator => page.getByTestId('message'
 
 /** A message's reactions as `emoji count` strings, `*` marking your own. */
 const reactionsOf = (message: Locator) =>
-  message.getByTestId('reaction').evaluateAll((els) =>
-    els.map((el) => `${(el as HTMLElement).dataset.emoji} ${(el as HTMLElement).dataset.count}${(el as HTMLElement).dataset.mine === 'true' ? '*' : ''}`),
-  );
+  message
+    .getByTestId('reaction')
+    .evaluateAll((els) =>
+      els.map((el) => `${(el as HTMLElement).dataset.emoji} ${(el as HTMLElement).dataset.count}${(el as HTMLElement).dataset.mine === 'true' ? '*' : ''}`),
+    );
 
 const eventLines = (page: Page) => page.getByTestId('timeline-event').allTextContents();
 

@@ -57,7 +57,11 @@ describe('tables', () => {
       { AttributeName: partitionKey.name, KeyType: 'HASH' },
       ...(sortKey ? [{ AttributeName: sortKey.name, KeyType: 'RANGE' }] : []),
     ];
-    const keys = [definition.partitionKey, definition.sortKey, ...(definition.globalSecondaryIndexes ?? []).flatMap((index) => [index.partitionKey, index.sortKey])];
+    const keys = [
+      definition.partitionKey,
+      definition.sortKey,
+      ...(definition.globalSecondaryIndexes ?? []).flatMap((index) => [index.partitionKey, index.sortKey]),
+    ];
     const attributes = new Map(keys.filter((key) => key !== undefined).map((key) => [key.name, key.type]));
 
     expect(resource.Properties).toMatchObject({
@@ -99,9 +103,7 @@ describe('queues', () => {
       template.hasResourceProperties('AWS::SQS::QueuePolicy', {
         Queues: [{ Ref: queue }],
         PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-          ]),
+          Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
         },
       });
     }
@@ -120,30 +122,36 @@ describe('queues', () => {
 });
 
 describe('event stream', () => {
-  it.each(streamDefinitions)('%s: the stream is on, and its consumer reads it with partial batch responses, bisect, bounded retries and an on-failure queue', (source, definition) => {
-    const table = template.toJSON().Resources[tableId(definition.table)];
-    expect(table.Properties.StreamSpecification).toEqual({ StreamViewType: (tables as Record<TableName, TableDefinition>)[definition.table].stream });
-    const dlq = fn(definition.consumer).streamDeadLetterQueues[source]!;
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: { Ref: functionId(definition.consumer) },
-      EventSourceArn: { 'Fn::GetAtt': [tableId(definition.table), 'StreamArn'] },
-      BatchSize: definition.batchSize,
-      MaximumBatchingWindowInSeconds: definition.maxBatchingWindowSeconds,
-      StartingPosition: definition.startingPosition,
-      BisectBatchOnFunctionError: definition.bisectBatchOnFunctionError,
-      MaximumRetryAttempts: definition.maximumRetryAttempts,
-      ParallelizationFactor: definition.parallelizationFactor,
-      FunctionResponseTypes: ['ReportBatchItemFailures'],
-      FilterCriteria: { Filters: definition.filters.map((pattern) => ({ Pattern: JSON.stringify(pattern) })) },
-      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(dlq), 'Arn'] } } },
-    });
-    expect(template.toJSON().Resources[logicalId(dlq)].Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: definition.dlqRetentionDays * 86_400 });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(dlq), 'QueueName'] } }],
-      Threshold: 0,
-    });
-  });
+  it.each(streamDefinitions)(
+    '%s: the stream is on, and its consumer reads it with partial batch responses, bisect, bounded retries and an on-failure queue',
+    (source, definition) => {
+      const table = template.toJSON().Resources[tableId(definition.table)];
+      expect(table.Properties.StreamSpecification).toEqual({ StreamViewType: (tables as Record<TableName, TableDefinition>)[definition.table].stream });
+      const dlq = fn(definition.consumer).streamDeadLetterQueues[source]!;
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: functionId(definition.consumer) },
+        EventSourceArn: { 'Fn::GetAtt': [tableId(definition.table), 'StreamArn'] },
+        BatchSize: definition.batchSize,
+        MaximumBatchingWindowInSeconds: definition.maxBatchingWindowSeconds,
+        StartingPosition: definition.startingPosition,
+        BisectBatchOnFunctionError: definition.bisectBatchOnFunctionError,
+        MaximumRetryAttempts: definition.maximumRetryAttempts,
+        ParallelizationFactor: definition.parallelizationFactor,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        FilterCriteria: { Filters: definition.filters.map((pattern) => ({ Pattern: JSON.stringify(pattern) })) },
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(dlq), 'Arn'] } } },
+      });
+      expect(template.toJSON().Resources[logicalId(dlq)].Properties).toMatchObject({
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: definition.dlqRetentionDays * 86_400,
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(dlq), 'QueueName'] } }],
+        Threshold: 0,
+      });
+    },
+  );
 
   it('streams exactly the tables a stream source reads', () => {
     const streamed = Object.entries(template.findResources('AWS::DynamoDB::Table'))
@@ -270,9 +278,7 @@ describe('least privilege', () => {
   });
 
   it('the authorizer may only write its logs and traces and read ban items', () => {
-    expect(allowedPairs(template, logicalId(fn('authorizer').role))).toEqual(
-      [...logWrite('authorizer'), `dynamodb:GetItem {${tableId('users')}.Arn}`].sort(),
-    );
+    expect(allowedPairs(template, logicalId(fn('authorizer').role))).toEqual([...logWrite('authorizer'), `dynamodb:GetItem {${tableId('users')}.Arn}`].sort());
   });
 
   it('grants no wildcard actions and no managed policies to function roles', () => {
@@ -434,7 +440,10 @@ describe('operations', () => {
       MetricName: 'IntegrationLatency',
       ExtendedStatistic: 'p99',
       Threshold: 200,
-      Dimensions: Match.arrayWith([{ Name: 'ApiId', Value: { Ref: apiId } }, { Name: 'Stage', Value: 'prod' }]),
+      Dimensions: Match.arrayWith([
+        { Name: 'ApiId', Value: { Ref: apiId } },
+        { Name: 'Stage', Value: 'prod' },
+      ]),
     });
   });
 
@@ -446,8 +455,9 @@ describe('operations', () => {
         ),
       );
       expect(alarm, name).toBeDefined();
-      const metricNames = (alarm!.Metrics as { MetricStat?: { Metric: { MetricName: string } } }[])
-        .flatMap((metric) => (metric.MetricStat ? [metric.MetricStat.Metric.MetricName] : []));
+      const metricNames = (alarm!.Metrics as { MetricStat?: { Metric: { MetricName: string } } }[]).flatMap((metric) =>
+        metric.MetricStat ? [metric.MetricStat.Metric.MetricName] : [],
+      );
       expect(metricNames).toHaveLength(2 * (1 + (definition.globalSecondaryIndexes?.length ?? 0)));
       expect(new Set(metricNames)).toEqual(new Set(['ReadThrottleEvents', 'WriteThrottleEvents']));
     }
@@ -518,7 +528,18 @@ describe('outputs and names', () => {
   });
 
   it('hard-codes no physical names', () => {
-    const physicalNames = ['TableName', 'QueueName', 'FunctionName', 'RoleName', 'LogGroupName', 'TopicName', 'AlarmName', 'DashboardName', 'UserPoolName', 'ClientName'];
+    const physicalNames = [
+      'TableName',
+      'QueueName',
+      'FunctionName',
+      'RoleName',
+      'LogGroupName',
+      'TopicName',
+      'AlarmName',
+      'DashboardName',
+      'UserPoolName',
+      'ClientName',
+    ];
     for (const [id, resource] of Object.entries(template.toJSON().Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>)) {
       // The event source mapping and the metric filter name their function and log group by reference.
       const references = ['AWS::Lambda::EventSourceMapping', 'AWS::Lambda::Permission', 'AWS::Logs::MetricFilter'];

@@ -15,8 +15,7 @@ describe('queue visibility timeouts', () => {
     const queueId = logicalId(stack.node.findChild('Queues').node.findChild(name));
     const visibility = resources[queueId]!.Properties.VisibilityTimeout as number;
     const consumers = Object.values(resources).filter(
-      (resource) =>
-        resource.Type === 'AWS::Lambda::EventSourceMapping' && JSON.stringify(resource.Properties.EventSourceArn).includes(`"${queueId}"`),
+      (resource) => resource.Type === 'AWS::Lambda::EventSourceMapping' && JSON.stringify(resource.Properties.EventSourceArn).includes(`"${queueId}"`),
     );
     expect(consumers, `${name} has one consumer`).toHaveLength(1);
     const functionId = (consumers[0]!.Properties.FunctionName as { Ref: string }).Ref;

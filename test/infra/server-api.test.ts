@@ -58,8 +58,20 @@ describe('server API', () => {
       ].sort(),
     );
     // Beyond DynamoDB: its logs and traces, the fanout queue and @connections (pushes and closing sessions), nothing else.
-    expect(pairs.filter((pair) => !pair.startsWith('dynamodb:')).map((pair) => pair.split(' ')[0]).sort()).toEqual(
-      ['execute-api:ManageConnections', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sqs:SendMessage', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments'].sort(),
+    expect(
+      pairs
+        .filter((pair) => !pair.startsWith('dynamodb:'))
+        .map((pair) => pair.split(' ')[0])
+        .sort(),
+    ).toEqual(
+      [
+        'execute-api:ManageConnections',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'sqs:SendMessage',
+        'xray:PutTelemetryRecords',
+        'xray:PutTraceSegments',
+      ].sort(),
     );
   });
 

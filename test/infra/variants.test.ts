@@ -2,15 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configFromContext, defaultConfig } from '../../lib/config.js';
-import {
-  commonEnv,
-  functions,
-  tables,
-  type FunctionName,
-  type TableActions,
-  type TableDefinition,
-  type TableName,
-} from '../../lib/definitions.js';
+import { commonEnv, functions, tables, type FunctionName, type TableActions, type TableDefinition, type TableName } from '../../lib/definitions.js';
 import { logicalId, synthesize } from './synth.js';
 
 const oidc = {

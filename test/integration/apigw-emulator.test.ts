@@ -41,7 +41,8 @@ const invoke = async (fn: FunctionName, event: any): Promise<unknown> => {
       // `{"reply": n}` asks for a route response of exactly n bytes; large requests are answered with their size.
       const reply = /^\{"reply":(\d+)\}$/.exec(event.body)?.[1];
       if (reply) return { statusCode: 200, body: 'r'.repeat(Number(reply)) };
-      if (event.body.length > 1024) return { statusCode: 200, body: JSON.stringify({ route: event.requestContext.routeKey, bytes: Buffer.byteLength(event.body) }) };
+      if (event.body.length > 1024)
+        return { statusCode: 200, body: JSON.stringify({ route: event.requestContext.routeKey, bytes: Buffer.byteLength(event.body) }) };
       return { statusCode: 200, body: JSON.stringify({ route: event.requestContext.routeKey, echo: event.body, b64: event.isBase64Encoded }) };
     }
     default:
@@ -101,8 +102,7 @@ const until = async (condition: () => boolean, timeoutMs = 5000) => {
 };
 
 const connectionOf = (user: string) =>
-  invocations.filter((i) => i.fn === 'connect' && i.event.requestContext.authorizer.principalId === user).at(-1)!.event.requestContext
-    .connectionId as string;
+  invocations.filter((i) => i.fn === 'connect' && i.event.requestContext.authorizer.principalId === user).at(-1)!.event.requestContext.connectionId as string;
 
 describe('$connect', () => {
   it('refuses with 401 when the authorizer says Unauthorized, 403 on Deny, 500 when it fails', async () => {
@@ -178,7 +178,6 @@ describe('routes', () => {
     await until(() => frames.length === 2);
     socket.close();
   });
-
 });
 
 /** Sends `text` as one message in frames of `frameBytes` (the last one may be shorter). */
@@ -201,7 +200,16 @@ describe('frame and message limits (32 KB per frame, 128 KB per message)', () =>
     expect(disconnects(id)).toHaveLength(1);
     expect(invocations.filter((i) => i.fn === 'actions')).toHaveLength(routed);
     expect(emulator.frameStats(['gus']).violations).toEqual([
-      expect.objectContaining({ direction: 'clientToServer', kind: 'frame', path: 'client', bytes: maxFrameBytes + 1, limitBytes: maxFrameBytes, connectionId: id, principalId: 'gus', outcome: 'closed1009' }),
+      expect.objectContaining({
+        direction: 'clientToServer',
+        kind: 'frame',
+        path: 'client',
+        bytes: maxFrameBytes + 1,
+        limitBytes: maxFrameBytes,
+        connectionId: id,
+        principalId: 'gus',
+        outcome: 'closed1009',
+      }),
     ]);
   });
 
@@ -269,9 +277,9 @@ describe('frame and message limits (32 KB per frame, 128 KB per message)', () =>
   it('records a 413 @connections POST as a violation and delivers a POST of exactly 128 KB', async () => {
     const { socket, frames } = await open('?token=pia');
     const id = connectionOf('pia');
-    await expect(
-      management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.alloc(maxMessageBytes + 1, 97) })),
-    ).rejects.toBeInstanceOf(PayloadTooLargeException);
+    await expect(management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.alloc(maxMessageBytes + 1, 97) }))).rejects.toBeInstanceOf(
+      PayloadTooLargeException,
+    );
     await management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.alloc(maxMessageBytes, 98) }));
     await until(() => frames.length === 1);
     expect(frames[0]).toBe('b'.repeat(maxMessageBytes));
@@ -315,16 +323,14 @@ describe('@connections with the real Management API client', () => {
     expect(described.ConnectedAt).toBeInstanceOf(Date);
     expect(described.Identity?.SourceIp).toBe('127.0.0.1');
 
-    await expect(
-      management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.alloc(128 * 1024 + 1, 97) })),
-    ).rejects.toBeInstanceOf(PayloadTooLargeException);
+    await expect(management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.alloc(128 * 1024 + 1, 97) }))).rejects.toBeInstanceOf(
+      PayloadTooLargeException,
+    );
 
     await management.send(new DeleteConnectionCommand({ ConnectionId: id }));
     await closed;
     await until(() => invocations.some((i) => i.fn === 'disconnect' && i.event.requestContext.connectionId === id));
-    await expect(management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('x') }))).rejects.toBeInstanceOf(
-      GoneException,
-    );
+    await expect(management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('x') }))).rejects.toBeInstanceOf(GoneException);
     await expect(management.send(new GetConnectionCommand({ ConnectionId: id }))).rejects.toBeInstanceOf(GoneException);
     socket.terminate();
   });
@@ -333,9 +339,7 @@ describe('@connections with the real Management API client', () => {
     await open('?token=ida');
     const id = connectionOf('ida');
     expect(emulator.dropWithoutDisconnect(id)).toBe(true);
-    await expect(management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('x') }))).rejects.toBeInstanceOf(
-      GoneException,
-    );
+    await expect(management.send(new PostToConnectionCommand({ ConnectionId: id, Data: Buffer.from('x') }))).rejects.toBeInstanceOf(GoneException);
     expect(invocations.some((i) => i.fn === 'disconnect' && i.event.requestContext.connectionId === id)).toBe(false);
   });
 });
@@ -454,7 +458,7 @@ describe('durations', () => {
 describe('frame-limits helper against the shared local stack', () => {
   const info = inject('parley');
 
-  it('finds a user\'s oversized frame, ignores other users, and forgets it after a reset', async () => {
+  it("finds a user's oversized frame, ignores other users, and forgets it after a reset", async () => {
     const [offender, bystander] = [uniqueUser('oversize'), uniqueUser('fits')];
     const [bad, good] = await Promise.all([connectAs(info, offender), connectAs(info, bystander)]);
     await resetFrameStats([offender, good]);

@@ -54,8 +54,7 @@ describe('tokens are refused at $connect with HTTP 401', () => {
   });
 
   const claims = (user: string, extra: JWTPayload = {}): JWTPayload => ({ sub: user, iss: issuer, aud: audience, iat: now(), exp: now() + 3600, ...extra });
-  const foreign = (payload: JWTPayload, kid = devKid) =>
-    new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid }).sign(foreignKey.privateKey);
+  const foreign = (payload: JWTPayload, kid = devKid) => new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid }).sign(foreignKey.privateKey);
 
   it.concurrent('accepts a valid dev token (control), in the query string and in the subprotocol header', async () => {
     const token = await devToken(info, uniqueUser('valid'));
@@ -175,12 +174,17 @@ describe('the authorizer handler checks every claim (real handler, a JWKS this t
     ['another key under the trusted key id', async () => sign(good(), { key: (await generateKeyPair('ES256')).privateKey })],
     ['an unknown key id', async () => sign(good(), { kid: 'not-in-jwks' })],
     ['alg: none', async () => unsigned({ kid }, good())],
-    ['HS256 keyed with the public key (algorithm confusion)', async () =>
-      sign(good(), { alg: 'HS256', key: new TextEncoder().encode(JSON.stringify(await exportJWK(key.publicKey))) })],
-    ['a changed payload', async () => {
-      const [header, , signature] = (await sign(good())).split('.');
-      return `${header}.${base64url.encode(JSON.stringify(good({ sub: 'mallory' })))}.${signature}`;
-    }],
+    [
+      'HS256 keyed with the public key (algorithm confusion)',
+      async () => sign(good(), { alg: 'HS256', key: new TextEncoder().encode(JSON.stringify(await exportJWK(key.publicKey))) }),
+    ],
+    [
+      'a changed payload',
+      async () => {
+        const [header, , signature] = (await sign(good())).split('.');
+        return `${header}.${base64url.encode(JSON.stringify(good({ sub: 'mallory' })))}.${signature}`;
+      },
+    ],
     ['no subject', async () => sign({ iss: issuer, aud: audience, iat: now(), exp: now() + 600 })],
     ['a subject that is not a valid user id', async () => sign(good({ sub: '../alice bob' }))],
     ['a subject that is not a string', async () => sign({ ...good(), sub: 42 as unknown as string })],
@@ -199,7 +203,11 @@ describe('a stranger is denied every conversation action', () => {
   let direct: string;
 
   beforeAll(async () => {
-    [alice, bob, mallory] = await Promise.all([connectAs(info, uniqueUser('alice')), connectAs(info, uniqueUser('bob')), connectAs(info, uniqueUser('mallory'))]);
+    [alice, bob, mallory] = await Promise.all([
+      connectAs(info, uniqueUser('alice')),
+      connectAs(info, uniqueUser('bob')),
+      connectAs(info, uniqueUser('mallory')),
+    ]);
     group = (await alice.request({ action: 'createConversation', kind: 'group', title: 'private', members: [bob.userId] })).conversation.conversationId;
     direct = (await alice.request({ action: 'createConversation', kind: 'direct', userId: bob.userId })).conversation.conversationId;
     for (const conversationId of [group, direct]) {
@@ -249,7 +257,7 @@ describe('a stranger is denied every conversation action', () => {
     expect(await stored(conversationId)).toEqual(before);
   });
 
-  it('reports the presence of strangers as unknown, and pushes nothing of other people\'s conversations', async () => {
+  it("reports the presence of strangers as unknown, and pushes nothing of other people's conversations", async () => {
     const reply = await mallory.request({ action: 'presence', userIds: [alice.userId, bob.userId] });
     expect(reply.users).toEqual([
       { userId: alice.userId, status: 'unknown', lastSeenAt: null },
@@ -271,11 +279,18 @@ describe('a stranger is denied every conversation action', () => {
   });
 });
 
-describe('user ids in payloads never override the authorizer\'s identity', () => {
+describe("user ids in payloads never override the authorizer's identity", () => {
   it('ignores senderId, userId and createdBy in send, ack, typing, heartbeat, createConversation, listConversations and sync', async () => {
     const [alice, bob] = await Promise.all([connectAs(info, uniqueUser('alice')), connectAs(info, uniqueUser('bob'))]);
     const carol = uniqueUser('carol');
-    const created = await alice.request({ action: 'createConversation', kind: 'group', title: 'who', members: [bob.userId, carol], createdBy: bob.userId, userId: bob.userId });
+    const created = await alice.request({
+      action: 'createConversation',
+      kind: 'group',
+      title: 'who',
+      members: [bob.userId, carol],
+      createdBy: bob.userId,
+      userId: bob.userId,
+    });
     expect(created.conversation).toMatchObject({ createdBy: alice.userId, members: expect.arrayContaining([alice.userId, bob.userId, carol]) });
     const conversationId = created.conversation.conversationId;
 
@@ -286,7 +301,10 @@ describe('user ids in payloads never override the authorizer\'s identity', () =>
     const { Item } = await ddb.send(new GetCommand({ TableName: info.tableNames.messages, Key: { conversationId, seq: 1 } }));
     expect(Item?.senderId).toBe(alice.userId);
     // The same clientMessageId "as bob" is still alice's idempotency key: a duplicate, not a new message.
-    expect(await alice.request({ action: 'send', conversationId, clientMessageId: 'forged', body: 'hi', senderId: carol })).toMatchObject({ seq: 1, duplicate: true });
+    expect(await alice.request({ action: 'send', conversationId, clientMessageId: 'forged', body: 'hi', senderId: carol })).toMatchObject({
+      seq: 1,
+      duplicate: true,
+    });
 
     const receipt = await alice.request({ action: 'ack', conversationId, kind: 'read', seq: 1, userId: bob.userId });
     expect(receipt).toMatchObject({ type: 'receipt', userId: alice.userId, lastReadSeq: 1 });

@@ -39,9 +39,18 @@ afterAll(() => fuzzer.close());
 /** Everything the fuzzed requests could have changed, read consistently. */
 async function snapshot() {
   const query = (TableName: string, conversationId: string) =>
-    ddb.send(new QueryCommand({ TableName, KeyConditionExpression: 'conversationId = :c', ExpressionAttributeValues: { ':c': conversationId }, ConsistentRead: true }));
+    ddb.send(
+      new QueryCommand({ TableName, KeyConditionExpression: 'conversationId = :c', ExpressionAttributeValues: { ':c': conversationId }, ConsistentRead: true }),
+    );
   const byUser = (userId: string) =>
-    ddb.send(new QueryCommand({ TableName: info.tableNames.members, IndexName: 'byUser', KeyConditionExpression: 'userId = :u', ExpressionAttributeValues: { ':u': userId } }));
+    ddb.send(
+      new QueryCommand({
+        TableName: info.tableNames.members,
+        IndexName: 'byUser',
+        KeyConditionExpression: 'userId = :u',
+        ExpressionAttributeValues: { ':u': userId },
+      }),
+    );
   const conversations = await Promise.all(
     [group, direct].map(async (conversationId) => ({
       conversation: (await ddb.send(new GetCommand({ TableName: info.tableNames.conversations, Key: { conversationId }, ConsistentRead: true }))).Item,
@@ -51,10 +60,17 @@ async function snapshot() {
   );
   const memberships = await Promise.all([fuzzer.userId, peer].map(async (userId) => (await byUser(userId)).Items));
   const idempotency = await ddb.send(
-    new ScanCommand({ TableName: info.tableNames.idempotency, FilterExpression: 'contains(idempotencyKey, :u)', ExpressionAttributeValues: { ':u': fuzzer.userId }, ConsistentRead: true }),
+    new ScanCommand({
+      TableName: info.tableNames.idempotency,
+      FilterExpression: 'contains(idempotencyKey, :u)',
+      ExpressionAttributeValues: { ':u': fuzzer.userId },
+      ConsistentRead: true,
+    }),
   );
   const presence = await Promise.all(
-    [fuzzer.userId, peer].map(async (userId) => (await ddb.send(new GetCommand({ TableName: info.tableNames.presence, Key: { userId }, ConsistentRead: true }))).Item),
+    [fuzzer.userId, peer].map(
+      async (userId) => (await ddb.send(new GetCommand({ TableName: info.tableNames.presence, Key: { userId }, ConsistentRead: true }))).Item,
+    ),
   );
   return { conversations, memberships, idempotency: idempotency.Items, presence };
 }
@@ -108,7 +124,9 @@ const badText = (max: number) =>
   );
 const badId = fc.oneof(
   fc.string({ maxLength: 30 }).filter((value) => !/^(dm|grp)_[A-Za-z0-9-]{1,64}$/.test(value)),
-  fc.tuple(fc.constantFrom('grp_', 'dm_', ''), fc.oneof(unicodeJunk, loneSurrogate, fc.constant('x'.repeat(65)), fc.constant(' '))).map((parts) => parts.join('')),
+  fc
+    .tuple(fc.constantFrom('grp_', 'dm_', ''), fc.oneof(unicodeJunk, loneSurrogate, fc.constant('x'.repeat(65)), fc.constant(' ')))
+    .map((parts) => parts.join('')),
   scalarsBut('string', 'raw'),
 );
 const badUserId = fc.oneof(
@@ -124,7 +142,11 @@ const badInt = (min: number, max: number) =>
     scalarsBut('number', 'raw'),
   );
 const badEnum = (allowed: string[]) =>
-  fc.oneof(fc.string({ maxLength: 10 }).filter((value) => !allowed.includes(value)), fc.constantFrom(...allowed.map((value) => value.toUpperCase()), ` ${allowed[0]}`), scalarsBut('string'));
+  fc.oneof(
+    fc.string({ maxLength: 10 }).filter((value) => !allowed.includes(value)),
+    fc.constantFrom(...allowed.map((value) => value.toUpperCase()), ` ${allowed[0]}`),
+    scalarsBut('string'),
+  );
 const badList = (max: number, item: fc.Arbitrary<unknown>, valid: string) =>
   fc.oneof(
     fc.constant([]),
@@ -173,7 +195,10 @@ function actionSpecs() {
     listConversations: {
       limit: { bad: badInt(1, 100), required: false },
       // Any string this server did not issue, not only over-long ones.
-      cursor: { bad: fc.oneof(badOptionalString(512), fc.string({ minLength: 1, maxLength: 40 }), fc.base64String({ minLength: 4, maxLength: 40 })), required: false },
+      cursor: {
+        bad: fc.oneof(badOptionalString(512), fc.string({ minLength: 1, maxLength: 40 }), fc.base64String({ minLength: 4, maxLength: 40 })),
+        required: false,
+      },
     },
     send: {
       conversationId: { bad: badId, required: true },
@@ -235,9 +260,11 @@ function cases(): fc.Arbitrary<Case> {
   const mutatedField = fc
     .constantFrom(...names.filter((name) => Object.keys(fields[name]).length > 0))
     .chain((name) =>
-      fc.tuple(fc.constant(name), fc.constantFrom(...Object.keys(fields[name]))).chain(([action, field]) =>
-        fc.record({ action: fc.constant(action), field: fc.constant(field), value: fields[action][field]!.bad, requestId: requestIds, extra: extras }),
-      ),
+      fc
+        .tuple(fc.constant(name), fc.constantFrom(...Object.keys(fields[name])))
+        .chain(([action, field]) =>
+          fc.record({ action: fc.constant(action), field: fc.constant(field), value: fields[action][field]!.bad, requestId: requestIds, extra: extras }),
+        ),
     )
     .map(({ action, field, value, requestId, extra }) => {
       const entries: Entries = Object.entries(valid[action]).map(([key, current]) => [key, key === field ? value : current]);
@@ -246,7 +273,13 @@ function cases(): fc.Arbitrary<Case> {
     });
 
   const missingField = fc
-    .constantFrom(...names.flatMap((name) => Object.entries(fields[name]).filter(([, spec]) => spec.required).map(([field]) => [name, field] as const)))
+    .constantFrom(
+      ...names.flatMap((name) =>
+        Object.entries(fields[name])
+          .filter(([, spec]) => spec.required)
+          .map(([field]) => [name, field] as const),
+      ),
+    )
     .chain(([action, field]) => fc.record({ action: fc.constant(action), field: fc.constant(field), requestId: requestIds, extra: extras }))
     .map(({ action, field, requestId, extra }) => {
       const entries = Object.entries(valid[action]).filter(([key]) => key !== field);
@@ -348,7 +381,11 @@ describe('bad input', () => {
       fc.asyncProperty(cases(), async (frame) => {
         seen.set(frame.kind.replace(/\..*| without .*/, ''), (seen.get(frame.kind.replace(/\..*| without .*/, '')) ?? 0) + 1);
         const reply = await exchange(fuzzer, frame.data);
-        expect(reply, `${frame.kind}: ${String(frame.data).slice(0, 300)}`).toMatchObject({ type: 'error', code: expect.any(String), message: expect.any(String) });
+        expect(reply, `${frame.kind}: ${String(frame.data).slice(0, 300)}`).toMatchObject({
+          type: 'error',
+          code: expect.any(String),
+          message: expect.any(String),
+        });
         expect(frame.codes, `${frame.kind}: ${JSON.stringify(reply)}`).toContain(reply.code);
         expect(errorCodes).toContain(reply.code);
         if (readable(frame.requestId)) expect(reply.requestId).toBe(frame.requestId);
@@ -361,7 +398,8 @@ describe('bad input', () => {
     );
     expect(fuzzer.socket.readyState).toBe(fuzzer.socket.OPEN);
     // Every action and every kind of bad frame was exercised.
-    for (const kind of ['binary frame', 'not JSON', 'JSON that is not an object', 'unknown action', 'over 16 KB']) expect(seen.get(kind) ?? 0).toBeGreaterThan(0);
+    for (const kind of ['binary frame', 'not JSON', 'JSON that is not an object', 'unknown action', 'over 16 KB'])
+      expect(seen.get(kind) ?? 0).toBeGreaterThan(0);
     expect(await snapshot()).toEqual(before);
   });
 

@@ -82,7 +82,10 @@ async function storedMessages(reader: ParleyClient, conversationId: string): Pro
 function expectExactlyOnceInOrder(delivered: Message[] | undefined, stored: Message[], who: string): void {
   const seqs = (delivered ?? []).map((m) => m.seq);
   expect(seqs, `${who}: seqs delivered`).toEqual(stored.map((m) => m.seq));
-  expect((delivered ?? []).map((m) => m.body), `${who}: bodies`).toEqual(stored.map((m) => m.body));
+  expect(
+    (delivered ?? []).map((m) => m.body),
+    `${who}: bodies`,
+  ).toEqual(stored.map((m) => m.body));
 }
 
 /** Cuts a random proxied connection every 50–450 ms, with the occasional one-second outage. */
@@ -167,22 +170,27 @@ describe('client SDK against the local stack under connection chaos', () => {
       expect([...stored.map((m) => `${m.senderId}:${m.body}`)].sort()).toEqual(expected.map((s) => `${s.sender}:${s.body}`).sort());
       // Each sender's messages are stored in the order that sender queued them.
       for (const sender of [alice, carol]) {
-        expect(stored.filter((m) => m.senderId === sender).map((m) => m.body)).toEqual(
-          expected.filter((s) => s.sender === sender).map((s) => s.body),
-        );
+        expect(stored.filter((m) => m.senderId === sender).map((m) => m.body)).toEqual(expected.filter((s) => s.sender === sender).map((s) => s.body));
       }
     }
 
     // Every client converges on exactly the stored sequence: nothing lost, nothing twice, nothing reordered.
     const complete = (p: Probe) =>
-      (p.delivered.get(group.conversationId)?.length ?? 0) >= storedGroup.length &&
-      (p.delivered.get(dm.conversationId)?.length ?? 0) >= storedDm.length;
+      (p.delivered.get(group.conversationId)?.length ?? 0) >= storedGroup.length && (p.delivered.get(dm.conversationId)?.length ?? 0) >= storedDm.length;
     const counts = () => ({
       stored: { group: storedGroup.length, dm: storedDm.length },
       ...Object.fromEntries(
-        [['alice', a], ['bob', b], ['carol', c]].map(([name, p]) => [
+        [
+          ['alice', a],
+          ['bob', b],
+          ['carol', c],
+        ].map(([name, p]) => [
           name,
-          { group: (p as Probe).client.cursor(group.conversationId), dm: (p as Probe).client.cursor(dm.conversationId), state: (p as Probe).client.status.state },
+          {
+            group: (p as Probe).client.cursor(group.conversationId),
+            dm: (p as Probe).client.cursor(dm.conversationId),
+            state: (p as Probe).client.status.state,
+          },
         ]),
       ),
     });
@@ -245,8 +253,7 @@ describe('client SDK against the local stack under connection chaos', () => {
 
     const { seq } = await a.client.send(dm.conversationId, 'read me').acked;
     await until('bob got it', () => b.client.cursor(dm.conversationId) === seq, 10_000);
-    await until('delivered receipt', () =>
-      a.client.receiptsOf(dm.conversationId).some((r) => r.userId === bob && r.lastDeliveredSeq >= seq), 10_000);
+    await until('delivered receipt', () => a.client.receiptsOf(dm.conversationId).some((r) => r.userId === bob && r.lastDeliveredSeq >= seq), 10_000);
     await b.client.markRead(dm.conversationId, seq);
     await until('read receipt', () => a.client.receiptsOf(dm.conversationId).some((r) => r.userId === bob && r.lastReadSeq >= seq), 10_000);
 

@@ -43,12 +43,17 @@ async function withBus(run: (bus: LocalEventBus, client: EventBridgeClient) => P
 }
 
 const put = (client: EventBridgeClient, eventId: string) =>
-  client.send(new PutEventsCommand({ Entries: [{ EventBusName: 'test-bus', Source: 'parley', DetailType: 'message.sent', Detail: JSON.stringify({ eventId }) }] }));
+  client.send(
+    new PutEventsCommand({ Entries: [{ EventBusName: 'test-bus', Source: 'parley', DetailType: 'message.sent', Detail: JSON.stringify({ eventId }) }] }),
+  );
 
 describe('local event bus webhook', () => {
   it('retries a webhook answering 500 up to the retry policy, then dead-letters the event', async () => {
     await withBus(async (bus, client) => {
-      script.set('always-500', Array.from({ length: 100 }, () => 500));
+      script.set(
+        'always-500',
+        Array.from({ length: 100 }, () => 500),
+      );
       expect((await put(client, 'always-500')).FailedEntryCount).toBe(0);
       await until('the dead letter', () => bus.deadLetters.length === 1);
       const attempts = requests.filter((request) => request.eventId === 'always-500');
@@ -83,7 +88,9 @@ describe('local event bus webhook', () => {
   it('enforces PutEvents limits: 10 entries per call, per-entry errors for malformed detail', async () => {
     await withBus(async (_, client) => {
       const entry = { EventBusName: 'test-bus', Source: 'parley', DetailType: 'x', Detail: '{}' };
-      await expect(client.send(new PutEventsCommand({ Entries: Array.from({ length: 11 }, () => entry) }))).rejects.toMatchObject({ name: 'ValidationException' });
+      await expect(client.send(new PutEventsCommand({ Entries: Array.from({ length: 11 }, () => entry) }))).rejects.toMatchObject({
+        name: 'ValidationException',
+      });
       const mixed = await client.send(new PutEventsCommand({ Entries: [entry, { ...entry, Detail: 'not json' }] }));
       expect(mixed.FailedEntryCount).toBe(1);
       expect(mixed.Entries?.[1]?.ErrorCode).toBe('MalformedDetail');

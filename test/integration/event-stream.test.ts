@@ -93,10 +93,14 @@ describe('event stream', () => {
     expect(items.length).toBeGreaterThanOrEqual(10);
     const expected = new Map(items.map((item) => [`${conversationId}/${item.epoch}/${item.seq}`, item]));
     const timelineEvents = async () => (await eventsWith(conversationId)).filter((event) => event['detail-type'] !== 'message.undelivered');
-    await until('an event for every timeline change', async () => {
-      const seen = new Set((await timelineEvents()).map((event) => event.detail.eventId));
-      return [...expected.keys()].every((id) => seen.has(id));
-    }, 30_000);
+    await until(
+      'an event for every timeline change',
+      async () => {
+        const seen = new Set((await timelineEvents()).map((event) => event.detail.eventId));
+        return [...expected.keys()].every((id) => seen.has(id));
+      },
+      30_000,
+    );
 
     const events = await timelineEvents();
     const byId = new Map<string, BusEvent[]>();
@@ -140,7 +144,12 @@ describe('event stream', () => {
     const directId: string = direct.conversation.conversationId;
     expect(await sender.request({ action: 'send', conversationId: directId, clientMessageId: nextId(), body: 'hi' })).toMatchObject({ type: 'ack' });
     const { Items = [] } = await ddb.send(
-      new ScanCommand({ TableName: info.tableNames.undelivered, FilterExpression: 'conversationId IN (:d, :g)', ExpressionAttributeValues: { ':d': directId, ':g': conversationId }, ConsistentRead: true }),
+      new ScanCommand({
+        TableName: info.tableNames.undelivered,
+        FilterExpression: 'conversationId IN (:d, :g)',
+        ExpressionAttributeValues: { ':d': directId, ':g': conversationId },
+        ConsistentRead: true,
+      }),
     );
     expect(Items.map((item) => item.conversationId)).toEqual([conversationId]);
     expect(Items[0]!.userIds).toEqual([away]);

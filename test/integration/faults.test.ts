@@ -211,7 +211,12 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     const replies: Frame[] = [];
     const [writes, reads] = await withFaults(context, [
       // The head's counter (the send's seq allocation) throttled twice: the SDK's retries absorb it.
-      { target: 'dynamodb:UpdateItem', error: 'ProvisionedThroughputExceededException', match: [`"${info.tableNames.messages}"`, group.conversationId], times: 2 },
+      {
+        target: 'dynamodb:UpdateItem',
+        error: 'ProvisionedThroughputExceededException',
+        match: [`"${info.tableNames.messages}"`, group.conversationId],
+        times: 2,
+      },
       // Five throttled reads of the conversation item: the SDK's four attempts are not enough for the first send,
       // which answers `unavailable`; the client's retry gets through on the SDK's second attempt.
       { target: 'dynamodb:GetItem', error: 'ThrottlingException', match: [`"${info.tableNames.conversations}"`, group.conversationId], times: 5 },
@@ -230,7 +235,12 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     const sent = messages('lost', 3);
     const replies: Frame[] = [];
     // The message's put lands, the response is lost, the SDK retries: the retry finds the send's own item at its seq.
-    const putOfMessage: FaultRule = { target: 'dynamodb:PutItem', error: 'InternalServerError', when: 'after', match: [`"${info.tableNames.messages}"`, group.conversationId] };
+    const putOfMessage: FaultRule = {
+      target: 'dynamodb:PutItem',
+      error: 'InternalServerError',
+      when: 'after',
+      match: [`"${info.tableNames.messages}"`, group.conversationId],
+    };
     const [once] = await withFaults(context, putOfMessage);
     const [first] = await sendAll(group.sender, group.conversationId, sent.slice(0, 1), { replies });
     expect(first).toMatchObject({ seq: 1, clientMessageId: sent[0]!.clientMessageId });
@@ -288,8 +298,13 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
       match: other.conversationId,
     });
     const later = uniqueUser('conflict-later');
-    expect(await other.sender.request({ action: 'addMembers', conversationId: other.conversationId, members: [later] })).toMatchObject({ type: 'error', code: 'unavailable' });
-    expect(await other.sender.request({ action: 'addMembers', conversationId: other.conversationId, members: [later] })).toMatchObject({ type: 'conversation' });
+    expect(await other.sender.request({ action: 'addMembers', conversationId: other.conversationId, members: [later] })).toMatchObject({
+      type: 'error',
+      code: 'unavailable',
+    });
+    expect(await other.sender.request({ action: 'addMembers', conversationId: other.conversationId, members: [later] })).toMatchObject({
+      type: 'conversation',
+    });
 
     const peer = uniqueUser('conflict-peer');
     const directId = directConversationId(group.sender.userId, peer);

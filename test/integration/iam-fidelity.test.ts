@@ -32,7 +32,8 @@ function withoutConnectAction(action: string) {
 }
 
 beforeAll(async () => {
-  stack = await startLocalStack({ adjustTemplate: withoutConnectAction('dynamodb:UpdateItem'),
+  stack = await startLocalStack({
+    adjustTemplate: withoutConnectAction('dynamodb:UpdateItem'),
     // The archive consumer too, so its role (from the `-c archive=true` template) is checked like the others.
     archiveDir: mkdtempSync(join(tmpdir(), 'parley-iam-archive-')),
     // The refused $connect is logged as an error by the handler, as it would be on AWS; keep the test output quiet.
@@ -74,7 +75,7 @@ describe('IAM from the template', () => {
     });
   });
 
-  it('answers a refused call with the service\'s own exception, as the SDK deserializes it', async () => {
+  it("answers a refused call with the service's own exception, as the SDK deserializes it", async () => {
     const ddb = DynamoDBDocumentClient.from(
       new DynamoDBClient({ endpoint: stack.dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
     );
@@ -83,7 +84,12 @@ describe('IAM from the template', () => {
     installIamChecks(ddb, 'dynamodb', stack.iam, arns);
     installIamChecks(sqs, 'sqs', stack.iam, arns);
     const asConnect = <T>(call: () => Promise<T>) => stack.iam.currentFunction.run('connect', call);
-    const update = new UpdateCommand({ TableName: stack.tableNames.presence, Key: { userId: 'iam-bob' }, UpdateExpression: 'SET lastSeenAt = :now', ExpressionAttributeValues: { ':now': 1 } });
+    const update = new UpdateCommand({
+      TableName: stack.tableNames.presence,
+      Key: { userId: 'iam-bob' },
+      UpdateExpression: 'SET lastSeenAt = :now',
+      ExpressionAttributeValues: { ':now': 1 },
+    });
     await expect(asConnect(() => ddb.send(update))).rejects.toMatchObject({ name: 'AccessDeniedException', $metadata: { httpStatusCode: 400 } });
     // Outside any invocation nothing is checked; what the role still allows stays allowed.
     await ddb.send(update);

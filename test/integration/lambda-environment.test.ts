@@ -112,7 +112,7 @@ describe('functions configured from the template', () => {
     await until('the timed-out invocation was refused a call', () => stack.lambdas.stats.fanout.refusedCalls > refusedBefore);
   });
 
-  it('throttles a WebSocket route beyond its function\'s reserved concurrency with API Gateway\'s internal-error frame', async () => {
+  it("throttles a WebSocket route beyond its function's reserved concurrency with API Gateway's internal-error frame", async () => {
     const user = uniqueUser('throttle');
     const client = await connectAs(stack, user);
     // The first request holds the only actions invocation allowed: its read of the user's settings hangs a while.

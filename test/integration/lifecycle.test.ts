@@ -244,7 +244,13 @@ describe.concurrent('removal is real', () => {
       { kind: 'deliver', event: { type: 'typing', conversationId, userId: owner!.userId, state: 'start' }, recipients, scope: before, attempt: 0 },
       { kind: 'deliver', event: { type: 'message', message: laterMessage }, recipients, scope: { ...before, seq: later }, attempt: 0 },
       // A retry of exact connections is checked too.
-      { kind: 'deliver', event: { type: 'message', message: laterMessage }, targets: [{ userId: removed!.userId, connectionId: 'x' }], scope: { ...before, seq: later }, attempt: 1 },
+      {
+        kind: 'deliver',
+        event: { type: 'message', message: laterMessage },
+        targets: [{ userId: removed!.userId, connectionId: 'x' }],
+        scope: { ...before, seq: later },
+        attempt: 1,
+      },
       // Up to the removal seq the removed member may still be pushed (it is theirs to read).
       { kind: 'deliver', event: { type: 'message', message: stored }, recipients, scope: { ...before, seq: stored.seq }, attempt: 0 },
     ];
@@ -264,8 +270,7 @@ describe.concurrent('races', () => {
     for (let round = 0; round < 4; round++) {
       const owner = await connectAs(info, uniqueUser('owner'));
       const [bob, eve] = [uniqueUser('bob'), uniqueUser('eve')];
-      const create = (members: string[]) =>
-        owner.request({ action: 'createConversation', kind: 'group', title: 'same', members, clientRequestId: 'dup' });
+      const create = (members: string[]) => owner.request({ action: 'createConversation', kind: 'group', title: 'same', members, clientRequestId: 'dup' });
       const [a, b] = await Promise.all([create([bob]), create([eve])]);
       expect(a.conversation.conversationId).toBe(b.conversation.conversationId);
       expect(a.conversation.members).toEqual(b.conversation.members);
@@ -291,7 +296,12 @@ describe.concurrent('races', () => {
       const removal = owner.request({ action: 'removeMembers', conversationId, members: [target.userId] });
       const [replies, removed] = await Promise.all([Promise.all(sends), removal]);
       const { Items } = await ddb.send(
-        new QueryCommand({ TableName: info.tableNames.messages, KeyConditionExpression: 'conversationId = :c AND seq > :z', ExpressionAttributeValues: { ':c': conversationId, ':z': 0 }, ConsistentRead: true }),
+        new QueryCommand({
+          TableName: info.tableNames.messages,
+          KeyConditionExpression: 'conversationId = :c AND seq > :z',
+          ExpressionAttributeValues: { ':c': conversationId, ':z': 0 },
+          ConsistentRead: true,
+        }),
       );
       const removalSeq = Items!.find((item) => item.kind === 'member_removed')!.seq as number;
       expect(removed.conversation.lastSeq).toBeGreaterThanOrEqual(removalSeq);
@@ -333,8 +343,7 @@ describe.concurrent('edit, delete and reactions', () => {
     const conversationId = conversation.conversationId;
     const seq = await send(alice, conversationId, 'secret');
     await alice.request({ action: 'edit', conversationId, seq, clientMessageId: nextId(), body: 'still secret' });
-    const react = (client: TestClient, emoji: string, action = 'react') =>
-      client.request({ action, conversationId, seq, clientMessageId: nextId(), emoji });
+    const react = (client: TestClient, emoji: string, action = 'react') => client.request({ action, conversationId, seq, clientMessageId: nextId(), emoji });
     expect(await react(alice, '👍')).toMatchObject({ type: 'ack', seq: expect.any(Number) });
     expect(await react(bob, '👍')).toMatchObject({ type: 'ack' });
     expect(await react(bob, '👍')).toMatchObject({ type: 'ack', seq: null, unchanged: true });
@@ -355,7 +364,12 @@ describe.concurrent('edit, delete and reactions', () => {
     expect(page.messages.find((m: Frame) => m.seq === seq)).toMatchObject({ deleted: true, body: '' });
     expect(JSON.stringify(page)).not.toContain('secret');
     const { Items } = await ddb.send(
-      new QueryCommand({ TableName: info.tableNames.messages, KeyConditionExpression: 'conversationId = :c', ExpressionAttributeValues: { ':c': conversationId }, ConsistentRead: true }),
+      new QueryCommand({
+        TableName: info.tableNames.messages,
+        KeyConditionExpression: 'conversationId = :c',
+        ExpressionAttributeValues: { ':c': conversationId },
+        ConsistentRead: true,
+      }),
     );
     expect(JSON.stringify(Items)).not.toContain('secret');
     // Bob was pushed every event, in seq order.
@@ -386,12 +400,21 @@ describe('consent and blocking', () => {
   let mallory: TestClient;
   let carol: TestClient;
   beforeAll(async () => {
-    [alice, mallory, carol] = (await Promise.all(["alice", "mallory", "carol"].map((name) => connectAs(info, uniqueUser(name))))) as [TestClient, TestClient, TestClient];
+    [alice, mallory, carol] = (await Promise.all(['alice', 'mallory', 'carol'].map((name) => connectAs(info, uniqueUser(name))))) as [
+      TestClient,
+      TestClient,
+      TestClient,
+    ];
   });
   afterAll(() => Promise.all([alice, mallory, carol].map((client) => client.close())));
 
   it('refuses a blocked user a DM (the same code as for anyone refused), adds, typing and presence', async () => {
-    const { conversation: shared } = await carol.request({ action: 'createConversation', kind: 'group', title: 'shared', members: [alice.userId, mallory.userId] });
+    const { conversation: shared } = await carol.request({
+      action: 'createConversation',
+      kind: 'group',
+      title: 'shared',
+      members: [alice.userId, mallory.userId],
+    });
     const { conversation: dm } = await mallory.request({ action: 'createConversation', kind: 'direct', userId: alice.userId });
     await alice.request({ action: 'send', conversationId: dm.conversationId, clientMessageId: nextId(), body: 'hi' });
     expect((await mallory.request({ action: 'presence', userIds: [alice.userId] })).users[0].status).toBe('online');
@@ -409,7 +432,11 @@ describe('consent and blocking', () => {
     expect(added).toMatchObject({ type: 'conversation', invited: [alice.userId] });
     expect(added.conversation.members).not.toContain(alice.userId);
     expect((await alice.request({ action: 'listInvitations' })).invitations).toEqual([]);
-    expect((await mallory.request({ action: 'presence', userIds: [alice.userId] })).users[0]).toEqual({ userId: alice.userId, status: 'unknown', lastSeenAt: null });
+    expect((await mallory.request({ action: 'presence', userIds: [alice.userId] })).users[0]).toEqual({
+      userId: alice.userId,
+      status: 'unknown',
+      lastSeenAt: null,
+    });
     const mark = alice.frames.length;
     await mallory.request({ action: 'typing', conversationId: shared.conversationId, state: 'start' });
     await carol.waitFor((frame) => frame.type === 'typing' && frame.userId === mallory.userId);
@@ -433,8 +460,16 @@ describe('consent and blocking', () => {
   it('turns adds into invitations for users who accept groups from contacts only', async () => {
     const picky = await connectAs(info, uniqueUser('picky'));
     expect(await picky.request({ action: 'updateSettings', groupAdd: 'contacts' })).toMatchObject({ settings: { groupAdd: 'contacts' } });
-    expect(await picky.request({ action: 'updateSettings', groupAdd: 'nobody' })).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/^groupAdd: /) });
-    const { conversation: group, invited } = await carol.request({ action: 'createConversation', kind: 'group', title: 'party', members: [picky.userId, alice.userId] });
+    expect(await picky.request({ action: 'updateSettings', groupAdd: 'nobody' })).toMatchObject({
+      code: 'bad_request',
+      message: expect.stringMatching(/^groupAdd: /),
+    });
+    const { conversation: group, invited } = await carol.request({
+      action: 'createConversation',
+      kind: 'group',
+      title: 'party',
+      members: [picky.userId, alice.userId],
+    });
     expect(invited).toEqual([picky.userId]);
     expect(group.members).toEqual([alice.userId, carol.userId].sort());
     await carol.request({ action: 'send', conversationId: group.conversationId, clientMessageId: nextId(), body: 'not for invitees' });
@@ -448,11 +483,18 @@ describe('consent and blocking', () => {
     expect(await picky.request({ action: 'acceptInvitation', conversationId: group.conversationId })).toMatchObject({ code: 'not_found' });
 
     // Now carol is a contact: she adds picky directly to another group; a stranger still only invites.
-    const { conversation: second, invited: none } = await carol.request({ action: 'createConversation', kind: 'group', title: 'again', members: [picky.userId] });
+    const { conversation: second, invited: none } = await carol.request({
+      action: 'createConversation',
+      kind: 'group',
+      title: 'again',
+      members: [picky.userId],
+    });
     expect(none).toEqual([]);
     expect(second.members).toContain(picky.userId);
     const { conversation: third } = await mallory.request({ action: 'createConversation', kind: 'group', title: 'stranger', members: [carol.userId] });
-    expect(await mallory.request({ action: 'addMembers', conversationId: third.conversationId, members: [picky.userId] })).toMatchObject({ invited: [picky.userId] });
+    expect(await mallory.request({ action: 'addMembers', conversationId: third.conversationId, members: [picky.userId] })).toMatchObject({
+      invited: [picky.userId],
+    });
     expect(await picky.request({ action: 'declineInvitation', conversationId: third.conversationId })).toMatchObject({ type: 'ok' });
     expect((await picky.request({ action: 'listInvitations' })).invitations).toEqual([]);
     await picky.close();

@@ -62,7 +62,10 @@ describe.concurrent('abuse limits', () => {
     }
 
     // The user's other connection has its own budget.
-    expect(await aliceOtherDevice.request({ action: 'send', conversationId, clientMessageId: 'other-device', body: 'fine' })).toMatchObject({ type: 'ack', seq: 1 });
+    expect(await aliceOtherDevice.request({ action: 'send', conversationId, clientMessageId: 'other-device', body: 'fine' })).toMatchObject({
+      type: 'ack',
+      seq: 1,
+    });
     // The limited connection: a real send now is refused or acked, never half-done; after retryAfterMs it goes through.
     const attempts: Frame[] = [];
     for (let i = 0; i < 20; i++) {
@@ -143,10 +146,14 @@ describe.concurrent('abuse limits', () => {
 
   it('limits list sizes and pages per request', async () => {
     const alice = await connect(uniqueUser('lists'));
-    const conversationId = (await alice.request({ action: 'createConversation', kind: 'direct', userId: uniqueUser('lists-peer') })).conversation.conversationId;
+    const conversationId = (await alice.request({ action: 'createConversation', kind: 'direct', userId: uniqueUser('lists-peer') })).conversation
+      .conversationId;
     const cases: [Record<string, unknown>, string][] = [
       [{ action: 'presence', userIds: users('p', 101) }, 'userIds'],
-      [{ action: 'sync', cursors: Object.fromEntries(users('c', 101).map((id) => [`dm_${id.replace(/[^A-Za-z0-9-]/g, '-')}`, { seq: 0, epoch: null }])) }, 'cursors'],
+      [
+        { action: 'sync', cursors: Object.fromEntries(users('c', 101).map((id) => [`dm_${id.replace(/[^A-Za-z0-9-]/g, '-')}`, { seq: 0, epoch: null }])) },
+        'cursors',
+      ],
       [{ action: 'sync', limit: 101 }, 'limit'],
       [{ action: 'history', conversationId, limit: 101 }, 'limit'],
       [{ action: 'listConversations', limit: 101 }, 'limit'],

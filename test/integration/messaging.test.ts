@@ -11,8 +11,7 @@ const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: info.dyna
 type Frame = Record<string, any>;
 const isMessage = (conversationId: string, seq?: number) => (frame: Frame) =>
   frame.type === 'message' && frame.message.conversationId === conversationId && (seq === undefined || frame.message.seq === seq);
-const messagesIn = (client: TestClient, conversationId: string) =>
-  client.frames.filter(isMessage(conversationId)).map((frame) => frame.message as Frame);
+const messagesIn = (client: TestClient, conversationId: string) => client.frames.filter(isMessage(conversationId)).map((frame) => frame.message as Frame);
 
 async function direct(a: TestClient, bUser: string): Promise<string> {
   const reply = await a.request({ action: 'createConversation', kind: 'direct', userId: bUser });
@@ -25,7 +24,7 @@ const receiveAll = (client: TestClient, conversationId: string, count: number, t
   client.waitFor(() => messagesIn(client, conversationId).length >= count, { timeoutMs });
 
 describe('1:1 and group delivery', () => {
-  it('delivers a 1:1 message to the other user and the sender\'s other device, with an ack after storing', async () => {
+  it("delivers a 1:1 message to the other user and the sender's other device, with an ack after storing", async () => {
     const alice = uniqueUser('alice');
     const bob = uniqueUser('bob');
     const [a1, a2, b] = await Promise.all([connectAs(info, alice), connectAs(info, alice), connectAs(info, bob)]);
@@ -64,7 +63,11 @@ describe('1:1 and group delivery', () => {
     await Promise.all(receivers.map((client) => receiveAll(client, conversationId, sent)));
     await new Promise((resolve) => setTimeout(resolve, 300));
     for (const client of receivers) {
-      expect(messagesIn(client, conversationId).map((message) => message.seq).sort((x, y) => x - y)).toEqual([1, 2, 3]);
+      expect(
+        messagesIn(client, conversationId)
+          .map((message) => message.seq)
+          .sort((x, y) => x - y),
+      ).toEqual([1, 2, 3]);
     }
     await Promise.all([...clients, ...secondDevices].map((client) => client.close()));
   });
@@ -178,7 +181,11 @@ describe('idempotency, catch-up and history', () => {
       pages.push(page.messages.map((message: Frame) => message.seq));
       beforeSeq = page.nextBeforeSeq ?? undefined;
     } while (beforeSeq);
-    expect(pages.map((page) => [page[0], page.at(-1)])).toEqual([[25, 16], [15, 6], [5, 1]]);
+    expect(pages.map((page) => [page[0], page.at(-1)])).toEqual([
+      [25, 16],
+      [15, 6],
+      [5, 1],
+    ]);
     await Promise.all([a.close(), b.close()]);
   });
 });

@@ -29,9 +29,7 @@ describe('presence', () => {
     await phone.close();
     await sleep(500);
     expect(presenceEventsAbout(observer, alice)).toEqual(['online']);
-    expect((await observer.request({ action: 'presence', userIds: [alice] })).users).toEqual([
-      { userId: alice, status: 'online', lastSeenAt: null },
-    ]);
+    expect((await observer.request({ action: 'presence', userIds: [alice] })).users).toEqual([{ userId: alice, status: 'online', lastSeenAt: null }]);
 
     await laptop.close();
     await observer.waitFor(() => presenceEventsAbout(observer, alice).length === 2);
@@ -130,9 +128,10 @@ describe('reconnect catch-up', () => {
     const conversationId = conversation.conversationId;
     const received = new Map<number, string>();
     const collect = (client: TestClient) => {
-      for (const frame of client.frames) if (frame.type === 'message' && frame.message.conversationId === conversationId) {
-        received.set(frame.message.seq, frame.message.body);
-      }
+      for (const frame of client.frames)
+        if (frame.type === 'message' && frame.message.conversationId === conversationId) {
+          received.set(frame.message.seq, frame.message.body);
+        }
     };
 
     for (let i = 1; i <= 5; i++) await a.request({ action: 'send', conversationId, clientMessageId: `d${i}`, body: `d${i}` });
@@ -147,9 +146,7 @@ describe('reconnect catch-up', () => {
     const missed = synced.conversations.find((c: Frame) => c.conversationId === conversationId).messages;
     expect(missed.map((message: Frame) => message.seq)).toEqual([6, 7, 8, 9, 10, 11, 12]);
     for (const message of missed) received.set(message.seq, message.body);
-    expect([...received.entries()].sort(([x], [y]) => x - y)).toEqual(
-      Array.from({ length: 12 }, (_, i) => [i + 1, `d${i + 1}`]),
-    );
+    expect([...received.entries()].sort(([x], [y]) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => [i + 1, `d${i + 1}`]));
     await Promise.all([a.close(), b.close()]);
   });
 
@@ -170,7 +167,10 @@ describe('reconnect catch-up', () => {
     const synced = await b.request({ action: 'sync', cursors: {} });
     const entry = synced.conversations.find((c: Frame) => c.conversationId === conversationId);
     // Seq 2 is the member_added event of bob; the chat messages around it are what he catches up on.
-    expect(entry.messages.filter((message: Frame) => (message.kind ?? 'message') === 'message').map((message: Frame) => message.body)).toEqual(['before bob', 'after bob joined']);
+    expect(entry.messages.filter((message: Frame) => (message.kind ?? 'message') === 'message').map((message: Frame) => message.body)).toEqual([
+      'before bob',
+      'after bob joined',
+    ]);
     expect(entry.receipts).toEqual(expect.arrayContaining([expect.objectContaining({ userId: alice, lastReadSeq: 2 })]));
     expect(synced.presence).toEqual(expect.arrayContaining([expect.objectContaining({ userId: alice, status: 'online' })]));
     await Promise.all([a.close(), b.close()]);

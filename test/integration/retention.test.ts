@@ -66,7 +66,12 @@ describe('retention', () => {
 
     // Every item written under the retention carries its TTL; the one written before it carries none.
     const written = await storedItems(id);
-    expect(written.map((item) => [item.seq, item.expiresAt === undefined])).toEqual([[1, true], [2, false], [3, false], [4, false]]);
+    expect(written.map((item) => [item.seq, item.expiresAt === undefined])).toEqual([
+      [1, true],
+      [2, false],
+      [3, false],
+      [4, false],
+    ]);
     expect(written[2]!.expiresAt).toBe(Math.floor(Date.parse(String(written[2]!.createdAt)) / 1000) + 86_400);
 
     advance(2 * day);
@@ -140,8 +145,7 @@ describe('erasure', () => {
     const [alice, bob, carol] = [uniqueUser('er-a'), uniqueUser('er-b'), uniqueUser('er-c')];
     const { conversation } = await createGroup(deps, caller(alice), { title: 'erase bob', members: [bob, carol] });
     const id = conversation.conversationId;
-    const send = (userId: string, clientMessageId: string, body: string) =>
-      sendMessage(deps, caller(userId), { conversationId: id, clientMessageId, body });
+    const send = (userId: string, clientMessageId: string, body: string) => sendMessage(deps, caller(userId), { conversationId: id, clientMessageId, body });
     await send(alice, 'a1', 'alice one'); // 1
     await send(bob, 'b1', 'bob secret one'); // 2
     await send(carol, 'c1', 'carol one'); // 3

@@ -271,7 +271,13 @@ describe('routes: lookups and erasure', () => {
     const [owner, member] = [uniqueUser('look-o'), uniqueUser('look-m')];
     // Any characters: the externalId travels in the query string, which API Gateway decodes reliably.
     const externalId = `shop/order 42?%#${randomUUID()}`;
-    const { conversation } = await client.createConversation({ externalId, title: 'Order 42', members: [owner, member], roles: { [owner]: 'owner' }, metadata: { order: '42' } });
+    const { conversation } = await client.createConversation({
+      externalId,
+      title: 'Order 42',
+      members: [owner, member],
+      roles: { [owner]: 'owner' },
+      metadata: { order: '42' },
+    });
     expect(conversation.conversationId).toBe(externalGroupId(externalId));
     const expected = { conversationId: conversation.conversationId, title: 'Order 42', externalId, metadata: { order: '42' }, members: [owner, member].sort() };
     const byExternalId = await client.getConversationByExternalId({ externalId });
@@ -309,7 +315,10 @@ describe('routes: lookups and erasure', () => {
     const archive = new DirectoryArchiveStore(info.archiveDir);
     const archived = async () => (await Promise.all((await archive.list(archivePrefix(conversationId))).map((key) => archive.readRows(key)))).flat();
     // The local archive consumer has written the bodies (the test stack runs it, as `-c archive=true` does in AWS).
-    await vi.waitFor(async () => expect((await archived()).map((row) => row.body).sort()).toEqual(['alice secret', 'bob stays']), { timeout: 20_000, interval: 100 });
+    await vi.waitFor(async () => expect((await archived()).map((row) => row.body).sort()).toEqual(['alice secret', 'bob stays']), {
+      timeout: 20_000,
+      interval: 100,
+    });
 
     const report = await client.eraseUser({ userId: alice });
     expect(report).toMatchObject({ userId: alice, conversations: 1, items: 1, erasedAt: expect.any(String) });
@@ -346,6 +355,7 @@ interface EventContext {
 interface EventCase {
   operation: ServerOperation;
   /** Calls the route (after any setup it needs); returns the conversation it changed. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: most routes change the case's own conversation and return nothing
   run: (context: EventContext) => Promise<string | void>;
   /** The events of the conversation, in seq order, as `[detail-type, detail fields]`, before the closing message. */
   events: (context: EventContext) => [string, Record<string, unknown>][];
@@ -409,8 +419,21 @@ const eventCases: EventCase[] = [
 
 describe.concurrent('events on the stream', () => {
   it('covers every route but the ones that change no timeline', () => {
-    const noTimelineChange: ServerOperation[] = ['history', 'listUserConversations', 'disconnectUser', 'banUser', 'unbanUser', 'getConversation', 'getConversationByExternalId'];
-    expect(eventCases.map((c) => c.operation).sort()).toEqual(serverApi.routes.map((route) => route.operation).filter((operation) => !noTimelineChange.includes(operation)).sort());
+    const noTimelineChange: ServerOperation[] = [
+      'history',
+      'listUserConversations',
+      'disconnectUser',
+      'banUser',
+      'unbanUser',
+      'getConversation',
+      'getConversationByExternalId',
+    ];
+    expect(eventCases.map((c) => c.operation).sort()).toEqual(
+      serverApi.routes
+        .map((route) => route.operation)
+        .filter((operation) => !noTimelineChange.includes(operation))
+        .sort(),
+    );
   });
 
   it.each(eventCases)('$operation puts exactly its documented events on the bus', async ({ run, events }) => {

@@ -101,7 +101,11 @@ describe('the SDK across token expiries', () => {
 
   /** Both send `count` messages each while alice's sessions keep ending; checks every message surfaced once, in order. */
   async function exchange(aliceOptions: { ttlSeconds: number; tokenRefreshLeadMs?: number }, count: number, tag: string) {
-    const a = sdkClient(alice, aliceOptions.ttlSeconds, aliceOptions.tokenRefreshLeadMs === undefined ? {} : { tokenRefreshLeadMs: aliceOptions.tokenRefreshLeadMs });
+    const a = sdkClient(
+      alice,
+      aliceOptions.ttlSeconds,
+      aliceOptions.tokenRefreshLeadMs === undefined ? {} : { tokenRefreshLeadMs: aliceOptions.tokenRefreshLeadMs },
+    );
     const b = sdkClient(bob, 3600);
     await Promise.all([a.client.connect(), b.client.connect()]);
     const start = Math.max(a.client.cursor(conversationId), b.client.cursor(conversationId));
@@ -115,7 +119,10 @@ describe('the SDK across token expiries', () => {
     for (const probe of [a, b]) {
       await until(`${probe === a ? 'alice' : 'bob'} to see seq ${total}`, () => probe.client.cursor(conversationId) >= total, 30_000);
       const mine = probe.delivered.filter((m) => m.conversationId === conversationId && m.body.startsWith(tag));
-      expect(mine.map((m) => m.seq), 'each seq once, in order').toEqual(Array.from({ length: 2 * count }, (_, i) => start + i + 1));
+      expect(
+        mine.map((m) => m.seq),
+        'each seq once, in order',
+      ).toEqual(Array.from({ length: 2 * count }, (_, i) => start + i + 1));
       expect(mine.filter((m) => m.body.includes('alice')).map((m) => m.body)).toEqual(Array.from({ length: count }, (_, i) => `${tag} alice ${i}`));
       expect(mine.filter((m) => m.body.includes('bob')).map((m) => m.body)).toEqual(Array.from({ length: count }, (_, i) => `${tag} bob ${i}`));
     }
@@ -137,7 +144,7 @@ describe('the SDK across token expiries', () => {
 });
 
 describe.concurrent('disconnecting a user', () => {
-  it('closes every device of the user and no one else\'s', async () => {
+  it("closes every device of the user and no one else's", async () => {
     const user = uniqueUser('revoked');
     const other = uniqueUser('bystander');
     const devices = await Promise.all([connectAs(info, user), connectAs(info, user), connectAs(info, user)]);

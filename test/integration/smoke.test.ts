@@ -57,7 +57,10 @@ describe('npm run smoke', () => {
     const summary = results.map((r) => `${r.status} ${r.name}: ${r.detail}`).join('\n');
     expect(stderr, summary).toBe('');
     expect(results.map((r) => r.name)).toEqual(['test users', ...checks.map((check) => check.name), 'cleanup']);
-    expect(results.filter((r) => r.status !== 'pass'), summary).toEqual([]);
+    expect(
+      results.filter((r) => r.status !== 'pass'),
+      summary,
+    ).toEqual([]);
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(60_000);
   });

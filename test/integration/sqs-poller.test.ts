@@ -10,6 +10,7 @@ import { startSqs, type LocalSqs } from '../../local/sqs.js';
 let sqs: LocalSqs;
 let client: SQSClient;
 let poller: SqsLambdaPoller | undefined;
+// biome-ignore lint/suspicious/noConfusingVoidType: an SQS handler may return nothing, as Lambda allows
 let behave: (event: SQSEvent) => Promise<SQSBatchResponse | void>;
 const seen: { body: string; receiveCount: number; batchSize: number }[] = [];
 
@@ -64,9 +65,9 @@ describe('SQS → Lambda poller', () => {
   it('deletes successful records and redelivers only the reported batchItemFailures', async () => {
     const failedOnce = new Set<string>();
     behave = async (event) => ({
-      batchItemFailures: event.Records.filter((record) => record.body === 'b' && !failedOnce.has(record.body) && failedOnce.add(record.body)).map(
-        (record) => ({ itemIdentifier: record.messageId }),
-      ),
+      batchItemFailures: event.Records.filter((record) => record.body === 'b' && !failedOnce.has(record.body) && failedOnce.add(record.body)).map((record) => ({
+        itemIdentifier: record.messageId,
+      })),
     });
     const p = startPoller();
     await enqueue(['a', 'b', 'c']);

@@ -4,9 +4,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
-import { DynamoConversationStore } from '../../lambdas/adapters/dynamo-conversation-store.js';
-import { DynamoMessageStore } from '../../lambdas/adapters/dynamo-message-store.js';
-import { DynamoPresenceStore } from '../../lambdas/adapters/dynamo-presence-store.js';
 import { MemoryConversationStore, MemoryMessageStore, MemoryPresenceStore, MemoryUserStore } from '../../lambdas/adapters/memory-stores.js';
 import type { ConversationStore, MessageStore, NewMessage, PresenceStore, UserStore } from '../../lambdas/domain/ports.js';
 import type { Conversation } from '../../lambdas/domain/types.js';
@@ -67,7 +64,10 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     const created = { ...group(id, ['alice', 'bob']), externalId: `ticket-${id}`, metadata: { ticket: '42', queue: 'billing' } };
     expect((await conversations.createGroup(created)).created).toBe(true);
     const again = await conversations.createGroup({ ...group(id, ['carol']), externalId: `ticket-${id}` });
-    expect(again).toMatchObject({ created: false, conversation: { externalId: `ticket-${id}`, metadata: { ticket: '42', queue: 'billing' }, members: ['alice', 'bob'] } });
+    expect(again).toMatchObject({
+      created: false,
+      conversation: { externalId: `ticket-${id}`, metadata: { ticket: '42', queue: 'billing' }, members: ['alice', 'bob'] },
+    });
     expect(await conversations.get(`grp_${id}`, true)).toMatchObject({ externalId: `ticket-${id}`, metadata: { ticket: '42', queue: 'billing' } });
   });
 
@@ -133,8 +133,11 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
 
     const head = (await conversations.heads([id])).get(id);
     expect(head).toMatchObject({ conversationId: id, lastSeq: 2, epoch: 'e1' });
-    expect((await conversations.get(id, true))).toMatchObject({ lastSeq: 2, epoch: 'e1' });
-    expect((await messages.after(id, 0, 10)).map((m) => [m.seq, m.epoch])).toEqual([[1, 'e1'], [2, 'e1']]);
+    expect(await conversations.get(id, true)).toMatchObject({ lastSeq: 2, epoch: 'e1' });
+    expect((await messages.after(id, 0, 10)).map((m) => [m.seq, m.epoch])).toEqual([
+      [1, 'e1'],
+      [2, 'e1'],
+    ]);
     expect((await messages.before(id, undefined, 1)).map((m) => m.seq)).toEqual([2]);
     expect((await messages.before(id, 2, 10)).map((m) => m.seq)).toEqual([1]);
   });
@@ -174,7 +177,10 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     expect(await messages.fillHole({ ...placeholder, createdAt: 'later' })).toEqual(placeholder);
     expect(await messages.fillHole({ ...placeholder, seq: 2 })).toMatchObject({ seq: 2, clientMessageId: 'm2' });
     expect(await messages.putAt({ ...message(id, 'late'), seq: 1 })).toBe('taken');
-    expect((await messages.after(id, 0, 10)).map((m) => [m.seq, m.kind ?? 'message'])).toEqual([[1, 'skipped'], [2, 'message']]);
+    expect((await messages.after(id, 0, 10)).map((m) => [m.seq, m.kind ?? 'message'])).toEqual([
+      [1, 'skipped'],
+      [2, 'message'],
+    ]);
   });
 
   it('claims an idempotency key once; a dead attempt’s claim is taken over once; release frees only one’s own', async () => {
@@ -232,7 +238,10 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     expect(stored).toMatchObject({ status: 'stored', message: { seq: 1, retentionDays: 2 } });
     expect(stored.status === 'stored' && 'expiresAt' in stored.message).toBe(false);
     expect(await messages.append({ ...message(id, 'm1'), expiresAt: 1_800_000_100 }, 1, 60)).toMatchObject({ status: 'stored' });
-    expect((await messages.after(id, 0, 10)).map((item) => [item.seq, item.expiresAt])).toEqual([[1, 1_800_000_000], [2, 1_800_000_100]]);
+    expect((await messages.after(id, 0, 10)).map((item) => [item.seq, item.expiresAt])).toEqual([
+      [1, 1_800_000_000],
+      [2, 1_800_000_100],
+    ]);
     expect((await messages.get(id, 2))?.expiresAt).toBe(1_800_000_100);
     expect(await conversations.get(id, true)).toMatchObject({ retentionDays: 2, lastExpiresAt: 1_800_000_100 });
     expect((await conversations.heads([id])).get(id)).toMatchObject({ retentionDays: 2 });
@@ -244,7 +253,14 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
       retention: { retentionDays: 2, lastExpiresAt: 1_800_000_100 },
     });
     // Back to the deployment's default: the head forgets the group's retention.
-    await messages.appendTimeline({ conversationId: id, items: [{ ...event, kind: 'retention_changed', retentionDays: null }], expectedLastSeq: 2, epoch: 'e1', idempotencyTtlSeconds: 60, retentionDays: null });
+    await messages.appendTimeline({
+      conversationId: id,
+      items: [{ ...event, kind: 'retention_changed', retentionDays: null }],
+      expectedLastSeq: 2,
+      epoch: 'e1',
+      idempotencyTtlSeconds: 60,
+      retentionDays: null,
+    });
     expect((await conversations.get(id, true))?.retentionDays).toBeUndefined();
   });
 

@@ -112,7 +112,8 @@ beforeAll(async () => {
   });
   // And 10 conversations get three short ones.
   await mapLimit(created.slice(100, 110), 10, async (c) => {
-    for (let i = 1; i <= 3; i++) await sendMessage(deps, seeder(c.owner), { conversationId: c.conversationId, clientMessageId: `small-${i}`, body: `small ${i}` });
+    for (let i = 1; i <= 3; i++)
+      await sendMessage(deps, seeder(c.owner), { conversationId: c.conversationId, clientMessageId: `small-${i}`, body: `small ${i}` });
     conversations[created.indexOf(c)]!.unread = 3;
   });
 }, 600_000);
@@ -212,7 +213,9 @@ describe('sync for a user in 1,000 conversations', () => {
     const batch = used.conversations!['DynamoDB.BatchGetItem']!;
     expect(batch.items).toBeLessThanOrEqual(1000 + 2 * changed.length);
     expect(used.conversations!['DynamoDB.Query']!.calls).toBeLessThanOrEqual(2 * walk.pages + changed.length);
-    const calls = Object.values(used).flatMap((byOperation) => Object.values(byOperation)).reduce((n, stats) => n + stats.calls, 0);
+    const calls = Object.values(used)
+      .flatMap((byOperation) => Object.values(byOperation))
+      .reduce((n, stats) => n + stats.calls, 0);
     expect(calls).toBeLessThanOrEqual(6 * walk.pages + 4 * changed.length);
     expect(Math.max(...walk.replyBytes)).toBeLessThanOrEqual(webSocketLimits.maxMessageBytes);
   }, 120_000);
@@ -227,7 +230,12 @@ async function walkSync(cursors: Record<string, SyncCursor>) {
   let pages = 0;
   for (;;) {
     const page = ids.filter((id) => from === undefined || id >= from).slice(0, 100);
-    const input = { from, through: page.length === 100 ? page.at(-1) : undefined, cursors: Object.fromEntries(page.map((id) => [id, cursors[id]!])), limit: 50 };
+    const input = {
+      from,
+      through: page.length === 100 ? page.at(-1) : undefined,
+      cursors: Object.fromEntries(page.map((id) => [id, cursors[id]!])),
+      limit: 50,
+    };
     const reply = await sync(deps, seeder(me), input);
     pages++;
     replyBytes.push(Buffer.byteLength(JSON.stringify({ type: 'sync', requestId: 'r'.repeat(128), ...reply })));

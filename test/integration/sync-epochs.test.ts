@@ -22,7 +22,11 @@ const ddb = DynamoDBDocumentClient.from(
 /** Deletes every item of one conversation, as wiping the tables would for it. */
 async function wipeConversation(conversationId: string, members: string[]): Promise<void> {
   const { Items = [] } = await ddb.send(
-    new QueryCommand({ TableName: info.tableNames.messages, KeyConditionExpression: 'conversationId = :c', ExpressionAttributeValues: { ':c': conversationId } }),
+    new QueryCommand({
+      TableName: info.tableNames.messages,
+      KeyConditionExpression: 'conversationId = :c',
+      ExpressionAttributeValues: { ':c': conversationId },
+    }),
   );
   const deletes: [string, Record<string, unknown>][] = [
     ...Items.map((item): [string, Record<string, unknown>] => [info.tableNames.messages, { conversationId, seq: item.seq }]),
@@ -95,7 +99,10 @@ describe('epochs', () => {
     // The raw protocol: an old cursor is answered with reset, and so is one ahead of the conversation.
     const b = await connectAs(info, bob);
     const oldEpoch = shown.offline[0]!.epoch!;
-    for (const cursor of [{ seq: 5, epoch: oldEpoch }, { seq: 9, epoch: backShown[0]!.epoch }]) {
+    for (const cursor of [
+      { seq: 5, epoch: oldEpoch },
+      { seq: 9, epoch: backShown[0]!.epoch },
+    ]) {
       const reply = await b.request({ action: 'sync', cursors: { [conversationId]: cursor } });
       const entry = reply.conversations.find((c: Frame) => c.conversationId === conversationId);
       expect(entry, JSON.stringify(reply)).toMatchObject({ reset: true, lastSeq: 3 });
@@ -154,7 +161,11 @@ describe('any valid text is delivered live', () => {
         acks.push(await a.request({ action: 'send', conversationId, clientMessageId: `b${i}`, body }));
       }
       expect(acks.map((ack) => ack.type)).toEqual(bodies.map(() => 'ack'));
-      await receivedSeqs(b, conversationId, acks.map((ack) => ack.seq));
+      await receivedSeqs(
+        b,
+        conversationId,
+        acks.map((ack) => ack.seq),
+      );
       const pushed = new Map(pushedMessages(b, conversationId).map((m) => [m.seq, m.body]));
       expect(acks.map((ack) => pushed.get(ack.seq))).toEqual(bodies);
       // A resend is pushed again through the queue; the body survives that too.
@@ -162,7 +173,11 @@ describe('any valid text is delivered live', () => {
       const resend = await a.request({ action: 'send', conversationId, clientMessageId: 'b2', body: bodies[2] });
       expect(resend).toMatchObject({ type: 'ack', duplicate: true, seq: acks[2]!.seq });
       await expect.poll(() => pushedMessages(b, conversationId).length, { timeout: 15_000 }).toBeGreaterThan(before);
-      expect(pushedMessages(b, conversationId).slice(before).map((m) => m.body)).toEqual([bodies[2]]);
+      expect(
+        pushedMessages(b, conversationId)
+          .slice(before)
+          .map((m) => m.body),
+      ).toEqual([bodies[2]]);
     }
     await Promise.all([a.close(), b.close()]);
   }, 60_000);

@@ -25,7 +25,11 @@ const documentClient = (endpoint: string) =>
  * exactly which AWS calls a domain operation makes, with the bench's SDK middleware counters (one per store).
  */
 export function dynamoDeps(info: ParleyInfo, overrides: Partial<Limits> = {}) {
-  const clients = { conversations: documentClient(info.dynamodbEndpoint), messages: documentClient(info.dynamodbEndpoint), other: documentClient(info.dynamodbEndpoint) };
+  const clients = {
+    conversations: documentClient(info.dynamodbEndpoint),
+    messages: documentClient(info.dynamodbEndpoint),
+    other: documentClient(info.dynamodbEndpoint),
+  };
   const counters = { conversations: new SdkCallCounter(), messages: new SdkCallCounter(), other: new SdkCallCounter() };
   for (const name of Object.keys(clients) as (keyof typeof clients)[]) counters[name].attach(clients[name]);
   const { tableNames: t } = info;

@@ -212,7 +212,10 @@ export async function expectExactlyTheSentMessages(
 ): Promise<void> {
   for (const member of members) {
     const synced = await syncAll(member, conversationId);
-    expect(synced.map((message) => message.seq), `${member.userId}: seqs after sync`).toEqual(sent.map((_, index) => index + 1));
+    expect(
+      synced.map((message) => message.seq),
+      `${member.userId}: seqs after sync`,
+    ).toEqual(sent.map((_, index) => index + 1));
     expect(
       synced.map((message) => ({ clientMessageId: message.clientMessageId, body: message.body })),
       `${member.userId}: messages after sync`,

@@ -4,7 +4,16 @@ import { byteStats, callsCell, formatBytes, sumByOperation } from '../../bench/s
 import { replaceSection, replyCell, requestCell, syncMarkers } from '../../bench/sync-report.js';
 
 const stats = (partial: Partial<CallStats>): CallStats => ({
-  calls: 0, attempts: 0, errors: 0, readUnits: 0, writeUnits: 0, items: 0, payloadBytes: 0, billedUnits: 0, totalMs: 0, ...partial,
+  calls: 0,
+  attempts: 0,
+  errors: 0,
+  readUnits: 0,
+  writeUnits: 0,
+  items: 0,
+  payloadBytes: 0,
+  billedUnits: 0,
+  totalMs: 0,
+  ...partial,
 });
 
 describe('sync benchmark helpers', () => {

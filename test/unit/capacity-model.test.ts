@@ -29,8 +29,18 @@ const GB = 1024 ** 3;
 
 describe('tiered prices', () => {
   it('charges each tier only for the units inside it', () => {
-    expect(tieredCost(15, [{ upTo: 10, price: 1 }, { upTo: Infinity, price: 0.5 }])).toBe(12.5);
-    expect(tieredCost(5, [{ upTo: 10, price: 1 }, { upTo: Infinity, price: 0.5 }])).toBe(5);
+    expect(
+      tieredCost(15, [
+        { upTo: 10, price: 1 },
+        { upTo: Infinity, price: 0.5 },
+      ]),
+    ).toBe(12.5);
+    expect(
+      tieredCost(5, [
+        { upTo: 10, price: 1 },
+        { upTo: Infinity, price: 0.5 },
+      ]),
+    ).toBe(5);
     // API Gateway: $1.00/M for the first billion, $0.80/M above.
     expect(apiGatewayMessagesCost(1e9)).toBeCloseTo(1000, 6);
     expect(apiGatewayMessagesCost(1.5e9)).toBeCloseTo(1000 + 400, 6);
@@ -122,7 +132,10 @@ describe('monthly cost', () => {
     const cost = monthlyCost(at(1_000_000));
     expect(cost.apiGatewayConnectionMinutes).toBeCloseTo(((1e6 * 1.5 * 480 * 30) / 1e6) * 0.25, 6);
     const { total, ...services } = cost;
-    expect(total).toBeCloseTo(Object.values(services).reduce((n, v) => n + v, 0), 6);
+    expect(total).toBeCloseTo(
+      Object.values(services).reduce((n, v) => n + v, 0),
+      6,
+    );
     // Linear in users, apart from the volume tiers.
     expect(monthlyCost(at(200_000)).total).toBeGreaterThan(monthlyCost(at(100_000)).total * 1.9);
   });
@@ -199,7 +212,7 @@ describe('storage', () => {
   it('puts the table-class break-even at the same months of data whatever the scale', () => {
     // Per message: 3 WRU at +$0.15625/M; 2.5 RRU (head item, and 5 sync units per connection, 0.3 connections per message)
     // at +$0.03125/M; against $0.15 per GB-month saved on a 1,224 B item.
-    const expected = ((3 * 0.15625 + 2.5 * 0.03125) / 1e6) / ((1224 / GB) * 0.15);
+    const expected = (3 * 0.15625 + 2.5 * 0.03125) / 1e6 / ((1224 / GB) * 0.15);
     expect(tableClassComparison(at(100_000), 12, 90).breakEvenMonths).toBeCloseTo(expected, 6);
     expect(tableClassComparison(at(10_000_000), 12, 90).breakEvenMonths).toBeCloseTo(expected, 6);
     expect(tableClassComparison(at(1_000_000), 12, 90).cheaper).toBe('Standard');

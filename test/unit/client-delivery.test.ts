@@ -64,9 +64,7 @@ describe('ParleyClient ordered delivery', () => {
     expect(seqsOf(t.events.message)).toEqual([1]);
     await t.clock.advance(250);
     expect(seqsOf(t.events.message)).toEqual([1, 2, 3, 4]);
-    expect(server.requestsOf('history')).toEqual([
-      expect.objectContaining({ conversationId: dm.conversationId, beforeSeq: 4, limit: 2 }),
-    ]);
+    expect(server.requestsOf('history')).toEqual([expect.objectContaining({ conversationId: dm.conversationId, beforeSeq: 4, limit: 2 })]);
     t.client.close();
   });
 
@@ -97,13 +95,15 @@ describe('ParleyClient ordered delivery', () => {
     await t.clock.advance(500);
     expect(seqsOf(t.events.message)).toEqual([1]);
     // Bob's other device reports it received #2: #2 exists, so Alice must have it too.
-    server.live.find((c) => c.userId === 'alice')!.deliver({
-      type: 'receipt',
-      conversationId: dm.conversationId,
-      userId: 'bob',
-      lastDeliveredSeq: 2,
-      lastReadSeq: 2,
-    });
+    server.live
+      .find((c) => c.userId === 'alice')!
+      .deliver({
+        type: 'receipt',
+        conversationId: dm.conversationId,
+        userId: 'bob',
+        lastDeliveredSeq: 2,
+        lastReadSeq: 2,
+      });
     await t.clock.advance(100);
     expect(seqsOf(t.events.message)).toEqual([1, 2]);
     t.client.close();
@@ -220,8 +220,7 @@ describe('ParleyClient ordered delivery', () => {
     const server = new FakeParleyServer();
     const dm = server.seedConversation('direct', ['alice', 'bob']);
     const t = createTestClient(server, 'alice');
-    server.interceptReply = (_c, r, reply) =>
-      r.action === 'sync' ? { ...reply, conversations: [], nextFrom: dm.conversationId } : undefined;
+    server.interceptReply = (_c, r, reply) => (r.action === 'sync' ? { ...reply, conversations: [], nextFrom: dm.conversationId } : undefined);
     void t.client.connect();
     await t.clock.advance(5_000);
     expect(t.events.error.some((e) => /no progress/.test(e.message))).toBe(true);
@@ -236,9 +235,7 @@ describe('ParleyClient ordered delivery', () => {
     const t = createTestClient(server, 'alice');
     let failures = 1;
     server.interceptReply = (_c, r) =>
-      r.action === 'sync' && failures-- > 0
-        ? { type: 'error', requestId: r.requestId, code: 'internal', message: 'boom' }
-        : undefined;
+      r.action === 'sync' && failures-- > 0 ? { type: 'error', requestId: r.requestId, code: 'internal', message: 'boom' } : undefined;
     await connectNow(t);
     expect(server.connections).toHaveLength(2);
     expect(seqsOf(t.events.message)).toEqual([1]);

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { FakeParleyServer } from '../../client/testing/fake-server.js';
 import { connectNow, createTestClient, drive } from '../../client/testing/harness.js';
 
-
 describe('ParleyClient conversation lifecycle', () => {
   it('emits message only for chat messages and applies edits, reactions, deletes and removals', async () => {
     const server = new FakeParleyServer();

@@ -10,9 +10,7 @@ describe('ParleyClient receipts, presence and typing', () => {
     for (let i = 0; i < 5; i++) server.postSilently('bob', dm.conversationId, `m${i}`);
     const t = createTestClient(server, 'alice');
     await connectNow(t);
-    expect(server.requestsOf('ack')).toEqual([
-      expect.objectContaining({ conversationId: dm.conversationId, kind: 'delivered', seq: 5 }),
-    ]);
+    expect(server.requestsOf('ack')).toEqual([expect.objectContaining({ conversationId: dm.conversationId, kind: 'delivered', seq: 5 })]);
     expect(server.receiptOf(dm.conversationId, 'alice')).toEqual({ lastDeliveredSeq: 5, lastReadSeq: 0 });
     t.client.close();
   });
@@ -52,9 +50,7 @@ describe('ParleyClient receipts, presence and typing', () => {
     await clock.advance(10);
     expect(bob.events.message.map((m) => m.body)).toEqual(['did you read this?']);
     // Bob's client acked delivery on its own:
-    expect(alice.client.receiptsOf(dm.conversationId)).toContainEqual(
-      expect.objectContaining({ userId: 'bob', lastDeliveredSeq: seq, lastReadSeq: 0 }),
-    );
+    expect(alice.client.receiptsOf(dm.conversationId)).toContainEqual(expect.objectContaining({ userId: 'bob', lastDeliveredSeq: seq, lastReadSeq: 0 }));
     await bob.client.markRead(dm.conversationId, seq);
     await clock.advance(10);
     expect(alice.events.receipt.at(-1)).toEqual({ conversationId: dm.conversationId, userId: 'bob', lastDeliveredSeq: seq, lastReadSeq: seq });
@@ -184,9 +180,12 @@ describe('ParleyClient receipts, presence and typing', () => {
     expect(bob.events.conversation).toHaveLength(2);
     const dm = await bob.client.createDirect('alice');
     expect(dm.kind).toBe('direct');
-    expect(bob.client.knownConversations().map((c) => c.conversationId).sort()).toEqual(
-      [dm.conversationId, group.conversationId].sort(),
-    );
+    expect(
+      bob.client
+        .knownConversations()
+        .map((c) => c.conversationId)
+        .sort(),
+    ).toEqual([dm.conversationId, group.conversationId].sort());
     alice.client.close();
     bob.client.close();
   });

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { FakeParleyServer } from '../../client/testing/fake-server.js';
 import { connectNow, createTestClient, drive } from '../../client/testing/harness.js';
 
-
 const day = 24 * 3600 * 1000;
 
 describe('ParleyClient and retention', () => {
@@ -20,8 +19,7 @@ describe('ParleyClient and retention', () => {
     await alice.clock.advance(500);
 
     // Bob misses seqs 2 and 3; by the time he notices, they expired.
-    server.interceptPush = (connection, frame) =>
-      connection.userId === 'bob' && frame.type === 'message' ? 'drop' : undefined;
+    server.interceptPush = (connection, frame) => (connection.userId === 'bob' && frame.type === 'message' ? 'drop' : undefined);
     await drive(alice.clock, alice.client.send(id, 'gone 1').acked);
     await drive(alice.clock, alice.client.send(id, 'gone 2').acked);
     server.interceptPush = undefined;

@@ -28,10 +28,19 @@ function expectRefused<S extends string>(table: TransitionTable<S>, from: S, to:
 }
 
 const ack = (conversationId: string, clientMessageId: string, seq: number): SendAck => ({
-  conversationId, clientMessageId, seq, createdAt: '2026-12-01T00:00:00.000Z', duplicate: false,
+  conversationId,
+  clientMessageId,
+  seq,
+  createdAt: '2026-12-01T00:00:00.000Z',
+  duplicate: false,
 });
 const msg = (seq: number, conversationId = 'c1'): Message => ({
-  conversationId, seq, senderId: 'bob', clientMessageId: `m${seq}`, body: `#${seq}`, createdAt: '2026-12-01T00:00:00.000Z',
+  conversationId,
+  seq,
+  senderId: 'bob',
+  clientMessageId: `m${seq}`,
+  body: `#${seq}`,
+  createdAt: '2026-12-01T00:00:00.000Z',
 });
 
 describe('StateMachine', () => {
@@ -113,7 +122,15 @@ describe('connection state machine', () => {
       heartbeat: () => new Promise(() => undefined),
     };
     const connection = new Connection(
-      { url: 'wss://x', token: () => 'tok', WebSocket: HandSocket, clock, random: () => 0.5, backoff: { baseMs: 1000, maxMs: 8000 }, opts: resolveOptions({ url: 'wss://x', token: () => 'tok' }) },
+      {
+        url: 'wss://x',
+        token: () => 'tok',
+        WebSocket: HandSocket,
+        clock,
+        random: () => 0.5,
+        backoff: { baseMs: 1000, maxMs: 8000 },
+        opts: resolveOptions({ url: 'wss://x', token: () => 'tok' }),
+      },
       hooks,
     );
     return { clock, statuses, calls, connection };
@@ -178,10 +195,15 @@ describe('request state machine', () => {
   const setup = (open: boolean) => {
     const clock = new ManualClock();
     const written: string[] = [];
-    const transport = { isClosed: () => false, isOpen: () => open, write: (frame: string) => {
+    const transport = {
+      isClosed: () => false,
+      isOpen: () => open,
+      write: (frame: string) => {
         written.push(frame);
         return true;
-      }, limits: () => defaultClientLimits };
+      },
+      limits: () => defaultClientLimits,
+    };
     return { clock, written, tracker: new RequestTracker(clock, transport), setOpen: (value: boolean) => (open = value) };
   };
 
@@ -251,10 +273,11 @@ describe('outbox state machine', () => {
     const hooks: OutboxHooks = {
       isOpen: () => true,
       limits: () => defaultClientLimits,
-      send: (entry) => new Promise<SendAck>((resolve) => {
-        sent.push(entry.body);
-        replies.set(entry.clientMessageId, resolve);
-      }),
+      send: (entry) =>
+        new Promise<SendAck>((resolve) => {
+          sent.push(entry.body);
+          replies.set(entry.clientMessageId, resolve);
+        }),
       onAcked: () => undefined,
       onFailed: () => undefined,
       onChange: () => undefined,

@@ -126,14 +126,17 @@ describe('durable client state', () => {
 describe('storage implementations', () => {
   it.each([
     ['MemoryStorage', () => new MemoryStorage()],
-    ['AsyncStorageAdapter', () => {
-      const map = new Map<string, string>();
-      return new AsyncStorageAdapter({
-        getItem: async (key: string) => map.get(key),
-        setItem: async (key: string, value: string) => void map.set(key, value),
-        removeItem: async (key: string) => void map.delete(key),
-      });
-    }],
+    [
+      'AsyncStorageAdapter',
+      () => {
+        const map = new Map<string, string>();
+        return new AsyncStorageAdapter({
+          getItem: async (key: string) => map.get(key),
+          setItem: async (key: string, value: string) => void map.set(key, value),
+          removeItem: async (key: string) => void map.delete(key),
+        });
+      },
+    ],
     ['IndexedDbStorage', () => new IndexedDbStorage({ indexedDB, databaseName: `kv-${Math.random()}` })],
   ] as Array<[string, () => ClientStorage]>)('%s reads back what it wrote, overwrites and removes', async (_name, make) => {
     const storage = make();

@@ -105,7 +105,10 @@ describe('ParleyClient token lifetime', () => {
     expect(t.client.status.state).toBe('online');
     t.server.post('bob', conversation.conversationId, 'after');
     await t.clock.advance(10);
-    expect(t.events.message.map((m) => [m.seq, m.body])).toEqual([[1, 'before'], [2, 'after']]);
+    expect(t.events.message.map((m) => [m.seq, m.body])).toEqual([
+      [1, 'before'],
+      [2, 'after'],
+    ]);
     expect(t.events.status.filter((s) => s.state === 'waiting').map((s) => [s.reason, s.retryInMs])).toEqual([['token refresh', 0]]);
     t.client.close();
   });

@@ -6,7 +6,9 @@ import { ManualClock } from '../../client/testing/manual-clock.js';
 import { ChatState, canRemove, eventText } from '../../web/src/chat-state.js';
 
 const shown = (state: ChatState, id: string) =>
-  state.messages(id).map((m) => ({ body: m.body, edited: m.edited, deleted: m.deleted, reactions: m.reactions.map((r) => `${r.emoji}${r.count}${r.mine ? '*' : ''}`) }));
+  state
+    .messages(id)
+    .map((m) => ({ body: m.body, edited: m.edited, deleted: m.deleted, reactions: m.reactions.map((r) => `${r.emoji}${r.count}${r.mine ? '*' : ''}`) }));
 
 async function pair(server: FakeParleyServer) {
   const clock = new ManualClock();
@@ -27,9 +29,7 @@ describe('web ChatState', () => {
     server.interceptRequest = (_c, r) => (hold && r.action === 'send' ? 'drop' : undefined);
     aliceState.send('  hello  ');
     await clock.advance(0);
-    expect(aliceState.messages(dm.conversationId)).toEqual([
-      expect.objectContaining({ seq: null, body: 'hello', mine: true, mark: 'pending' }),
-    ]);
+    expect(aliceState.messages(dm.conversationId)).toEqual([expect.objectContaining({ seq: null, body: 'hello', mine: true, mark: 'pending' })]);
     hold = false;
     bob.client.close(); // offline: the message can be stored but not delivered
     await clock.advance(11_000); // request timeout, then the resend
@@ -76,9 +76,7 @@ describe('web ChatState', () => {
     for (const body of ['a', 'b', 'c']) await alice.client.send(dm.conversationId, body).acked;
     await bob.client.send(dm.conversationId, 'mine').acked;
     await clock.advance(10);
-    expect(bobState.conversations()).toEqual([
-      expect.objectContaining({ conversationId: dm.conversationId, title: 'alice', unread: 3, preview: 'You: mine' }),
-    ]);
+    expect(bobState.conversations()).toEqual([expect.objectContaining({ conversationId: dm.conversationId, title: 'alice', unread: 3, preview: 'You: mine' })]);
     expect(aliceState.conversations()[0]).toMatchObject({ title: 'bob', peer: { userId: 'bob', status: 'online' } });
     await bobState.open(dm.conversationId);
     await clock.advance(10);
@@ -97,7 +95,10 @@ describe('web ChatState', () => {
     for (let i = 1; i <= 75; i++) server.postSilently('bob', dm.conversationId, `m${i}`);
     const clock = new ManualClock();
     // A returning user whose cursor is already at the end: nothing is re-delivered, the view pages history.
-    const alice = createTestClient(server, 'alice', { clock, cursorStore: new MemoryCursorStore({ [dm.conversationId]: { seq: 75, epoch: dm.epoch ?? null } }) });
+    const alice = createTestClient(server, 'alice', {
+      clock,
+      cursorStore: new MemoryCursorStore({ [dm.conversationId]: { seq: 75, epoch: dm.epoch ?? null } }),
+    });
     await connectNow(alice);
     expect(alice.events.message).toEqual([]);
     const state = new ChatState(alice.client, 'alice');
@@ -169,7 +170,10 @@ describe('web ChatState: conversation lifecycle', () => {
     expect(shown(bobState, dm.conversationId)).toEqual([{ body: 'hi!', edited: true, deleted: false, reactions: ['👍1'] }]);
 
     // A returning device whose cursor is at the end reads the message from history, then a live reaction follows.
-    const bobLater = createTestClient(server, 'bob', { clock, cursorStore: new MemoryCursorStore({ [dm.conversationId]: { seq: 3, epoch: dm.epoch ?? null } }) });
+    const bobLater = createTestClient(server, 'bob', {
+      clock,
+      cursorStore: new MemoryCursorStore({ [dm.conversationId]: { seq: 3, epoch: dm.epoch ?? null } }),
+    });
     await connectNow(bobLater);
     const laterState = new ChatState(bobLater.client, 'bob');
     await drive(clock, laterState.open(dm.conversationId));
@@ -182,7 +186,7 @@ describe('web ChatState: conversation lifecycle', () => {
     for (const c of [alice, bob, bobLater]) c.client.close();
   });
 
-  it('shows membership events inline, offers actions by role, and ends a removed member\'s view', async () => {
+  it("shows membership events inline, offers actions by role, and ends a removed member's view", async () => {
     const server = new FakeParleyServer();
     const clock = new ManualClock();
     const clients = Object.fromEntries(['alice', 'bob', 'carol'].map((u) => [u, createTestClient(server, u, { clock })]));
@@ -265,13 +269,13 @@ describe('web ChatState: conversation lifecycle', () => {
     expect(eventText({ ...base, kind: 'member_added', senderId: 'alice', userIds: ['bob', 'dave'] })).toBe('alice added bob, dave');
     expect(eventText({ ...base, kind: 'member_left', senderId: 'bob', userIds: ['bob'] })).toBe('bob left');
     expect(eventText({ ...base, kind: 'role_changed', senderId: 'alice', userIds: ['carol'], role: 'admin' })).toBe('carol is now admin');
-    expect([canRemove('owner', 'admin'), canRemove('admin', 'member'), canRemove('admin', 'admin'), canRemove('member', 'member'), canRemove(null, 'member')]).toEqual([
-      true,
-      true,
-      false,
-      false,
-      false,
-    ]);
+    expect([
+      canRemove('owner', 'admin'),
+      canRemove('admin', 'member'),
+      canRemove('admin', 'admin'),
+      canRemove('member', 'member'),
+      canRemove(null, 'member'),
+    ]).toEqual([true, true, false, false, false]);
   });
 });
 

@@ -36,7 +36,10 @@ class FakeSqs implements SqsLike {
     }
     if (command instanceof StartMessageMoveTaskCommand) {
       if (this.moveTasks === 'unsupported') throw Object.assign(new Error('Unknown action: StartMessageMoveTask'), { name: 'InvalidAction' });
-      expect(command.input).toEqual({ SourceArn: 'arn:aws:sqs:eu-west-1:123456789012:parley-fanout-dlq', DestinationArn: 'arn:aws:sqs:eu-west-1:123456789012:parley-fanout' });
+      expect(command.input).toEqual({
+        SourceArn: 'arn:aws:sqs:eu-west-1:123456789012:parley-fanout-dlq',
+        DestinationArn: 'arn:aws:sqs:eu-west-1:123456789012:parley-fanout',
+      });
       return { TaskHandle: 'task-1' };
     }
     if (command instanceof ListMessageMoveTasksCommand) {
@@ -147,7 +150,12 @@ describe('dlq:replay', () => {
   it('takes queue URLs from flags, then the environment, and reads cdk outputs', () => {
     expect(parseArgs(['--queue-url', 'q', '--dlq-url=d', '--list'], {})).toMatchObject({ queueUrl: 'q', dlqUrl: 'd', list: true, mode: 'auto' });
     expect(parseArgs([], { FANOUT_QUEUE_URL: 'eq', FANOUT_DLQ_URL: 'ed' })).toMatchObject({ queueUrl: 'eq', dlqUrl: 'ed', waitSeconds: 600 });
-    expect(parseArgs(['--no-wait', '--max', '3', '--contains', 'grp_x', '--mode', 'copy'], {})).toMatchObject({ waitSeconds: 0, max: 3, contains: 'grp_x', mode: 'copy' });
+    expect(parseArgs(['--no-wait', '--max', '3', '--contains', 'grp_x', '--mode', 'copy'], {})).toMatchObject({
+      waitSeconds: 0,
+      max: 3,
+      contains: 'grp_x',
+      mode: 'copy',
+    });
     expect(() => parseArgs(['--mode', 'yolo'], {})).toThrow(/--mode/);
     expect(() => parseArgs(['--max', '-1'], {})).toThrow(/--max/);
     expect(() => parseArgs(['--frobnicate', '1'], {})).toThrow(/unknown option/);

@@ -34,9 +34,7 @@ describe('fanout', () => {
     await presence.addConnection({ userId: 'carol', connectionId: 'carol-1' }, deps.now(), 60);
     pusher.script = (id) => (id === 'bob-1' ? 'failed' : 'ok');
     await deliverOrRequeue(deps, { kind: 'deliver', event, recipients: ['bob', 'carol'], attempt: 0 });
-    expect(queue.jobs).toEqual([
-      { job: expect.objectContaining({ targets: [{ userId: 'bob', connectionId: 'bob-1' }], attempt: 1 }), delaySeconds: 1 },
-    ]);
+    expect(queue.jobs).toEqual([{ job: expect.objectContaining({ targets: [{ userId: 'bob', connectionId: 'bob-1' }], attempt: 1 }), delaySeconds: 1 }]);
     const retry = queue.jobs[0]!.job;
     if (retry.kind !== 'deliver') throw new Error('expected a deliver job');
     await deliverOrRequeue(deps, retry);

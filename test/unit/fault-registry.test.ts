@@ -1,9 +1,5 @@
 /** The local stack's fault switches: rule validation and matching, and the SDK middleware (no network involved). */
-import {
-  DynamoDBClient,
-  ProvisionedThroughputExceededException,
-  TransactionCanceledException,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ProvisionedThroughputExceededException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +11,12 @@ const nowhere = { endpoint: 'http://127.0.0.1:9', region: 'us-east-1', credentia
 describe('fault rules', () => {
   it('validates rules and explains what is wrong', () => {
     expect(parseFaultRules({ target: 'postToConnection', status: 429, times: 3 })).toHaveLength(1);
-    expect(parseFaultRules([{ target: 'dynamodb:TransactWriteItems', error: 'TransactionCanceledException', reasons: ['ThrottlingError'] }, { target: 'poller:crash', afterRecords: 2 }])).toHaveLength(2);
+    expect(
+      parseFaultRules([
+        { target: 'dynamodb:TransactWriteItems', error: 'TransactionCanceledException', reasons: ['ThrottlingError'] },
+        { target: 'poller:crash', afterRecords: 2 },
+      ]),
+    ).toHaveLength(2);
     expect(() => parseFaultRules({ target: 'lambda:Invoke', error: 'X' })).toThrow(/unknown fault target/);
     expect(() => parseFaultRules({ target: 'postToConnection' })).toThrow(/needs a status/);
     expect(() => parseFaultRules({ target: 'postToConnection', status: 418 })).toThrow(/status/);
@@ -63,7 +64,9 @@ describe('SDK fault middleware', () => {
     installSdkFaults(ddb, 'dynamodb', faults);
     faults.add({ target: 'dynamodb:TransactWriteItems', error: 'TransactionCanceledException', match: 'grp_a' });
     const write = () =>
-      ddb.send(new TransactWriteCommand({ TransactItems: [{ Put: { TableName: 't', Item: { id: 'grp_a' } } }, { Put: { TableName: 't', Item: { id: 'x' } } }] }));
+      ddb.send(
+        new TransactWriteCommand({ TransactItems: [{ Put: { TableName: 't', Item: { id: 'grp_a' } } }, { Put: { TableName: 't', Item: { id: 'x' } } }] }),
+      );
     const error = await write().catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(TransactionCanceledException);
     expect((error as TransactionCanceledException).CancellationReasons).toEqual([
@@ -90,7 +93,9 @@ describe('SDK fault middleware', () => {
     const sqs = new SQSClient({ ...nowhere, maxAttempts: 1 });
     installSdkFaults(sqs, 'sqs', faults);
     faults.add({ target: 'sqs:SendMessageBatch', error: 'RequestThrottled' });
-    await expect(sqs.send(new SendMessageBatchCommand({ QueueUrl: 'http://127.0.0.1:9/000000000000/q', Entries: [{ Id: '1', MessageBody: 'x' }] }))).rejects.toMatchObject({
+    await expect(
+      sqs.send(new SendMessageBatchCommand({ QueueUrl: 'http://127.0.0.1:9/000000000000/q', Entries: [{ Id: '1', MessageBody: 'x' }] })),
+    ).rejects.toMatchObject({
       name: 'RequestThrottled',
       $metadata: { httpStatusCode: 400 },
     });

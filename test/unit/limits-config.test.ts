@@ -61,10 +61,16 @@ describe('limits configuration', () => {
     const conversationId = group.conversationId;
 
     expect(await call({ action: 'send', conversationId, clientMessageId: 'big', body: 'x'.repeat(500) })).toMatchObject({ code: 'payload_too_large' });
-    expect(await call({ action: 'send', conversationId, clientMessageId: 'long', body: 'x'.repeat(11) })).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/^body/) });
+    expect(await call({ action: 'send', conversationId, clientMessageId: 'long', body: 'x'.repeat(11) })).toMatchObject({
+      code: 'bad_request',
+      message: expect.stringMatching(/^body/),
+    });
     expect(await call({ action: 'createConversation', kind: 'group', title: 't', members: ['b', 'c', 'd', 'e'] })).toMatchObject({ code: 'limit_exceeded' });
     expect(await call({ action: 'createConversation', kind: 'group', title: 't', members: ['b', 'c', 'd', 'e', 'f'] })).toMatchObject({ code: 'bad_request' });
-    expect(await call({ action: 'addMembers', conversationId, members: ['c', 'd', 'e'] })).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/^members/) });
+    expect(await call({ action: 'addMembers', conversationId, members: ['c', 'd', 'e'] })).toMatchObject({
+      code: 'bad_request',
+      message: expect.stringMatching(/^members/),
+    });
     expect(await call({ action: 'addMembers', conversationId, members: ['c', 'd'] })).toMatchObject({ type: 'conversation' });
     expect(await call({ action: 'addMembers', conversationId, members: ['e'] })).toMatchObject({ code: 'limit_exceeded' });
 
@@ -78,7 +84,10 @@ describe('limits configuration', () => {
     expect(await call({ action: 'typing', conversationId, state: 'start' })).toMatchObject({ type: 'ok' });
     expect(await call({ action: 'typing', conversationId, state: 'stop' })).toMatchObject({ code: 'rate_limited', retryAfterMs: 1000 });
     // Rate limits are per connection.
-    const other = await route({ body: JSON.stringify({ action: 'typing', requestId: 'o', conversationId, state: 'stop' }) }, { userId: 'alice', connectionId: 'alice-2' });
+    const other = await route(
+      { body: JSON.stringify({ action: 'typing', requestId: 'o', conversationId, state: 'stop' }) },
+      { userId: 'alice', connectionId: 'alice-2' },
+    );
     expect(other).toMatchObject({ type: 'ok' });
   });
 });

@@ -10,8 +10,18 @@ describe('local IAM', () => {
     connect: [{ effect: 'Allow', actions: ['dynamodb:UpdateItem'], resources: [table('parley-presence')], conditional: false }],
     disconnect: [],
     actions: [
-      { effect: 'Allow', actions: ['dynamodb:Query', 'dynamodb:GetItem'], resources: [table('parley-members'), `${table('parley-members')}/index/byUser`], conditional: false },
-      { effect: 'Allow', actions: ['execute-api:ManageConnections'], resources: ['arn:aws:execute-api:us-east-1:000000000000:abc123/local/*/@connections/*'], conditional: false },
+      {
+        effect: 'Allow',
+        actions: ['dynamodb:Query', 'dynamodb:GetItem'],
+        resources: [table('parley-members'), `${table('parley-members')}/index/byUser`],
+        conditional: false,
+      },
+      {
+        effect: 'Allow',
+        actions: ['execute-api:ManageConnections'],
+        resources: ['arn:aws:execute-api:us-east-1:000000000000:abc123/local/*/@connections/*'],
+        conditional: false,
+      },
       { effect: 'Deny', actions: ['dynamodb:*'], resources: [`${table('parley-members')}/index/secret`], conditional: false },
       { effect: 'Allow', actions: ['dynamodb:*'], resources: ['*'], conditional: true },
     ],
@@ -29,8 +39,18 @@ describe('local IAM', () => {
 
   it('matches wildcards, actions case-insensitively, and lets an explicit Deny win', () => {
     expect(iam.allows('fanout', { action: 'sqs:SendMessage', resource: 'arn:aws:sqs:us-east-1:000000000000:parley-fanout' })).toBe(true);
-    expect(iam.allows('actions', { action: 'execute-api:ManageConnections', resource: 'arn:aws:execute-api:us-east-1:000000000000:abc123/local/POST/@connections/Xy=' })).toBe(true);
-    expect(iam.allows('actions', { action: 'execute-api:ManageConnections', resource: 'arn:aws:execute-api:us-east-1:000000000000:other/local/POST/@connections/Xy=' })).toBe(false);
+    expect(
+      iam.allows('actions', {
+        action: 'execute-api:ManageConnections',
+        resource: 'arn:aws:execute-api:us-east-1:000000000000:abc123/local/POST/@connections/Xy=',
+      }),
+    ).toBe(true);
+    expect(
+      iam.allows('actions', {
+        action: 'execute-api:ManageConnections',
+        resource: 'arn:aws:execute-api:us-east-1:000000000000:other/local/POST/@connections/Xy=',
+      }),
+    ).toBe(false);
     expect(iam.allows('actions', { action: 'dynamodb:Query', resource: `${table('parley-members')}/index/secret` })).toBe(false);
     expect(wildcardMatch('a?c', 'abc', false)).toBe(true);
     expect(wildcardMatch('a.c', 'abc', false)).toBe(false);
@@ -52,7 +72,9 @@ describe('local IAM', () => {
       requiredPermissions(
         'dynamodb',
         'TransactWriteItems',
-        { TransactItems: [{ Put: { TableName: 'm' } }, { Update: { TableName: 'h' } }, { ConditionCheck: { TableName: 'c' } }, { Delete: { TableName: 'd' } }] },
+        {
+          TransactItems: [{ Put: { TableName: 'm' } }, { Update: { TableName: 'h' } }, { ConditionCheck: { TableName: 'c' } }, { Delete: { TableName: 'd' } }],
+        },
         arns,
       ),
     ).toEqual([

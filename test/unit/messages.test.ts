@@ -49,7 +49,9 @@ describe('sendMessage', () => {
     // The first item gives the timeline its epoch (concurrent first senders would each propose one).
     await sendMessage(env.deps, alice, { conversationId: group.conversationId, clientMessageId: 'first', body: 'first' });
     const acks = await Promise.all(
-      members.map((userId) => sendMessage(env.deps, { userId, connectionId: `${userId}-1` }, { conversationId: group.conversationId, clientMessageId: 'm', body: userId })),
+      members.map((userId) =>
+        sendMessage(env.deps, { userId, connectionId: `${userId}-1` }, { conversationId: group.conversationId, clientMessageId: 'm', body: userId }),
+      ),
     );
     expect(acks.map((ack) => ack.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 2));
     expect(env.metrics.values.seqConflictRetries).toBeUndefined();
@@ -68,7 +70,9 @@ describe('sendMessage', () => {
       env.messages.allocate = allocate;
       return allocate(...args);
     };
-    await expect(sendMessage(env.deps, bob, { conversationId: group.conversationId, clientMessageId: 'x', body: 'x' })).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(sendMessage(env.deps, bob, { conversationId: group.conversationId, clientMessageId: 'x', body: 'x' })).rejects.toMatchObject({
+      code: 'forbidden',
+    });
     expect(await env.messages.claimOf(JSON.stringify([group.conversationId, 'bob', 'x']))).toBeUndefined();
     expect(env.conversations.conversations.get(group.conversationId)!.lastSeq).toBe(0);
   });
@@ -113,7 +117,7 @@ describe('sendMessage', () => {
     env.pusher.posts.length = 0;
     env.queue.jobs.length = 0;
     expect(await sendMessage(env.deps, alice, input)).toMatchObject({ seq: first.seq, duplicate: true });
-    const recipients = env.queue.jobs.flatMap(({ job }) => (job.kind === 'deliver' ? job.recipients ?? [] : []));
+    const recipients = env.queue.jobs.flatMap(({ job }) => (job.kind === 'deliver' ? (job.recipients ?? []) : []));
     expect(recipients).toEqual(['carol']);
     expect(env.pusher.posts).toHaveLength(0);
     await env.conversations.advanceReceipt(group.conversationId, 'carol', 'delivered', first.seq);
@@ -124,12 +128,10 @@ describe('sendMessage', () => {
 
   it('rejects non-members and unknown conversations', async () => {
     const { deps, conversation } = await setup();
-    await expect(
-      sendMessage(deps, mallory, { conversationId: conversation.conversationId, clientMessageId: 'x', body: 'x' }),
-    ).rejects.toMatchObject({ code: 'forbidden' });
-    await expect(
-      sendMessage(deps, alice, { conversationId: 'grp_nope', clientMessageId: 'x', body: 'x' }),
-    ).rejects.toMatchObject({ code: 'not_found' });
+    await expect(sendMessage(deps, mallory, { conversationId: conversation.conversationId, clientMessageId: 'x', body: 'x' })).rejects.toMatchObject({
+      code: 'forbidden',
+    });
+    await expect(sendMessage(deps, alice, { conversationId: 'grp_nope', clientMessageId: 'x', body: 'x' })).rejects.toMatchObject({ code: 'not_found' });
   });
 
   it('rate limits sends per connection', async () => {

@@ -77,7 +77,9 @@ function checkExample(example: Example): { names?: string; problem?: string } {
   const value = example.value as Record<string, unknown>;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { problem: 'not a JSON object' };
   const issues = (result: { success: boolean; error?: { issues: unknown[] } }) =>
-    result.success ? undefined : JSON.stringify(result.error?.issues.map((issue) => issue as { path: unknown; message: unknown }).map(({ path, message }) => ({ path, message })));
+    result.success
+      ? undefined
+      : JSON.stringify(result.error?.issues.map((issue) => issue as { path: unknown; message: unknown }).map(({ path, message }) => ({ path, message })));
   if ('action' in value) {
     const action = value.action as ActionName;
     if (!(actions as readonly unknown[]).includes(action)) return { problem: `unknown action ${String(value.action)}` };
@@ -118,7 +120,12 @@ describe('PROTOCOL.md examples', () => {
   });
 
   it('documents every action, reply type and pushed event with a valid example', () => {
-    const valid = new Set(examples.map(checkExample).filter(({ problem }) => problem === undefined).map(({ names }) => names));
+    const valid = new Set(
+      examples
+        .map(checkExample)
+        .filter(({ problem }) => problem === undefined)
+        .map(({ names }) => names),
+    );
     const wanted = [
       ...actions.map((action) => `request:${action}`),
       ...new Set([...Object.values(replyTypes).map((type) => `reply:${type}`), 'reply:error']),
@@ -144,7 +151,9 @@ describe('the example checker', () => {
     expect(check('{"action": "heartbeat", "requestId": "r1"}')).toEqual({ names: 'request:heartbeat', problem: undefined });
     expect(check('{"type": "ok", "requestId": "r1"}')).toEqual({ names: 'reply:ok', problem: undefined });
     expect(check('{"type": "typing", "conversationId": "dm_a", "userId": "bob", "state": "stop"}')).toEqual({ names: 'event:typing', problem: undefined });
-    expect(check('{"conversationId": "dm_a", "seq": 1, "senderId": "a", "clientMessageId": "m", "body": "x", "createdAt": "t"}', 'Message').problem).toBeUndefined();
+    expect(
+      check('{"conversationId": "dm_a", "seq": 1, "senderId": "a", "clientMessageId": "m", "body": "x", "createdAt": "t"}', 'Message').problem,
+    ).toBeUndefined();
   });
 
   it('reads several values from one block and reports text that is not JSON', () => {

@@ -99,8 +99,17 @@ describe('send retries', () => {
 
   it('maps a TransactionConflict to a retryable conflict and a failed lastSeq condition to the current lastSeq', async () => {
     const input = { conversationId: 'grp_x', senderId: 'alice', clientMessageId: 'c', body: 'b', createdAt: '2026-11-22T10:00:00.000Z', epoch: 'e1' };
-    const store = (error: unknown) => new DynamoMessageStore(scriptedDdb(() => Promise.reject(error)), 'm', 'i');
-    await expect(store(cancelled('TransactionConflict', 'None', 'None')).append(input, 4, 60)).resolves.toEqual({ status: 'conflict', lastSeq: 4, epoch: 'e1' });
+    const store = (error: unknown) =>
+      new DynamoMessageStore(
+        scriptedDdb(() => Promise.reject(error)),
+        'm',
+        'i',
+      );
+    await expect(store(cancelled('TransactionConflict', 'None', 'None')).append(input, 4, 60)).resolves.toEqual({
+      status: 'conflict',
+      lastSeq: 4,
+      epoch: 'e1',
+    });
     await expect(
       store(cancelled({ Code: 'ConditionalCheckFailed', Item: { lastSeq: 9, epoch: 'e1', members: new Set(['alice']) } }, 'None', 'None')).append(input, 4, 60),
     ).resolves.toEqual({ status: 'conflict', lastSeq: 9, epoch: 'e1', retention: {} });
@@ -115,7 +124,13 @@ describe('send retries', () => {
     const named = (name: string) => Object.assign(new Error('x'), { name });
     // The adapters' AWS errors reach the domain, and so the router, translated.
     const failing = (error: unknown) => translateAwsErrors({ read: async () => Promise.reject(error) });
-    const frameOf = async (error: unknown) => toErrorFrame(await failing(error).read().catch((thrown: unknown) => thrown), 'r');
+    const frameOf = async (error: unknown) =>
+      toErrorFrame(
+        await failing(error)
+          .read()
+          .catch((thrown: unknown) => thrown),
+        'r',
+      );
     for (const error of [
       named('ProvisionedThroughputExceededException'),
       named('ThrottlingException'),

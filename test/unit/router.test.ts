@@ -8,7 +8,10 @@ const alice = { userId: 'alice', connectionId: 'alice-1' };
 function router() {
   const env = memoryDeps();
   const route = createRouter(env.deps);
-  return { ...env, send: (body: unknown, isBase64Encoded = false) => route({ body: typeof body === 'string' ? body : JSON.stringify(body), isBase64Encoded }, alice) };
+  return {
+    ...env,
+    send: (body: unknown, isBase64Encoded = false) => route({ body: typeof body === 'string' ? body : JSON.stringify(body), isBase64Encoded }, alice),
+  };
 }
 
 describe('router', () => {

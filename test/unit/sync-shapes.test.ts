@@ -70,13 +70,20 @@ describe('sync at random shapes', () => {
         // The client's view: what it had, then what the walk delivers.
         const have = new Map<string, number[]>();
         for (const [conversationId, cursor] of Object.entries(cursors)) {
-          if (cursor.epoch === 'e') have.set(conversationId, Array.from({ length: cursor.seq }, (_, i) => i + 1));
+          if (cursor.epoch === 'e')
+            have.set(
+              conversationId,
+              Array.from({ length: cursor.seq }, (_, i) => i + 1),
+            );
         }
         const known = { ...cursors };
         let from: string | undefined;
         for (let pages = 0; ; pages++) {
           expect(pages).toBeLessThan(2000);
-          const ids = Object.keys(known).filter((key) => from === undefined || key >= from).sort().slice(0, 100);
+          const ids = Object.keys(known)
+            .filter((key) => from === undefined || key >= from)
+            .sort()
+            .slice(0, 100);
           const reply = await call({ action: 'sync', cursors: Object.fromEntries(ids.map((key) => [key, known[key]])), limit, ...(from ? { from } : {}) });
           for (const entry of reply.conversations) {
             const seqs = entry.reset ? [] : (have.get(entry.conversationId) ?? []);

@@ -45,7 +45,13 @@ afterEach(() => {
 });
 
 const context = (name: string, requestId: string) =>
-  ({ functionName: `parley-${name}`, awsRequestId: requestId, invokedFunctionArn: `arn:aws:lambda:us-east-1:0:function:parley-${name}`, memoryLimitInMB: '512', functionVersion: '$LATEST' }) as Context;
+  ({
+    functionName: `parley-${name}`,
+    awsRequestId: requestId,
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:0:function:parley-${name}`,
+    memoryLimitInMB: '512',
+    functionVersion: '$LATEST',
+  }) as Context;
 const frame = (connectionId: string, routeKey: string, body: Record<string, unknown>, userId?: string) => ({
   requestContext: { connectionId, routeKey, authorizer: userId ? { userId } : null },
   body: JSON.stringify(body),
@@ -130,7 +136,10 @@ describe('fanout worker telemetry', () => {
 
   it('on the last receive, counts the dead-lettered pushes and logs their connections with the job keys', async () => {
     memory.pusher.script = (connectionId) => (connectionId === 'dave-1' ? 'failed' : 'ok');
-    const event = withReceiveCount(sqsEvent([deliverJob('grp_dead'), { kind: 'presence', userId: 'nobody', status: 'online', lastSeenAt: null }]), queues.fanout.maxReceiveCount);
+    const event = withReceiveCount(
+      sqsEvent([deliverJob('grp_dead'), { kind: 'presence', userId: 'nobody', status: 'online', lastSeenAt: null }]),
+      queues.fanout.maxReceiveCount,
+    );
     const result = await fanout(event, context('fanout', 'request-4'));
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'm-0' }]);
     expect(emfValues('pushesDeadLettered')).toEqual([1]);
@@ -152,6 +161,9 @@ describe('fanout worker telemetry', () => {
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'm-0' }]);
     expect(emfValues('pushesDeadLettered')).toEqual([]);
     expect(logs().filter((line) => line.level === 'ERROR')).toEqual([]);
-    expect(logs().find((line) => line.level === 'WARN')).toMatchObject({ conversationId: 'grp_retry', connections: [{ userId: 'dave', connectionId: 'dave-1' }] });
+    expect(logs().find((line) => line.level === 'WARN')).toMatchObject({
+      conversationId: 'grp_retry',
+      connections: [{ userId: 'dave', connectionId: 'dave-1' }],
+    });
   });
 });

@@ -217,7 +217,7 @@ export class ChatState {
         const view = this.view(c.conversationId);
         const shown = lastShown(view.messages);
         const last = shown && isChat(shown) ? this.current(view, shown).message : shown;
-        const peerId = c.kind === 'direct' ? c.members.find((m) => m !== this.me) ?? this.me : null;
+        const peerId = c.kind === 'direct' ? (c.members.find((m) => m !== this.me) ?? this.me) : null;
         return {
           conversationId: c.conversationId,
           kind: c.kind,
@@ -230,7 +230,7 @@ export class ChatState {
               ? eventText(last)
               : `${last.senderId === this.me ? 'You: ' : c.kind === 'group' ? `${last.senderId}: ` : ''}${last.deleted ? 'message deleted' : last.body}`,
           lastActivity: view.lastActivity || c.createdAt || '',
-          peer: peerId ? this.client.presenceOf(peerId) ?? { userId: peerId, status: 'unknown', lastSeenAt: null } : null,
+          peer: peerId ? (this.client.presenceOf(peerId) ?? { userId: peerId, status: 'unknown', lastSeenAt: null }) : null,
         };
       })
       .sort((a, b) => (a.lastActivity < b.lastActivity ? 1 : a.lastActivity > b.lastActivity ? -1 : 0));
@@ -311,9 +311,7 @@ export class ChatState {
     const others = (conversation?.members ?? []).filter((m) => m !== this.me);
     const receipts = this.client.receiptsOf(conversationId).filter((r) => others.includes(r.userId));
     const everyone = (pick: (r: { lastDeliveredSeq: number; lastReadSeq: number }) => number) =>
-      others.length === 0
-        ? Infinity
-        : Math.min(...others.map((u) => pick(receipts.find((r) => r.userId === u) ?? { lastDeliveredSeq: 0, lastReadSeq: 0 })));
+      others.length === 0 ? Infinity : Math.min(...others.map((u) => pick(receipts.find((r) => r.userId === u) ?? { lastDeliveredSeq: 0, lastReadSeq: 0 })));
     const readBy = everyone((r) => r.lastReadSeq);
     const deliveredTo = everyone((r) => Math.max(r.lastDeliveredSeq, r.lastReadSeq));
     const view = this.view(conversationId);
@@ -383,7 +381,7 @@ export class ChatState {
           me,
           presence: me
             ? { userId, status: this.status.state === 'online' ? 'online' : 'offline', lastSeenAt: null }
-            : this.client.presenceOf(userId) ?? { userId, status: 'unknown', lastSeenAt: null },
+            : (this.client.presenceOf(userId) ?? { userId, status: 'unknown', lastSeenAt: null }),
           canRemove: conversation.kind === 'group' && !me && canRemove(myRole, role),
           assignable: conversation.kind === 'group' && myRole === 'owner' && !me ? (['owner', 'admin', 'member'] as const).filter((r) => r !== role) : [],
         };
@@ -593,15 +591,19 @@ export class ChatState {
     if (ack.seq === null) return;
     const view = this.view(ack.conversationId);
     if (!view.messages.has(ack.seq)) {
-      this.store(view, {
-        conversationId: ack.conversationId,
-        seq: ack.seq,
-        senderId: this.me,
-        clientMessageId: ack.clientMessageId,
-        createdAt: ack.createdAt,
-        ...event,
-        body: event.body ?? '',
-      }, ack.seq);
+      this.store(
+        view,
+        {
+          conversationId: ack.conversationId,
+          seq: ack.seq,
+          senderId: this.me,
+          clientMessageId: ack.clientMessageId,
+          createdAt: ack.createdAt,
+          ...event,
+          body: event.body ?? '',
+        },
+        ack.seq,
+      );
     }
     this.notify();
   }
@@ -617,7 +619,11 @@ export class ChatState {
     if (!id || !this.visible) return;
     const last = this.client.conversation(id)?.lastSeq ?? 0;
     const top = Math.max(last, lastOf(this.view(id).messages)?.seq ?? 0);
-    if (top > 0) this.client.markRead(id, top).then(() => this.notify(), () => undefined);
+    if (top > 0)
+      this.client.markRead(id, top).then(
+        () => this.notify(),
+        () => undefined,
+      );
   }
 
   private view(conversationId: string): ConversationView {

@@ -16,7 +16,14 @@ export function errorText(error: unknown): string {
 
 /** Splits "bob, carol dave" into user ids. */
 export function parseUsers(text: string): string[] {
-  return [...new Set(text.split(/[\s,]+/).map((u) => u.trim()).filter(Boolean))];
+  return [
+    ...new Set(
+      text
+        .split(/[\s,]+/)
+        .map((u) => u.trim())
+        .filter(Boolean),
+    ),
+  ];
 }
 
 /** The label of the button that gives a member `role`. */
@@ -36,7 +43,12 @@ export class GroupPanel {
   private readonly renameInput = h('input', { 'data-testid': 'rename-input', 'aria-label': 'Group title', maxlength: 100, required: true });
   private readonly renameForm = h('form', { class: 'row', 'data-testid': 'rename-form' });
   private readonly memberList = h('ul', { class: 'member-list', 'data-testid': 'member-list' });
-  private readonly addInput = h('input', { 'data-testid': 'add-members-input', 'aria-label': 'Add people', placeholder: 'Add people: dave, erin', autocapitalize: 'none' });
+  private readonly addInput = h('input', {
+    'data-testid': 'add-members-input',
+    'aria-label': 'Add people',
+    placeholder: 'Add people: dave, erin',
+    autocapitalize: 'none',
+  });
   private readonly addForm = h('form', { class: 'row', 'data-testid': 'add-members-form' });
   private readonly notice = h('p', { class: 'muted notice', 'data-testid': 'info-notice', role: 'status' });
   private readonly error = h('p', { class: 'error', 'data-testid': 'info-error', role: 'alert' });
@@ -120,36 +132,53 @@ export class GroupPanel {
 
   private memberNode(conversationId: string, m: MemberRow, group: boolean): HTMLElement {
     const blocked = this.state.isBlocked(m.userId);
-    return h('li', { class: 'member-row', 'data-testid': 'member', 'data-user': m.userId, 'data-role': m.role ?? '' },
+    return h(
+      'li',
+      { class: 'member-row', 'data-testid': 'member', 'data-user': m.userId, 'data-role': m.role ?? '' },
       h('span', { class: 'dot', 'data-testid': 'presence-dot', 'data-user': m.userId, 'data-status': m.presence.status, title: m.presence.status }),
       h('span', { class: 'member-name' }, m.me ? `${m.userId} (you)` : m.userId),
       group && m.role && h('span', { class: `role role-${m.role}`, 'data-testid': 'member-role' }, m.role),
-      h('span', { class: 'member-actions' },
+      h(
+        'span',
+        { class: 'member-actions' },
         ...m.assignable.map((role) =>
-          h('button', {
-            type: 'button',
-            class: 'small',
-            'data-testid': `set-role-${role}`,
-            'aria-label': `${roleLabel(role)}: ${m.userId}`,
-            onclick: () => this.run(this.state.client.setRole(conversationId, m.userId, role), () => `${m.userId} is now ${role}.`),
-          }, roleLabel(role)),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'small',
+              'data-testid': `set-role-${role}`,
+              'aria-label': `${roleLabel(role)}: ${m.userId}`,
+              onclick: () => this.run(this.state.client.setRole(conversationId, m.userId, role), () => `${m.userId} is now ${role}.`),
+            },
+            roleLabel(role),
+          ),
         ),
         m.canRemove &&
-          h('button', {
-            type: 'button',
-            class: 'small danger',
-            'data-testid': 'remove-member',
-            'aria-label': `Remove ${m.userId}`,
-            onclick: () => this.run(this.state.client.removeMembers(conversationId, [m.userId]), () => `Removed ${m.userId}.`),
-          }, 'Remove'),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'small danger',
+              'data-testid': 'remove-member',
+              'aria-label': `Remove ${m.userId}`,
+              onclick: () => this.run(this.state.client.removeMembers(conversationId, [m.userId]), () => `Removed ${m.userId}.`),
+            },
+            'Remove',
+          ),
         !m.me &&
-          h('button', {
-            type: 'button',
-            class: 'small secondary',
-            'data-testid': blocked ? 'unblock-user' : 'block-user',
-            'aria-label': `${blocked ? 'Unblock' : 'Block'} ${m.userId}`,
-            onclick: () => this.run(blocked ? this.state.unblock(m.userId) : this.state.block(m.userId), () => `${blocked ? 'Unblocked' : 'Blocked'} ${m.userId}.`),
-          }, blocked ? 'Unblock' : 'Block'),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'small secondary',
+              'data-testid': blocked ? 'unblock-user' : 'block-user',
+              'aria-label': `${blocked ? 'Unblock' : 'Block'} ${m.userId}`,
+              onclick: () =>
+                this.run(blocked ? this.state.unblock(m.userId) : this.state.block(m.userId), () => `${blocked ? 'Unblocked' : 'Blocked'} ${m.userId}.`),
+            },
+            blocked ? 'Unblock' : 'Block',
+          ),
       ),
     );
   }

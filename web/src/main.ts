@@ -54,7 +54,14 @@ function showLogin(config: WebConfig, error = ''): void {
   input.id = 'user';
   replaceChildren(
     root,
-    h('main', { class: 'login' }, h('h1', {}, 'Parley'), h('p', { class: 'muted' }, 'Local development sign-in'), form, error && h('p', { class: 'error' }, error)),
+    h(
+      'main',
+      { class: 'login' },
+      h('h1', {}, 'Parley'),
+      h('p', { class: 'muted' }, 'Local development sign-in'),
+      form,
+      error && h('p', { class: 'error' }, error),
+    ),
   );
   input.focus();
 }
@@ -80,7 +87,10 @@ function startChat(config: WebConfig, user: string): void {
   addEventListener('online', () => client.reconnectNow());
   document.addEventListener('visibilitychange', () => state.setVisible(document.visibilityState === 'visible'));
   state.setVisible(document.visibilityState === 'visible');
-  void client.connect().then(() => state.loadConversations()).catch((error: unknown) => ui.toast(String(error)));
+  void client
+    .connect()
+    .then(() => state.loadConversations())
+    .catch((error: unknown) => ui.toast(String(error)));
 }
 
 /** The signed-in chat screen. Built once; `render` updates the parts that change. */
@@ -103,7 +113,19 @@ class ChatView {
   private readonly toasts = h('div', { class: 'toasts', 'aria-live': 'assertive' });
   private readonly meDot = h('span', { class: 'dot', 'data-status': 'unknown' });
   private readonly sendButton = h('button', { type: 'submit', 'data-testid': 'composer-send' }, 'Send');
-  private readonly infoButton = h('button', { type: 'button', class: 'small secondary info-toggle', title: 'Conversation info', 'aria-label': 'Conversation info', 'aria-expanded': 'false', 'data-testid': 'info-button', hidden: true }, 'Info');
+  private readonly infoButton = h(
+    'button',
+    {
+      type: 'button',
+      class: 'small secondary info-toggle',
+      title: 'Conversation info',
+      'aria-label': 'Conversation info',
+      'aria-expanded': 'false',
+      'data-testid': 'info-button',
+      hidden: true,
+    },
+    'Info',
+  );
   private readonly removalBanner = h('div', { class: 'removal', 'data-testid': 'removal-banner', role: 'status', hidden: true });
   private readonly editBar = h('div', { class: 'edit-bar', 'data-testid': 'edit-bar', hidden: true });
   private readonly groupPanel: GroupPanel;
@@ -132,20 +154,31 @@ class ChatView {
   }
 
   mount(): void {
-    const membersInput = h('input', { name: 'members', 'data-testid': 'new-chat-members', placeholder: 'People: bob, carol', required: true, autocapitalize: 'none' });
+    const membersInput = h('input', {
+      name: 'members',
+      'data-testid': 'new-chat-members',
+      placeholder: 'People: bob, carol',
+      required: true,
+      autocapitalize: 'none',
+    });
     const titleInput = h('input', { name: 'title', 'data-testid': 'new-chat-title', placeholder: 'Group title (optional)' });
     replaceChildren(
       this.newChat,
       membersInput,
       titleInput,
-      h('div', { class: 'row' },
+      h(
+        'div',
+        { class: 'row' },
         h('button', { type: 'submit', 'data-testid': 'new-chat-create' }, 'Start chat'),
         h('button', { type: 'button', class: 'secondary', onclick: () => (this.newChat.hidden = true) }, 'Cancel'),
       ),
     );
     this.newChat.addEventListener('submit', (event) => {
       event.preventDefault();
-      const members = membersInput.value.split(/[\s,]+/).map((m) => m.trim()).filter((m) => m && m !== this.state.me);
+      const members = membersInput.value
+        .split(/[\s,]+/)
+        .map((m) => m.trim())
+        .filter((m) => m && m !== this.state.me);
       const title = titleInput.value.trim();
       if (members.length === 0) return;
       const created =
@@ -188,18 +221,46 @@ class ChatView {
     const sidebar = h(
       'aside',
       { class: 'sidebar' },
-      h('header', { class: 'bar' },
+      h(
+        'header',
+        { class: 'bar' },
         h('div', { class: 'me', 'data-testid': 'me' }, this.meDot, this.state.me),
-        h('button', { type: 'button', class: 'icon', title: 'New chat', 'aria-label': 'New chat', 'data-testid': 'new-chat', onclick: () => {
-          this.newChat.hidden = !this.newChat.hidden;
-          if (!this.newChat.hidden) membersInput.focus();
-        } }, '+'),
-        h('button', { type: 'button', class: 'icon', title: 'Settings', 'aria-label': 'Settings', 'data-testid': 'settings-button', onclick: () => {
-          this.settingsPanel.toggle();
-          if (this.settingsPanel.open) this.state.loadInvitations().catch((error: unknown) => this.toast(errorText(error)));
-          this.render();
-        } }, '⚙'),
-        h('button', { type: 'button', class: 'icon', title: 'Sign out', 'aria-label': 'Sign out', 'data-testid': 'sign-out', onclick: () => this.signOut() }, '⎋'),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'icon',
+            title: 'New chat',
+            'aria-label': 'New chat',
+            'data-testid': 'new-chat',
+            onclick: () => {
+              this.newChat.hidden = !this.newChat.hidden;
+              if (!this.newChat.hidden) membersInput.focus();
+            },
+          },
+          '+',
+        ),
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'icon',
+            title: 'Settings',
+            'aria-label': 'Settings',
+            'data-testid': 'settings-button',
+            onclick: () => {
+              this.settingsPanel.toggle();
+              if (this.settingsPanel.open) this.state.loadInvitations().catch((error: unknown) => this.toast(errorText(error)));
+              this.render();
+            },
+          },
+          '⚙',
+        ),
+        h(
+          'button',
+          { type: 'button', class: 'icon', title: 'Sign out', 'aria-label': 'Sign out', 'data-testid': 'sign-out', onclick: () => this.signOut() },
+          '⎋',
+        ),
       ),
       this.newChat,
       this.settingsPanel.element,
@@ -209,7 +270,9 @@ class ChatView {
     const conversation = h(
       'section',
       { class: 'conversation' },
-      h('header', { class: 'bar' },
+      h(
+        'header',
+        { class: 'bar' },
         h('button', { type: 'button', class: 'icon back', 'aria-label': 'Back', 'data-testid': 'back', onclick: () => (location.hash = '') }, '‹'),
         h('div', { class: 'heading' }, this.title, this.subtitle),
         this.infoButton,
@@ -219,10 +282,18 @@ class ChatView {
       this.typing,
       this.removalBanner,
       this.editBar,
-      h('form', { class: 'composer', onsubmit: (event) => {
-        event.preventDefault();
-        this.submit();
-      } }, this.input, this.sendButton),
+      h(
+        'form',
+        {
+          class: 'composer',
+          onsubmit: (event) => {
+            event.preventDefault();
+            this.submit();
+          },
+        },
+        this.input,
+        this.sendButton,
+      ),
     );
     this.infoButton.addEventListener('click', () => {
       this.groupPanel.toggle();
@@ -402,20 +473,27 @@ class ChatView {
     replaceChildren(
       this.list,
       ...rows.map((row) =>
-        h('li', {},
-          h('a', {
-            href: `#/c/${encodeURIComponent(row.conversationId)}`,
-            class: `conversation-item${row.conversationId === open ? ' active' : ''}${row.unread > 0 ? ' has-unread' : ''}`,
-            'data-testid': 'conversation-item',
-            'data-conversation-id': row.conversationId,
-            'data-title': row.title,
-          },
+        h(
+          'li',
+          {},
+          h(
+            'a',
+            {
+              href: `#/c/${encodeURIComponent(row.conversationId)}`,
+              class: `conversation-item${row.conversationId === open ? ' active' : ''}${row.unread > 0 ? ' has-unread' : ''}`,
+              'data-testid': 'conversation-item',
+              'data-conversation-id': row.conversationId,
+              'data-title': row.title,
+            },
             row.peer ? presenceDot(row.peer) : h('span', { class: 'avatar group', 'aria-hidden': 'true' }, '#'),
-            h('span', { class: 'item-main' },
+            h(
+              'span',
+              { class: 'item-main' },
               h('span', { class: 'item-title' }, row.title),
               h('span', { class: 'item-preview' }, row.preview || (row.kind === 'group' ? `${row.members.length} members` : 'No messages yet')),
             ),
-            row.unread > 0 && h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-label': `${row.unread} unread` }, row.unread > 99 ? '99+' : row.unread),
+            row.unread > 0 &&
+              h('span', { class: 'badge', 'data-testid': 'unread-badge', 'aria-label': `${row.unread} unread` }, row.unread > 99 ? '99+' : row.unread),
           ),
         ),
       ),
@@ -464,8 +542,8 @@ class ChatView {
       this.state.expired(id)
         ? h('div', { class: 'history-start', 'data-testid': 'history-expired' }, 'Older messages are no longer available')
         : this.state.reachedStart(id)
-        ? h('div', { class: 'history-start' }, rows.length ? 'Beginning of the conversation' : 'No messages yet. Say hi!')
-        : h('div', { class: 'history-more', 'data-testid': 'history-loading' }, 'Loading earlier messages…'),
+          ? h('div', { class: 'history-start' }, rows.length ? 'Beginning of the conversation' : 'No messages yet. Say hi!')
+          : h('div', { class: 'history-more', 'data-testid': 'history-loading' }, 'Loading earlier messages…'),
     ];
     let previous: TimelineRow | undefined;
     for (const row of rows) {
@@ -518,34 +596,71 @@ function messageNode(row: MessageRow, showSender: boolean, picker: boolean, edit
     showSender && h('div', { class: 'sender' }, row.senderId),
     row.deleted ? h('div', { class: 'body tombstone', 'data-testid': 'tombstone' }, 'message deleted') : h('div', { class: 'body' }, row.body),
     row.reactions.length > 0 &&
-      h('div', { class: 'reactions' },
+      h(
+        'div',
+        { class: 'reactions' },
         ...row.reactions.map((r) =>
-          h('button', {
-            type: 'button',
-            class: `reaction${r.mine ? ' mine' : ''}`,
-            'data-testid': 'reaction',
-            'data-action': row.canReact ? 'react' : null,
-            'data-emoji': r.emoji,
-            'data-count': r.count,
-            'data-mine': r.mine ? 'true' : 'false',
-            'aria-pressed': r.mine ? 'true' : 'false',
-            'aria-label': `${r.emoji} ${r.count}${r.mine ? ', including you' : ''}`,
-            disabled: !row.canReact,
-          }, `${r.emoji} ${r.count}`),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: `reaction${r.mine ? ' mine' : ''}`,
+              'data-testid': 'reaction',
+              'data-action': row.canReact ? 'react' : null,
+              'data-emoji': r.emoji,
+              'data-count': r.count,
+              'data-mine': r.mine ? 'true' : 'false',
+              'aria-pressed': r.mine ? 'true' : 'false',
+              'aria-label': `${r.emoji} ${r.count}${r.mine ? ', including you' : ''}`,
+              disabled: !row.canReact,
+            },
+            `${r.emoji} ${r.count}`,
+          ),
         ),
       ),
     picker &&
-      h('div', { class: 'picker', 'data-testid': 'emoji-picker', role: 'group', 'aria-label': 'Pick a reaction' },
+      h(
+        'div',
+        { class: 'picker', 'data-testid': 'emoji-picker', role: 'group', 'aria-label': 'Pick a reaction' },
         ...reactionEmoji.map((emoji) =>
-          h('button', { type: 'button', class: 'small secondary', 'data-action': 'react', 'data-emoji': emoji, 'data-testid': 'react-emoji', 'aria-label': `React with ${emoji}` }, emoji),
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'small secondary',
+              'data-action': 'react',
+              'data-emoji': emoji,
+              'data-testid': 'react-emoji',
+              'aria-label': `React with ${emoji}`,
+            },
+            emoji,
+          ),
         ),
       ),
-    h('div', { class: 'meta' },
+    h(
+      'div',
+      { class: 'meta' },
       actions &&
-        h('span', { class: 'actions' },
-          row.canReact && h('button', { type: 'button', class: 'link', 'data-action': 'picker', 'data-testid': 'react-button', 'aria-label': 'React', 'aria-expanded': picker ? 'true' : 'false' }, '☺'),
-          row.canEdit && h('button', { type: 'button', class: 'link', 'data-action': 'edit', 'data-testid': 'edit-button', 'aria-label': 'Edit message' }, 'Edit'),
-          row.canDelete && h('button', { type: 'button', class: 'link', 'data-action': 'delete', 'data-testid': 'delete-button', 'aria-label': 'Delete message' }, 'Delete'),
+        h(
+          'span',
+          { class: 'actions' },
+          row.canReact &&
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'link',
+                'data-action': 'picker',
+                'data-testid': 'react-button',
+                'aria-label': 'React',
+                'aria-expanded': picker ? 'true' : 'false',
+              },
+              '☺',
+            ),
+          row.canEdit &&
+            h('button', { type: 'button', class: 'link', 'data-action': 'edit', 'data-testid': 'edit-button', 'aria-label': 'Edit message' }, 'Edit'),
+          row.canDelete &&
+            h('button', { type: 'button', class: 'link', 'data-action': 'delete', 'data-testid': 'delete-button', 'aria-label': 'Delete message' }, 'Delete'),
         ),
       row.edited && h('span', { class: 'edited', 'data-testid': 'edited-mark' }, 'edited'),
       time,
@@ -568,6 +683,7 @@ function presenceDot(p: PresenceInfo): HTMLElement {
 
 function presenceText(p: PresenceInfo): string {
   if (p.status === 'online') return 'online';
-  if (p.status === 'offline') return p.lastSeenAt ? `last seen ${new Date(p.lastSeenAt).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' })}` : 'offline';
+  if (p.status === 'offline')
+    return p.lastSeenAt ? `last seen ${new Date(p.lastSeenAt).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' })}` : 'offline';
   return '';
 }

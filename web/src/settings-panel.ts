@@ -15,7 +15,12 @@ export class SettingsPanel {
     contacts: h('input', { type: 'radio', name: 'group-add', value: 'contacts', 'data-testid': 'group-add-contacts' }),
   };
   private readonly blockedList = h('ul', { class: 'plain-list', 'data-testid': 'blocked-list' });
-  private readonly blockInput = h('input', { 'data-testid': 'block-input', 'aria-label': 'User to block', placeholder: 'Block a user: mallory', autocapitalize: 'none' });
+  private readonly blockInput = h('input', {
+    'data-testid': 'block-input',
+    'aria-label': 'User to block',
+    placeholder: 'Block a user: mallory',
+    autocapitalize: 'none',
+  });
   private readonly error = h('p', { class: 'error', 'data-testid': 'settings-error', role: 'alert' });
 
   constructor(
@@ -27,7 +32,12 @@ export class SettingsPanel {
         if (input.checked) this.run(this.state.setGroupAdd(value));
       });
     }
-    const blockForm = h('form', { class: 'row', 'data-testid': 'block-form' }, this.blockInput, h('button', { type: 'submit', 'data-testid': 'block-submit' }, 'Block'));
+    const blockForm = h(
+      'form',
+      { class: 'row', 'data-testid': 'block-form' },
+      this.blockInput,
+      h('button', { type: 'submit', 'data-testid': 'block-submit' }, 'Block'),
+    );
     blockForm.addEventListener('submit', (event) => {
       event.preventDefault();
       const users = parseUsers(this.blockInput.value);
@@ -37,7 +47,9 @@ export class SettingsPanel {
     });
     append(this.element, [
       h('h3', { class: 'info-heading' }, 'Settings'),
-      h('fieldset', { class: 'choice' },
+      h(
+        'fieldset',
+        { class: 'choice' },
         h('legend', {}, 'Who may add me to groups'),
         h('label', {}, this.groupAdd.anyone, ' Anyone'),
         h('label', {}, this.groupAdd.contacts, ' Only people I share a conversation with (others invite me)'),
@@ -74,9 +86,15 @@ export class SettingsPanel {
       ...(blocked.length === 0
         ? [h('li', { class: 'muted' }, settings ? 'Nobody.' : 'Loading…')]
         : blocked.map((userId) =>
-            h('li', { class: 'member-row', 'data-testid': 'blocked-user', 'data-user': userId },
+            h(
+              'li',
+              { class: 'member-row', 'data-testid': 'blocked-user', 'data-user': userId },
               h('span', { class: 'member-name' }, userId),
-              h('button', { type: 'button', class: 'small secondary', 'aria-label': `Unblock ${userId}`, onclick: () => this.run(this.state.unblock(userId)) }, 'Unblock'),
+              h(
+                'button',
+                { type: 'button', class: 'small secondary', 'aria-label': `Unblock ${userId}`, onclick: () => this.run(this.state.unblock(userId)) },
+                'Unblock',
+              ),
             ),
           )),
     );
@@ -113,28 +131,40 @@ export class InvitationList {
     replaceChildren(
       this.element,
       h('h3', { class: 'info-heading' }, `Invitations (${invitations.length})`),
-      h('ul', { class: 'plain-list' },
+      h(
+        'ul',
+        { class: 'plain-list' },
         ...invitations.map((invitation) =>
-          h('li', { class: 'invitation', 'data-testid': 'invitation', 'data-conversation-id': invitation.conversationId },
+          h(
+            'li',
+            { class: 'invitation', 'data-testid': 'invitation', 'data-conversation-id': invitation.conversationId },
             h('span', { class: 'member-name' }, h('strong', {}, invitation.title), ` from ${invitation.invitedBy}`),
-            h('button', {
-              type: 'button',
-              class: 'small',
-              'data-testid': 'invitation-accept',
-              'aria-label': `Accept invitation to ${invitation.title}`,
-              onclick: () =>
-                this.state.acceptInvitation(invitation.conversationId).then(
-                  (c) => this.opened(c.conversationId),
-                  (error: unknown) => this.toast(errorText(error)),
-                ),
-            }, 'Accept'),
-            h('button', {
-              type: 'button',
-              class: 'small secondary',
-              'data-testid': 'invitation-decline',
-              'aria-label': `Decline invitation to ${invitation.title}`,
-              onclick: () => this.state.declineInvitation(invitation.conversationId).catch((error: unknown) => this.toast(errorText(error))),
-            }, 'Decline'),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'small',
+                'data-testid': 'invitation-accept',
+                'aria-label': `Accept invitation to ${invitation.title}`,
+                onclick: () =>
+                  this.state.acceptInvitation(invitation.conversationId).then(
+                    (c) => this.opened(c.conversationId),
+                    (error: unknown) => this.toast(errorText(error)),
+                  ),
+              },
+              'Accept',
+            ),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'small secondary',
+                'data-testid': 'invitation-decline',
+                'aria-label': `Decline invitation to ${invitation.title}`,
+                onclick: () => this.state.declineInvitation(invitation.conversationId).catch((error: unknown) => this.toast(errorText(error))),
+              },
+              'Decline',
+            ),
           ),
         ),
       ),
