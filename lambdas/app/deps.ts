@@ -50,11 +50,23 @@ export function withGrantedPorts<P extends DepsPort>(functionName: string, grant
   return { ...denied, ...granted };
 }
 
+const rateLimiterSlot = Symbol.for('parley.rateLimiter');
+
+/**
+ * The token buckets of this process. A Lambda execution environment is one process, so on AWS this is per container
+ * exactly; the local stack runs several containers in one process, and there they share the buckets, as when a
+ * connection's frames all reach one container.
+ */
+function processRateLimiter(): MemoryRateLimiter {
+  const slot = globalThis as { [rateLimiterSlot]?: MemoryRateLimiter };
+  slot[rateLimiterSlot] ??= new MemoryRateLimiter();
+  return slot[rateLimiterSlot];
+}
 /** What every function's deps have besides the ports: limits, in-memory rate limiter, telemetry, clock, ids. */
 function commonDeps(config: Config, telemetry: DepsTelemetry) {
   return {
     limits: config.limits,
-    rateLimiter: new MemoryRateLimiter(),
+    rateLimiter: processRateLimiter(),
     logger: telemetry.logger,
     metrics: telemetry.metrics,
     now: () => new Date(),

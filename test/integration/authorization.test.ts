@@ -11,6 +11,7 @@ import { base64url, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { testClockSkewSeconds } from '../setup/local-stack.js';
+import { localStackEnv } from '../support/local-env.js';
 import { connectAs, devToken, uniqueUser, type Frame, type TestClient } from '../support/ws-client.js';
 
 const info = inject('parley');
@@ -113,7 +114,9 @@ describe('the authorizer handler checks every claim (real handler, a JWKS this t
     server = createServer((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
+    // The handler reads the users table (bans) of the local stack, like the deployed authorizer reads its own.
     Object.assign(process.env, {
+      ...localStackEnv(info),
       JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
       JWT_ISSUER: issuer,
       JWT_AUDIENCE: audience,
@@ -135,10 +138,8 @@ describe('the authorizer handler checks every claim (real handler, a JWKS this t
     authorize = async (token, headers) => String((await authorizeContext(token, headers))?.userId);
   });
   afterAll(async () => {
-    for (const name of ['JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'POWERTOOLS_LOG_LEVEL', 'MAX_TOKEN_LIFETIME_SECONDS', 'CLOCK_SKEW_SECONDS']) {
-      if (saved[name] === undefined) delete process.env[name];
-      else process.env[name] = saved[name];
-    }
+    for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+    Object.assign(process.env, saved);
     await new Promise((resolve) => server.close(resolve));
   });
 
