@@ -50,7 +50,7 @@ describe.concurrent('abuse limits', () => {
     // A burst well over SEND_BURST on one connection (to a conversation that does not exist: cheap, and it still costs tokens).
     const missing = `grp_${randomUUID()}`;
     const burst = await Promise.all(
-      Array.from({ length: limits.sendBurst + 15 }, (_, i) => alice.request({ action: 'send', conversationId: missing, clientMessageId: `b${i}`, body: 'x' })),
+      Array.from({ length: limits.sendBurst + 60 }, (_, i) => alice.request({ action: 'send', conversationId: missing, clientMessageId: `b${i}`, body: 'x' })),
     );
     const limited = burst.filter((reply) => reply.code === 'rate_limited');
     expect(limited.length).toBeGreaterThanOrEqual(10);
@@ -83,7 +83,7 @@ describe.concurrent('abuse limits', () => {
     const [alice, bob] = [await connect(uniqueUser('typer')), await connect(uniqueUser('reader'))];
     const conversationId = (await alice.request({ action: 'createConversation', kind: 'direct', userId: bob.userId })).conversation.conversationId;
     const replies = await Promise.all(
-      Array.from({ length: limits.typingBurst + 5 }, () => alice.request({ action: 'typing', conversationId, state: 'start' })),
+      Array.from({ length: limits.typingBurst + 15 }, () => alice.request({ action: 'typing', conversationId, state: 'start' })),
     );
     const ok = replies.filter((reply) => reply.type === 'ok').length;
     const limited = replies.filter((reply) => reply.code === 'rate_limited');
