@@ -12,7 +12,7 @@ export type WorkerCommand =
   | { kind: 'connect'; wsUrl: string; localAddresses: string[]; users: { userId: string; token: string }[]; ratePerSecond: number; deadline: number }
   | { kind: 'heartbeats'; intervalMs: number }
   | { kind: 'burst'; seconds: number; inFlight: number }
-  | { kind: 'trickle'; pairs: { conversationId: string; a: number; b: number }[]; intervalMs: number }
+  | { kind: 'trickle'; pairs: { a: number; b: number; peer: string }[]; intervalMs: number }
   | { kind: 'stats' }
   | { kind: 'close' };
 
@@ -37,6 +37,8 @@ const trickle = { sent: 0, acked: 0, delivered: 0, latencies: [] as number[] };
 /** Heartbeats awaiting their pong, by socket; answered in order (one socket's replies keep its requests' order). */
 const pending = new Map<WebSocket, { sentAt: number; answered: () => void }[]>();
 let timers: NodeJS.Timeout[] = [];
+/** Pending `createConversation` requests of the trickle, by requestId. */
+const created = new Map<string, (conversationId: string) => void>();
 let nextRequest = 0;
 
 const now = () => performance.timeOrigin + performance.now();
@@ -51,6 +53,9 @@ function onFrame(ws: WebSocket, data: Buffer): void {
       heartbeat.latencies.push(now() - request.sentAt);
       request.answered();
     }
+  } else if (frame.type === 'conversation' && typeof frame.requestId === 'string') {
+    created.get(frame.requestId)?.(String(frame.conversation?.conversationId));
+    created.delete(frame.requestId);
   } else if (frame.type === 'ack') {
     trickle.acked++;
   } else if (frame.type === 'message') {
@@ -156,9 +161,26 @@ async function burst(seconds: number, inFlight: number): Promise<void> {
   );
 }
 
-/** Each pair sends one message every interval, alternating direction; bodies carry the send time. */
-function startTrickle(pairs: Extract<WorkerCommand, { kind: 'trickle' }>['pairs'], intervalMs: number): void {
+/** Opens the pair's direct conversation from its first socket; resolves with its id, or '' (no trickle) after 10 s. */
+function openDirect(ws: WebSocket | undefined, peer: string): Promise<string> {
+  if (ws?.readyState !== WebSocket.OPEN) return Promise.resolve('');
+  const requestId = `c${nextRequest++}`;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(''), 10_000);
+    created.set(requestId, (conversationId) => {
+      clearTimeout(timer);
+      resolve(conversationId);
+    });
+    ws.send(JSON.stringify({ action: 'createConversation', requestId, kind: 'direct', userId: peer }));
+  });
+}
+
+/** Each pair opens a direct conversation, then sends one message every interval, alternating direction; bodies carry the send time. */
+async function startTrickle(pairs: Extract<WorkerCommand, { kind: 'trickle' }>['pairs'], intervalMs: number): Promise<void> {
+  const conversations = await Promise.all(pairs.map((pair) => openDirect(sockets[pair.a], pair.peer)));
   pairs.forEach((pair, n) => {
+    const conversationId = conversations[n]!;
+    if (!conversationId) return;
     let turn = 0;
     const tick = () => {
       const ws = sockets[turn++ % 2 === 0 ? pair.a : pair.b];
@@ -168,7 +190,7 @@ function startTrickle(pairs: Extract<WorkerCommand, { kind: 'trickle' }>['pairs'
         JSON.stringify({
           action: 'send',
           requestId: `t${nextRequest++}`,
-          conversationId: pair.conversationId,
+          conversationId,
           clientMessageId: `t-${n}-${turn}`,
           body: `t:${now()}`,
         }),
@@ -216,7 +238,7 @@ process.on('message', async (command: WorkerCommand) => {
       send(stats());
       break;
     case 'trickle':
-      startTrickle(command.pairs, command.intervalMs);
+      await startTrickle(command.pairs, command.intervalMs);
       send({ ok: true });
       break;
     case 'stats':

@@ -9,7 +9,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { defaultHeartbeatIntervalMs } from '../client/types.js';
-import { createDirectConversation } from '../lambdas/domain/conversations.js';
 import { mapLimit } from '../lambdas/domain/concurrency.js';
 import { startLocalStack } from '../local/stack.js';
 import type { WorkerCommand, WorkerStats } from './connections-worker.js';
@@ -195,25 +194,16 @@ export async function runConnectionsBench(options: {
   const run = Date.now().toString(36);
   const workers: ClientProcess[] = [];
   try {
-    // An actions container's own deps: the local functions' configuration lives in their containers, not in process.env.
-    const { runtime } = await stack.lambdas.containerModules('actions');
-    if (!runtime) throw new Error('the actions function loads no lambdas/app/runtime.ts');
-    const { deps } = runtime;
     const users = Array.from({ length: planned }, (_, i) => `c${run}-${i}`);
     options.progress('minting tokens');
     const tokens = await mapLimit(users, 64, (userId) => stack.devAuth.issueToken(userId));
     // User i connects from process i % count, as its (i / count)th socket. A chatting pair is two users of one process
     // (i and i + count), so each process measures its own pairs' latency on one clock.
     const count = Math.max(2, Math.ceil(planned / perWorker));
-    const trickle = await mapLimit(
-      Array.from({ length: pairs }, (_, n) => n),
-      16,
-      async (n) => {
-        const a = 2 * count * Math.floor(n / count) + (n % count);
-        const conversation = await createDirectConversation(deps, { userId: users[a]!, connectionId: 'bench' }, users[a + count]!);
-        return { process: n % count, pair: { conversationId: conversation.conversationId, a: Math.floor(a / count), b: Math.floor(a / count) + 1 } };
-      },
-    );
+    const trickle = Array.from({ length: pairs }, (_, n) => {
+      const a = 2 * count * Math.floor(n / count) + (n % count);
+      return { process: n % count, pair: { a: Math.floor(a / count), b: Math.floor(a / count) + 1, peer: users[a + count]! } };
+    });
     for (let w = 0; w < count; w++) workers.push(new ClientProcess());
     const share = (w: number) => users.map((_, i) => i).filter((i) => i % count === w);
     const rssBefore = process.memoryUsage().rss;
