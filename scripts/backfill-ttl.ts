@@ -15,8 +15,6 @@
  * 200), `--outputs cdk-outputs.json` (else the table variables, else a running `npm start`). Prints a JSON report.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { retention } from '../lib/definitions.js';
 import { createDeps } from '../lambdas/app/deps.js';
@@ -25,7 +23,7 @@ import { backfillConversation, backfillPageItems } from '../lambdas/domain/reten
 import { createAwsClients } from '../lambdas/shared/aws-clients.js';
 import { loadConfig } from '../lambdas/shared/config.js';
 import { domainTelemetry } from '../lambdas/shared/telemetry.js';
-import { stackEnv, type Env } from './stack-env.js';
+import { destroyClients, runScript, stackEnv, type Env } from './stack-env.js';
 
 const usage =
   'Usage: npm run backfill-ttl -- --default-days <days|none> [--conversation <id> ...] [--checkpoint <file>] [--page <items>] [--outputs cdk-outputs.json]';
@@ -182,15 +180,8 @@ async function main(): Promise<void> {
     const report = await backfillTtl(deps, source, options.pageItems, (soFar) => console.error(JSON.stringify(soFar)));
     console.log(JSON.stringify(report));
   } finally {
-    clients.ddb.destroy();
-    clients.sqs.destroy();
-    clients.management.destroy();
+    destroyClients(clients);
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main().catch((error: unknown) => {
-    console.error(`backfill-ttl failed: ${(error as Error).message}`);
-    process.exitCode = 1;
-  });
-}
+runScript(import.meta.url, 'backfill-ttl', main);

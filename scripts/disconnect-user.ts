@@ -8,8 +8,6 @@
  * AWS credentials and region come from the usual AWS SDK sources.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { commonEnv, queues, tables } from '../lib/definitions.js';
 import { createDeps } from '../lambdas/app/deps.js';
 import { userIdPattern } from '../lambdas/domain/auth.js';
@@ -18,8 +16,7 @@ import { createAwsClients } from '../lambdas/shared/aws-clients.js';
 import { loadConfig } from '../lambdas/shared/config.js';
 import { domainTelemetry } from '../lambdas/shared/telemetry.js';
 import { localStackFile, type LocalStackRecord } from '../local/stack-record.js';
-
-type Env = Record<string, string | undefined>;
+import { destroyClients, runScript, type Env } from './stack-env.js';
 
 /** What the script needs to reach a stack. */
 export interface Target {
@@ -102,9 +99,7 @@ export async function disconnect(userId: string, target: Target): Promise<Discon
   try {
     return await disconnectUser(createDeps(config, clients, domainTelemetry()), userId);
   } finally {
-    clients.ddb.destroy();
-    clients.sqs.destroy();
-    clients.management.destroy();
+    destroyClients(clients);
   }
 }
 
@@ -116,9 +111,4 @@ async function main(): Promise<void> {
   if (result.failed.length > 0) process.exitCode = 1;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main().catch((error: unknown) => {
-    console.error(`disconnect-user failed: ${(error as Error).message}`);
-    process.exitCode = 1;
-  });
-}
+runScript(import.meta.url, 'disconnect-user', main);

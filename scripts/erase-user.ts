@@ -8,8 +8,6 @@
  * running `npm start` (`.data/local-stack.json`, archive in `.data/archive`). AWS credentials from the usual sources.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { archiveStoreFromEnv } from '../lambdas/app/archive-deps.js';
 import { createDeps } from '../lambdas/app/deps.js';
 import { userIdPattern } from '../lambdas/domain/auth.js';
@@ -17,7 +15,7 @@ import { eraseUser } from '../lambdas/domain/erasure.js';
 import { createAwsClients } from '../lambdas/shared/aws-clients.js';
 import { loadConfig } from '../lambdas/shared/config.js';
 import { domainTelemetry } from '../lambdas/shared/telemetry.js';
-import { stackEnv, type Env } from './stack-env.js';
+import { destroyClients, runScript, stackEnv, type Env } from './stack-env.js';
 
 const usage = 'Usage: npm run erase-user -- <userId> [--outputs cdk-outputs.json]';
 
@@ -42,15 +40,8 @@ async function main(): Promise<void> {
   try {
     console.log(JSON.stringify(await eraseUser(createDeps(config, clients, domainTelemetry()), userId, archiveStoreFromEnv(process.env))));
   } finally {
-    clients.ddb.destroy();
-    clients.sqs.destroy();
-    clients.management.destroy();
+    destroyClients(clients);
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  main().catch((error: unknown) => {
-    console.error(`erase-user failed: ${(error as Error).message}`);
-    process.exitCode = 1;
-  });
-}
+runScript(import.meta.url, 'erase-user', main);

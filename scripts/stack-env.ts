@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { archive, tables, type TableName } from '../lib/definitions.js';
 import { localArchiveDir, localStackFile, type LocalStackRecord } from '../local/stack-record.js';
 
@@ -32,4 +34,18 @@ export function stackEnv(outputsPath: string | undefined, env: Env, readFile: (p
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
   };
+}
+
+/** Closes the sockets of the clients `createAwsClients` made, so the script can exit. */
+export function destroyClients(clients: object): void {
+  for (const client of Object.values(clients) as { destroy(): void }[]) client.destroy();
+}
+
+/** Runs `main` when `moduleUrl` is the entry point; a failure prints `<name> failed: <message>` and exits 1. */
+export function runScript(moduleUrl: string, name: string, main: () => Promise<void>): void {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(resolve(process.argv[1])).href) return;
+  main().catch((error: unknown) => {
+    console.error(`${name} failed: ${(error as Error).message}`);
+    process.exitCode = 1;
+  });
 }
