@@ -25,6 +25,20 @@ export class DynamoUserStore implements UserStore {
     return { groupAdd: Item?.groupAdd === 'contacts' ? 'contacts' : 'anyone' };
   }
 
+  async groupAddOf(userIds: string[]): Promise<Map<string, GroupAddSetting>> {
+    const unique = [...new Set(userIds)];
+    const items =
+      unique.length === 0
+        ? []
+        : await batchGetAll(
+            this.ddb,
+            this.table,
+            unique.map((userId) => ({ userId, item: userItems.settings })),
+          );
+    const contacts = new Set(items.filter((item) => item.groupAdd === 'contacts').map((item) => String(item.userId)));
+    return new Map(unique.map((userId) => [userId, contacts.has(userId) ? 'contacts' : 'anyone']));
+  }
+
   async updateSettings(userId: string, settings: { groupAdd: GroupAddSetting }): Promise<void> {
     await this.ddb.send(new PutCommand({ TableName: this.table, Item: { userId, item: userItems.settings, ...settings } }));
   }

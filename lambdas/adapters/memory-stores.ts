@@ -409,8 +409,14 @@ export class MemoryUserStore implements UserStore {
       .slice(0, limit)
       .map(([, value]) => value);
   }
+  private groupAdd(userId: string): GroupAddSetting {
+    return this.items.get(userId)?.get('settings')?.groupAdd === 'contacts' ? 'contacts' : 'anyone';
+  }
   async settingsOf(userId: string) {
-    return { groupAdd: (this.items.get(userId)?.get('settings')?.groupAdd === 'contacts' ? 'contacts' : 'anyone') as GroupAddSetting };
+    return { groupAdd: this.groupAdd(userId) };
+  }
+  async groupAddOf(userIds: string[]) {
+    return new Map(userIds.map((userId) => [userId, this.groupAdd(userId)]));
   }
   async updateSettings(userId: string, settings: { groupAdd: GroupAddSetting }) {
     this.put(userId, 'settings', { ...settings });

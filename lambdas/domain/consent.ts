@@ -108,24 +108,41 @@ export async function visibleSyncPresence(deps: Deps, viewer: string, membership
 }
 
 /**
- * Whether `inviter` may add `userId` to a group without an invitation: not blocked by them, and their setting is
- * `anyone`, or `contacts` and they already share a conversation with the inviter.
+ * Whether `inviter` may add each of `userIds` to a group without an invitation: not blocked by them, and their
+ * setting is `anyone`, or `contacts` and they already share a conversation with the inviter. Reads are batched: one
+ * read of block items, one of settings, and one walk of the inviter's memberships only when someone needs contacts.
  */
 export async function addsDirectly(deps: Deps, inviter: string, userIds: string[]): Promise<{ direct: string[]; invite: string[]; hidden: string[] }> {
   // The server principal adds directly: the app's backend decided the membership (see `principal.ts`).
   if (isSystemId(inviter)) return { direct: [...userIds], invite: [], hidden: [] };
   const blockers = await deps.users.whoBlocked(userIds, inviter);
-  const direct: string[] = [];
-  const invite: string[] = [];
-  const hidden: string[] = [];
-  for (const userId of userIds) {
-    if (blockers.has(userId)) {
-      hidden.push(userId);
-      continue;
-    }
-    const { groupAdd } = await deps.users.settingsOf(userId);
-    if (groupAdd === 'anyone' || (await visibleContactsOf(deps, userId)).has(inviter)) direct.push(userId);
-    else invite.push(userId);
-  }
+  const hidden = userIds.filter((userId) => blockers.has(userId));
+  const candidates = userIds.filter((userId) => !blockers.has(userId));
+  const settings = candidates.length > 0 ? await deps.users.groupAddOf(candidates) : new Map<string, GroupAddSetting>();
+  const needContacts = candidates.some((userId) => settings.get(userId) === 'contacts');
+  const shared = needContacts ? await sharingWith(deps, inviter) : new Set<string>();
+  const direct = candidates.filter((userId) => settings.get(userId) !== 'contacts' || shared.has(userId));
+  const invite = candidates.filter((userId) => !direct.includes(userId));
   return { direct, invite, hidden };
+}
+
+/**
+ * The users who have `inviter` among their visible contacts (see `visibleContactsOf`): the members of every
+ * conversation in which the inviter is an accepted member. One walk of the inviter's memberships, whatever the
+ * number of invitees.
+ */
+async function sharingWith(deps: Deps, inviter: string): Promise<Set<string>> {
+  const users = new Set<string>();
+  let from: string | undefined;
+  do {
+    const page = await deps.conversations.listMemberships(inviter, { limit: 100, from });
+    const audiences = await deps.conversations.audienceOf(page.items.map((item) => item.conversationId));
+    for (const { members, pending } of audiences.values()) {
+      if (!members.includes(inviter) || pending.includes(inviter)) continue;
+      for (const member of members) users.add(member);
+    }
+    from = page.next ?? undefined;
+  } while (from);
+  users.delete(inviter);
+  return users;
 }

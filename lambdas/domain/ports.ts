@@ -294,6 +294,8 @@ export interface ArchiveRow {
 /** Per-user data: settings, blocks, invitations and reaction markers (the `users` table). */
 export interface UserStore {
   settingsOf(userId: string): Promise<{ groupAdd: GroupAddSetting }>;
+  /** The group-add setting of each of `userIds` (one batched read; `anyone` when never set). */
+  groupAddOf(userIds: string[]): Promise<Map<string, GroupAddSetting>>;
   updateSettings(userId: string, settings: { groupAdd: GroupAddSetting }): Promise<void>;
   block(userId: string, blockedUserId: string, at: string): Promise<void>;
   unblock(userId: string, blockedUserId: string): Promise<void>;

@@ -283,6 +283,21 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     ]);
   });
 
+  it('reads the group-add setting of many users in one batch, anyone when never set', async () => {
+    const { users } = create();
+    const [a, b, c] = [`a-${run()}`, `b-${run()}`, `c-${run()}`];
+    await users.updateSettings(a, { groupAdd: 'contacts' });
+    await users.updateSettings(b, { groupAdd: 'anyone' });
+    expect(await users.groupAddOf([a, b, c, a])).toEqual(
+      new Map([
+        [a, 'contacts'],
+        [b, 'anyone'],
+        [c, 'anyone'],
+      ]),
+    );
+    expect(await users.groupAddOf([])).toEqual(new Map());
+  });
+
   it('records erasure markers and reads them in one batch', async () => {
     const { users } = create();
     const [a, b] = [`a-${run()}`, `b-${run()}`];
