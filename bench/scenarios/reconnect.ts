@@ -35,6 +35,13 @@ export async function runReconnect(ctx: ScenarioContext): Promise<ScenarioClient
   await sendAll(warm, warmMessages, 2);
   await drain(ctx, warm, 'warm-up');
   await quiesce(ctx, 'setup');
+  // The phones' cursors: the warm-up seq in the conversation's epoch (set by its first message).
+  const epochs = await mapLimit(writers, 16, async (writer, i) => {
+    const reply = await writer.request({ action: 'history', conversationId: dms[i]!, limit: 1 });
+    const epoch = (expectReply(reply, 'history', 'history').messages as { epoch?: string }[])[0]?.epoch;
+    if (!epoch) throw new Error(`reconnect: no epoch on the warm-up messages of ${dms[i]}`);
+    return epoch;
+  });
 
   ctx.progress('phones going offline');
   await Promise.all(phones.map((phone) => phone.close()));
@@ -54,6 +61,7 @@ export async function runReconnect(ctx: ScenarioContext): Promise<ScenarioClient
   let burstStarted = 0;
   let burstSeconds = 0;
   const dmOf = (index: number) => dms[index % pairs]!;
+  const cursorOf = (index: number) => ({ [dmOf(index)]: { seq: warmMessages, epoch: epochs[index % pairs]! } });
   let reconnected: (BenchClient | undefined)[] = [];
   const live = await measurePhase(ctx, 'burst', async (recorder) => {
     burstStarted = now();
@@ -80,7 +88,7 @@ export async function runReconnect(ctx: ScenarioContext): Promise<ScenarioClient
         }
         handshakeMs.push(now() - started);
         const syncStarted = now();
-        const reply = await phone.request({ action: 'sync', cursors: { [dmOf(index)]: warmMessages } });
+        const reply = await phone.request({ action: 'sync', cursors: cursorOf(index) });
         syncMs.push(now() - syncStarted);
         if (reply.type !== 'sync') failures[`sync ${reply.code}`] = (failures[`sync ${reply.code}`] ?? 0) + 1;
         else syncReplies.set(index, reply);
@@ -137,6 +145,11 @@ export async function runReconnect(ctx: ScenarioContext): Promise<ScenarioClient
     }
   });
   await ctx.control({ kind: 'drop-connections' });
+  // A broken catch-up must fail the bench, never become numbers in BENCHMARKS.md.
+  const syncFailures = Object.keys(failures).filter((key) => key.startsWith('sync'));
+  if (syncFailures.length > 0 || check.missing > 0 || check.syncOrderViolations > 0 || check.syncDuplicates > 0 || check.pushDuplicates > 0) {
+    throw new Error(`reconnect burst lost its guarantees: ${JSON.stringify({ failures, ...check })}`);
+  }
   return {
     name: 'reconnect-1000',
     title: 'Reconnect burst of 1,000 clients',
