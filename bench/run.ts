@@ -31,7 +31,7 @@ const usage = `Usage: npm run bench -- [--quick] [--scenario NAME]... [--out DIR
                    sync alone measures catch-up for a user in 1,000 conversations, before and after the paged
                    redesign, on its own DynamoDB Local (about a minute), and updates only its section of the report
                    connections opens up to 100,000 connections on its own local stack (about 6 minutes)
-  --out DIR        where the result files go (default bench/results)
+  --out DIR        where the result files and the report go (default: bench/results, and BENCHMARKS.md itself)
 Environment: BENCH_QUICK=1 is the same as --quick.`;
 
 /**
@@ -60,7 +60,8 @@ async function main(): Promise<void> {
   const unknown = selected.filter((name) => ![...scenarioNames, ...extraSteps].includes(name));
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}\n${usage}`);
   const outDir = values.out ?? join(root, quick ? 'bench/results/tmp/quick' : 'bench/results');
-  const reportPath = quick ? join(outDir, 'BENCHMARKS.md') : join(root, 'BENCHMARKS.md');
+  // An explicit --out keeps the run out of the committed report (a one-scenario run would otherwise replace it).
+  const reportPath = quick || values.out !== undefined ? join(outDir, 'BENCHMARKS.md') : join(root, 'BENCHMARKS.md');
   if (selected.every((name) => name === 'capacity')) {
     // A model of AWS at scale: nothing to measure, so no stack, no result files; the measured sections stay as they are.
     process.stdout.write(capacityText());
