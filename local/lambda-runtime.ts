@@ -33,6 +33,8 @@ export interface ContainerModules {
   events?: { eventsClient: SdkClientWithMiddleware };
   /** `lambdas/app/archive-runtime.ts` (the archive consumer's own client). */
   archive?: { ddb: SdkClientWithMiddleware };
+  /** `lambdas/app/authorizer-runtime.ts` (the authorizer's own client: ban items only). */
+  authorizer?: { ddb: SdkClientWithMiddleware };
 }
 
 /** Counters of one function, for tests, the bench and the console. */
@@ -102,6 +104,7 @@ const instrumentedModules: Record<string, { kind: keyof ContainerModules; export
   'lambdas/app/connection-runtime.ts': { kind: 'connection', exports: ['clients'] },
   'lambdas/app/events-runtime.ts': { kind: 'events', exports: ['eventsClient'] },
   'lambdas/app/archive-runtime.ts': { kind: 'archive', exports: ['ddb'] },
+  'lambdas/app/authorizer-runtime.ts': { kind: 'authorizer', exports: ['ddb'] },
 };
 type ModuleHook = ((kind: keyof ContainerModules, exports: never) => void) & { lookups: (() => Container | undefined)[] };
 // One hook per process, even if this file is loaded twice (a test runner's loader and Node's): each copy adds its lookup.
@@ -274,6 +277,7 @@ export class LambdaRuntime<Name extends string = string> {
       ...Object.values(modules.connection?.clients ?? {}),
       ...(modules.events ? [modules.events.eventsClient] : []),
       ...(modules.archive ? [modules.archive.ddb] : []),
+      ...(modules.authorizer ? [modules.authorizer.ddb] : []),
     ];
     for (const hook of this.hooks) hook(container.functionName as Name, modules);
     // Innermost, after the hooks' own middleware (an injected delay runs first): a call of a timed-out invocation never

@@ -260,11 +260,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stoppers.push(() => lambdas.stop());
     await lambdas.build();
-    // Each container builds its own SDK clients (lambdas/app/runtime.ts, connection-runtime.ts, archive-runtime.ts):
-    // `dynamodb:*` and `sqs:*` faults and the IAM check are installed there.
+    // Each container builds its own SDK clients (lambdas/app/runtime.ts, connection-runtime.ts, archive-runtime.ts,
+    // authorizer-runtime.ts): `dynamodb:*` and `sqs:*` faults and the IAM check are installed there. The archive's and
+    // the authorizer's own clients get the IAM check only, so a DynamoDB fault test does not also refuse every connect.
     const arns = { region: localRegion, webSocketStage: `${emulator.apiId}/${emulator.stage}` };
-    lambdas.onContainerModules((_name, { runtime, connection, archive: archiveRuntime }) => {
-      if (archiveRuntime) installIamChecks(archiveRuntime.ddb, 'dynamodb', iam, arns);
+    lambdas.onContainerModules((_name, { runtime, connection, archive: archiveRuntime, authorizer }) => {
+      for (const own of [archiveRuntime?.ddb, authorizer?.ddb]) if (own) installIamChecks(own, 'dynamodb', iam, arns);
       const clients = runtime?.clients ?? connection?.clients;
       if (!clients) return;
       installSdkFaults(clients.ddb, 'dynamodb', emulator.faults);

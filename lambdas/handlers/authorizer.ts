@@ -2,17 +2,11 @@ import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } fro
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { commonEnv } from '../../lib/definitions.js';
 import { instrumented } from '../app/instrument.js';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoUserStore } from '../adapters/dynamo-user-store.js';
+import { config, users } from '../app/authorizer-runtime.js';
 import { authenticate, extractToken, UnauthorizedError, userIdPattern } from '../domain/auth.js';
 import { refuseBanned } from '../domain/bans.js';
-import { loadConfig } from '../shared/config.js';
 import { logger } from '../shared/logger.js';
 
-const config = loadConfig();
-// Only the users table (ban items); the other clients of runtime.ts would be dead weight in this bundle.
-const users = new DynamoUserStore(DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 3 })), config.tables.users);
 const userIdClaim = process.env[commonEnv.userIdClaim] ?? 'sub';
 // The key set is fetched once and cached across invocations of this container; unknown key ids trigger a refetch.
 const jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : undefined;

@@ -17,11 +17,11 @@ import type { CfnTemplate } from '../../local/template.js';
 let stack: LocalStack;
 const failures: { name: string; error: Error }[] = [];
 
-/** Removes `action` from every statement of the connect function's role policy. */
-function withoutConnectAction(action: string) {
+/** Removes `action` from every statement of one function's role policy (`connect`, `authorizer`, ...). */
+function withoutAction(functionName: string, action: string) {
   return (template: CfnTemplate) => {
     for (const [id, resource] of Object.entries(template.Resources)) {
-      if (resource.Type !== 'AWS::IAM::Policy' || !id.startsWith('connectFunction')) continue;
+      if (resource.Type !== 'AWS::IAM::Policy' || !id.startsWith(`${functionName}Function`)) continue;
       const document = resource.Properties!.PolicyDocument as { Statement: { Action: string | string[] }[] };
       for (const statement of document.Statement) {
         const actions = [statement.Action].flat().filter((candidate) => candidate !== action);
@@ -33,7 +33,7 @@ function withoutConnectAction(action: string) {
 
 beforeAll(async () => {
   stack = await startLocalStack({
-    adjustTemplate: withoutConnectAction('dynamodb:UpdateItem'),
+    adjustTemplate: withoutAction('connect', 'dynamodb:UpdateItem'),
     // The archive consumer too, so its role (from the `-c archive=true` template) is checked like the others.
     archiveDir: mkdtempSync(join(tmpdir(), 'parley-iam-archive-')),
     // The refused $connect is logged as an error by the handler, as it would be on AWS; keep the test output quiet.
@@ -52,10 +52,10 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const connect = async (user: string) => {
-  const token = await stack.devAuth.issueToken(user, { expiresInSeconds: 300 });
+const connect = async (user: string, on = stack) => {
+  const token = await on.devAuth.issueToken(user, { expiresInSeconds: 300 });
   return new Promise<'open' | number>((resolve) => {
-    const ws = new WebSocket(`${stack.wsUrl}?token=${token}`);
+    const ws = new WebSocket(`${on.wsUrl}?token=${token}`);
     ws.once('open', () => {
       ws.close();
       resolve('open');
@@ -112,5 +112,23 @@ describe('IAM from the template', () => {
   it('leaves the other functions their permissions: the authorizer ran and was not refused', () => {
     expect(failures).toEqual([]);
     expect(stack.iam.denied.every((entry) => entry.functionName === 'connect')).toBe(true);
+  });
+});
+
+describe("the authorizer's own client", () => {
+  let denied: LocalStack;
+  beforeAll(async () => {
+    denied = await startLocalStack({ adjustTemplate: withoutAction('authorizer', 'dynamodb:GetItem'), env: { POWERTOOLS_LOG_LEVEL: 'SILENT' }, onError: () => undefined });
+  }, 120_000);
+  afterAll(async () => {
+    await denied?.stop();
+  });
+
+  it('is checked against its role too: without dynamodb:GetItem on users the ban check fails and the upgrade is refused', async () => {
+    expect(await connect('iam-carol', denied)).not.toBe('open');
+    expect(denied.iam.denied).toContainEqual({
+      functionName: 'authorizer',
+      permission: { action: 'dynamodb:GetItem', resource: expect.stringMatching(/table\/parley-users$/) },
+    });
   });
 });
