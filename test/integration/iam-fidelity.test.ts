@@ -118,7 +118,11 @@ describe('IAM from the template', () => {
 describe("the authorizer's own client", () => {
   let denied: LocalStack;
   beforeAll(async () => {
-    denied = await startLocalStack({ adjustTemplate: withoutAction('authorizer', 'dynamodb:GetItem'), env: { POWERTOOLS_LOG_LEVEL: 'SILENT' }, onError: () => undefined });
+    denied = await startLocalStack({
+      adjustTemplate: withoutAction('authorizer', 'dynamodb:GetItem'),
+      env: { POWERTOOLS_LOG_LEVEL: 'SILENT' },
+      onError: () => undefined,
+    });
   }, 120_000);
   afterAll(async () => {
     await denied?.stop();
