@@ -122,6 +122,8 @@ export const modelConstants = {
   conversationBaseBytes: 200,
   /** Bytes of one membership entry in the `byUser` index. */
   membershipBytes: 150,
+  /** Bytes of one group connection index item: the group id, `userId#connectionId` and the expiry, with their names. */
+  groupConnectionBytes: 110,
   /** One API Gateway access log line (JSON, no tokens); Lambda's START/END/REPORT lines per invocation. */
   accessLogLineBytes: 500,
   lambdaLogBytesPerInvocation: 400,
@@ -140,7 +142,7 @@ export const modelConstants = {
   glacierMinObjectKb: 128,
 } as const;
 
-const tableNames: TableName[] = ['conversations', 'members', 'messages', 'idempotency', 'presence'];
+const tableNames: TableName[] = ['conversations', 'members', 'messages', 'idempotency', 'presence', 'groupConnections'];
 const functionNames: FunctionName[] = ['authorizer', 'connect', 'disconnect', 'actions', 'fanout'];
 const zeroBy = <K extends string>(keys: K[]) => Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
 
@@ -203,6 +205,21 @@ export function recipientConnections(members: number, t: Omit<Traffic, 'users'>)
 const sqsRequestsForJobs = (jobs: number) => 3 * Math.ceil(jobs / queues.fanout.batchSize);
 
 /**
+ * The reads that find the live connections of a conversation's members: in a group, one consistent Query of its
+ * connection index per chunk of `fanoutChunkSize` members (only online connections have items, 1 RRU per started
+ * 4 KB); in a direct conversation, the two presence items by BatchGetItem (eventually consistent, 0.5 RRU each).
+ */
+export function connectionReads(members: number, t: Omit<Traffic, 'users'>): { table: 'presence' | 'groupConnections'; units: number } {
+  if (members <= 2) return { table: 'presence', units: 0.5 * members };
+  let units = 0;
+  for (let first = 0; first < members; first += limits.fanoutChunkSize) {
+    const connections = Math.min(limits.fanoutChunkSize, members - first) * t.devicesPerUser * t.peakOnlineShare;
+    units += Math.max(1, Math.ceil((connections * modelConstants.groupConnectionBytes) / 4096));
+  }
+  return { table: 'groupConnections', units };
+}
+
+/**
  * One message to a conversation of `members`, with the `delivered` receipts it causes (conversations up to 32 members):
  * the send frame and its ack, one push per recipient connection, the `actions` invocation (and the queued fanout
  * above 150 members) at the critical-path model's durations, the store transaction, the reads around it.
@@ -224,11 +241,11 @@ export function messageUsage(members: number, t: Omit<Traffic, 'users'>): Usage 
   const messageItemKb = Math.ceil((t.messageBytes + t.messageItemOverheadBytes) / 1024);
   usage.writeUnits.messages = sendWriteUnits.counter + messageItemKb;
   usage.writeUnits.idempotency = sendWriteUnits.claim;
-  // Consistent GetItem of the conversation (members included) and of the head item; presence by BatchGetItem
-  // (eventually consistent, 0.5 RRU per item): 3 RRU for 1:1 and 68 for 130 members, as measured by the bench.
+  // Consistent GetItem of the conversation (members included) and of the head item, then the recipients' connections.
   usage.readUnits.conversations = Math.ceil(conversationItemBytes(members) / 4096);
   usage.readUnits.messages = 1;
-  usage.readUnits.presence = 0.5 * members;
+  const reads = connectionReads(members, t);
+  usage.readUnits[reads.table] += reads.units;
   if (members - 1 > limits.inlineFanoutMaxRecipients) usage.sqsRequests = sqsRequestsForJobs(Math.ceil((members - 1) / limits.fanoutChunkSize));
   if (members <= limits.receiptPushMaxMembers) {
     // Every receiving device acks `delivered`; the receipt is pushed to the other members' connections.
@@ -239,7 +256,7 @@ export function messageUsage(members: number, t: Omit<Traffic, 'users'>): Usage 
     usage.lambdaRequests.actions += deliveries;
     usage.lambdaSeconds.actions += (deliveries * modelConstants.receiptMs) / 1000;
     usage.readUnits.conversations += deliveries * Math.ceil(conversationItemBytes(members) / 4096);
-    usage.readUnits.presence += deliveries * 0.5 * members;
+    usage.readUnits[reads.table] += deliveries * reads.units;
     usage.writeUnits.members += deliveries;
   }
   return usage;
@@ -270,7 +287,11 @@ export function connectionUsage(t: Omit<Traffic, 'users'>): Usage {
   usage.lambdaRequests.actions = 1;
   usage.lambdaSeconds.actions = modelConstants.syncMs / 1000;
   usage.writeUnits.presence = 2;
-  usage.readUnits.members = 1;
+  // $connect and $disconnect each walk the user's groups (byUser, eventually consistent) and write or delete one group
+  // connection index item per group (1 WRU each, in BatchWriteItem calls of 25).
+  const walkUnits = Math.max(0.5, Math.ceil((t.groupsPerUser * modelConstants.membershipBytes) / 4096) / 2);
+  usage.readUnits.members = 1 + 2 * walkUnits;
+  usage.writeUnits.groupConnections = 2 * t.groupsPerUser;
   usage.readUnits.messages = Math.max(0, t.syncReadUnits - 1);
   return usage;
 }

@@ -508,12 +508,19 @@ function presenceSection(scenarios: ScenarioResult[]): string[] {
         .reduce((m, [, v]) => m + v.calls, 0),
     0,
   );
+  // What $connect and $disconnect themselves cost per reconnect: presence, the membership walk, the group connection index.
+  const units = (path: string, field: 'readUnits' | 'writeUnits') =>
+    Object.values(window.calls[path] ?? {}).reduce((n, stats) => n + stats[field], 0) / probe.users;
   return [
     '## Presence traffic in groups',
     '',
     `${probe.users} members of a 130-member group disconnected and reconnected (${probe.transitions} online/offline transitions): ` +
       `${posts} \`PostToConnection\` calls (${fmt(posts / probe.transitions, 1)} per transition), ${total} AWS requests in all, ` +
       `${probe.presencePushesReceived} presence frames received by the other members.`,
+    `Per reconnect of a member of one group, \`$connect\` used ${fmt(units('connect', 'writeUnits'), 2)} WRU and ` +
+      `${fmt(units('connect', 'readUnits'), 2)} RRU, \`$disconnect\` ${fmt(units('disconnect', 'writeUnits'), 2)} WRU and ` +
+      `${fmt(units('disconnect', 'readUnits'), 2)} RRU (presence, the walk of the user's groups, and one group connection index ` +
+      'entry written and deleted per group; docs/DESIGN.md, "Group fanout").',
     'Every transition is pushed to every contact, so one user going online or offline costs about one push per member of each',
     'of their groups. In a 1,000-member group, everyone reconnecting once (e.g. after a deploy or a network blip) is about',
     '1,000 × 999 ≈ 1 million pushes for presence alone, ≈ $1 at $1/M, and as many `@connections` requests against the',

@@ -73,7 +73,7 @@ export async function runSyncBench(log: (line: string) => void): Promise<SyncBen
         users: tableNames.users,
       }),
       users: new DynamoUserStore(clients[2], tableNames.users),
-      presence: new DynamoPresenceStore(clients[2], tableNames.presence),
+      presence: new DynamoPresenceStore(clients[2], tableNames.presence, tableNames.groupConnections),
       queue: new MemoryQueue(),
       pusher: new MemoryPusher(),
       limits: { ...loadLimits({}), sendRatePerSecond: 1e9, sendBurst: 1e9, syncPerWindow: 1e9 },

@@ -100,6 +100,19 @@ export const tables = {
     sortKey: { name: 'item', type: 'S' },
     retainInProduction: true,
   },
+  /**
+   * The live connections of each group's members: one item per (group, `userId#connectionId`), written when the
+   * connection opens (for every group of the user) and when the user joins a group, deleted on $disconnect, expiring
+   * with API Gateway's 2-hour connection limit. Group fanout reads one group's connections with one Query instead of
+   * reading every member's presence item (docs/DESIGN.md, "Group fanout").
+   */
+  groupConnections: {
+    envVar: 'GROUP_CONNECTIONS_TABLE',
+    partitionKey: { name: 'conversationId', type: 'S' },
+    sortKey: { name: 'connection', type: 'S' },
+    timeToLiveAttribute: 'expiresAt',
+    retainInProduction: false,
+  },
   /** Per-user request counters in fixed windows, shared by every connection and Lambda container of the user. */
   rateLimits: {
     envVar: 'RATE_LIMITS_TABLE',
@@ -223,8 +236,13 @@ export const functions = {
     description: 'Registers a new connection and marks the user online',
     memorySize: 256,
     timeoutSeconds: 10,
-    // Presence fanout resolves the user's contacts in the fanout worker, not here.
-    tables: { presence: { table: ['UpdateItem'] } },
+    // Presence fanout resolves the user's contacts in the fanout worker, not here. The user's groups (byUser) get the
+    // connection in their connection index.
+    tables: {
+      presence: { table: ['UpdateItem'] },
+      members: { indexes: { byUser: ['Query'] } },
+      groupConnections: { table: ['BatchWriteItem'] },
+    },
     sendsTo: ['fanout'],
     postsToConnections: false,
   },
@@ -233,7 +251,11 @@ export const functions = {
     description: 'Removes a connection and records lastSeenAt when the user goes offline',
     memorySize: 256,
     timeoutSeconds: 10,
-    tables: { presence: { table: ['UpdateItem'] } },
+    tables: {
+      presence: { table: ['UpdateItem'] },
+      members: { indexes: { byUser: ['Query'] } },
+      groupConnections: { table: ['BatchWriteItem'] },
+    },
     sendsTo: ['fanout'],
     postsToConnections: false,
   },
@@ -260,6 +282,8 @@ export const functions = {
       rateLimits: { table: ['UpdateItem'] },
       // Inline fanout records the recipients it found offline.
       undelivered: { table: ['PutItem'] },
+      // Group fanout reads the group's connections; joins, a re-registering heartbeat and gone connections write them.
+      groupConnections: { table: ['Query', 'BatchWriteItem'] },
     },
     sendsTo: ['fanout'],
     postsToConnections: true,
@@ -280,6 +304,8 @@ export const functions = {
       presence: { table: ['BatchGetItem', 'UpdateItem'] },
       users: { table: ['Query'] },
       undelivered: { table: ['PutItem'] },
+      // Group fanout reads the group's connections; joins, a re-registering heartbeat and gone connections write them.
+      groupConnections: { table: ['Query', 'BatchWriteItem'] },
     },
     sendsTo: ['fanout'],
     postsToConnections: true,
@@ -304,6 +330,8 @@ export const functions = {
       users: { table: ['BatchGetItem', 'PutItem', 'DeleteItem'] },
       // Offline recipients of its inline fanout, for the event stream's `undelivered`.
       undelivered: { table: ['PutItem'] },
+      // Group fanout reads the group's connections; joins, a re-registering heartbeat and gone connections write them.
+      groupConnections: { table: ['Query', 'BatchWriteItem'] },
     },
     sendsTo: ['fanout'],
     postsToConnections: true,
@@ -509,6 +537,13 @@ export const webSocketLimits = {
   maxFrameBytes: 32 * 1024,
   maxMessageBytes: 128 * 1024,
 };
+
+/**
+ * How long a group join stays noted on the joining user's presence item. $connect finds the user's groups through the
+ * members table's byUser index, which is eventually consistent; a join younger than this may not be in it yet, so
+ * $connect indexes the connection in the noted groups too. Far above DynamoDB's usual index propagation (under a second).
+ */
+export const groupJoinNoticeSeconds = 60;
 
 /**
  * Environment variables besides the table and queue variables. The CDK stack sets the callback URL on the functions

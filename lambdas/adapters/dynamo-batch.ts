@@ -47,15 +47,22 @@ export async function batchGetAll(
   return pages.flat();
 }
 
-/** Puts every item with BatchWriteItem, 25 at a time, retrying unprocessed items. */
-export async function batchWriteAll(ddb: DynamoDBDocumentClient, tableName: string, items: Record<string, unknown>[]): Promise<void> {
-  for (let i = 0; i < items.length; i += maxWriteItems) {
-    let pending = items.slice(i, i + maxWriteItems).map((Item) => ({ PutRequest: { Item } }));
-    for (let round = 0; pending.length > 0; round++) {
-      if (round >= maxRounds) throw new UnavailableError('DynamoDB kept returning unprocessed items');
-      if (round > 0) await backoff(round);
-      const result = await ddb.send(new BatchWriteCommand({ RequestItems: { [tableName]: pending } }));
-      pending = (result.UnprocessedItems?.[tableName] ?? []) as typeof pending;
-    }
-  }
+/** One request of a BatchWriteItem: an item to put, or the key of one to delete. */
+export type WriteRequest = { PutRequest: { Item: Record<string, unknown> } } | { DeleteRequest: { Key: Record<string, unknown> } };
+
+/** Runs every put and delete with BatchWriteItem, 25 at a time (in parallel), retrying unprocessed items. */
+export async function batchWriteAll(ddb: DynamoDBDocumentClient, tableName: string, requests: WriteRequest[]): Promise<void> {
+  const chunks: WriteRequest[][] = [];
+  for (let i = 0; i < requests.length; i += maxWriteItems) chunks.push(requests.slice(i, i + maxWriteItems));
+  await Promise.all(
+    chunks.map(async (chunk) => {
+      let pending = chunk;
+      for (let round = 0; pending.length > 0; round++) {
+        if (round >= maxRounds) throw new UnavailableError('DynamoDB kept returning unprocessed items');
+        if (round > 0) await backoff(round);
+        const result = await ddb.send(new BatchWriteCommand({ RequestItems: { [tableName]: pending } }));
+        pending = (result.UnprocessedItems?.[tableName] ?? []) as WriteRequest[];
+      }
+    }),
+  );
 }

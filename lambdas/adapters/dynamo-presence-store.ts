@@ -1,17 +1,21 @@
-import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { PresenceStore } from '../domain/ports.js';
+import { QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { groupJoinNoticeSeconds } from '../../lib/definitions.js';
+import { mapLimit } from '../domain/concurrency.js';
+import type { GroupConnection, PresenceStore } from '../domain/ports.js';
 import type { ConnectionRef, UserPresence } from '../domain/types.js';
-import { batchGetAll } from './dynamo-batch.js';
+import { batchGetAll, batchWriteAll } from './dynamo-batch.js';
 import { isConditionalCheckFailed } from './dynamo-errors.js';
 
 /**
  * One item per user: `connections` maps connection id -> expiry (epoch seconds), `expiresAt` is the item's TTL
  * (the latest expiry), `lastActiveAt` the last connect or heartbeat, `lastSeenAt` the last disconnect.
+ * `joinedGroups` holds `<epoch seconds>|<conversationId>` notes of recent group joins (see `noteJoined`).
  * A connection past its expiry is dead even if DynamoDB has not deleted anything yet (TTL is lazy).
  */
 interface PresenceItem {
   userId: string;
   connections?: Record<string, number>;
+  joinedGroups?: Set<string>;
   expiresAt?: number;
   lastActiveAt?: string;
   lastSeenAt?: string;
@@ -24,6 +28,20 @@ const liveConnections = (item: PresenceItem | undefined, now: Date, except?: str
     .filter(([connectionId, expiresAt]) => connectionId !== except && Number(expiresAt) > epochSeconds(now))
     .map(([connectionId]) => connectionId);
 
+/** The groups of `joinedGroups` notes younger than `groupJoinNoticeSeconds`, and the older notes (to prune). */
+function joinNotes(item: PresenceItem | undefined, now: Date): { recent: string[]; old: string[] } {
+  const notes = [...(item?.joinedGroups ?? [])];
+  const cutoff = epochSeconds(now) - groupJoinNoticeSeconds;
+  const isRecent = (note: string) => Number(note.slice(0, note.indexOf('|'))) >= cutoff;
+  return { recent: notes.filter(isRecent).map((note) => note.slice(note.indexOf('|') + 1)), old: notes.filter((note) => !isRecent(note)) };
+}
+
+/** The sort key of a group connection item: user ids never contain `#` (see `userIdPattern`). */
+const connectionKey = (ref: ConnectionRef) => `${ref.userId}#${ref.connectionId}`;
+
+/** Parallel single-item updates of one `noteJoined`. */
+const noteConcurrency = 16;
+
 const later = (a?: string, b?: string): string | null => {
   if (!a) return b ?? null;
   if (!b) return a;
@@ -35,9 +53,10 @@ export class DynamoPresenceStore implements PresenceStore {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
     private readonly tableName: string,
+    private readonly groupConnectionsTable: string,
   ) {}
 
-  async addConnection(ref: ConnectionRef, now: Date, ttlSeconds: number): Promise<{ cameOnline: boolean }> {
+  async addConnection(ref: ConnectionRef, now: Date, ttlSeconds: number): Promise<{ cameOnline: boolean; recentGroups: string[] }> {
     const expiresAt = epochSeconds(now) + ttlSeconds;
     const values = { ':expiresAt': expiresAt, ':now': now.toISOString() };
     // A nested map path can only be set when the map exists, so the first connection creates the map.
@@ -55,22 +74,27 @@ export class DynamoPresenceStore implements PresenceStore {
           }),
         );
         const old = Attributes as PresenceItem | undefined;
-        await this.pruneExpired(ref.userId, old, now);
-        return { cameOnline: liveConnections(old, now, ref.connectionId).length === 0 };
+        const notes = joinNotes(old, now);
+        await Promise.all([this.pruneExpired(ref.userId, old, now), this.pruneNotes(ref.userId, notes.old)]);
+        return { cameOnline: liveConnections(old, now, ref.connectionId).length === 0, recentGroups: notes.recent };
       } catch (error) {
         if (!isConditionalCheckFailed(error)) throw error;
       }
       try {
-        await this.ddb.send(
+        // The item may exist without connections: `noteJoined` creates it for a user who is offline.
+        const { Attributes } = await this.ddb.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: { userId: ref.userId },
             UpdateExpression: 'SET connections = :connections, expiresAt = :expiresAt, lastActiveAt = :now',
             ConditionExpression: 'attribute_not_exists(connections)',
             ExpressionAttributeValues: { ...values, ':connections': { [ref.connectionId]: expiresAt } },
+            ReturnValues: 'ALL_OLD',
           }),
         );
-        return { cameOnline: true };
+        const notes = joinNotes(Attributes as PresenceItem | undefined, now);
+        await this.pruneNotes(ref.userId, notes.old);
+        return { cameOnline: true, recentGroups: notes.recent };
       } catch (error) {
         if (!isConditionalCheckFailed(error)) throw error;
       }
@@ -101,7 +125,80 @@ export class DynamoPresenceStore implements PresenceStore {
     }
   }
 
-  async removeConnection(ref: ConnectionRef, now: Date, options: { expiringBefore?: Date } = {}): Promise<{ wentOffline: boolean }> {
+  /** Drops join notes past `groupJoinNoticeSeconds` (deleting set elements needs no condition). */
+  private async pruneNotes(userId: string, old: string[]): Promise<void> {
+    if (old.length === 0) return;
+    await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { userId },
+        UpdateExpression: 'DELETE joinedGroups :old',
+        ExpressionAttributeValues: { ':old': new Set(old) },
+      }),
+    );
+  }
+
+  async noteJoined(userIds: string[], conversationId: string, now: Date): Promise<ConnectionRef[]> {
+    const note = `${epochSeconds(now)}|${conversationId}`;
+    const found = await mapLimit([...new Set(userIds)], noteConcurrency, async (userId) => {
+      const { Attributes } = await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { userId },
+          // A user who never connected gets an item that expires with the note, so TTL removes it.
+          UpdateExpression: 'ADD joinedGroups :note SET expiresAt = if_not_exists(expiresAt, :expiresAt)',
+          ExpressionAttributeValues: { ':note': new Set([note]), ':expiresAt': epochSeconds(now) + groupJoinNoticeSeconds },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return liveConnections(Attributes as PresenceItem | undefined, now).map((connectionId) => ({ userId, connectionId }));
+    });
+    return found.flat();
+  }
+
+  async indexConnections(entries: GroupConnection[], expiresAt: number): Promise<void> {
+    await batchWriteAll(
+      this.ddb,
+      this.groupConnectionsTable,
+      entries.map(({ conversationId, ref }) => ({ PutRequest: { Item: { conversationId, connection: connectionKey(ref), expiresAt } } })),
+    );
+  }
+
+  async unindexConnections(entries: GroupConnection[]): Promise<void> {
+    await batchWriteAll(
+      this.ddb,
+      this.groupConnectionsTable,
+      entries.map(({ conversationId, ref }) => ({ DeleteRequest: { Key: { conversationId, connection: connectionKey(ref) } } })),
+    );
+  }
+
+  async groupConnections(conversationId: string, fromUserId: string, toUserId: string, now: Date): Promise<ConnectionRef[]> {
+    const refs: ConnectionRef[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const result = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.groupConnectionsTable,
+          // `$` sorts right after `#` and below every user id character, so the range holds exactly these users' items.
+          KeyConditionExpression: 'conversationId = :c AND #k BETWEEN :from AND :to',
+          ExpressionAttributeNames: { '#k': 'connection' },
+          ExpressionAttributeValues: { ':c': conversationId, ':from': fromUserId, ':to': `${toUserId}$` },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of result.Items ?? []) {
+        if (Number(item.expiresAt) <= epochSeconds(now)) continue;
+        const key = String(item.connection);
+        const at = key.indexOf('#');
+        refs.push({ userId: key.slice(0, at), connectionId: key.slice(at + 1) });
+      }
+      startKey = result.LastEvaluatedKey;
+    } while (startKey);
+    return refs;
+  }
+
+  async removeConnection(ref: ConnectionRef, now: Date, options: { expiringBefore?: Date } = {}): Promise<{ removed: boolean; wentOffline: boolean }> {
     const before = options.expiringBefore ? epochSeconds(options.expiringBefore) : undefined;
     try {
       const { Attributes } = await this.ddb.send(
@@ -117,9 +214,9 @@ export class DynamoPresenceStore implements PresenceStore {
       );
       const old = Attributes as PresenceItem | undefined;
       const wasOnline = liveConnections(old, now).length > 0;
-      return { wentOffline: wasOnline && liveConnections(old, now, ref.connectionId).length === 0 };
+      return { removed: true, wentOffline: wasOnline && liveConnections(old, now, ref.connectionId).length === 0 };
     } catch (error) {
-      if (isConditionalCheckFailed(error)) return { wentOffline: false };
+      if (isConditionalCheckFailed(error)) return { removed: false, wentOffline: false };
       throw error;
     }
   }

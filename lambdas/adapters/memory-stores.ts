@@ -1,3 +1,4 @@
+import { groupJoinNoticeSeconds } from '../../lib/definitions.js';
 import type { Deps } from '../domain/deps.js';
 import type {
   Allocation,
@@ -9,6 +10,7 @@ import type {
   ConnectionPusher,
   ConversationStore,
   FanoutQueue,
+  GroupConnection,
   Log,
   LogAttributes,
   MessageStore,
@@ -476,31 +478,65 @@ interface MemoryPresence {
   connections: Map<string, number>;
   lastSeenAt?: string;
   lastActiveAt?: string;
+  /** Group joins noted by `noteJoined`: conversation id -> epoch ms. */
+  joinedGroups: Map<string, number>;
 }
 
 /** In-memory presence store keyed by user, with connection expiries. */
 export class MemoryPresenceStore implements PresenceStore {
   readonly users = new Map<string, MemoryPresence>();
+  /** The groups' connection indexes: conversation id -> `userId#connectionId` -> expiry (epoch seconds). */
+  readonly groups = new Map<string, Map<string, number>>();
   private live(userId: string, now: Date, except?: string) {
     return [...(this.users.get(userId)?.connections ?? new Map()).entries()].filter(([id, expiresAt]) => id !== except && expiresAt > now.getTime());
   }
+  private user(userId: string): MemoryPresence {
+    const user = this.users.get(userId) ?? { connections: new Map(), joinedGroups: new Map() };
+    this.users.set(userId, user);
+    return user;
+  }
   async addConnection(ref: ConnectionRef, now: Date, ttlSeconds: number) {
     const cameOnline = this.live(ref.userId, now, ref.connectionId).length === 0;
-    const user: MemoryPresence = this.users.get(ref.userId) ?? { connections: new Map() };
+    const user = this.user(ref.userId);
     user.connections.set(ref.connectionId, now.getTime() + ttlSeconds * 1000);
     user.lastActiveAt = now.toISOString();
-    this.users.set(ref.userId, user);
-    return { cameOnline };
+    const cutoff = now.getTime() - groupJoinNoticeSeconds * 1000;
+    for (const [conversationId, at] of user.joinedGroups) if (at < cutoff) user.joinedGroups.delete(conversationId);
+    return { cameOnline, recentGroups: [...user.joinedGroups.keys()] };
   }
   async removeConnection(ref: ConnectionRef, now: Date, options: { expiringBefore?: Date } = {}) {
     const user = this.users.get(ref.userId);
     const expiresAt = user?.connections.get(ref.connectionId);
-    if (!user || expiresAt === undefined) return { wentOffline: false };
-    if (options.expiringBefore && expiresAt >= options.expiringBefore.getTime()) return { wentOffline: false };
+    if (!user || expiresAt === undefined) return { removed: false, wentOffline: false };
+    if (options.expiringBefore && expiresAt >= options.expiringBefore.getTime()) return { removed: false, wentOffline: false };
     const wasOnline = this.live(ref.userId, now).length > 0;
     user.connections.delete(ref.connectionId);
     user.lastSeenAt = now.toISOString();
-    return { wentOffline: wasOnline && this.live(ref.userId, now).length === 0 };
+    return { removed: true, wentOffline: wasOnline && this.live(ref.userId, now).length === 0 };
+  }
+  async noteJoined(userIds: string[], conversationId: string, now: Date) {
+    return [...new Set(userIds)].flatMap((userId) => {
+      this.user(userId).joinedGroups.set(conversationId, now.getTime());
+      return this.live(userId, now).map(([connectionId]) => ({ userId, connectionId }));
+    });
+  }
+  async indexConnections(entries: GroupConnection[], expiresAt: number) {
+    for (const { conversationId, ref } of entries) {
+      const group = this.groups.get(conversationId) ?? new Map<string, number>();
+      group.set(`${ref.userId}#${ref.connectionId}`, expiresAt);
+      this.groups.set(conversationId, group);
+    }
+  }
+  async unindexConnections(entries: GroupConnection[]) {
+    for (const { conversationId, ref } of entries) this.groups.get(conversationId)?.delete(`${ref.userId}#${ref.connectionId}`);
+  }
+  async groupConnections(conversationId: string, fromUserId: string, toUserId: string, now: Date) {
+    return [...(this.groups.get(conversationId) ?? new Map<string, number>()).entries()]
+      .filter(([, expiresAt]) => expiresAt > now.getTime() / 1000)
+      .map(([key]) => key)
+      .sort()
+      .map((key) => ({ userId: key.slice(0, key.indexOf('#')), connectionId: key.slice(key.indexOf('#') + 1) }))
+      .filter((ref) => ref.userId >= fromUserId && ref.userId <= toUserId);
   }
   async refresh(ref: ConnectionRef, now: Date, ttlSeconds: number) {
     const user = this.users.get(ref.userId);

@@ -88,7 +88,7 @@ export function createDeps(config: Config, clients: AwsClients, telemetry: DepsT
       }),
     ),
     users: translateAwsErrors(new DynamoUserStore(clients.ddb, tables.users)),
-    presence: translateAwsErrors(new DynamoPresenceStore(clients.ddb, tables.presence)),
+    presence: translateAwsErrors(new DynamoPresenceStore(clients.ddb, tables.presence, tables.groupConnections)),
     queue: translateAwsErrors(new SqsFanoutQueue(clients.sqs, config.fanoutQueueUrl)),
     pusher: new ManagementApiPusher(clients.management),
     undelivered: translateAwsErrors(new DynamoUndeliveredLog(clients.ddb, tables.undelivered)),
@@ -98,12 +98,15 @@ export function createDeps(config: Config, clients: AwsClients, telemetry: DepsT
 }
 
 /**
- * The deps of connect and disconnect: the presence table and the fanout queue, which is all their definitions grant
- * (contacts are resolved by the fanout worker); no Management API client, no other store.
+ * The deps of connect and disconnect: the presence and group connection tables, the user's memberships (to index the
+ * connection in their groups) and the fanout queue, which is all their definitions grant (contacts are resolved by
+ * the fanout worker); no Management API client.
  */
 export function createConnectionDeps(config: Config, clients: { ddb: DynamoDBDocumentClient; sqs: SQSClient }, telemetry: DepsTelemetry): Deps {
-  return withGrantedPorts<'presence' | 'queue'>('connect/disconnect', {
-    presence: translateAwsErrors(new DynamoPresenceStore(clients.ddb, config.tables.presence)),
+  const { tables } = config;
+  return withGrantedPorts<'presence' | 'queue' | 'conversations'>('connect/disconnect', {
+    presence: translateAwsErrors(new DynamoPresenceStore(clients.ddb, tables.presence, tables.groupConnections)),
+    conversations: translateAwsErrors(new DynamoConversationStore(clients.ddb, tables.conversations, tables.members, tables.messages)),
     queue: translateAwsErrors(new SqsFanoutQueue(clients.sqs, config.fanoutQueueUrl)),
     ...commonDeps(config, telemetry),
   });

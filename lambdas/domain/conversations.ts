@@ -3,6 +3,7 @@ import type { Deps } from './deps.js';
 import { BadRequestError, ForbiddenError, LimitExceededError, NotFoundError } from './errors.js';
 import { addsDirectly, hasBlocked } from './consent.js';
 import { publish } from './fanout.js';
+import { indexJoining } from './group-connections.js';
 import { addMembers as addGroupMembers } from './membership.js';
 import { unreadCounts } from './unread.js';
 import { jsonBytes, ReplyBudget } from './reply-budget.js';
@@ -140,9 +141,11 @@ export async function createGroup(deps: Deps, caller: Caller, input: NewGroup): 
     ...(input.externalId === undefined ? {} : { externalId: input.externalId }),
     ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
   };
+  // The members' live connections join the group's connection index before the group exists (see group-connections.ts).
+  await indexJoining(deps, conversationId, members);
   const result = await deps.conversations.createGroup(conversation);
   if (!result.created) return { conversation: result.conversation, invited: [], created: false };
-  await publish(deps, { type: 'conversation', conversation }, members, { excludeConnectionId: caller.connectionId });
+  await publish(deps, { type: 'conversation', conversation }, members, { excludeConnectionId: caller.connectionId, conversationId });
   if (consent.invite.length > 0) {
     const invitation = { conversationId, title: input.title, invitedBy: caller.userId, createdAt: conversation.createdAt };
     await Promise.all(consent.invite.map((userId) => deps.users.putInvitation(userId, invitation)));

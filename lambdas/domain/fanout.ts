@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chunk, mapLimit } from './concurrency.js';
 import { presenceAudienceOf } from './consent.js';
 import type { Deps } from './deps.js';
+import { groupConnectionsOf, hasConnectionIndex, unindexConnection } from './group-connections.js';
 // sessions.ts uses forgetConnection from here: a cycle of functions only, resolved before either is called.
 import { runBackfillJob } from './retention-backfill.js';
 import { runSessionExpiry } from './sessions.js';
@@ -30,15 +31,17 @@ export async function publish(
   deps: Deps,
   event: ServerEvent,
   recipients: readonly string[],
-  options: { excludeConnectionId?: string; inline?: boolean; scope?: DeliverJob['scope'] } = {},
+  options: { excludeConnectionId?: string; inline?: boolean; scope?: DeliverJob['scope']; conversationId?: string } = {},
 ): Promise<void> {
-  const unique = [...new Set(recipients)];
+  // Sorted, so each chunk of a group reads one contiguous range of the group's connection index.
+  const unique = [...new Set(recipients)].sort();
   if (unique.length === 0) return;
   const jobs: DeliverJob[] = chunk(unique, deps.limits.fanoutChunkSize).map((part) => ({
     kind: 'deliver',
     event,
     recipients: part,
     excludeConnectionId: options.excludeConnectionId,
+    ...(options.conversationId ? { conversationId: options.conversationId } : {}),
     ...(options.scope ? { scope: options.scope } : {}),
     attempt: 0,
   }));
@@ -55,7 +58,7 @@ export async function publish(
  */
 export async function deliver(deps: Deps, job: DeliverJob): Promise<ConnectionRef[]> {
   const now = deps.now();
-  const connections = job.targets ?? (await deps.presence.connectionsOf(job.recipients ?? [], now));
+  const connections = job.targets ?? (await recipientConnections(deps, job, now));
   const targets = connections.filter((target) => target.connectionId !== job.excludeConnectionId);
   const entry = job.targets ? undefined : undeliveredEntry(job, connections);
   const data = JSON.stringify(job.event);
@@ -80,6 +83,14 @@ export async function deliver(deps: Deps, job: DeliverJob): Promise<ConnectionRe
   await Promise.all(gone.map((target) => forgetConnection(deps, target)));
   if (recorded.status === 'rejected') throw recorded.reason;
   return count('failed');
+}
+
+/** The live connections of a job's recipients: from the group's connection index, or else from their presence items. */
+function recipientConnections(deps: Deps, job: DeliverJob, now: Date): Promise<ConnectionRef[]> {
+  const recipients = job.recipients ?? [];
+  const conversationId = job.conversationId ?? job.scope?.conversationId;
+  if (conversationId !== undefined && hasConnectionIndex(conversationId)) return groupConnectionsOf(deps, conversationId, [...recipients].sort());
+  return deps.presence.connectionsOf(recipients, now);
 }
 
 /**
@@ -136,7 +147,9 @@ export async function forgetConnection(deps: Deps, ref: ConnectionRef): Promise<
   // Keeping a just-registered connection costs nothing (what that push carried comes with the client's sync),
   // while deleting it would cut a live connection off every later push.
   const expiringBefore = new Date(now.getTime() + (deps.limits.presenceTtlSeconds - connectGraceSeconds) * 1000);
-  const { wentOffline } = await deps.presence.removeConnection(ref, now, { expiringBefore });
+  const { removed, wentOffline } = await deps.presence.removeConnection(ref, now, { expiringBefore });
+  // Out of its groups' indexes too, unless it is still registered (just connected): then it stays in them.
+  if (removed || !(await deps.presence.registeredConnections(ref.userId)).includes(ref.connectionId)) await unindexConnection(deps, ref);
   if (wentOffline) await announcePresence(deps, ref.userId, 'offline', now.toISOString());
 }
 

@@ -2,6 +2,7 @@ import { addsDirectly } from './consent.js';
 import type { Deps } from './deps.js';
 import { BadRequestError, ForbiddenError, LimitExceededError, NotFoundError } from './errors.js';
 import { publish } from './fanout.js';
+import { indexJoining } from './group-connections.js';
 import type { StateWrite } from './ports.js';
 import { retentionDaysOf } from './retention.js';
 import { backfillJob, startBackfill } from './retention-backfill.js';
@@ -90,8 +91,12 @@ export async function addMembers(
   return { conversation: committed.conversation, invited };
 }
 
-/** The event and state writes that make `added` members (owners and admins decided, or an invitee accepted). */
-function joinPlan(deps: Deps, caller: Caller, conversation: Conversation, added: string[], writes: StateWrite[] = []) {
+/**
+ * The event and state writes that make `added` members (owners and admins decided, or an invitee accepted). Their
+ * live connections join the group's connection index first, so no push after the commit misses them.
+ */
+async function joinPlan(deps: Deps, caller: Caller, conversation: Conversation, added: string[], writes: StateWrite[] = []) {
+  await indexJoining(deps, conversation.conversationId, added);
   const joinedAt = deps.now().toISOString();
   const roles = { ...rolesOf(conversation), ...Object.fromEntries(added.map((userId) => [userId, 'member' as Role])) };
   return {
@@ -134,7 +139,7 @@ export async function acceptInvitation(deps: Deps, caller: Caller, conversationI
     deps,
     caller,
     conversationId,
-    (current) => {
+    async (current) => {
       if (current.members.includes(caller.userId)) return null;
       if (current.members.length + 1 > deps.limits.maxGroupMembers) {
         throw new LimitExceededError(`a group has at most ${deps.limits.maxGroupMembers} members`);

@@ -327,15 +327,41 @@ export interface Ban {
   reason?: string;
 }
 
-/** Live connections per user, which is also their presence. */
+/** A connection in one group's connection index. */
+export interface GroupConnection {
+  conversationId: string;
+  ref: ConnectionRef;
+}
+
+/** Live connections per user, which is also their presence, and per group (the groups' connection indexes). */
 export interface PresenceStore {
-  /** Registers a connection; `cameOnline` is true when the user had no live connection before. */
-  addConnection(ref: ConnectionRef, now: Date, ttlSeconds: number): Promise<{ cameOnline: boolean }>;
   /**
-   * Removes a connection; `wentOffline` is true when it was the user's last live one. With `expiringBefore`, only
-   * a connection whose expiry is earlier (registered or refreshed long enough ago) is removed.
+   * Registers a connection; `cameOnline` is true when the user had no live connection before. `recentGroups` are the
+   * groups `noteJoined` recorded for the user within the last `groupJoinNoticeSeconds`, read atomically with the
+   * registration (notes older than that are pruned).
    */
-  removeConnection(ref: ConnectionRef, now: Date, options?: { expiringBefore?: Date }): Promise<{ wentOffline: boolean }>;
+  addConnection(ref: ConnectionRef, now: Date, ttlSeconds: number): Promise<{ cameOnline: boolean; recentGroups: string[] }>;
+  /**
+   * Removes a connection; `removed` is true when it was registered and is no longer, `wentOffline` when it was the
+   * user's last live one. With `expiringBefore`, only a connection whose expiry is earlier (registered or refreshed
+   * long enough ago) is removed.
+   */
+  removeConnection(ref: ConnectionRef, now: Date, options?: { expiringBefore?: Date }): Promise<{ removed: boolean; wentOffline: boolean }>;
+  /**
+   * Records on each user's presence item that they are joining a group, and returns their live connections read in
+   * the same single-item write: a connection registered at the same time either is returned here or gets the group
+   * in its `recentGroups`.
+   */
+  noteJoined(userIds: string[], conversationId: string, now: Date): Promise<ConnectionRef[]>;
+  /** Puts connections into groups' connection indexes until `expiresAt` (epoch seconds); idempotent. */
+  indexConnections(entries: GroupConnection[], expiresAt: number): Promise<void>;
+  /** Deletes connections from groups' connection indexes; deleting one that is not there is fine. */
+  unindexConnections(entries: GroupConnection[]): Promise<void>;
+  /**
+   * The unexpired connections in one group's connection index of users from `fromUserId` through `toUserId`
+   * (inclusive, in user id order), read consistently.
+   */
+  groupConnections(conversationId: string, fromUserId: string, toUserId: string, now: Date): Promise<ConnectionRef[]>;
   /** Extends a connection's expiry; false when the connection is not registered. */
   refresh(ref: ConnectionRef, now: Date, ttlSeconds: number): Promise<boolean>;
   /** Every connection registered for a user, live or past its presence expiry (which may still be open). */

@@ -1,12 +1,15 @@
 import { visibleContactsOf, withoutBlockers } from './consent.js';
 import { announcePresence } from './fanout.js';
 import type { Deps } from './deps.js';
+import { indexConnection, unindexConnection } from './group-connections.js';
 import type { Caller, UserPresence } from './types.js';
 import { limitUserRead } from './user-limits.js';
 
 /** Registers a new connection; announces the user online if it is their first live one. */
 export async function connected(deps: Deps, caller: Caller): Promise<void> {
-  const { cameOnline } = await deps.presence.addConnection(caller, deps.now(), deps.limits.presenceTtlSeconds);
+  const { cameOnline, recentGroups } = await deps.presence.addConnection(caller, deps.now(), deps.limits.presenceTtlSeconds);
+  // Before $connect returns, so before the client's first sync (see group-connections.ts).
+  await indexConnection(deps, caller, recentGroups);
   if (cameOnline) await announcePresence(deps, caller.userId, 'online', null);
 }
 
@@ -14,6 +17,7 @@ export async function connected(deps: Deps, caller: Caller): Promise<void> {
 export async function disconnected(deps: Deps, caller: Caller): Promise<void> {
   const now = deps.now();
   const { wentOffline } = await deps.presence.removeConnection(caller, now);
+  await unindexConnection(deps, caller);
   if (wentOffline) await announcePresence(deps, caller.userId, 'offline', now.toISOString());
 }
 

@@ -20,7 +20,10 @@ export async function acknowledge(deps: Deps, caller: Caller, input: { conversat
   };
   // In large groups per-member receipts would multiply every message by the group size; they are read via sync.
   if (moved && conversation.members.length <= deps.limits.receiptPushMaxMembers) {
-    await publish(deps, { type: 'receipt', ...receipt }, conversation.members, { excludeConnectionId: caller.connectionId });
+    await publish(deps, { type: 'receipt', ...receipt }, conversation.members, {
+      excludeConnectionId: caller.connectionId,
+      conversationId: input.conversationId,
+    });
   }
   return receipt;
 }

@@ -79,6 +79,11 @@ export type FanoutJob =
       /** The connection that caused the event, which learns of it through its reply instead. */
       excludeConnectionId?: string;
       /**
+       * The conversation whose members the recipients are (also given by `scope`): a group's connections are read
+       * from its connection index, other recipients' from their presence items.
+       */
+      conversationId?: string;
+      /**
        * For events of one conversation: its membershipSeq when the recipients were computed. The worker drops
        * recipients removed since (a timeline event reaches them only up to their removal seq).
        */

@@ -255,8 +255,9 @@ describe('least privilege', () => {
     expect(allowedPairs(template, logicalId(fn(name).role))).toEqual([...new Set(expected)].sort());
   });
 
-  it('spells out the fanout worker: reads to re-check recipients after a membership change, writes to presence, undelivered and TTLs only', () => {
+  it('spells out the fanout worker: reads to re-check recipients after a membership change, writes to presence, group connections, undelivered and TTLs only', () => {
     // Members GetItem: a removed recipient's removedAtSeq; messages BatchGetItem: the head's membershipSeq;
+    // group connections: a group's connection index (Query), and gone connections taken out (BatchWriteItem);
     // users Query: the blocks that hide a user's presence. Retention backfills: the conversation and its head read
     // consistently (GetItem), its timeline (Query), each item's expiresAt and the head's lastExpiresAt (UpdateItem).
     expect(allowedPairs(template, logicalId(fn('fanout').role)).filter((pair) => pair.startsWith('dynamodb:'))).toEqual(
@@ -273,6 +274,8 @@ describe('least privilege', () => {
         `dynamodb:PutItem {${tableId('undelivered')}.Arn}`,
         `dynamodb:Query {${tableId('users')}.Arn}`,
         `dynamodb:UpdateItem {${tableId('presence')}.Arn}`,
+        `dynamodb:Query {${tableId('groupConnections')}.Arn}`,
+        `dynamodb:BatchWriteItem {${tableId('groupConnections')}.Arn}`,
       ].sort(),
     );
   });

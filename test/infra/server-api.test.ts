@@ -55,6 +55,8 @@ describe('server API', () => {
         dynamo('PutItem', 'users'),
         dynamo('DeleteItem', 'users'),
         dynamo('PutItem', 'undelivered'),
+        dynamo('Query', 'groupConnections'),
+        dynamo('BatchWriteItem', 'groupConnections'),
       ].sort(),
     );
     // Beyond DynamoDB: its logs and traces, the fanout queue and @connections (pushes and closing sessions), nothing else.

@@ -3,6 +3,7 @@
  * server use) and on the DynamoDB adapters against DynamoDB Local.
  */
 import { randomUUID } from 'node:crypto';
+import { groupJoinNoticeSeconds } from '../../lib/definitions.js';
 import { describe, expect, inject, it } from 'vitest';
 import { MemoryConversationStore, MemoryMessageStore, MemoryPresenceStore, MemoryUserStore } from '../../lambdas/adapters/memory-stores.js';
 import type { ConversationStore, MessageStore, NewMessage, PresenceStore, UserStore } from '../../lambdas/domain/ports.js';
@@ -324,14 +325,68 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     const user = `p-${run()}`;
     const t0 = new Date('2026-12-01T00:00:00.000Z');
     const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
-    expect(await presence.addConnection({ userId: user, connectionId: 'c1' }, t0, 60)).toEqual({ cameOnline: true });
-    expect(await presence.addConnection({ userId: user, connectionId: 'c2' }, t0, 60)).toEqual({ cameOnline: false });
+    expect(await presence.addConnection({ userId: user, connectionId: 'c1' }, t0, 60)).toEqual({ cameOnline: true, recentGroups: [] });
+    expect(await presence.addConnection({ userId: user, connectionId: 'c2' }, t0, 60)).toEqual({ cameOnline: false, recentGroups: [] });
     expect((await presence.connectionsOf([user], at(1))).map((ref) => ref.connectionId).sort()).toEqual(['c1', 'c2']);
     expect(await presence.refresh({ userId: user, connectionId: 'c1' }, at(30), 60)).toBe(true);
     expect(await presence.refresh({ userId: user, connectionId: 'nope' }, at(30), 60)).toBe(false);
     // c2 expired without a disconnect: readers treat it as gone.
     expect((await presence.connectionsOf([user], at(70))).map((ref) => ref.connectionId)).toEqual(['c1']);
-    expect(await presence.removeConnection({ userId: user, connectionId: 'c1' }, at(80))).toEqual({ wentOffline: true });
+    expect(await presence.removeConnection({ userId: user, connectionId: 'c1' }, at(80))).toEqual({ removed: true, wentOffline: true });
+    expect(await presence.removeConnection({ userId: user, connectionId: 'c1' }, at(81))).toEqual({ removed: false, wentOffline: false });
     expect(await presence.presenceOf([user], at(81))).toEqual([{ userId: user, status: 'offline', lastSeenAt: at(80).toISOString() }]);
+  });
+
+  it('notes group joins for a connection registering at the same time, and prunes old notes', async () => {
+    const { presence } = create();
+    const [online, offline] = [`jo-${run()}`, `jf-${run()}`];
+    const t0 = new Date('2026-12-01T00:00:00.000Z');
+    const at = (seconds: number) => new Date(t0.getTime() + seconds * 1000);
+    await presence.addConnection({ userId: online, connectionId: 'c1' }, t0, 600);
+    // The join reads the live connections in the same write that notes it.
+    expect(await presence.noteJoined([online, offline, online], 'grp_a', at(1))).toEqual([{ userId: online, connectionId: 'c1' }]);
+    await presence.noteJoined([offline], 'grp_b', at(2));
+    // A connection registered within groupJoinNoticeSeconds of a join learns of it; an older note is gone.
+    const first = await presence.addConnection({ userId: offline, connectionId: 'c2' }, at(3), 600);
+    expect(first.recentGroups.sort()).toEqual(['grp_a', 'grp_b']);
+    await presence.noteJoined([offline], 'grp_c', at(10));
+    const later = await presence.addConnection({ userId: offline, connectionId: 'c3' }, at(2 + groupJoinNoticeSeconds + 1), 600);
+    expect(later.recentGroups).toEqual(['grp_c']);
+    const last = await presence.addConnection({ userId: offline, connectionId: 'c4' }, at(10 + groupJoinNoticeSeconds + 1), 600);
+    expect(last).toEqual({ cameOnline: false, recentGroups: [] });
+  });
+
+  it("keeps each group's connection index: range reads in user order, expiry, deletes", async () => {
+    const { presence } = create();
+    const group = `grp_${run()}`;
+    const now = new Date('2026-12-01T00:00:00.000Z');
+    const expiresAt = now.getTime() / 1000 + 7200;
+    const ref = (userId: string, connectionId: string) => ({ userId, connectionId });
+    // Prefixes of each other, to check the range holds exactly the users from..through.
+    const refs = [ref('u1', 'a'), ref('u1', 'b'), ref('u1.x', 'c'), ref('u10', 'd'), ref('u2', 'e'), ref('u3', 'f')];
+    await presence.indexConnections(
+      refs.map((r) => ({ conversationId: group, ref: r })),
+      expiresAt,
+    );
+    await presence.indexConnections([{ conversationId: group, ref: ref('u2', 'old') }], now.getTime() / 1000 - 1);
+    await presence.indexConnections([{ conversationId: `${group}x`, ref: ref('u1', 'other') }], expiresAt);
+    expect(await presence.groupConnections(group, 'u1', 'u2', now)).toEqual([
+      ref('u1', 'a'),
+      ref('u1', 'b'),
+      ref('u1.x', 'c'),
+      ref('u10', 'd'),
+      ref('u2', 'e'),
+    ]);
+    expect(await presence.groupConnections(group, 'u1', 'u1', now)).toEqual([ref('u1', 'a'), ref('u1', 'b')]);
+    expect(await presence.groupConnections(group, 'u10', 'u3', now)).toEqual([ref('u10', 'd'), ref('u2', 'e'), ref('u3', 'f')]);
+    await presence.unindexConnections([
+      { conversationId: group, ref: ref('u1', 'a') },
+      { conversationId: group, ref: ref('u9', 'never') },
+    ]);
+    expect(await presence.groupConnections(group, 'u1', 'u1', now)).toEqual([ref('u1', 'b')]);
+    // Many entries: batched writes and a paged read.
+    const many = Array.from({ length: 60 }, (_, i) => ({ conversationId: `${group}m`, ref: ref(`m${String(i).padStart(2, '0')}`, `c${i}`) }));
+    await presence.indexConnections(many, expiresAt);
+    expect(await presence.groupConnections(`${group}m`, 'm00', 'm59', now)).toHaveLength(60);
   });
 });

@@ -37,7 +37,7 @@ export function dynamoDeps(info: ParleyInfo, overrides: Partial<Limits> = {}) {
     conversations: new DynamoConversationStore(clients.conversations, t.conversations, t.members, t.messages),
     messages: new DynamoMessageStore(clients.messages, t.messages, t.idempotency, { conversations: t.conversations, members: t.members, users: t.users }),
     users: new DynamoUserStore(clients.other, t.users),
-    presence: new DynamoPresenceStore(clients.other, t.presence),
+    presence: new DynamoPresenceStore(clients.other, t.presence, t.groupConnections),
     queue: new MemoryQueue(),
     pusher: new MemoryPusher(),
     limits: { ...loadLimits({}), sendRatePerSecond: 1e9, sendBurst: 1e9, ...overrides },

@@ -70,8 +70,10 @@ describe('usage per event', () => {
     const deliveries = (129 * 1.5 + 0.5) * 0.8;
     expect(usage.posts).toBeCloseTo(deliveries, 10);
     expect(usage.apiGatewayMessages).toBeCloseTo(2 + deliveries, 10);
-    // No receipts above 32 members; presence BatchGetItem 0.5 RRU × 130; the 5.4 KB conversation item is 2 RRU.
-    expect(usage.readUnits.presence).toBe(65);
+    // No receipts above 32 members. The group's connection index: 100 members' 120 online connections × 110 B = 13.2 KB
+    // is 4 RRU, the other 30 members' 36 connections 1 RRU; no presence reads. The 5.4 KB conversation item is 2 RRU.
+    expect(usage.readUnits.groupConnections).toBe(5);
+    expect(usage.readUnits.presence).toBe(0);
     expect(usage.readUnits.conversations).toBe(2);
     expect(usage.writeUnits.members).toBe(0);
     // GetItem 4 + three writes 15 + BatchGetItem 5 + ceil(129 / 32) = 5 rounds of 10 ms posts = 74 ms at 512 MB.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeParleyServer } from '../../client/testing/fake-server.js';
 import { connectNow, createTestClient, drive } from '../../client/testing/harness.js';
+import { connected } from '../../lambdas/domain/presence.js';
 
 const day = 24 * 3600 * 1000;
 
@@ -24,7 +25,9 @@ describe('ParleyClient and retention', () => {
     await drive(alice.clock, alice.client.send(id, 'gone 2').acked);
     server.interceptPush = undefined;
     serverTime += 2 * day;
-    // Their heartbeats keep both online on the server's new day.
+    // Their heartbeats keep both online on the server's new day. On AWS no connection lives 2 days: bob's group
+    // connection index entry expired with the 2-hour limit, so his connection registers again as a new one would.
+    await connected(server.deps, server.connections.filter((c) => c.userId === 'bob' && c.open).at(-1)!.caller);
     await alice.clock.advance(5 * 60_000);
     await drive(alice.clock, alice.client.send(id, 'after 1').acked); // seq 4: bob sees the gap 2-3
     await alice.clock.advance(2000);

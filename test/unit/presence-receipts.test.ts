@@ -66,8 +66,9 @@ describe('receipts and typing', () => {
   it('relays typing to the others only and rate limits it', async () => {
     const { deps, pusher, presence } = memoryDeps({ typingBurst: 2 });
     const group = await createGroupConversation(deps, alice, { title: 't', members: ['bob'] });
-    await presence.addConnection(alice2, deps.now(), 60);
-    await presence.addConnection(bob, deps.now(), 60);
+    // After the group exists: $connect puts the connections into its connection index.
+    await connected(deps, alice2);
+    await connected(deps, bob);
     pusher.posts.length = 0;
     await typing(deps, alice, { conversationId: group.conversationId, state: 'start' });
     await typing(deps, alice, { conversationId: group.conversationId, state: 'stop' });
