@@ -192,8 +192,8 @@ function naiveSection(scenarios: ScenarioResult[]): string[] {
     'The two designs take turns in three rounds (Parley, naive, Parley, naive, ...), each after its own warm-up, so other load on',
     'the machine weighs on both alike.',
     'The naive design (`bench/naive-fanout.ts`) Scans the whole connections table for every message and posts to each',
-    "connection one request after the other before it acks; Parley reads the members' presence items with `BatchGetItem` and",
-    'posts with 32 requests in flight.',
+    "connection one request after the other before it acks; Parley reads a group's connection index with one `Query` per 100",
+    "recipients (a direct conversation's two presence items with `BatchGetItem`) and posts with 32 requests in flight.",
     '',
     table(
       ['scenario', 'metric', 'Parley', 'naive', 'naive / Parley'],
@@ -219,10 +219,9 @@ function naiveSection(scenarios: ScenarioResult[]): string[] {
     '',
     'Both designs make the same number of `PostToConnection` calls, and those are the floor. The naive Scan reads every',
     "user's presence item, online or not: it is billed by the bytes of the whole table (0.5 RRU per 4 KB), so its read units",
-    "grow with every user of the deployment (here: every user the run had created so far), while Parley's `BatchGetItem` costs",
-    "0.5 RRU per member of the conversation. With this run's few thousand users a full Scan still reads fewer units than",
-    "Parley's per-member reads of a 130-member group (finding 2 below); at some ten thousand users it reads more, and a",
-    "deployment with a million users would Scan hundreds of MB per message. The naive design's sequential posts make the last",
+    "grow with every user of the deployment (here: every user the run had created so far), while Parley's index `Query` reads",
+    'only the online connections of the conversation, about 110 bytes each. A deployment with a million users would Scan',
+    "hundreds of MB per message. The naive design's sequential posts make the last",
     'recipient of a group wait for all the others, and its Scan per message is what saturates DynamoDB Local here.',
     '',
   ];
@@ -393,9 +392,10 @@ function criticalPathSection(scenarios: ScenarioResult[]): string[] {
     "The sequential AWS calls between a `send` and a recipient's receive, read from the code: `sendMessage` reads the",
     'conversation and its head item (two consistent `GetItem` in parallel), then stores with three single-item writes in',
     "sequence (`PutItem` of the idempotency claim, `UpdateItem` of the head's `lastSeq` counter, `PutItem` of the message at",
-    'its seq), then `publish`: up to 150 members it reads presence with `BatchGetItem` (100 keys per call, in parallel) and posts',
-    'inline with 32 `PostToConnection` in flight; above that it enqueues chunks of 100 recipients with `SendMessageBatch`, and',
-    'the fanout function (SQS event source) does the `BatchGetItem` and the posts. The ack is the route response after `publish`.',
+    "its seq), then `publish`: up to 150 members it reads the recipients' connections (a group's connection index, one `Query`",
+    'per 100 recipients, in parallel) and posts inline with 32 `PostToConnection` in flight; above that it enqueues chunks of',
+    '100 recipients with `SendMessageBatch`, and the fanout function (SQS event source) does the `Query` and the posts. The ack',
+    'is the route response after `publish`.',
     '',
     'Each step is a log-normal fitted to the p50/p99 below; about 400,000 simulated receives give the distribution over all recipients',
     '(`bench/critical-path.ts`). "Σ p99" adds every step\'s p99, an upper bound that assumes every step is slow at once.',
@@ -668,23 +668,24 @@ function findingsSection(scenarios: ScenarioResult[], coldStart: Results['coldSt
     );
   }
   if (group) {
-    const batch = group.perMessage.send['DynamoDB.BatchGetItem'];
+    const index = group.perMessage.send['DynamoDB.Query'];
     const get = group.perMessage.send['DynamoDB.GetItem'];
     const txnText = `The send's writes stay at ${fmt(sendWrites(group.perMessage.send), 1)} WRU whatever the group size (\`lastSeq\` is a counter on a small head item); the consistent reads before them are ${fmt(get?.readUnits, 1)} RRU.`;
     items.push(
-      `**The 130-member group target (≤ 1.05×) is ${group.cost.ratio <= 1.05 ? 'met' : 'missed'}: ${fmt(group.cost.ratio, 3)}× (${modeledRatio('groups-130')}× with Lambda at the modeled duration).** ` +
-        `The cost that grows with the group is the presence read: a \`BatchGetItem\` of every member, and DynamoDB bills each item ` +
-        `of a batch as its own read rounded up to 4 KB (${fmt(batch?.readUnits, 1)} RRU per message, ${usd((batch?.readUnits ?? 0) * prices.dynamoDbPerMillionReadUnits)}/M, ` +
-        `${fmt((((batch?.readUnits ?? 0) * prices.dynamoDbPerMillionReadUnits) / group.cost.floor) * 100, 1)}% of the floor on its own). ${txnText} ` +
-        'One `Query` of a per-conversation connection index (billed by the bytes it reads, 0.5 RRU per 4 KB, so a few units for ' +
-        '130 small items) would cut the presence read by an order of magnitude.',
+      `**The 130-member group target (≤ 1.03×) is ${group.cost.ratio <= 1.03 ? 'met' : 'missed'}: ${fmt(group.cost.ratio, 3)}× (${modeledRatio('groups-130')}× with Lambda at the modeled duration).** ` +
+        "The recipients' connections come from the group's connection index: one consistent `Query` per 100 recipients, billed by " +
+        `the bytes it returns (${fmt(index?.readUnits, 1)} RRU per message, ${usd((index?.readUnits ?? 0) * prices.dynamoDbPerMillionReadUnits)}/M, ` +
+        `${fmt((((index?.readUnits ?? 0) * prices.dynamoDbPerMillionReadUnits) / group.cost.floor) * 100, 2)}% of the floor), where a \`BatchGetItem\` of ` +
+        `every member's presence item cost 65 RRU (6.2% of the floor). ${txnText} What is left above the floor is mostly the ` +
+        'send\'s writes and the Lambda invocation; the index\'s own cost is on connect and disconnect ("Presence traffic in groups").',
     );
   }
   if (large) {
     items.push(
-      `**At 1,000 members the presence reads dominate: ${fmt(large.usage.readUnits, 0)} RRU and ${fmt(large.usage.writeUnits, 0)} WRU per message** ` +
+      `**At 1,000 members: ${fmt(large.usage.readUnits, 0)} RRU and ${fmt(large.usage.writeUnits, 0)} WRU per message** ` +
         `(${usd(large.cost.dynamoDb)} per million messages against a floor of ${usd(large.cost.floor)}: ${fmt(large.cost.ratio, 3)}×). ` +
-        'The fanout itself behaves: 10 jobs of 100 recipients in one `SendMessageBatch`, one `BatchGetItem` and 100 posts per job.',
+        "The fanout: 10 jobs of 100 recipients in one `SendMessageBatch`, each one `Query` of its recipients' range of the " +
+        'connection index and 100 posts.',
     );
   }
   const bundles = coldStart?.bundles ?? [];
@@ -776,7 +777,8 @@ export function capacitySection(): string[] {
   ];
   const bindsAt = (i: number) => [...new Set(quotas[i]!.filter((q) => q.binds).map((q) => q.label))];
   const quota = (i: number, label: string) => quotas[i]!.find((q) => q.label === label)!;
-  const presenceReads = (i: number) => quota(i, 'presence table reads');
+  // The table that takes the most reads at that scale (`checkQuotas` labels it `<table> table reads`).
+  const tableReads = (i: number) => quotas[i]!.find((q) => q.label.endsWith(' table reads'))!;
   const lambda = (i: number) => quota(i, 'Lambda concurrency');
   const breakEven = classes90[0]!.breakEvenMonths;
   return [
@@ -979,8 +981,8 @@ export function capacitySection(): string[] {
     `- **Connections**: at 10M users, ${count(peakConnections(traffic[2]!))} connections that API Gateway cuts every 2 h need ${count(peaks[2]!.connections)} new connections/s`,
     `  just to stay open (quota 500/s), and a reconnect storm after a deploy or network blip is ${fmt(peakConnections(traffic[1]!) / awsLimits.newConnectionsPerSecond / 60, 0)} minutes of`,
     '  admissions at 1M users with the default quota.',
-    `- **DynamoDB**: the presence table takes the reads (BatchGetItem of every member per group message, ${presenceContacts(d)} contacts per`,
-    `  transition) and the heartbeat writes: ${count(presenceReads(0).peak)}, ${count(presenceReads(1).peak)} and ${count(presenceReads(2).peak)} RRU/s against the 40,000 RRU/s table quota. A new`,
+    `- **DynamoDB**: the ${tableReads(0).label.replace(' table reads', '')} table takes the most reads (presence: ${presenceContacts(d)} contacts read per presence`,
+    `  transition; group messages read only their group's connection index): ${count(tableReads(0).peak)}, ${count(tableReads(1).peak)} and ${count(tableReads(2).peak)} RRU/s against the 40,000 RRU/s table quota. A new`,
     '  table serves 4,000 WRU/12,000 RRU at once: set warm throughput before moving a large user base. No conversation comes near its',
     `  partition: a group's peak is a few hundredths of a message per second against a ceiling of ${fmtIntLocal(awsLimits.dynamoDbPartitionWriteUnits / messageUsage(d.groupMembers, d).writeUnits.messages)} messages/s`,
     `  (1,000 WRU / ${messageUsage(d.groupMembers, d).writeUnits.messages} WRU per message), which ${membersToSaturatePartition(d)} members sending at the 10/s rate limit would reach.`,
