@@ -148,8 +148,9 @@ export async function forgetConnection(deps: Deps, ref: ConnectionRef): Promise<
   // while deleting it would cut a live connection off every later push.
   const expiringBefore = new Date(now.getTime() + (deps.limits.presenceTtlSeconds - connectGraceSeconds) * 1000);
   const { removed, wentOffline } = await deps.presence.removeConnection(ref, now, { expiringBefore });
-  // Out of its groups' indexes too, unless it is still registered (just connected): then it stays in them.
-  if (removed || !(await deps.presence.registeredConnections(ref.userId)).includes(ref.connectionId)) await unindexConnection(deps, ref);
+  // Out of its groups' indexes too. Not when it was not removed: just registered, it stays; already gone, its
+  // $disconnect did it, and a mass disconnect answers many pushes with 410 that must stay one write each.
+  if (removed) await unindexConnection(deps, ref);
   if (wentOffline) await announcePresence(deps, ref.userId, 'offline', now.toISOString());
 }
 

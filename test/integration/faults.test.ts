@@ -354,8 +354,9 @@ describe.concurrent('fault injection: nothing is lost, nothing surfaces twice', 
     const group = await room('enqueue', 3, 150);
     const [lost, throttled] = await withFaults(context, [
       { target: 'sqs:SendMessageBatch', error: 'InternalError', when: 'after', match: group.conversationId },
-      // The worker's presence read fails past the SDK's retries once: the record fails and SQS redelivers it.
-      { target: 'dynamodb:BatchGetItem', error: 'ProvisionedThroughputExceededException', match: group.others[0]!.userId, times: 5 },
+      // The worker's read of the group's connection index fails past the SDK's retries once: the record fails and SQS
+      // redelivers it.
+      { target: 'dynamodb:Query', error: 'ProvisionedThroughputExceededException', match: ['groupConnections', group.conversationId], times: 5 },
     ]);
     const sent = messages('enqueue', 3);
     await sendAll(group.sender, group.conversationId, sent);
