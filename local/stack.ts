@@ -9,10 +9,7 @@ import {
   connectAuthorizer,
   functionDefinition,
   optionalFunctions,
-  queues,
   streamSources,
-  routeSelectionExpression,
-  routes,
   serverApi,
   type webSocketLimits,
   type AnyFunctionName,
@@ -30,9 +27,19 @@ import { LocalEventBus } from './event-bus.js';
 import { createDevAuth, devAudience, devIssuer, type DevAuth } from './dev-auth.js';
 import { createTables, localCredentials, localRegion, startDynamoDb, startTtlSweeper } from './dynamodb.js';
 import { installSdkFaults } from './faults.js';
-import { installIamChecks, LocalIam } from './iam.js';
+import { installIamChecks, localAccount, LocalIam } from './iam.js';
 import { LambdaRuntime, lambdaRuntimeVariables, type LambdaFunctionConfig } from './lambda-runtime.js';
-import { functionSettings, rolePolicies, synthesizeStack, type CfnTemplate } from './template.js';
+import {
+  functionSettings,
+  queueSettings,
+  rolePolicies,
+  sqsEventSources,
+  streamEventSources,
+  synthesizeStack,
+  tableSettings,
+  webSocketApiSettings,
+  type CfnTemplate,
+} from './template.js';
 import { installSqsContract } from './sqs-contract.js';
 import { SqsLambdaPoller } from './sqs-lambda-poller.js';
 import { startSqs } from './sqs.js';
@@ -55,7 +62,7 @@ export interface LocalStackOptions {
   env?: Record<string, string>;
   /** Overrides of API Gateway's limits, e.g. a short idle timeout. */
   limits?: Partial<typeof webSocketLimits>;
-  /** Visibility timeout of the fanout queue (shorter in tests so retried records come back quickly). */
+  /** Overrides the template's visibility timeout of the fanout queue (shorter in tests so retried records come back quickly). */
   fanoutVisibilityTimeoutSeconds?: number;
   /** Where emulator and integration failures are reported. */
   onError?: (message: string, error: unknown) => void;
@@ -74,8 +81,9 @@ export interface LocalStackOptions {
   /** How often expired items are deleted (DynamoDB Local has no TTL of its own); default 60 s. */
   ttlSweepIntervalMs?: number;
   /**
-   * Edits the synthesized template before the local stack reads it: role policies, and each function's environment,
-   * timeout, memory and reserved concurrency (fidelity tests remove a permission or a variable, shorten a timeout).
+   * Edits the synthesized template before the local stack reads it: role policies, each function's environment,
+   * timeout, memory and reserved concurrency, the queues' attributes and redrive policies, and the SQS event source
+   * mappings (fidelity tests remove a permission or a variable, shorten a timeout).
    */
   adjustTemplate?: (template: CfnTemplate) => void;
 }
@@ -119,6 +127,9 @@ export interface LocalStack {
 /** Wraps a function invocation; `run` performs it. */
 export type InvokeWrapper = (name: AnyFunctionName, event: unknown, run: (name: AnyFunctionName, event: unknown) => Promise<unknown>) => Promise<unknown>;
 
+/** The WebSocket API's stage name, which the template is synthesized with so its ARNs line up. */
+const localStage = 'local';
+
 /** The local bus's name (the consumer's EVENT_BUS_NAME). */
 export const localEventBusName = 'parley-events';
 
@@ -151,12 +162,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         stoppers.push(() => running.stop());
         return running;
       });
-    const [dynamodb, sqs, devAuth] = await Promise.all([
-      started(startDynamoDb({ dataDir: options.dataDir })),
-      started(startSqs({ visibilityTimeoutSeconds: { fanout: options.fanoutVisibilityTimeoutSeconds } })),
-      createDevAuth(),
-    ]);
-    const tableNames = await createTables(dynamodb.client, 'parley-');
+    // DynamoDB Local's JVM starts while the stack synthesizes.
+    const dynamodbStarting = started(startDynamoDb({ dataDir: options.dataDir }));
+    // What `cdk deploy` would create, configure and grant, read from the synthesized template, not from a second list here.
+    const synthesized = synthesizeStack(localStage, { archive: options.archiveDir !== undefined });
+    options.adjustTemplate?.(synthesized.template);
+    const queueSettingsByName = queueSettings(synthesized);
+    if (options.fanoutVisibilityTimeoutSeconds !== undefined) {
+      queueSettingsByName.fanout.attributes.VisibilityTimeout = String(options.fanoutVisibilityTimeoutSeconds);
+    }
+    const [dynamodb, sqs, devAuth] = await Promise.all([dynamodbStarting, started(startSqs(queueSettingsByName)), createDevAuth()]);
+    const tableNames = await createTables(dynamodb.client, 'parley-', tableSettings(synthesized));
     const sweeper = startTtlSweeper(dynamodb.client, tableNames, options.ttlSweepIntervalMs ?? 60_000, onError);
     stoppers.push(() => sweeper.stop());
     const queueName = (url: string) => url.split('/').pop()!;
@@ -189,9 +205,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // The emulator must listen before the functions are configured: their CALLBACK_URL is its endpoint.
     let invoke: (name: AnyFunctionName, event: unknown) => Promise<unknown> = () => Promise.reject(new Error('handlers not loaded'));
     const emulator = new WebSocketApiEmulator({
-      routes,
-      routeSelectionExpression,
-      authorizer: 'authorizer',
+      // The routes, their functions and route responses, and the authorizer as the template deploys them.
+      ...webSocketApiSettings(synthesized),
+      stage: localStage,
       invoke: (name, event) => invoke(name, event),
       port: options.wsPort ?? 0,
       host,
@@ -202,10 +218,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stoppers.push(() => emulator.close());
     wsUrl = emulator.url;
 
-    // What `cdk deploy` would configure and grant each function, read from the synthesized template, not from a second
-    // list here.
-    const synthesized = synthesizeStack(emulator.stage, { archive: options.archiveDir !== undefined });
-    options.adjustTemplate?.(synthesized.template);
     const localResources = {
       region: localRegion,
       tableNames,
@@ -285,14 +297,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     eventBus.faults = emulator.faults;
 
     const sqsClient = new SQSClient({ endpoint: sqs.endpoint, region: localRegion, credentials: localCredentials });
-    const fanout = queues.fanout;
+    // The fanout queue's event source mapping, as the template configures it.
+    const fanout = sqsEventSources(synthesized).fanout;
+    if (!fanout) throw new Error('the template has no event source mapping for the fanout queue');
     const poller = new SqsLambdaPoller({
       sqs: sqsClient,
       queueUrl: sqs.queueUrls.fanout,
-      queueArn: `arn:aws:sqs:${localRegion}:000000000000:parley-fanout`,
+      queueArn: `arn:aws:sqs:${localRegion}:${localAccount}:${queueName(sqs.queueUrls.fanout)}`,
       batchSize: fanout.batchSize,
-      // Lambda would scale to maximumConcurrency; two cores do not gain from more than a few pollers.
-      concurrency: Math.min(fanout.maximumConcurrency, 4),
+      maxBatchingWindowSeconds: fanout.maxBatchingWindowSeconds,
+      reportBatchItemFailures: fanout.reportBatchItemFailures,
+      // Lambda would scale to the maximum concurrency; two cores do not gain from more than a few pollers.
+      concurrency: Math.min(fanout.maximumConcurrency ?? Infinity, 4),
       invoke: (event) => invoke(fanout.consumer, event) as Promise<never>,
       onError,
       faults: emulator.faults,
@@ -303,12 +319,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sqsClient.destroy();
     });
 
-    // One poller per stream source of a deployed function, built from its definition like the CDK event source mapping.
+    // One poller per stream event source mapping of the template.
     const streamsClient = new DynamoDBStreamsClient({ endpoint: dynamodb.endpoint, region: localRegion, credentials: localCredentials });
     const streamPollers: Partial<Record<StreamSourceName, DynamoDbStreamPoller>> = {};
     const streamDlqUrls: Partial<Record<StreamSourceName, string>> = {};
-    for (const [name, definition] of Object.entries(streamSources) as [StreamSourceName, StreamSourceDefinition][]) {
-      if (!(definition.consumer in lambdaConfigs)) continue;
+    for (const [name, definition] of Object.entries(streamEventSources(synthesized)) as [StreamSourceName, StreamSourceDefinition][]) {
       const window = Math.min(definition.maxBatchingWindowSeconds, options.streamBatchingWindowSeconds ?? Infinity);
       const source = { ...definition, maxBatchingWindowSeconds: window };
       const dlqUrl = sqs.server.createQueue(`parley-${name}-stream-dlq`, {

@@ -4,7 +4,17 @@ import { join } from 'node:path';
 import { App, CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { defaultConfig } from '../lib/config.js';
-import type { AnyFunctionName, FunctionName, QueueName, TableName } from '../lib/definitions.js';
+import {
+  streamSources,
+  type AnyFunctionName,
+  type FunctionName,
+  type QueueName,
+  type RouteDefinition,
+  type StreamSourceDefinition,
+  type StreamSourceName,
+  type StreamViewType,
+  type TableName,
+} from '../lib/definitions.js';
 import { ParleyStack } from '../lib/parley-stack.js';
 import { mapRecord } from '../lib/records.js';
 import { localAccount, type LocalStatement } from './iam.js';
@@ -196,4 +206,219 @@ export function functionSettings(
       reservedConcurrency: properties.ReservedConcurrentExecutions,
     };
   });
+}
+
+/** An SQS queue as the template creates it: its attributes, and its dead-letter queue's with the redrive's receive count. */
+export interface QueueSettings {
+  /** SQS attributes (`VisibilityTimeout`, `MessageRetentionPeriod`, ...) as `CreateQueue` takes them. */
+  attributes: Record<string, string>;
+  deadLetterQueue?: { attributes: Record<string, string>; maxReceiveCount: number };
+}
+
+/** The `AWS::SQS::Queue` properties that are queue attributes of the same name. */
+const queueAttributes = ['VisibilityTimeout', 'MessageRetentionPeriod', 'DelaySeconds', 'MaximumMessageSize', 'ReceiveMessageWaitTimeSeconds'];
+
+function queueResource(synthesized: SynthesizedStack, id: string): Record<string, unknown> {
+  const resource = synthesized.template.Resources[id];
+  if (resource?.Type !== 'AWS::SQS::Queue') throw new Error(`the template has no queue ${id}`);
+  return resource.Properties ?? {};
+}
+
+/** A queue's attributes from its template properties (SQS's defaults for those left out). */
+export function sqsAttributes(properties: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(queueAttributes.filter((name) => properties[name] !== undefined).map((name) => [name, String(properties[name])]));
+}
+
+/** Each queue's attributes and redrive policy as the template deploys them. */
+export function queueSettings(synthesized: SynthesizedStack): Record<QueueName, QueueSettings> {
+  return mapRecord(synthesized.queues, (id) => {
+    const properties = queueResource(synthesized, id);
+    const redrive = properties.RedrivePolicy as { deadLetterTargetArn?: { 'Fn::GetAtt'?: [string, string] }; maxReceiveCount?: number } | undefined;
+    const dlqId = redrive?.deadLetterTargetArn?.['Fn::GetAtt']?.[0];
+    return {
+      attributes: sqsAttributes(properties),
+      ...(dlqId && redrive?.maxReceiveCount !== undefined
+        ? { deadLetterQueue: { attributes: sqsAttributes(queueResource(synthesized, dlqId)), maxReceiveCount: redrive.maxReceiveCount } }
+        : {}),
+    };
+  });
+}
+
+/** An SQS event source mapping as the template configures it. */
+export interface SqsEventSourceSettings {
+  consumer: AnyFunctionName;
+  batchSize: number;
+  maxBatchingWindowSeconds: number;
+  /** `FunctionResponseTypes` has `ReportBatchItemFailures`: only the reported records of a batch are retried. */
+  reportBatchItemFailures: boolean;
+  /** `ScalingConfig.MaximumConcurrency`; unset, Lambda scales up to 1,250 concurrent batches per queue. */
+  maximumConcurrency?: number;
+}
+
+/** The event source mapping of each queue that has one (a queue no function reads is left out). */
+export function sqsEventSources(synthesized: SynthesizedStack): Partial<Record<QueueName, SqsEventSourceSettings>> {
+  const functionOf = new Map(Object.entries(synthesized.functions).map(([name, id]) => [id, name as AnyFunctionName]));
+  const sources: Partial<Record<QueueName, SqsEventSourceSettings>> = {};
+  for (const [queue, id] of Object.entries(synthesized.queues) as [QueueName, string][]) {
+    const mapping = Object.values(synthesized.template.Resources).find((resource) => {
+      if (resource.Type !== 'AWS::Lambda::EventSourceMapping') return false;
+      const source = resource.Properties?.EventSourceArn as { 'Fn::GetAtt'?: [string, string] } | undefined;
+      return source?.['Fn::GetAtt']?.[0] === id;
+    });
+    if (!mapping) continue;
+    const properties = mapping.Properties as {
+      FunctionName: { Ref?: string };
+      BatchSize?: number;
+      MaximumBatchingWindowInSeconds?: number;
+      FunctionResponseTypes?: string[];
+      ScalingConfig?: { MaximumConcurrency?: number };
+    };
+    const consumer = properties.FunctionName.Ref ? functionOf.get(properties.FunctionName.Ref) : undefined;
+    if (!consumer) throw new Error(`the event source mapping of queue ${queue} invokes no function of the stack`);
+    sources[queue] = {
+      consumer,
+      // Lambda's defaults for an SQS source.
+      batchSize: properties.BatchSize ?? 10,
+      maxBatchingWindowSeconds: properties.MaximumBatchingWindowInSeconds ?? 0,
+      reportBatchItemFailures: properties.FunctionResponseTypes?.includes('ReportBatchItemFailures') ?? false,
+      maximumConcurrency: properties.ScalingConfig?.MaximumConcurrency,
+    };
+  }
+  return sources;
+}
+
+/** A DynamoDB table as the template creates it, in `CreateTable`'s terms. */
+export interface TableSettings {
+  keySchema: { AttributeName: string; KeyType: 'HASH' | 'RANGE' }[];
+  attributeDefinitions: { AttributeName: string; AttributeType: 'S' | 'N' | 'B' }[];
+  globalSecondaryIndexes?: { IndexName: string; KeySchema: TableSettings['keySchema']; Projection: Record<string, unknown> }[];
+  /** The stream's view type when the table has a stream. */
+  streamViewType?: StreamViewType;
+  /** The TTL attribute when TTL is on. */
+  timeToLiveAttribute?: string;
+}
+
+/** Each table's keys, indexes, stream and TTL as the template deploys them. */
+export function tableSettings(synthesized: SynthesizedStack): Record<TableName, TableSettings> {
+  return mapRecord(synthesized.tables, (id) => {
+    const resource = synthesized.template.Resources[id];
+    if (resource?.Type !== 'AWS::DynamoDB::Table') throw new Error(`the template has no table ${id}`);
+    const properties = resource.Properties as {
+      KeySchema: TableSettings['keySchema'];
+      AttributeDefinitions: TableSettings['attributeDefinitions'];
+      GlobalSecondaryIndexes?: TableSettings['globalSecondaryIndexes'];
+      StreamSpecification?: { StreamViewType?: StreamViewType };
+      TimeToLiveSpecification?: { AttributeName?: string; Enabled?: boolean };
+    };
+    const ttl = properties.TimeToLiveSpecification;
+    return {
+      keySchema: properties.KeySchema,
+      attributeDefinitions: properties.AttributeDefinitions,
+      ...(properties.GlobalSecondaryIndexes ? { globalSecondaryIndexes: properties.GlobalSecondaryIndexes } : {}),
+      ...(properties.StreamSpecification?.StreamViewType ? { streamViewType: properties.StreamSpecification.StreamViewType } : {}),
+      ...(ttl?.Enabled && ttl.AttributeName ? { timeToLiveAttribute: ttl.AttributeName } : {}),
+    };
+  });
+}
+
+/** The WebSocket API as the template deploys it: how routes are selected, each route's function, and the authorizer. */
+export interface WebSocketApiSettings {
+  routeSelectionExpression: string;
+  routes: RouteDefinition[];
+  /** The REQUEST authorizer's function (on `$connect`). */
+  authorizer: FunctionName;
+}
+
+/** The function a Lambda proxy integration or authorizer URI invokes (`…/functions/<Fn::GetAtt [id, Arn]>/invocations`). */
+function invokedFunction(synthesized: SynthesizedStack, uri: unknown): FunctionName {
+  const parts = ((uri as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join']?.[1] ?? []) as { 'Fn::GetAtt'?: [string, string] }[];
+  const id = parts.find((part) => part['Fn::GetAtt']?.[1] === 'Arn')?.['Fn::GetAtt']?.[0];
+  const name = (Object.entries(synthesized.functions) as [FunctionName, string][]).find(([, functionId]) => functionId === id)?.[0];
+  if (!name) throw new Error(`the template invokes no function of the stack through ${JSON.stringify(uri)}`);
+  return name;
+}
+
+/** The routes, their integrations' functions, their route responses and the authorizer of the stack's WebSocket API. */
+export function webSocketApiSettings(synthesized: SynthesizedStack): WebSocketApiSettings {
+  const resources = Object.entries(synthesized.template.Resources);
+  const ofApi = (type: string) =>
+    resources.filter(
+      ([, resource]) => resource.Type === type && (resource.Properties?.ApiId as { Ref?: string } | undefined)?.Ref === synthesized.webSocketApi,
+    );
+  const api = synthesized.template.Resources[synthesized.webSocketApi]?.Properties as { RouteSelectionExpression?: string } | undefined;
+  if (!api?.RouteSelectionExpression) throw new Error('the template has no WebSocket API with a route selection expression');
+  const integrations = new Map(
+    ofApi('AWS::ApiGatewayV2::Integration').map(([id, resource]) => [id, invokedFunction(synthesized, resource.Properties?.IntegrationUri)]),
+  );
+  const withResponse = new Set(
+    ofApi('AWS::ApiGatewayV2::RouteResponse').map(([, resource]) => (resource.Properties?.RouteId as { Ref?: string } | undefined)?.Ref),
+  );
+  const authorizers = ofApi('AWS::ApiGatewayV2::Authorizer');
+  if (authorizers.length !== 1) throw new Error(`the WebSocket API has ${authorizers.length} authorizers; the local stack emulates one, on $connect`);
+  const routes = ofApi('AWS::ApiGatewayV2::Route').map(([id, resource]): RouteDefinition => {
+    const properties = resource.Properties as { RouteKey: string; Target?: { 'Fn::Join'?: [string, { Ref?: string }[]] } };
+    const integration = properties.Target?.['Fn::Join']?.[1].find((part) => part.Ref)?.Ref;
+    const fn = integration ? integrations.get(integration) : undefined;
+    if (!fn) throw new Error(`route ${properties.RouteKey} has no Lambda integration in the template`);
+    return { routeKey: properties.RouteKey, function: fn, returnResponse: withResponse.has(id) };
+  });
+  return {
+    routeSelectionExpression: api.RouteSelectionExpression,
+    routes,
+    authorizer: invokedFunction(synthesized, authorizers[0]![1].Properties?.AuthorizerUri),
+  };
+}
+
+/**
+ * The DynamoDB stream event source mappings of the deployed functions, named like `streamSources` (the consumer and
+ * the table identify each), with every setting read from the template: batching, starting position, retries, bisect,
+ * record age, parallelization, filters and the on-failure queue's retention.
+ */
+export function streamEventSources(synthesized: SynthesizedStack): Partial<Record<StreamSourceName, StreamSourceDefinition>> {
+  const resources = synthesized.template.Resources;
+  const functionOf = new Map(Object.entries(synthesized.functions).map(([name, id]) => [id, name as AnyFunctionName]));
+  const tableOf = new Map(Object.entries(synthesized.tables).map(([name, id]) => [id, name as TableName]));
+  const sources: Partial<Record<StreamSourceName, StreamSourceDefinition>> = {};
+  for (const resource of Object.values(resources)) {
+    if (resource.Type !== 'AWS::Lambda::EventSourceMapping') continue;
+    const properties = resource.Properties as {
+      EventSourceArn: { 'Fn::GetAtt'?: [string, string] };
+      FunctionName: { Ref?: string };
+      BatchSize?: number;
+      MaximumBatchingWindowInSeconds?: number;
+      StartingPosition?: 'TRIM_HORIZON' | 'LATEST';
+      BisectBatchOnFunctionError?: boolean;
+      MaximumRetryAttempts?: number;
+      MaximumRecordAgeInSeconds?: number;
+      ParallelizationFactor?: number;
+      FilterCriteria?: { Filters?: { Pattern: string }[] };
+      DestinationConfig?: { OnFailure?: { Destination?: { 'Fn::GetAtt'?: [string, string] } } };
+    };
+    const [sourceId, attribute] = properties.EventSourceArn['Fn::GetAtt'] ?? [];
+    if (attribute !== 'StreamArn') continue;
+    const table = tableOf.get(sourceId!);
+    const consumer = properties.FunctionName.Ref ? functionOf.get(properties.FunctionName.Ref) : undefined;
+    const name = (Object.keys(streamSources) as StreamSourceName[]).find(
+      (key) => streamSources[key].consumer === consumer && streamSources[key].table === table,
+    );
+    if (!table || !consumer || !name) throw new Error(`a stream event source mapping of the template reads no stream source of lib/definitions.ts`);
+    const dlqId = properties.DestinationConfig?.OnFailure?.Destination?.['Fn::GetAtt']?.[0];
+    const retention = dlqId ? Number(resources[dlqId]?.Properties?.MessageRetentionPeriod ?? 4 * 86400) : undefined;
+    if (retention === undefined) throw new Error(`the stream source ${name} has no on-failure queue in the template`);
+    // Lambda's defaults for a stream source where the template leaves a setting out.
+    sources[name] = {
+      table,
+      consumer,
+      batchSize: properties.BatchSize ?? 100,
+      maxBatchingWindowSeconds: properties.MaximumBatchingWindowInSeconds ?? 0,
+      startingPosition: properties.StartingPosition ?? 'TRIM_HORIZON',
+      bisectBatchOnFunctionError: properties.BisectBatchOnFunctionError ?? false,
+      maximumRetryAttempts: properties.MaximumRetryAttempts ?? -1,
+      maximumRecordAgeSeconds: properties.MaximumRecordAgeInSeconds ?? -1,
+      parallelizationFactor: properties.ParallelizationFactor ?? 1,
+      filters: (properties.FilterCriteria?.Filters ?? []).map((filter) => JSON.parse(filter.Pattern) as Record<string, unknown>),
+      dlqRetentionDays: retention / 86400,
+    };
+  }
+  return sources;
 }

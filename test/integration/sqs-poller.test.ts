@@ -15,7 +15,9 @@ let behave: (event: SQSEvent) => Promise<SQSBatchResponse | void>;
 const seen: { body: string; receiveCount: number; batchSize: number }[] = [];
 
 beforeAll(async () => {
-  sqs = await startSqs({ visibilityTimeoutSeconds: { fanout: 1 } });
+  sqs = await startSqs({
+    fanout: { attributes: { VisibilityTimeout: '1' }, deadLetterQueue: { attributes: {}, maxReceiveCount: queues.fanout.maxReceiveCount } },
+  });
   client = new SQSClient({ endpoint: sqs.endpoint, region: localRegion, credentials: localCredentials });
 });
 afterEach(async () => {
@@ -35,6 +37,7 @@ function startPoller(): SqsLambdaPoller {
     queueUrl: sqs.queueUrls.fanout,
     queueArn: 'arn:aws:sqs:us-east-1:000000000000:parley-fanout',
     batchSize: queues.fanout.batchSize,
+    reportBatchItemFailures: true,
     concurrency: 1,
     invoke: async (event) => {
       for (const record of event.Records) {
