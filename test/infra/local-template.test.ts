@@ -62,7 +62,7 @@ describe('the local stack reads the template', () => {
       ([, resource]) => resource.Type === 'AWS::ApiGatewayV2::Route' && resource.Properties?.RouteKey === 'send',
     )![0];
     for (const [id, resource] of Object.entries(changed.template.Resources)) {
-      if (resource.Type === 'AWS::ApiGatewayV2::RouteResponse' && (resource.Properties?.RouteId as { Ref?: string }).Ref === send) {
+      if (resource.Type === 'AWS::ApiGatewayV2::RouteResponse' && (resource.Properties?.RouteId as { Ref?: string } | undefined)?.Ref === send) {
         delete changed.template.Resources[id];
       }
     }

@@ -64,7 +64,7 @@ describe('receipts and typing', () => {
   });
 
   it('relays typing to the others only and rate limits it', async () => {
-    const { deps, pusher, presence } = memoryDeps({ typingBurst: 2 });
+    const { deps, pusher } = memoryDeps({ typingBurst: 2 });
     const group = await createGroupConversation(deps, alice, { title: 't', members: ['bob'] });
     // After the group exists: $connect puts the connections into its connection index.
     await connected(deps, alice2);
