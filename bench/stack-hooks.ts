@@ -29,7 +29,7 @@ export class StackHooks {
     this.counter.attach(stack.pollerSqs, 'fanout');
     stack.wrapInvocations((name, event, run) => {
       const routeKey = (event as { requestContext?: { routeKey?: string } }).requestContext?.routeKey;
-      const path = name === 'actions' && routeKey ? routeKey : name;
+      const path = (name === 'actions' || name === 'catchup') && routeKey ? routeKey : name;
       const override = path === 'send' ? this.sendOverride : undefined;
       return this.run(path, () => callPath.run(path, () => (override ? override(event) : run(name, event))));
     });

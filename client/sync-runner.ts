@@ -7,8 +7,8 @@ import { StateMachine, type TransitionTable } from './state-machine.js';
 import { sameCursors, utf8Length } from './util.js';
 
 /**
- * The catch-up after each (re)connect: `paging` through `sync` replies, `rate-limited` while a per-user limit is
- * waited out, then `done`, `failed` (the connection is replaced) or `aborted` (the socket went down first).
+ * The catch-up after each (re)connect: `paging` through `sync` replies, `rate-limited` while a per-user limit (or a
+ * page that got no reply) is waited out, then `done`, `failed` (the connection is replaced) or `aborted` (the socket went down first).
  */
 export type SyncState = 'idle' | 'paging' | 'rate-limited' | 'done' | 'failed' | 'aborted';
 
@@ -44,7 +44,10 @@ export interface SyncHooks {
   onFailed(error: unknown): void;
 }
 
-const maxRateLimitedAttempts = 5;
+/** Attempts of one page that was rate limited or got no reply (its function throttled: PROTOCOL.md, Errors). */
+const maxPageAttempts = 5;
+/** Errors after which a page is asked again, after a wait, instead of failing the catch-up. */
+const retriedCodes = new Set(['rate_limited', 'timeout']);
 
 /** Walks `sync` page by page in conversation id order, each page carrying only the cursors it covers. */
 export class SyncRunner {
@@ -104,13 +107,16 @@ export class SyncRunner {
     this.hooks.onSynced({ messages, conversations });
   }
 
-  /** One page; a per-user rate limit is waited out rather than treated as a failed catch-up. */
+  /**
+   * One page; a per-user rate limit, or a page that got no reply (a throttled catch-up function answers with API
+   * Gateway's error frame, which names no request), is waited out rather than treated as a failed catch-up.
+   */
   private async page(payload: RequestMap['sync'], session: unknown): Promise<ReplyMap['sync']> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.hooks.request(payload);
       } catch (error) {
-        if (!(error instanceof ParleyError) || error.code !== 'rate_limited' || attempt >= maxRateLimitedAttempts) throw error;
+        if (!(error instanceof ParleyError) || !retriedCodes.has(error.code) || attempt >= maxPageAttempts) throw error;
         if (this.hooks.session() !== session) throw error;
         this.machine.transition('rate-limited');
         const delay = error.retryAfterMs ?? backoffDelay(attempt, this.backoff, this.random);

@@ -47,6 +47,13 @@ export interface ParleyConfig {
   readonly messageRetentionDays?: number;
   /** Also write every timeline item to the Parquet archive in S3. */
   readonly archive: boolean;
+  /**
+   * Reserved concurrency of the catch-up function (`sync`, `history`, `listConversations`): at most this many
+   * catch-up requests run at once, and they never take the account concurrency live sends need. Unset reserves none
+   * (new accounts may lack the unreserved concurrency a reservation needs); throttled requests get API Gateway's error
+   * frame and clients retry.
+   */
+  readonly catchupReservedConcurrency?: number;
 }
 
 /** The values used for every setting the context leaves out. */
@@ -80,6 +87,14 @@ const asPositiveNumber = (key: string, value: unknown, fallback: number): number
   return number;
 };
 
+const positiveInteger = (key: string, value: unknown): number | undefined => {
+  const text = asString(value);
+  if (text === undefined) return undefined;
+  const number = Number(text);
+  if (!Number.isInteger(number) || number < 1) throw new Error(`context ${key} must be a whole number from 1, got "${text}"`);
+  return number;
+};
+
 const retentionDays = (value: unknown): number | undefined => {
   const text = asString(value);
   if (text === undefined) return undefined;
@@ -94,7 +109,7 @@ const retentionDays = (value: unknown): number | undefined => {
  * Reads the stack settings from CDK context (`-c key=value` or cdk.json): stageName, devStack, oidcIssuer,
  * oidcAudience, oidcJwksUrl, userIdClaim, alarmEmail, throttleRateLimit, throttleBurstLimit, latencyP99ThresholdMs,
  * fanoutLagP99ThresholdMs, apiGatewayLogsRole, webhookUrl, webhookSecretName, webhookApiKeyHeader, messageRetentionDays,
- * archive.
+ * archive, catchupReservedConcurrency.
  */
 export function configFromContext(node: Node): ParleyConfig {
   const get = (key: string) => node.tryGetContext(key) as unknown;
@@ -123,6 +138,7 @@ export function configFromContext(node: Node): ParleyConfig {
     ...(webhook ? { webhook } : {}),
     messageRetentionDays: retentionDays(get(retention.contextKey)),
     archive: asBoolean(archive.contextKey, get(archive.contextKey), defaultConfig.archive),
+    catchupReservedConcurrency: positiveInteger('catchupReservedConcurrency', get('catchupReservedConcurrency')),
   };
 }
 

@@ -137,7 +137,7 @@ export const tables = {
 export type TableName = keyof typeof tables;
 
 /** Logical function names (keys of `functions`). */
-export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'actions' | 'fanout' | 'serverApi' | 'streamEvents';
+export type FunctionName = 'authorizer' | 'connect' | 'disconnect' | 'actions' | 'catchup' | 'fanout' | 'serverApi' | 'streamEvents';
 
 /** Functions that exist only when their feature is on (keys of `optionalFunctions`): the archive consumer. */
 export type OptionalFunctionName = 'archive';
@@ -288,6 +288,24 @@ export const functions = {
     sendsTo: ['fanout'],
     postsToConnections: true,
   },
+  catchup: {
+    entry: 'lambdas/handlers/catchup.ts',
+    description: 'Handles the catch-up actions (sync, history, listConversations) apart from live sends',
+    memorySize: 512,
+    timeoutSeconds: 15,
+    // Reads only, but for a dead seq's placeholder (messages PutItem) and the per-user read limits (rateLimits); a
+    // connection whose session ended is told and closed (@connections).
+    tables: {
+      conversations: { table: ['GetItem', 'BatchGetItem'] },
+      members: { table: ['GetItem', 'Query'], indexes: { byUser: ['Query'] } },
+      messages: { table: ['GetItem', 'BatchGetItem', 'Query', 'PutItem'] },
+      presence: { table: ['BatchGetItem'] },
+      users: { table: ['GetItem', 'BatchGetItem', 'Query'] },
+      rateLimits: { table: ['UpdateItem'] },
+    },
+    sendsTo: [],
+    postsToConnections: true,
+  },
   fanout: {
     entry: 'lambdas/handlers/fanout.ts',
     description: 'Pushes queued events to recipient connections with PostToConnection',
@@ -368,7 +386,7 @@ export const retention = {
   contextKey: 'messageRetentionDays',
   envVar: 'MESSAGE_RETENTION_DAYS',
   /** The functions that write or read timeline items (the fanout worker runs retention backfills). */
-  functions: ['actions', 'serverApi', 'fanout'] as readonly FunctionName[],
+  functions: ['actions', 'catchup', 'serverApi', 'fanout'] as readonly FunctionName[],
   /** Longest retention a deployment or a group may set. */
   maxDays: fixedLimits.maxRetentionDays,
 } as const;
@@ -502,6 +520,12 @@ export const webhookTarget = {
 /** Client actions (defined by the wire protocol); each is a WebSocket route handled by the `actions` function. */
 export { actions, type ActionName };
 
+/**
+ * The catch-up actions, routed to their own function: after a reconnect storm every client syncs at once, and that
+ * work must not take the containers (and the concurrency) live sends need.
+ */
+export const catchupActions: readonly ActionName[] = ['sync', 'history', 'listConversations'];
+
 /** A WebSocket API route. */
 export interface RouteDefinition {
   readonly routeKey: string;
@@ -516,7 +540,7 @@ export const routes: readonly RouteDefinition[] = [
   { routeKey: '$connect', function: 'connect', returnResponse: false },
   { routeKey: '$disconnect', function: 'disconnect', returnResponse: false },
   { routeKey: '$default', function: 'actions', returnResponse: true },
-  ...actions.map((routeKey) => ({ routeKey, function: 'actions' as const, returnResponse: true })),
+  ...actions.map((routeKey) => ({ routeKey, function: catchupActions.includes(routeKey) ? 'catchup' : 'actions', returnResponse: true }) as const),
 ];
 
 /** The function that authorizes `$connect`, and where it finds the token. */

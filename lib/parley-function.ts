@@ -55,6 +55,8 @@ export interface ParleyFunctionProps {
   readonly devStack: boolean;
   /** The bus a function with `putsEvents` publishes to. */
   readonly eventBus?: IEventBus;
+  /** Reserved concurrency; unset reserves none. */
+  readonly reservedConcurrency?: number;
 }
 
 /** An event source mapping's on-failure destination whose send permission is granted explicitly, and only that. */
@@ -104,6 +106,7 @@ export class ParleyFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: definition.memorySize,
       timeout: Duration.seconds(definition.timeoutSeconds),
+      reservedConcurrentExecutions: props.reservedConcurrency,
       role: this.role,
       logGroup: this.logGroup,
       // X-Ray traces of every invocation; the handlers add SDK-call subsegments (lambdas/shared/aws-clients.ts).

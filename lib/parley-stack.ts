@@ -69,6 +69,7 @@ export class ParleyStack extends Stack {
           environment: name === connectAuthorizer.function ? authorizerEnv : retention.functions.includes(name) ? retentionEnv : undefined,
           devStack: config.devStack,
           eventBus: this.events.bus,
+          reservedConcurrency: name === 'catchup' ? config.catchupReservedConcurrency : undefined,
         }),
     );
     this.webSocket.addRoutes(mapRecord(this.functions, (fn) => fn.function));

@@ -28,7 +28,7 @@ describe('retention', () => {
   it('passes the deployment’s retention to the functions that write, read or backfill timeline items, only when it is set', () => {
     const variables = (t: typeof template, s: typeof stack, name: FunctionName) =>
       t.toJSON().Resources[logicalId(s.functions[name].function)].Properties.Environment.Variables as Record<string, unknown>;
-    expect(retention.functions).toEqual(['actions', 'serverApi', 'fanout']);
+    expect(retention.functions).toEqual(['actions', 'catchup', 'serverApi', 'fanout']);
     for (const name of Object.keys(functions) as FunctionName[]) {
       expect(variables(template, stack, name)[retention.envVar]).toBe(retention.functions.includes(name) ? '30' : undefined);
       expect(variables(plain.template, plain.stack, name)[retention.envVar]).toBeUndefined();

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  catchupActions,
   commonEnv,
   connectAuthorizer,
   eventBus,
@@ -278,6 +279,48 @@ describe('least privilege', () => {
         `dynamodb:BatchWriteItem {${tableId('groupConnections')}.Arn}`,
       ].sort(),
     );
+  });
+
+  it('gives the catch-up function reads only, but for seq placeholders and read limits, and @connections', () => {
+    const dynamo = (action: string, table: TableName, suffix = '') => `dynamodb:${action} {${tableId(table)}.Arn}${suffix}`;
+    expect(allowedPairs(template, logicalId(fn('catchup').role))).toEqual(
+      [
+        ...logWrite('catchup'),
+        `execute-api:ManageConnections ${connectionsArn}`,
+        dynamo('GetItem', 'conversations'),
+        dynamo('BatchGetItem', 'conversations'),
+        dynamo('GetItem', 'members'),
+        dynamo('Query', 'members'),
+        dynamo('Query', 'members', '/index/byUser'),
+        dynamo('GetItem', 'messages'),
+        dynamo('BatchGetItem', 'messages'),
+        dynamo('Query', 'messages'),
+        // A dead seq's `skipped` placeholder, written by whichever reader finds it.
+        dynamo('PutItem', 'messages'),
+        dynamo('BatchGetItem', 'presence'),
+        dynamo('GetItem', 'users'),
+        dynamo('BatchGetItem', 'users'),
+        dynamo('Query', 'users'),
+        dynamo('UpdateItem', 'rateLimits'),
+      ].sort(),
+    );
+  });
+
+  it('routes the catch-up actions to the catch-up function, with the reserved concurrency the context sets', () => {
+    for (const action of catchupActions) {
+      const [, route] = Object.entries(template.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: action } }))[0]!;
+      const integrationId = (route.Properties.Target['Fn::Join'][1] as { Ref?: string }[]).find((part) => part.Ref)!.Ref!;
+      expect(render(template.toJSON().Resources[integrationId].Properties.IntegrationUri), action).toContain(`{${functionId('catchup')}.Arn}`);
+    }
+    expect(template.toJSON().Resources[functionId('catchup')].Properties.ReservedConcurrentExecutions).toBeUndefined();
+    const reserved = synthesize({ catchupReservedConcurrency: 50 }, { bundle: false });
+    try {
+      const resources = reserved.template.toJSON().Resources;
+      expect(resources[logicalId(reserved.stack.functions.catchup.function)].Properties.ReservedConcurrentExecutions).toBe(50);
+      expect(resources[logicalId(reserved.stack.functions.actions.function)].Properties.ReservedConcurrentExecutions).toBeUndefined();
+    } finally {
+      reserved.cleanup();
+    }
   });
 
   it('the authorizer may only write its logs and traces and read ban items', () => {

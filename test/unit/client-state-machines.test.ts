@@ -373,6 +373,22 @@ describe('sync runner', () => {
     expect(t.seen).toEqual(['synced 1', 'synced 0']);
   });
 
+  it('asks a page again after a timeout (a throttled catch-up function sends no reply of its own), up to 5 times', async () => {
+    const timeout = () => new ParleyError('timeout', 'no reply within 10000 ms');
+    const t = setup([timeout(), timeout(), { conversations: [{ conversationId: 'a' } as never] }]);
+    const run = t.runner.run();
+    await t.clock.advance(0);
+    expect(t.runner.state).toBe('rate-limited');
+    await t.clock.advance(10_000);
+    await run;
+    expect(t.seen).toEqual(['synced 1']);
+    const failing = setup(Array.from({ length: 5 }, timeout));
+    const failed = failing.runner.run();
+    await failing.clock.advance(60_000);
+    await failed;
+    expect(failing.seen).toEqual(['failed no reply within 10000 ms (timeout)']);
+  });
+
   it('fails on a permanent error, and a dropped socket aborts without reporting', async () => {
     const t = setup([new ParleyError('internal', 'boom'), new ParleyError('rate_limited', 'slow', { retryAfterMs: 700 })]);
     await t.runner.run();
