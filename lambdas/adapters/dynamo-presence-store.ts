@@ -151,7 +151,10 @@ export class DynamoPresenceStore implements PresenceStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return liveConnections(Attributes as PresenceItem | undefined, now).map((connectionId) => ({ userId, connectionId }));
+      const item = Attributes as PresenceItem | undefined;
+      // A user added to many groups before connecting again must not grow the item toward DynamoDB's 400 KB.
+      await this.pruneNotes(userId, joinNotes(item, now).old);
+      return liveConnections(item, now).map((connectionId) => ({ userId, connectionId }));
     });
     return found.flat();
   }

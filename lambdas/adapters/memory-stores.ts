@@ -516,7 +516,10 @@ export class MemoryPresenceStore implements PresenceStore {
   }
   async noteJoined(userIds: string[], conversationId: string, now: Date) {
     return [...new Set(userIds)].flatMap((userId) => {
-      this.user(userId).joinedGroups.set(conversationId, now.getTime());
+      const { joinedGroups } = this.user(userId);
+      const cutoff = now.getTime() - groupJoinNoticeSeconds * 1000;
+      for (const [id, at] of joinedGroups) if (at < cutoff) joinedGroups.delete(id);
+      joinedGroups.set(conversationId, now.getTime());
       return this.live(userId, now).map(([connectionId]) => ({ userId, connectionId }));
     });
   }

@@ -67,6 +67,8 @@ export async function addMembers(
   input: { conversationId: string; members: string[] },
 ): Promise<{ conversation: Conversation; invited: string[] }> {
   let consent: { direct: string[]; invite: string[]; hidden: string[] } | undefined;
+  // Users whose connections a previous attempt already indexed (a commit that lost a race plans again).
+  const indexed = new Set<string>();
   const committed = await commitEvent(
     deps,
     caller,
@@ -81,7 +83,7 @@ export async function addMembers(
       if (conversation.members.length + added.length > deps.limits.maxGroupMembers) {
         throw new LimitExceededError(`a group has at most ${deps.limits.maxGroupMembers} members`);
       }
-      return joinPlan(deps, caller, conversation, added);
+      return joinPlan(deps, caller, conversation, added, [], indexed);
     },
     applyItems,
   );
@@ -95,8 +97,13 @@ export async function addMembers(
  * The event and state writes that make `added` members (owners and admins decided, or an invitee accepted). Their
  * live connections join the group's connection index first, so no push after the commit misses them.
  */
-async function joinPlan(deps: Deps, caller: Caller, conversation: Conversation, added: string[], writes: StateWrite[] = []) {
-  await indexJoining(deps, conversation.conversationId, added);
+async function joinPlan(deps: Deps, caller: Caller, conversation: Conversation, added: string[], writes: StateWrite[] = [], indexed = new Set<string>()) {
+  await indexJoining(
+    deps,
+    conversation.conversationId,
+    added.filter((userId) => !indexed.has(userId)),
+  );
+  for (const userId of added) indexed.add(userId);
   const joinedAt = deps.now().toISOString();
   const roles = { ...rolesOf(conversation), ...Object.fromEntries(added.map((userId) => [userId, 'member' as Role])) };
   return {
