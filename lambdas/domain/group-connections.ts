@@ -10,7 +10,8 @@ import type { ConnectionRef } from './types.js';
  * - $connect indexes the connection in every group of the user before it returns, so before the client can sync.
  *   A message stored after that sync read is fanned out after it, and the consistent index read sees the connection.
  * - A join notes the group on each joining user's presence item before it commits, and indexes the live connections
- *   read in that same write. A connection registering at the same moment either was read there or finds the note.
+ *   read in that same write. A connection registering at the same moment either was read there or finds the note,
+ *   whenever its walk of the user's groups runs: the walk only has to find joins older than the note.
  */
 
 const groupIdPrefix = 'grp_';
@@ -23,7 +24,7 @@ const membershipPage = 100;
 export const hasConnectionIndex = (conversationId: string) => conversationId.startsWith(groupIdPrefix);
 
 /** The groups the user is a member of now (removed memberships excluded), in id order. */
-async function groupsOf(deps: Deps, userId: string): Promise<string[]> {
+export async function groupsOf(deps: Deps, userId: string): Promise<string[]> {
   const groups: string[] = [];
   let from: string | undefined = groupIdPrefix;
   while (from !== undefined && from <= groupIdLimit) {
@@ -37,19 +38,18 @@ async function groupsOf(deps: Deps, userId: string): Promise<string[]> {
 /** Index entries expire with API Gateway's connection limit: no connection outlives them, and heartbeats need not refresh them. */
 const indexExpiry = (deps: Deps) => Math.floor(deps.now().getTime() / 1000) + webSocketLimits.maxConnectionSeconds;
 
-/** Puts a just-registered connection into the index of each of the user's groups (and of the groups noted as just joined). */
-export async function indexConnection(deps: Deps, ref: ConnectionRef, recentGroups: readonly string[]): Promise<void> {
-  const groups = new Set([...(await groupsOf(deps, ref.userId)), ...recentGroups]);
+/** Puts a just-registered connection into the index of each group (its user's groups and those noted as just joined). */
+export async function indexConnection(deps: Deps, ref: ConnectionRef, groups: readonly string[]): Promise<void> {
   await deps.presence.indexConnections(
-    [...groups].map((conversationId) => ({ conversationId, ref })),
+    [...new Set(groups)].map((conversationId) => ({ conversationId, ref })),
     indexExpiry(deps),
   );
 }
 
-/** Takes a closed connection out of the index of each of the user's groups. */
-export async function unindexConnection(deps: Deps, ref: ConnectionRef): Promise<void> {
-  const groups = await groupsOf(deps, ref.userId);
-  await deps.presence.unindexConnections(groups.map((conversationId) => ({ conversationId, ref })));
+/** Takes a closed connection out of the index of each of its user's groups (`groups`, or else read now). */
+export async function unindexConnection(deps: Deps, ref: ConnectionRef, groups?: readonly string[]): Promise<void> {
+  const from = groups ?? (await groupsOf(deps, ref.userId));
+  await deps.presence.unindexConnections(from.map((conversationId) => ({ conversationId, ref })));
 }
 
 /**

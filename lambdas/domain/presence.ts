@@ -1,24 +1,29 @@
 import { visibleContactsOf, withoutBlockers } from './consent.js';
 import { announcePresence } from './fanout.js';
 import type { Deps } from './deps.js';
-import { indexConnection, unindexConnection } from './group-connections.js';
+import { groupsOf, indexConnection, unindexConnection } from './group-connections.js';
 import type { Caller, UserPresence } from './types.js';
 import { limitUserRead } from './user-limits.js';
 
 /** Registers a new connection; announces the user online if it is their first live one. */
 export async function connected(deps: Deps, caller: Caller): Promise<void> {
-  const { cameOnline, recentGroups } = await deps.presence.addConnection(caller, deps.now(), deps.limits.presenceTtlSeconds);
-  // Before $connect returns, so before the client's first sync (see group-connections.ts).
-  await indexConnection(deps, caller, recentGroups);
-  if (cameOnline) await announcePresence(deps, caller.userId, 'online', null);
+  // The walk of the user's groups need not wait for the registration: joins it could miss are noted (group-connections.ts).
+  const [{ cameOnline, recentGroups }, groups] = await Promise.all([
+    deps.presence.addConnection(caller, deps.now(), deps.limits.presenceTtlSeconds),
+    groupsOf(deps, caller.userId),
+  ]);
+  // Indexed before $connect returns, so before the client's first sync.
+  await Promise.all([
+    indexConnection(deps, caller, [...groups, ...recentGroups]),
+    cameOnline ? announcePresence(deps, caller.userId, 'online', null) : undefined,
+  ]);
 }
 
 /** Forgets a closed connection; announces the user offline if it was their last live one. */
 export async function disconnected(deps: Deps, caller: Caller): Promise<void> {
   const now = deps.now();
-  const { wentOffline } = await deps.presence.removeConnection(caller, now);
-  await unindexConnection(deps, caller);
-  if (wentOffline) await announcePresence(deps, caller.userId, 'offline', now.toISOString());
+  const [{ wentOffline }, groups] = await Promise.all([deps.presence.removeConnection(caller, now), groupsOf(deps, caller.userId)]);
+  await Promise.all([unindexConnection(deps, caller, groups), wentOffline ? announcePresence(deps, caller.userId, 'offline', now.toISOString()) : undefined]);
 }
 
 /** Keeps the connection (and so the user) online for another TTL; re-registers a connection that was dropped. */
