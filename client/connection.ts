@@ -255,7 +255,12 @@ export class Connection {
 
   private teardown(): void {
     const ws = this.ws;
-    if (ws) ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      // Not null: Node's `ws` reports closing a socket that is still connecting as an error event, which throws
+      // (an uncaught exception in the app) when nothing listens.
+      ws.onerror = (() => undefined) as never;
+    }
     this.ws = null;
     this.clearTimer('connect');
     this.clearTimer('heartbeat');
