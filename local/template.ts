@@ -208,6 +208,11 @@ export function functionSettings(
   });
 }
 
+/** The function whose `AWS::Lambda::Function` resource has this logical id. */
+function functionOfId(synthesized: SynthesizedStack, id: string | undefined): AnyFunctionName | undefined {
+  return (Object.entries(synthesized.functions) as [AnyFunctionName, string][]).find(([, functionId]) => functionId === id)?.[0];
+}
+
 /** An SQS queue as the template creates it: its attributes, and its dead-letter queue's with the redrive's receive count. */
 export interface QueueSettings {
   /** SQS attributes (`VisibilityTimeout`, `MessageRetentionPeriod`, ...) as `CreateQueue` takes them. */
@@ -257,7 +262,6 @@ export interface SqsEventSourceSettings {
 
 /** The event source mapping of each queue that has one (a queue no function reads is left out). */
 export function sqsEventSources(synthesized: SynthesizedStack): Partial<Record<QueueName, SqsEventSourceSettings>> {
-  const functionOf = new Map(Object.entries(synthesized.functions).map(([name, id]) => [id, name as AnyFunctionName]));
   const sources: Partial<Record<QueueName, SqsEventSourceSettings>> = {};
   for (const [queue, id] of Object.entries(synthesized.queues) as [QueueName, string][]) {
     const mapping = Object.values(synthesized.template.Resources).find((resource) => {
@@ -273,7 +277,7 @@ export function sqsEventSources(synthesized: SynthesizedStack): Partial<Record<Q
       FunctionResponseTypes?: string[];
       ScalingConfig?: { MaximumConcurrency?: number };
     };
-    const consumer = properties.FunctionName.Ref ? functionOf.get(properties.FunctionName.Ref) : undefined;
+    const consumer = functionOfId(synthesized, properties.FunctionName.Ref);
     if (!consumer) throw new Error(`the event source mapping of queue ${queue} invokes no function of the stack`);
     sources[queue] = {
       consumer,
@@ -333,7 +337,7 @@ export interface WebSocketApiSettings {
 function invokedFunction(synthesized: SynthesizedStack, uri: unknown): FunctionName {
   const parts = ((uri as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join']?.[1] ?? []) as { 'Fn::GetAtt'?: [string, string] }[];
   const id = parts.find((part) => part['Fn::GetAtt']?.[1] === 'Arn')?.['Fn::GetAtt']?.[0];
-  const name = (Object.entries(synthesized.functions) as [FunctionName, string][]).find(([, functionId]) => functionId === id)?.[0];
+  const name = functionOfId(synthesized, id) as FunctionName | undefined;
   if (!name) throw new Error(`the template invokes no function of the stack through ${JSON.stringify(uri)}`);
   return name;
 }
@@ -376,7 +380,6 @@ export function webSocketApiSettings(synthesized: SynthesizedStack): WebSocketAp
  */
 export function streamEventSources(synthesized: SynthesizedStack): Partial<Record<StreamSourceName, StreamSourceDefinition>> {
   const resources = synthesized.template.Resources;
-  const functionOf = new Map(Object.entries(synthesized.functions).map(([name, id]) => [id, name as AnyFunctionName]));
   const tableOf = new Map(Object.entries(synthesized.tables).map(([name, id]) => [id, name as TableName]));
   const sources: Partial<Record<StreamSourceName, StreamSourceDefinition>> = {};
   for (const resource of Object.values(resources)) {
@@ -397,7 +400,7 @@ export function streamEventSources(synthesized: SynthesizedStack): Partial<Recor
     const [sourceId, attribute] = properties.EventSourceArn['Fn::GetAtt'] ?? [];
     if (attribute !== 'StreamArn') continue;
     const table = tableOf.get(sourceId!);
-    const consumer = properties.FunctionName.Ref ? functionOf.get(properties.FunctionName.Ref) : undefined;
+    const consumer = functionOfId(synthesized, properties.FunctionName.Ref);
     const name = (Object.keys(streamSources) as StreamSourceName[]).find(
       (key) => streamSources[key].consumer === consumer && streamSources[key].table === table,
     );

@@ -89,7 +89,7 @@ export async function deliver(deps: Deps, job: DeliverJob): Promise<ConnectionRe
 function recipientConnections(deps: Deps, job: DeliverJob, now: Date): Promise<ConnectionRef[]> {
   const recipients = job.recipients ?? [];
   const conversationId = job.conversationId ?? job.scope?.conversationId;
-  if (conversationId !== undefined && hasConnectionIndex(conversationId)) return groupConnectionsOf(deps, conversationId, [...recipients].sort());
+  if (conversationId !== undefined && hasConnectionIndex(conversationId)) return groupConnectionsOf(deps, conversationId, recipients);
   return deps.presence.connectionsOf(recipients, now);
 }
 

@@ -68,12 +68,13 @@ export async function indexJoining(deps: Deps, conversationId: string, userIds: 
 }
 
 /**
- * The live connections of `recipients` (sorted user ids) in a group: one consistent Query of the index over the
- * recipients' id range, keeping only the recipients (the range may hold others, e.g. removed members).
+ * The live connections of `recipients` in a group: one consistent Query of the index over the recipients' id range,
+ * keeping only the recipients (the range may hold others, e.g. removed members).
  */
 export async function groupConnectionsOf(deps: Deps, conversationId: string, recipients: readonly string[]): Promise<ConnectionRef[]> {
   if (recipients.length === 0) return [];
   const wanted = new Set(recipients);
-  const found = await deps.presence.groupConnections(conversationId, recipients[0]!, recipients.at(-1)!, deps.now());
+  const sorted = [...wanted].sort();
+  const found = await deps.presence.groupConnections(conversationId, sorted[0]!, sorted.at(-1)!, deps.now());
   return found.filter((ref) => wanted.has(ref.userId));
 }
