@@ -27,5 +27,5 @@ export type {
 } from '../protocol/frames.js';
 export type { RequestMap } from '../protocol/schemas.js';
 export { defaultClientLimits, fixedLimits, protocolVersion } from '../protocol/limits.js';
-export { replyTypes } from '../protocol/actions.js';
+export { catchupActions, replyTypes } from '../protocol/actions.js';
 export type { ActionName as Action } from '../protocol/actions.js';

@@ -1,6 +1,7 @@
+import { backoffDelay, type BackoffOptions } from './backoff.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { ParleyError, type ParleyErrorCode } from './errors.js';
-import { replyTypes, type Action, type ClientLimits, type ReplyMap, type RequestMap } from './protocol.js';
+import { catchupActions, replyTypes, type Action, type ClientLimits, type ReplyMap, type RequestMap } from './protocol.js';
 import { StateMachine, type TransitionTable } from './state-machine.js';
 import { closedError, utf8Length, withoutType } from './util.js';
 
@@ -43,7 +44,23 @@ export class PendingRequest {
 
   /** Its timeout timer. */
   timer: TimerHandle;
+  /** Its timeout, counted again from each resend. */
+  timeoutMs = 0;
+  /** Times its frame was written to a socket. */
+  writes = 0;
+  /** A resend scheduled after API Gateway's error frame. */
+  resendTimer?: TimerHandle;
 }
+
+/** How catch-up reads that API Gateway refused are resent. */
+export interface ResendPolicy {
+  backoff: BackoffOptions;
+  random: () => number;
+}
+
+/** Writes of one catch-up read at most, the first included, before it fails with `unavailable`. */
+const maxCatchupWrites = 6;
+const resendable: ReadonlySet<Action> = new Set(catchupActions);
 
 /** Correlates requests and replies by `requestId`, with a timeout per request. */
 export class RequestTracker {
@@ -53,6 +70,7 @@ export class RequestTracker {
   constructor(
     private readonly clock: Clock,
     private readonly transport: RequestTransport,
+    private readonly resend: ResendPolicy,
   ) {}
 
   /** Sends a request (or queues it until a socket opens) and resolves with its typed reply. */
@@ -69,9 +87,8 @@ export class RequestTracker {
     }
     return new Promise<ReplyMap[A]>((resolve, reject) => {
       const request = new PendingRequest(requestId, action, frame, queueWhileOffline, resolve as (reply: unknown) => void, reject);
-      request.timer = this.clock.setTimeout(() => {
-        this.settle(request, undefined, new ParleyError('timeout', `no reply within ${timeoutMs} ms`, { action, requestId }));
-      }, timeoutMs);
+      request.timeoutMs = timeoutMs;
+      this.armTimeout(request);
       this.pending.set(requestId, request);
       if (this.transport.isOpen()) this.transmit(request);
     });
@@ -119,6 +136,33 @@ export class RequestTracker {
     return true;
   }
 
+  /**
+   * API Gateway answered some request of this socket with its own error frame (a throttled or failed function), which
+   * names none of ours. Every in-flight catch-up read is resent with its `requestId` after a backoff (a duplicate
+   * reply is dropped), so it need not wait out its timeout; after `maxCatchupWrites` it fails with `unavailable`.
+   * Other requests keep their timeout (the outbox resends a send with its `clientMessageId`).
+   */
+  gatewayError(): void {
+    for (const request of this.pending.values()) {
+      if (!resendable.has(request.action) || !request.machine.is('in-flight') || request.resendTimer !== undefined) continue;
+      if (request.writes >= maxCatchupWrites) {
+        const { action, requestId } = request;
+        this.settle(request, undefined, new ParleyError('unavailable', `refused by API Gateway ${request.writes} times`, { action, requestId }));
+        continue;
+      }
+      request.resendTimer = this.clock.setTimeout(
+        () => {
+          request.resendTimer = undefined;
+          if (this.pending.get(request.requestId) !== request) return;
+          this.clock.clearTimeout(request.timer);
+          this.armTimeout(request);
+          this.write(request);
+        },
+        backoffDelay(request.writes, this.resend.backoff, this.resend.random),
+      );
+    }
+  }
+
   /** The socket went away: requests it carried (and those that must not wait) fail with `connection_lost`. */
   failInFlight(): void {
     for (const request of [...this.pending.values()]) {
@@ -140,12 +184,27 @@ export class RequestTracker {
     for (const request of [...this.pending.values()]) this.settle(request, undefined, error);
   }
 
+  private armTimeout(request: PendingRequest): void {
+    const { action, requestId, timeoutMs } = request;
+    request.timer = this.clock.setTimeout(() => {
+      this.settle(request, undefined, new ParleyError('timeout', `no reply within ${timeoutMs} ms`, { action, requestId }));
+    }, timeoutMs);
+  }
+
   private transmit(request: PendingRequest): void {
+    if (this.write(request)) request.machine.transition('in-flight');
+  }
+
+  /** Writes the request's frame; false when there is no socket, or it was closing (the request then failed). */
+  private write(request: PendingRequest): boolean {
     try {
-      if (this.transport.write(request.frame)) request.machine.transition('in-flight');
+      const written = this.transport.write(request.frame);
+      if (written) request.writes += 1;
+      return written;
     } catch (error) {
       // send() throws when the socket is already closing; the close handler will reconnect.
       this.settle(request, undefined, new ParleyError('connection_lost', String(error), { action: request.action }));
+      return false;
     }
   }
 
@@ -154,6 +213,7 @@ export class RequestTracker {
     this.pending.delete(request.requestId);
     request.machine.transition('settled');
     this.clock.clearTimeout(request.timer);
+    if (request.resendTimer !== undefined) this.clock.clearTimeout(request.resendTimer);
     if (error) request.reject(error);
     else request.resolve(reply);
   }

