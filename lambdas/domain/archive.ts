@@ -61,14 +61,16 @@ export function toArchiveRow(change: ArchiveChange): ArchiveRow {
 
 /**
  * Writes a batch of stream changes as Parquet: one object per conversation and day of the items' `createdAt`. Head
- * items (seq 0) are skipped. Rows of a user erased after the item was written carry no body, even when the change
- * was still in the stream when the erasure ran. Returns the keys written.
+ * items (seq 0) and the `skipped` placeholders a reader writes into a dead send's seq (no sender, no content) are left
+ * out. Rows of a user erased after the item was written carry no body, even when the change was still in the stream
+ * when the erasure ran. Returns the keys written.
  */
 export async function archiveChanges(deps: ArchiveDeps, changes: ArchiveChange[]): Promise<string[]> {
-  const timeline = changes.filter((change) => Number(change.item.seq) > 0);
+  const timeline = changes.filter((change) => Number(change.item.seq) > 0 && change.item.kind !== 'skipped');
   if (timeline.length === 0) return [];
   const rows = timeline.map(toArchiveRow);
-  const erased = await deps.users.erasedAt([...new Set(rows.map((row) => row.sender_id))]);
+  // An empty key is a ValidationException in DynamoDB, which would fail (and retry) the whole batch.
+  const erased = await deps.users.erasedAt([...new Set(rows.map((row) => row.sender_id).filter((id) => id !== ''))]);
   const groups = new Map<string, { rows: ArchiveRow[]; sequenceNumber: string }>();
   rows.forEach((row, index) => {
     const at = erased.get(row.sender_id);
