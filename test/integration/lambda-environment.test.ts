@@ -8,8 +8,10 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { AnyFunctionName, FunctionName } from '../../lib/definitions.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import type { CfnTemplate } from '../../local/template.js';
+import WebSocket from 'ws';
+import { ParleyClient, type ParleyClientOptions } from '../../client/index.js';
 import { until } from '../support/faults.js';
-import { connectAs, uniqueUser } from '../support/ws-client.js';
+import { connectAs, devToken, uniqueUser } from '../support/ws-client.js';
 
 const fanoutTimeoutSeconds = 1;
 // Longer than the timeout, as AWS advises (lib/definitions.ts derives the real one from the consumer's timeout).
@@ -42,6 +44,7 @@ beforeAll(async () => {
       delete functionProperties(template, 'disconnect').Environment.Variables.PRESENCE_TABLE;
       functionProperties(template, 'fanout').Timeout = fanoutTimeoutSeconds;
       functionProperties(template, 'actions').ReservedConcurrentExecutions = 1;
+      functionProperties(template, 'catchup').ReservedConcurrentExecutions = 1;
     },
     // A timed-out fanout batch comes back 3 s after it was received.
     fanoutVisibilityTimeoutSeconds,
@@ -126,4 +129,29 @@ describe('functions configured from the template', () => {
     expect(stack.lambdas.stats.actions.throttles).toBe(1);
     await client.close();
   });
+  it('lets the SDK resend catch-up reads that API Gateway refused (a throttled catchup function) without waiting out its timeout', async () => {
+    const [user, peer] = [uniqueUser('catchup'), uniqueUser('catchup-peer')];
+    const client = new ParleyClient({
+      url: stack.wsUrl,
+      userId: user,
+      token: () => devToken(stack, user),
+      WebSocket: WebSocket as unknown as ParleyClientOptions['WebSocket'],
+      backoff: { baseMs: 100, maxMs: 1_000 },
+      // Far beyond the test's own timeout: only the resend on API Gateway's frame can finish these reads in time.
+      requestTimeoutMs: 120_000,
+    });
+    try {
+      await client.connect();
+      const conversationId = (await client.createDirect(peer)).conversationId;
+      await client.send(conversationId, 'kept').acked;
+      const throttlesBefore = stack.lambdas.stats.catchup.throttles;
+      // The first read holds the only catchup invocation allowed a while; the other two are refused meanwhile.
+      stack.emulator.faults.add({ target: 'dynamodb:Query', delayMs: 1000, match: [stack.tableNames.messages, conversationId] });
+      const pages = await Promise.all([0, 1, 2].map(() => client.history(conversationId)));
+      expect(pages.map((page) => page.messages.map((message) => message.body))).toEqual([['kept'], ['kept'], ['kept']]);
+      expect(stack.lambdas.stats.catchup.throttles).toBeGreaterThan(throttlesBefore);
+    } finally {
+      client.close();
+    }
+  }, 30_000);
 });
