@@ -111,32 +111,38 @@ export class DynamoMessageStore implements MessageStore {
     const last = items.at(-1)!;
     const key = request.idempotencyKey;
     const membershipSeq = request.membershipChange ? last.seq : undefined;
+    // An allocated seq needs no head update: `allocate` advanced it.
+    const headItems = request.allocated ? 0 : 1;
     try {
       await this.ddb.send(
         new TransactWriteCommand({
           TransactItems: [
-            {
-              Update: {
-                TableName: this.messagesTable,
-                Key: headKey(conversationId),
-                // The first item of a timeline gives the conversation its epoch.
-                UpdateExpression: headUpdate(membershipSeq !== undefined, request),
-                // A new conversation may have no head yet; every item of a timeline carries its epoch.
-                ConditionExpression:
-                  expectedLastSeq === 0
-                    ? '(attribute_not_exists(lastSeq) OR lastSeq = :expected) AND (attribute_not_exists(epoch) OR epoch = :epoch)'
-                    : 'lastSeq = :expected AND epoch = :epoch',
-                ExpressionAttributeValues: {
-                  ':seq': last.seq,
-                  ':at': last.createdAt,
-                  ':expected': expectedLastSeq,
-                  ':epoch': request.epoch,
-                  ...(request.expiresAt === undefined ? {} : { ':expires': request.expiresAt }),
-                  ...(typeof request.retentionDays === 'number' ? { ':retention': request.retentionDays } : {}),
-                },
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
+            ...(request.allocated
+              ? []
+              : [
+                  {
+                    Update: {
+                      TableName: this.messagesTable,
+                      Key: headKey(conversationId),
+                      // The first item of a timeline gives the conversation its epoch.
+                      UpdateExpression: headUpdate(membershipSeq !== undefined, request),
+                      // A new conversation may have no head yet; every item of a timeline carries its epoch.
+                      ConditionExpression:
+                        expectedLastSeq === 0
+                          ? '(attribute_not_exists(lastSeq) OR lastSeq = :expected) AND (attribute_not_exists(epoch) OR epoch = :epoch)'
+                          : 'lastSeq = :expected AND epoch = :epoch',
+                      ExpressionAttributeValues: {
+                        ':seq': last.seq,
+                        ':at': last.createdAt,
+                        ':expected': expectedLastSeq,
+                        ':epoch': request.epoch,
+                        ...(request.expiresAt === undefined ? {} : { ':expires': request.expiresAt }),
+                        ...(typeof request.retentionDays === 'number' ? { ':retention': request.retentionDays } : {}),
+                      },
+                      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+                    },
+                  },
+                ]),
             ...items.map((item) => ({
               Put: {
                 TableName: this.messagesTable,
@@ -171,8 +177,8 @@ export class DynamoMessageStore implements MessageStore {
     } catch (error) {
       const reasons = cancellationReasons(error);
       if (!reasons) throw error;
-      const head = reasons[0];
-      const idempotency = key === undefined ? undefined : reasons[1 + items.length];
+      const head = request.allocated ? undefined : reasons[0];
+      const idempotency = key === undefined ? undefined : reasons[headItems + items.length];
       if (key !== undefined && idempotency?.code === 'ConditionalCheckFailed') {
         const previous = idempotency.item ?? (await this.readIdempotency(key));
         if (!previous) throw error;
@@ -195,7 +201,8 @@ export class DynamoMessageStore implements MessageStore {
           },
         };
       }
-      if (reasons.some((reason) => reason.code === 'TransactionConflict')) {
+      const planned = request.allocated && reasons.some((reason) => reason.code === 'ConditionalCheckFailed');
+      if (planned || reasons.some((reason) => reason.code === 'TransactionConflict')) {
         return { status: 'conflict', lastSeq: expectedLastSeq, epoch: request.epoch };
       }
       throw error;
@@ -432,6 +439,7 @@ export class DynamoMessageStore implements MessageStore {
       }
       case 'message': {
         for (const [name, value] of Object.entries(write.set ?? {})) set(name, value);
+        if (typeof write.expectStateSeq === 'number') values[':expectedState'] = write.expectStateSeq;
         for (const name of write.remove ?? []) {
           const n = `#r${removes.length}`;
           names[n] = name;
@@ -442,7 +450,12 @@ export class DynamoMessageStore implements MessageStore {
             TableName: this.messagesTable,
             Key: { conversationId: write.conversationId, seq: write.seq },
             UpdateExpression: expression(sets, removes, adds, deletes),
-            ConditionExpression: 'attribute_exists(seq)',
+            ConditionExpression:
+              write.expectStateSeq === undefined
+                ? 'attribute_exists(seq)'
+                : write.expectStateSeq === null
+                  ? 'attribute_exists(seq) AND attribute_not_exists(stateSeq)'
+                  : 'attribute_exists(seq) AND stateSeq = :expectedState',
             ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
             ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
           },

@@ -215,8 +215,17 @@ export class MemoryMessageStore implements MessageStore {
     if (previous?.seq !== undefined) return { status: 'duplicate', seq: previous.seq, createdAt: previous.createdAt ?? '' };
     // A send's claim holds the key (as the transaction's failed put would find it).
     if (previous) return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, ...membershipOf(conversation) };
-    if (conversation.lastSeq !== request.expectedLastSeq || (conversation.epoch !== null && conversation.epoch !== request.epoch)) {
-      return { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, ...membershipOf(conversation) };
+    const conflict = { status: 'conflict', lastSeq: conversation.lastSeq, epoch: conversation.epoch, ...membershipOf(conversation) } as const;
+    if (request.allocated) {
+      // Its seq was allocated: only a placeholder there, or a changed message state, stops it.
+      if (this.find(request.conversationId, request.expectedLastSeq + 1)) return conflict;
+      for (const write of request.writes ?? []) {
+        if (write.type !== 'message' || write.expectStateSeq === undefined) continue;
+        const stateSeq = (this.find(write.conversationId, write.seq) as StoredMessage | undefined)?.stateSeq;
+        if ((stateSeq ?? null) !== write.expectStateSeq) return conflict;
+      }
+    } else if (conversation.lastSeq !== request.expectedLastSeq || (conversation.epoch !== null && conversation.epoch !== request.epoch)) {
+      return conflict;
     }
     // The same conditions as the DynamoDB transaction, checked before anything is applied.
     for (const write of request.writes ?? []) {
@@ -226,10 +235,12 @@ export class MemoryMessageStore implements MessageStore {
         throw new Error('TransactionCanceledException: no such message');
       }
     }
-    const items = this.storeRaw(
-      request.items.map((item) => ({ ...item, expiresAt: request.expiresAt })),
-      request.epoch,
-    );
+    const items = request.allocated
+      ? await this.storeAllocated(request)
+      : this.storeRaw(
+          request.items.map((item) => ({ ...item, expiresAt: request.expiresAt })),
+          request.epoch,
+        );
     if (request.expiresAt !== undefined) conversation.lastExpiresAt = request.expiresAt;
     if (request.retentionDays === null) delete conversation.retentionDays;
     else if (request.retentionDays !== undefined) conversation.retentionDays = request.retentionDays;
@@ -313,6 +324,11 @@ export class MemoryMessageStore implements MessageStore {
   }
   private find(conversationId: string, seq: number): StoredMessage | undefined {
     return (this.messages.get(conversationId) ?? []).find((message) => message.seq === seq);
+  }
+  private async storeAllocated(request: TimelineAppend): Promise<TimelineItem[]> {
+    const item = { ...request.items[0]!, seq: request.expectedLastSeq + 1, epoch: request.epoch, expiresAt: request.expiresAt } as TimelineItem;
+    await this.putAt(item);
+    return [this.find(item.conversationId, item.seq) as TimelineItem];
   }
   private storeRaw(items: Omit<TimelineItem, 'seq'>[], epoch: string): TimelineItem[] {
     const stored: TimelineItem[] = [];

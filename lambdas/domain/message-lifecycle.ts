@@ -60,12 +60,13 @@ export async function editMessage(deps: Deps, caller: Caller, input: LifecycleIn
     return {
       items: [item],
       idempotencyKey,
-      writes: [
+      writesAt: (seq, createdAt) => [
         {
           type: 'message',
           conversationId: conversation.conversationId,
           seq: input.seq,
-          set: { body: input.body, editedAt: item.createdAt, editSeqs: [...editSeqs, conversation.lastSeq + 1], stateSeq: conversation.lastSeq + 1 },
+          set: { body: input.body, editedAt: createdAt, editSeqs: [...editSeqs, seq], stateSeq: seq },
+          expectStateSeq: message.stateSeq ?? null,
         },
       ],
     };
@@ -87,13 +88,14 @@ export async function deleteMessage(deps: Deps, caller: Caller, input: Lifecycle
     return {
       items: [eventItem(deps, caller, conversation.conversationId, { kind: 'delete', targetSeq: input.seq, clientMessageId: input.clientMessageId })],
       idempotencyKey,
-      writes: [
+      writesAt: (seq) => [
         {
           type: 'message',
           conversationId: conversation.conversationId,
           seq: input.seq,
-          set: { deleted: true, reactions: [], stateSeq: conversation.lastSeq + 1 },
+          set: { deleted: true, reactions: [], stateSeq: seq },
           remove: ['body', 'editSeqs'],
+          expectStateSeq: message.stateSeq ?? null,
         },
         ...(message.editSeqs ?? []).map((seq) => ({ type: 'message' as const, conversationId: conversation.conversationId, seq, set: { body: '' } })),
       ],
@@ -129,12 +131,13 @@ export async function react(deps: Deps, caller: Caller, input: LifecycleInput & 
         }),
       ],
       idempotencyKey,
-      writes: [
+      writesAt: (seq) => [
         {
           type: 'message',
           conversationId: conversation.conversationId,
           seq: input.seq,
-          set: { reactions: reactions.filter((reaction) => reaction.count > 0), stateSeq: conversation.lastSeq + 1 },
+          set: { reactions: reactions.filter((reaction) => reaction.count > 0), stateSeq: seq },
+          expectStateSeq: message.stateSeq ?? null,
         },
         op === 'add'
           ? { type: 'userItem', userId: caller.userId, item: marker, put: { conversationId: input.conversationId, seq: input.seq, emoji: input.emoji } }

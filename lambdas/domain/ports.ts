@@ -75,8 +75,8 @@ export type NewTimelineItem = Omit<Message, 'seq'>;
 
 /**
  * A change of state that a timeline event records, written in the same transaction as the event. Values are
- * final: the domain computed them from a consistent read, and the head's lastSeq condition guarantees nothing
- * changed since.
+ * final: the domain computed them from a consistent read, and the head's lastSeq condition (or, for an event on one
+ * message, its `expectStateSeq`) guarantees nothing they depend on changed since.
  */
 export type StateWrite =
   | {
@@ -101,7 +101,15 @@ export type StateWrite =
       /** The peer of a direct conversation accepted it. */
       peerAccepted?: boolean;
     }
-  | { type: 'message'; conversationId: string; seq: number; set?: Record<string, unknown>; remove?: string[] }
+  | {
+      type: 'message';
+      conversationId: string;
+      seq: number;
+      set?: Record<string, unknown>;
+      remove?: string[];
+      /** Only while the message's `stateSeq` is still this (null: it has none): the state the event was planned on. */
+      expectStateSeq?: number | null;
+    }
   | { type: 'userItem'; userId: string; item: string; put?: Record<string, unknown>; delete?: boolean };
 
 /** One append to a conversation's timeline: consecutive seqs from `expectedLastSeq + 1`, with what they record. */
@@ -120,6 +128,11 @@ export interface TimelineAppend {
   expiresAt?: number;
   /** A new group retention for the head: days, or null to fall back to the deployment's default. */
   retentionDays?: number | null;
+  /**
+   * The one item's seq (`expectedLastSeq + 1`) was taken with `allocate`: the head is left alone, and a taken seq or a
+   * failed `expectStateSeq` is a `conflict` (the caller fills the seq and re-plans).
+   */
+  allocated?: boolean;
 }
 /** A message to append, before it has a seq. */
 export interface NewMessage {

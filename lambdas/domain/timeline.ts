@@ -50,6 +50,12 @@ export interface EventPlan {
   alsoNotify?: string[];
   /** A new group retention (days, or null for the deployment's default), kept on the head. */
   retentionDays?: number | null;
+  /**
+   * Instead of `writes`, for an event on one message (edit, delete, reaction): the writes once its one item has a seq
+   * and `createdAt`. Its seq comes from the head's counter like a send's, so it never races the conversation's
+   * senders; the message write's `expectStateSeq` keeps two events on one message from both applying.
+   */
+  writesAt?: (seq: number, createdAt: string) => StateWrite[];
 }
 
 /** The result of a committed event: the conversation after it and the stored items. */
@@ -80,6 +86,12 @@ export async function commitEvent(
     if (!conversation) throw new NotFoundError();
     const decided = await plan(conversation);
     if (!decided) return { conversation, items: [] };
+    if (decided.writesAt) {
+      const committed = await commitAllocated(deps, caller, conversation, decided, decided.writesAt);
+      if (committed) return committed;
+      deps.metrics.add('seqConflictRetries');
+      continue;
+    }
     // Items of a retention change already expire under the new retention.
     const retentionDays =
       decided.retentionDays === undefined ? retentionDaysOf(deps, conversation) : (decided.retentionDays ?? deps.limits.messageRetentionDays);
@@ -112,6 +124,59 @@ export async function commitEvent(
     await deps.sleep(Math.random() * Math.min(40, 2 ** Math.min(attempt, 5)));
   }
   throw new UnavailableError('the conversation is too busy, retry');
+}
+
+/**
+ * One attempt of an event on a message: allocate its seq, then store the item with its writes in one transaction.
+ * Undefined when the head or the message moved since the snapshot (re-read and re-plan); a seq this attempt took
+ * and could not use is filled at once, so readers do not wait out the grace for it.
+ */
+async function commitAllocated(
+  deps: Deps,
+  caller: Caller,
+  conversation: Conversation,
+  decided: EventPlan,
+  writesAt: (seq: number, createdAt: string) => StateWrite[],
+): Promise<Committed | undefined> {
+  const { conversationId } = conversation;
+  const at = deps.now().toISOString();
+  const expiresAt = expiryOf(deps, conversation, at, retentionDaysOf(deps, conversation));
+  const guard = { epoch: conversation.epoch ?? newEpoch(deps), membershipSeq: conversation.membershipSeq ?? 0, retentionDays: conversation.retentionDays };
+  const allocation = await deps.messages.allocate(conversationId, guard, at, expiresAt);
+  if (allocation.status === 'stale') return undefined;
+  // Stamped after the allocation, as a send's: a reader judging the age of an earlier, missing seq relies on it.
+  const item = { ...decided.items[0]!, createdAt: deps.now().toISOString() };
+  const result = await deps.messages
+    .appendTimeline({
+      conversationId,
+      items: [item],
+      expectedLastSeq: allocation.seq - 1,
+      epoch: allocation.epoch,
+      idempotencyKey: decided.idempotencyKey,
+      idempotencyTtlSeconds: deps.limits.idempotencyTtlSeconds,
+      writes: writesAt(allocation.seq, item.createdAt),
+      expiresAt,
+      allocated: true,
+    })
+    .catch(async (error: unknown) => {
+      await fillAllocated(deps, conversationId, allocation.seq, allocation.epoch, item.createdAt);
+      throw error;
+    });
+  if (result.status !== 'stored') {
+    await fillAllocated(deps, conversationId, allocation.seq, allocation.epoch, item.createdAt);
+    return result.status === 'duplicate' ? { conversation, items: [], duplicate: { seq: result.seq, createdAt: result.createdAt } } : undefined;
+  }
+  const items = result.items ?? [result.message];
+  const updated = { ...conversation, lastSeq: Math.max(conversation.lastSeq, allocation.seq), lastMessageAt: item.createdAt };
+  await publishItems(deps, updated, items, [...new Set([...conversation.members, ...(decided.alsoNotify ?? [])])], caller);
+  return { conversation: updated, items };
+}
+
+/** Settles a seq an event took but did not store (a placeholder, unless its item landed after all). */
+async function fillAllocated(deps: Deps, conversationId: string, seq: number, epoch: string, createdAt: string): Promise<void> {
+  const placeholder = { conversationId, seq, epoch, createdAt, kind: 'skipped' as const, senderId: '', clientMessageId: '', body: '' };
+  // Failing here leaves the seq to the readers, who fill it after the grace.
+  await deps.messages.fillHole(placeholder).catch(() => undefined);
 }
 
 /**

@@ -7,6 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadFanoutHandler, sqsEvent } from '../support/fanout-handler.js';
+import { until } from '../support/faults.js';
 import { connectAs, uniqueUser, type Frame, type TestClient } from '../support/ws-client.js';
 
 const info = inject('parley');
@@ -313,7 +314,7 @@ describe.concurrent('races', () => {
     }
   });
 
-  it('serializes concurrent edits of one message: each one an event in order, the last one wins, retries are idempotent', async () => {
+  it('serializes concurrent edits of one message: each one an event in order, the last one wins, retries are idempotent, no seq is lost', async () => {
     const [alice, bob] = await Promise.all([connectAs(info, uniqueUser('alice')), connectAs(info, uniqueUser('bob'))]);
     const { conversation } = await alice.request({ action: 'createConversation', kind: 'direct', userId: bob.userId });
     const conversationId = conversation.conversationId;
@@ -322,18 +323,74 @@ describe.concurrent('races', () => {
       Array.from({ length: 5 }, (_, i) => alice.request({ action: 'edit', conversationId, seq, clientMessageId: `e${i}`, body: `version ${i}` })),
     );
     for (const edit of edits) expect(edit, JSON.stringify(edit)).toMatchObject({ type: 'ack', duplicate: false });
+    // Each edit takes its seq from the counter; one that lost the race for the message's state leaves a `skipped`
+    // placeholder at the seq it took and commits at a later one.
     const seqs = edits.map((edit) => edit.seq).sort((a, b) => a - b);
-    expect(seqs).toEqual([seq + 1, seq + 2, seq + 3, seq + 4, seq + 5]);
-    const winner = edits.find((edit) => edit.seq === seq + 5)!;
+    expect(new Set(seqs).size).toBe(5);
+    expect(seqs[0]).toBeGreaterThan(seq);
+    const last = seqs.at(-1)!;
+    const winner = edits.find((edit) => edit.seq === last)!;
     const retried = await alice.request({ action: 'edit', conversationId, seq, clientMessageId: winner.clientMessageId, body: 'ignored' });
     expect(retried).toMatchObject({ type: 'ack', seq: winner.seq, duplicate: true });
     const history = await bob.request({ action: 'history', conversationId });
-    expect(history.messages[0]).toMatchObject({ seq: seq + 5, kind: 'edit', targetSeq: seq });
+    expect(history.messages[0]).toMatchObject({ seq: last, kind: 'edit', targetSeq: seq });
+    const after = history.messages.filter((m: Frame) => m.seq > seq).sort((a: Frame, b: Frame) => a.seq - b.seq);
+    expect(
+      after.map((m: Frame) => m.seq),
+      'gap-free',
+    ).toEqual(Array.from({ length: last - seq }, (_, i) => seq + 1 + i));
+    expect(after.filter((m: Frame) => m.kind === 'edit').map((m: Frame) => m.seq)).toEqual(seqs);
+    expect(after.every((m: Frame) => m.kind === 'edit' || m.kind === 'skipped')).toBe(true);
     const original = history.messages.find((m: Frame) => m.seq === seq);
     expect(original).toMatchObject({ kind: 'message', body: `version ${Number(winner.clientMessageId.slice(1))}`, editedAt: expect.any(String) });
     expect(await bob.request({ action: 'edit', conversationId, seq, clientMessageId: 'bob-edit', body: 'mine now' })).toMatchObject({ code: 'forbidden' });
     await Promise.all([alice.close(), bob.close()]);
   });
+});
+
+describe('events in a busy group', () => {
+  it('takes reactions and edits while members send in a closed loop: none is refused as too busy, the state is exact and the timeline gap-free', async () => {
+    const users = Array.from({ length: 11 }, (_, i) => uniqueUser(`busy${i}`));
+    const sockets = await Promise.all(users.map((user) => connectAs(info, user)));
+    const [reactor, ...senders] = sockets as [(typeof sockets)[0], ...typeof sockets];
+    const { conversation } = await reactor.request({ action: 'createConversation', kind: 'group', title: 'busy', members: users.slice(1) });
+    const conversationId = conversation.conversationId;
+    const seq = await send(reactor, conversationId, 'react to me');
+    let sending = true;
+    let sent = 0;
+    const loops = senders.map(async (socket, k) => {
+      for (let i = 0; sending; i++) {
+        const reply = await socket.request({ action: 'send', conversationId, clientMessageId: `busy-${k}-${i}`, body: 'x' });
+        if (reply.type === 'ack') sent += 1;
+      }
+    });
+    await until('the senders to be under way', async () => sent >= 20);
+    const replies = [];
+    for (let i = 0; i < 9; i++) {
+      const action = i % 2 ? 'unreact' : 'react';
+      replies.push(await reactor.request({ action, conversationId, seq, clientMessageId: `busy-r${i}`, emoji: '👍' }));
+    }
+    replies.push(await reactor.request({ action: 'edit', conversationId, seq, clientMessageId: 'busy-e', body: 'edited' }));
+    sending = false;
+    await Promise.all(loops);
+    expect(
+      replies.map((reply) => reply.type),
+      JSON.stringify(replies.filter((reply) => reply.type !== 'ack')),
+    ).toEqual(replies.map(() => 'ack'));
+    const page = await reactor.request({ action: 'history', conversationId, limit: 1, beforeSeq: seq + 1 });
+    expect(page.messages[0]).toMatchObject({ seq, body: 'edited', reactions: [{ emoji: '👍', count: 1 }] });
+    const { Items } = await ddb.send(
+      new QueryCommand({
+        TableName: info.tableNames.messages,
+        KeyConditionExpression: 'conversationId = :c AND seq > :zero',
+        ExpressionAttributeValues: { ':c': conversationId, ':zero': 0 },
+        ConsistentRead: true,
+      }),
+    );
+    const seqs = Items!.map((item) => Number(item.seq));
+    expect(seqs, 'gap-free').toEqual(seqs.map((_, i) => i + 1));
+    await Promise.all(sockets.map((socket) => socket.close()));
+  }, 60_000);
 });
 
 describe.concurrent('edit, delete and reactions', () => {
