@@ -58,7 +58,7 @@ export interface ResendPolicy {
   random: () => number;
 }
 
-/** Writes of one catch-up read at most, the first included, before it fails with `unavailable`. */
+/** Writes of one catch-up read at most, the first included: the frame names no request, so resends are bounded. */
 const maxCatchupWrites = 6;
 const resendable: ReadonlySet<Action> = new Set(catchupActions);
 
@@ -139,17 +139,14 @@ export class RequestTracker {
   /**
    * API Gateway answered some request of this socket with its own error frame (a throttled or failed function), which
    * names none of ours. Every in-flight catch-up read is resent with its `requestId` after a backoff (a duplicate
-   * reply is dropped), so it need not wait out its timeout; after `maxCatchupWrites` it fails with `unavailable`.
+   * reply is dropped), so it need not wait out its timeout; after `maxCatchupWrites` it is left to its timeout.
    * Other requests keep their timeout (the outbox resends a send with its `clientMessageId`).
    */
   gatewayError(): void {
     for (const request of this.pending.values()) {
+      // Past the last write the read waits for a reply (the frame may have refused another one) or its timeout.
       if (!resendable.has(request.action) || !request.machine.is('in-flight') || request.resendTimer !== undefined) continue;
-      if (request.writes >= maxCatchupWrites) {
-        const { action, requestId } = request;
-        this.settle(request, undefined, new ParleyError('unavailable', `refused by API Gateway ${request.writes} times`, { action, requestId }));
-        continue;
-      }
+      if (request.writes >= maxCatchupWrites) continue;
       request.resendTimer = this.clock.setTimeout(
         () => {
           request.resendTimer = undefined;
