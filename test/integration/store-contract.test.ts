@@ -165,6 +165,61 @@ describe.each(implementations)('stores (%s)', (_name, create) => {
     expect(await messages.allocate(id, { epoch: 'e1', membershipSeq: 0 }, at)).toMatchObject({ seq: 4 });
   });
 
+  it('stores an event at its allocated seq only while its message is in the planned state; a moved state or a taken seq is a conflict', async () => {
+    const { conversations, messages } = create();
+    const id = `grp_${run()}`;
+    await conversations.createGroup({ ...group(id.slice(4), ['alice', 'bob']) });
+    const at = new Date().toISOString();
+    const guard = { epoch: 'e1', membershipSeq: 0 };
+    await messages.allocate(id, guard, at);
+    await messages.putAt({ ...message(id, 'm1'), seq: 1 });
+    const reaction = {
+      conversationId: id,
+      senderId: 'bob',
+      clientMessageId: 'r1',
+      body: '',
+      createdAt: at,
+      kind: 'reaction' as const,
+      targetSeq: 1,
+      emoji: '👍',
+      op: 'add' as const,
+    };
+    const onMessage = (seq: number, expectStateSeq: number | null) => ({
+      type: 'message' as const,
+      conversationId: id,
+      seq: 1,
+      set: { reactions: [{ emoji: '👍', count: seq }], stateSeq: seq },
+      expectStateSeq,
+    });
+    const appendAt = (seq: number, key: string, expectStateSeq: number | null) =>
+      messages.appendTimeline({
+        conversationId: id,
+        items: [reaction],
+        expectedLastSeq: seq - 1,
+        epoch: 'e1',
+        idempotencyKey: key,
+        idempotencyTtlSeconds: 60,
+        writes: [onMessage(seq, expectStateSeq)],
+        allocated: true,
+      });
+    expect(await messages.allocate(id, guard, at)).toMatchObject({ seq: 2 });
+    expect(await appendAt(2, 'k1', null)).toMatchObject({ status: 'stored', message: { seq: 2, kind: 'reaction' } });
+    // The allocation advanced the head; the append did not advance it again.
+    expect(await conversations.get(id, true)).toMatchObject({ lastSeq: 2 });
+    expect(await messages.allocate(id, guard, at)).toMatchObject({ seq: 3 });
+    // Planned on the state before seq 2: refused, and nothing of it is stored.
+    expect(await appendAt(3, 'k2', null)).toMatchObject({ status: 'conflict' });
+    expect((await messages.after(id, 0, 10)).map((m) => m.seq)).toEqual([1, 2]);
+    expect(await messages.get(id, 1)).toMatchObject({ stateSeq: 2, reactions: [{ emoji: '👍', count: 2 }] });
+    // The same key again is the first event's duplicate.
+    expect(await appendAt(3, 'k1', 2)).toEqual({ status: 'duplicate', seq: 2, createdAt: at });
+    // A seq a reader filled meanwhile is a conflict too.
+    const placeholder = { conversationId: id, seq: 3, senderId: '', clientMessageId: '', body: '', createdAt: at, epoch: 'e1', kind: 'skipped' as const };
+    await messages.fillHole(placeholder);
+    expect(await appendAt(3, 'k3', 2)).toMatchObject({ status: 'conflict' });
+    expect(await messages.get(id, 1)).toMatchObject({ stateSeq: 2 });
+  });
+
   it('fills a dead seq with a placeholder once, and a late writer loses to it', async () => {
     const { conversations, messages } = create();
     const id = `grp_${run()}`;
