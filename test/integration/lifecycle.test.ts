@@ -24,6 +24,19 @@ async function send(client: TestClient, conversationId: string, body: string): P
   return ack.seq;
 }
 
+/** Every stored timeline item of a conversation (seq 0, the head, left out), read from the table in seq order. */
+async function storedItems(conversationId: string): Promise<Record<string, unknown>[]> {
+  const { Items } = await ddb.send(
+    new QueryCommand({
+      TableName: info.tableNames.messages,
+      KeyConditionExpression: 'conversationId = :c AND seq > :zero',
+      ExpressionAttributeValues: { ':c': conversationId, ':zero': 0 },
+      ConsistentRead: true,
+    }),
+  );
+  return Items ?? [];
+}
+
 /** Frames of one conversation pushed to `client` (no requestId), from index `from` on. */
 const pushedIn = (client: TestClient, conversationId: string, from = 0) =>
   client.frames.slice(from).filter((frame) => !frame.requestId && JSON.stringify(frame).includes(conversationId));
@@ -296,20 +309,13 @@ describe.concurrent('races', () => {
       const sends = Array.from({ length: 8 }, (_, i) => target.request({ action: 'send', conversationId, clientMessageId: `r${i}`, body: `m${i}` }));
       const removal = owner.request({ action: 'removeMembers', conversationId, members: [target.userId] });
       const [replies, removed] = await Promise.all([Promise.all(sends), removal]);
-      const { Items } = await ddb.send(
-        new QueryCommand({
-          TableName: info.tableNames.messages,
-          KeyConditionExpression: 'conversationId = :c AND seq > :z',
-          ExpressionAttributeValues: { ':c': conversationId, ':z': 0 },
-          ConsistentRead: true,
-        }),
-      );
-      const removalSeq = Items!.find((item) => item.kind === 'member_removed')!.seq as number;
+      const items = await storedItems(conversationId);
+      const removalSeq = items.find((item) => item.kind === 'member_removed')!.seq as number;
       expect(removed.conversation.lastSeq).toBeGreaterThanOrEqual(removalSeq);
-      const bySender = Items!.filter((item) => item.senderId === target.userId).map((item) => item.seq as number);
+      const bySender = items.filter((item) => item.senderId === target.userId).map((item) => item.seq as number);
       expect(bySender.every((seq) => seq < removalSeq)).toBe(true);
       for (const reply of replies) expect(reply.type === 'ack' ? reply.seq < removalSeq : reply.code === 'forbidden', JSON.stringify(reply)).toBe(true);
-      expect(Items!.map((item) => item.seq)).toEqual(Items!.map((_, i) => i + 1));
+      expect(items.map((item) => item.seq)).toEqual(items.map((_, i) => i + 1));
       await Promise.all([owner.close(), target.close()]);
     }
   });
@@ -379,15 +385,7 @@ describe('events in a busy group', () => {
     ).toEqual(replies.map(() => 'ack'));
     const page = await reactor.request({ action: 'history', conversationId, limit: 1, beforeSeq: seq + 1 });
     expect(page.messages[0]).toMatchObject({ seq, body: 'edited', reactions: [{ emoji: '👍', count: 1 }] });
-    const { Items } = await ddb.send(
-      new QueryCommand({
-        TableName: info.tableNames.messages,
-        KeyConditionExpression: 'conversationId = :c AND seq > :zero',
-        ExpressionAttributeValues: { ':c': conversationId, ':zero': 0 },
-        ConsistentRead: true,
-      }),
-    );
-    const seqs = Items!.map((item) => Number(item.seq));
+    const seqs = (await storedItems(conversationId)).map((item) => Number(item.seq));
     expect(seqs, 'gap-free').toEqual(seqs.map((_, i) => i + 1));
     await Promise.all(sockets.map((socket) => socket.close()));
   }, 60_000);
