@@ -10,7 +10,7 @@ import { jsonBytes, ReplyBudget } from './reply-budget.js';
 import { limitUserRead } from './user-limits.js';
 import { expiryOf, isExpired, retentionDaysOf, visibleBefore, wireItem } from './retention.js';
 import type { Caller, Conversation, Message } from './types.js';
-import type { SendClaim } from './ports.js';
+import type { AllocationGuard, SendClaim } from './ports.js';
 import { holeGraceMs, sameSend, settleBefore, type HoleContext } from './seq-holes.js';
 import { fullJitter } from '../shared/jitter.js';
 
@@ -114,6 +114,13 @@ async function storedFor(
   return item && wireItem(item);
 }
 
+/** What an allocation is conditioned on: the snapshot the caller checked its membership and retention against. */
+export const allocationGuard = (deps: Deps, conversation: Conversation): AllocationGuard => ({
+  epoch: conversation.epoch ?? newEpoch(deps),
+  membershipSeq: conversation.membershipSeq ?? 0,
+  retentionDays: conversation.retentionDays,
+});
+
 /**
  * Takes the next seq from the head's counter, conditioned on the snapshot the membership check used, and puts the
  * message at it. A changed head sends the sender back to re-check (removed, or a new retention); a seq a reader
@@ -130,12 +137,7 @@ async function storeClaimed(
     const at = deps.now().toISOString();
     const expiresAt = expiryOf(deps, conversation, at);
     const allocation = await deps.messages
-      .allocate(
-        input.conversationId,
-        { epoch: conversation.epoch ?? newEpoch(deps), membershipSeq: conversation.membershipSeq ?? 0, retentionDays: conversation.retentionDays },
-        at,
-        expiresAt,
-      )
+      .allocate(input.conversationId, allocationGuard(deps, conversation), at, expiresAt)
       // Failed (throttled, say): whatever seq it may have taken has no item coming, and readers fill it after the grace.
       .catch((error: unknown) => {
         throw new NothingStoredError(error);

@@ -25,7 +25,7 @@ export interface HoleContext {
 }
 
 /** The placeholder of a seq whose writer died: no sender, no body; clients skip it but count its seq as seen. */
-export const skippedItem = (deps: Deps, context: HoleContext, seq: number, expiresAt?: number): TimelineItem => ({
+export const skippedItem = (deps: Deps, context: Pick<HoleContext, 'conversationId' | 'epoch'>, seq: number, expiresAt?: number): TimelineItem => ({
   conversationId: context.conversationId,
   seq,
   senderId: '',

@@ -1,9 +1,10 @@
 import type { Deps } from './deps.js';
 import { ForbiddenError, NotFoundError, UnavailableError } from './errors.js';
 import { publish } from './fanout.js';
-import type { AppendResult, NewTimelineItem, StateWrite } from './ports.js';
+import type { AppendResult, NewTimelineItem, StateWrite, TimelineItem } from './ports.js';
+import { skippedItem } from './seq-holes.js';
 import type { Caller, Conversation, MemberState, Message, Role } from './types.js';
-import { newEpoch } from './messages.js';
+import { allocationGuard, newEpoch } from './messages.js';
 import { isSystem } from './principal.js';
 import { expiryOf, retentionDaysOf } from './retention.js';
 
@@ -140,9 +141,8 @@ async function commitAllocated(
 ): Promise<Committed | undefined> {
   const { conversationId } = conversation;
   const at = deps.now().toISOString();
-  const expiresAt = expiryOf(deps, conversation, at, retentionDaysOf(deps, conversation));
-  const guard = { epoch: conversation.epoch ?? newEpoch(deps), membershipSeq: conversation.membershipSeq ?? 0, retentionDays: conversation.retentionDays };
-  const allocation = await deps.messages.allocate(conversationId, guard, at, expiresAt);
+  const expiresAt = expiryOf(deps, conversation, at);
+  const allocation = await deps.messages.allocate(conversationId, allocationGuard(deps, conversation), at, expiresAt);
   if (allocation.status === 'stale') return undefined;
   // Stamped after the allocation, as a send's: a reader judging the age of an earlier, missing seq relies on it.
   const item = { ...decided.items[0]!, createdAt: deps.now().toISOString() };
@@ -159,11 +159,11 @@ async function commitAllocated(
       allocated: true,
     })
     .catch(async (error: unknown) => {
-      await fillAllocated(deps, conversationId, allocation.seq, allocation.epoch, item.createdAt);
+      await fillAllocated(deps, skippedItem(deps, { conversationId, epoch: allocation.epoch }, allocation.seq, expiresAt));
       throw error;
     });
   if (result.status !== 'stored') {
-    await fillAllocated(deps, conversationId, allocation.seq, allocation.epoch, item.createdAt);
+    await fillAllocated(deps, skippedItem(deps, { conversationId, epoch: allocation.epoch }, allocation.seq, expiresAt));
     return result.status === 'duplicate' ? { conversation, items: [], duplicate: { seq: result.seq, createdAt: result.createdAt } } : undefined;
   }
   const items = result.items ?? [result.message];
@@ -172,9 +172,8 @@ async function commitAllocated(
   return { conversation: updated, items };
 }
 
-/** Settles a seq an event took but did not store (a placeholder, unless its item landed after all). */
-async function fillAllocated(deps: Deps, conversationId: string, seq: number, epoch: string, createdAt: string): Promise<void> {
-  const placeholder = { conversationId, seq, epoch, createdAt, kind: 'skipped' as const, senderId: '', clientMessageId: '', body: '' };
+/** Settles a seq an event took but did not store (the placeholder, unless its item landed after all). */
+async function fillAllocated(deps: Deps, placeholder: TimelineItem): Promise<void> {
   // Failing here leaves the seq to the readers, who fill it after the grace.
   await deps.messages.fillHole(placeholder).catch(() => undefined);
 }
