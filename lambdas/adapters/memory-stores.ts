@@ -221,7 +221,7 @@ export class MemoryMessageStore implements MessageStore {
       if (this.find(request.conversationId, request.expectedLastSeq + 1)) return conflict;
       for (const write of request.writes ?? []) {
         if (write.type !== 'message' || write.expectStateSeq === undefined) continue;
-        const stateSeq = (this.find(write.conversationId, write.seq) as StoredMessage | undefined)?.stateSeq;
+        const stateSeq = this.find(write.conversationId, write.seq)?.stateSeq;
         if ((stateSeq ?? null) !== write.expectStateSeq) return conflict;
       }
     } else if (conversation.lastSeq !== request.expectedLastSeq || (conversation.epoch !== null && conversation.epoch !== request.epoch)) {

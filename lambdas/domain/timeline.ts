@@ -1,7 +1,7 @@
 import type { Deps } from './deps.js';
 import { ForbiddenError, NotFoundError, UnavailableError } from './errors.js';
 import { publish } from './fanout.js';
-import type { AppendResult, NewTimelineItem, StateWrite, TimelineItem } from './ports.js';
+import type { AppendResult, NewTimelineItem, StateWrite } from './ports.js';
 import { skippedItem } from './seq-holes.js';
 import type { Caller, Conversation, MemberState, Message, Role } from './types.js';
 import { allocationGuard, newEpoch } from './messages.js';
@@ -144,6 +144,9 @@ async function commitAllocated(
   const expiresAt = expiryOf(deps, conversation, at);
   const allocation = await deps.messages.allocate(conversationId, allocationGuard(deps, conversation), at, expiresAt);
   if (allocation.status === 'stale') return undefined;
+  // The seq taken and not used gets its placeholder; failing that, readers fill it after the grace.
+  const fillUnused = () =>
+    deps.messages.fillHole(skippedItem(deps, { conversationId, epoch: allocation.epoch }, allocation.seq, expiresAt)).catch(() => undefined);
   // Stamped after the allocation, as a send's: a reader judging the age of an earlier, missing seq relies on it.
   const item = { ...decided.items[0]!, createdAt: deps.now().toISOString() };
   const result = await deps.messages
@@ -159,23 +162,17 @@ async function commitAllocated(
       allocated: true,
     })
     .catch(async (error: unknown) => {
-      await fillAllocated(deps, skippedItem(deps, { conversationId, epoch: allocation.epoch }, allocation.seq, expiresAt));
+      await fillUnused();
       throw error;
     });
   if (result.status !== 'stored') {
-    await fillAllocated(deps, skippedItem(deps, { conversationId, epoch: allocation.epoch }, allocation.seq, expiresAt));
+    await fillUnused();
     return result.status === 'duplicate' ? { conversation, items: [], duplicate: { seq: result.seq, createdAt: result.createdAt } } : undefined;
   }
   const items = result.items ?? [result.message];
   const updated = { ...conversation, lastSeq: Math.max(conversation.lastSeq, allocation.seq), lastMessageAt: item.createdAt };
   await publishItems(deps, updated, items, [...new Set([...conversation.members, ...(decided.alsoNotify ?? [])])], caller);
   return { conversation: updated, items };
-}
-
-/** Settles a seq an event took but did not store (the placeholder, unless its item landed after all). */
-async function fillAllocated(deps: Deps, placeholder: TimelineItem): Promise<void> {
-  // Failing here leaves the seq to the readers, who fill it after the grace.
-  await deps.messages.fillHole(placeholder).catch(() => undefined);
 }
 
 /**
