@@ -9,8 +9,16 @@ import { summarize, type LatencySummary } from './metrics.js';
 
 /** A command from the bench. */
 export type WorkerCommand =
-  | { kind: 'connect'; wsUrl: string; localAddresses: string[]; users: { userId: string; token: string }[]; ratePerSecond: number; deadline: number }
-  | { kind: 'heartbeats'; intervalMs: number }
+  | {
+      kind: 'connect';
+      wsUrl: string;
+      localAddresses: string[];
+      users: { userId: string; token: string }[];
+      ratePerSecond: number;
+      deadline: number;
+      heartbeatIntervalMs: number;
+    }
+  | { kind: 'reset' }
   | { kind: 'burst'; seconds: number; inFlight: number }
   | { kind: 'trickle'; pairs: { a: number; b: number; peer: string }[]; intervalMs: number }
   | { kind: 'stats' }
@@ -95,7 +103,10 @@ function open(wsUrl: string, localAddress: string, token: string): Promise<WebSo
   });
 }
 
-/** Opens one socket per user at the given rate, up to the deadline, 64 handshakes in flight at most. */
+/**
+ * Opens one socket per user at the given rate, up to the deadline, 64 handshakes in flight at most. Each socket
+ * heartbeats from when it opened, as the SDK does: a long ramp must not leave the first ones idle.
+ */
 async function connectAll(command: Extract<WorkerCommand, { kind: 'connect' }>): Promise<void> {
   const started = performance.now();
   let index = 0;
@@ -106,7 +117,9 @@ async function connectAll(command: Extract<WorkerCommand, { kind: 'connect' }>):
       if (due > performance.now()) await sleep(due - performance.now());
       const user = command.users[i]!;
       try {
-        sockets[i] = await open(command.wsUrl, command.localAddresses[i % command.localAddresses.length]!, user.token);
+        const ws = await open(command.wsUrl, command.localAddresses[i % command.localAddresses.length]!, user.token);
+        sockets[i] = ws;
+        startHeartbeats(ws, command.heartbeatIntervalMs);
       } catch (error) {
         const code = (error as Error).message;
         failed[code] = (failed[code] ?? 0) + 1;
@@ -137,15 +150,13 @@ function sendHeartbeat(ws: WebSocket): Promise<void> {
   });
 }
 
-/** Every socket heartbeats once per interval, from a random phase, as the SDK does. */
-function startHeartbeats(intervalMs: number): void {
-  for (const ws of live()) {
-    const first = setTimeout(() => {
-      void sendHeartbeat(ws);
-      timers.push(setInterval(() => void sendHeartbeat(ws), intervalMs));
-    }, Math.random() * intervalMs);
-    timers.push(first);
-  }
+/** The socket heartbeats once per interval, from a random phase (the sockets of a ramp open in a steady stream). */
+function startHeartbeats(ws: WebSocket, intervalMs: number): void {
+  const first = setTimeout(() => {
+    void sendHeartbeat(ws);
+    timers.push(setInterval(() => void sendHeartbeat(ws), intervalMs));
+  }, Math.random() * intervalMs);
+  timers.push(first);
 }
 
 /** Closed loop: `inFlight` heartbeats outstanding at all times, round robin over the sockets. */
@@ -227,9 +238,8 @@ process.on('message', async (command: WorkerCommand) => {
       await connectAll(command);
       send(stats());
       break;
-    case 'heartbeats':
+    case 'reset':
       resetSamples();
-      startHeartbeats(command.intervalMs);
       send({ ok: true });
       break;
     case 'burst':

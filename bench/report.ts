@@ -1035,6 +1035,7 @@ function connectionsSection(result: ConnectionsResult | undefined): string[] {
     fmt(phase.trickle.latency.p50),
     fmt(phase.trickle.latency.p99),
     `${phase.stackThreadBusyPercent}%`,
+    `${phase.socketProcessesCpuPercent}%`,
     `${phase.dynamoDbCpuPercent ?? '–'}%`,
   ];
   return [
@@ -1045,12 +1046,28 @@ function connectionsSection(result: ConnectionsResult | undefined): string[] {
     'loopback source addresses (one address has ~28,000 ephemeral ports towards one server port), then holds them with',
     `heartbeats at the SDK's cadence (every ${fmt(result.hold.heartbeatIntervalMs / 1000, 0)} s) while chatting pairs send a 1:1 message every 10 s,`,
     "then drives heartbeats closed-loop (64 outstanding per client process) to find the stack's heartbeat throughput.",
+    `The stack's WebSocket emulator holds the connections in ${result.ceiling.socketProcesses} socket processes (\`local/socket-process.ts\`): a process`,
+    'may hold only RLIMIT_NOFILE open files (20,000 here, raised only with CAP_SYS_RESOURCE), one per socket. The stack authorizes each',
+    'upgrade and runs `$connect`, then passes the socket to the socket process holding the fewest; routes, connection state and',
+    "`@connections` stay in the stack's process.",
     '',
     `**Ceiling reached: ${fmt(result.ramp.open, 0)} of ${fmt(result.target, 0)} connections.**` +
       (result.ceiling.stoppedBy ? ` Stopped by ${result.ceiling.stoppedBy}.` : ''),
     '',
     table(
-      ['ramp', 'seconds', 'open', 'connects/s', 'connect p50 ms', 'connect p99 ms', 'failed', 'stack thread busy', 'stack CPU', 'DynamoDB Local CPU'],
+      [
+        'ramp',
+        'seconds',
+        'open',
+        'connects/s',
+        'connect p50 ms',
+        'connect p99 ms',
+        'failed',
+        'stack thread busy',
+        'stack CPU',
+        'socket processes CPU',
+        'DynamoDB Local CPU',
+      ],
       [
         [
           'connect',
@@ -1062,6 +1079,7 @@ function connectionsSection(result: ConnectionsResult | undefined): string[] {
           JSON.stringify(result.ramp.failed),
           `${result.ramp.stackThreadBusyPercent}%`,
           `${result.ramp.stackCpuPercent}%`,
+          `${result.ramp.socketProcessesCpuPercent}%`,
           `${result.ramp.dynamoDbCpuPercent ?? '–'}%`,
         ],
       ],
@@ -1079,6 +1097,7 @@ function connectionsSection(result: ConnectionsResult | undefined): string[] {
         '1:1 p50 ms',
         '1:1 p99 ms',
         'stack thread busy',
+        'socket processes CPU',
         'DynamoDB Local CPU',
       ],
       [
@@ -1088,7 +1107,8 @@ function connectionsSection(result: ConnectionsResult | undefined): string[] {
     ),
     '',
     `Memory: the stack's process grew from ${mib(result.memory.stackRssBytesBefore)} to ${mib(result.memory.stackRssBytesAfter)} MiB RSS, ` +
-      `${fmt(result.memory.stackBytesPerConnection / 1024, 1)} KB per connection (emulator socket and connection state, presence writes in flight); ` +
+      `${fmt(result.memory.stackBytesPerConnection / 1024, 1)} KB per connection (connection state, presence writes in flight); the socket processes held ` +
+      `${fmt(result.memory.socketBytesPerConnection / 1024, 1)} KB per connection; ` +
       `DynamoDB Local's JVM held ${mib(result.memory.dynamoDbRssBytes)} MiB; the client processes grew ${fmt(result.memory.clientBytesPerConnection / 1024, 1)} KB per connection.`,
     'On AWS none of these bind: API Gateway holds the sockets, and connection count is not a quota (see the capacity model: new',
     'connections per second and the 2-hour connection lifetime are).',

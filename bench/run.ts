@@ -23,14 +23,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
  * cost for a user in 1,000 conversations (its own DynamoDB Local), and 100,000 connections (its own local stack).
  */
 const extraSteps = ['cold-start', 'capacity', 'sync', 'connections'];
-const usage = `Usage: npm run bench -- [--quick] [--scenario NAME]... [--out DIR]
+const usage = `Usage: npm run bench -- [--quick] [--scenario NAME]... [--connections N] [--out DIR]
   --quick          a smoke run of about 2 minutes (fewer users, shorter phases); results go to bench/results/tmp/quick
   --scenario NAME  run only this step (repeatable): ${[...scenarioNames, ...extraSteps].join(', ')}
                    capacity alone prints the capacity and cost model and updates only its section of the report,
                    in seconds and without the local stack; every full run includes it
                    sync alone measures catch-up for a user in 1,000 conversations, before and after the paged
                    redesign, on its own DynamoDB Local (about a minute), and updates only its section of the report
-                   connections opens up to 100,000 connections on its own local stack (about 6 minutes)
+                   connections opens up to 100,000 connections on its own local stack (about 45 minutes:
+                   the stack connects 50-80 per second on 2 cores)
+  --connections N  how many connections the connections step opens (default 100,000; 2,000 with --quick)
   --out DIR        where the result files and the report go (default: bench/results, and BENCHMARKS.md itself)
 Environment: BENCH_QUICK=1 is the same as --quick.`;
 
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
       scenario: { type: 'string', multiple: true },
       out: { type: 'string' },
+      connections: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -56,6 +59,10 @@ async function main(): Promise<void> {
     return;
   }
   const quick = values.quick ?? false;
+  const connections = values.connections === undefined ? undefined : Number(values.connections);
+  if (connections !== undefined && !(Number.isInteger(connections) && connections >= 2)) {
+    throw new Error(`--connections must be an integer of at least 2, got "${values.connections}"\n${usage}`);
+  }
   const selected = values.scenario ?? [...scenarioNames, 'cold-start', 'sync', 'connections'];
   const unknown = selected.filter((name) => ![...scenarioNames, ...extraSteps].includes(name));
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}\n${usage}`);
@@ -141,6 +148,7 @@ async function main(): Promise<void> {
     const started = Date.now();
     const result = await runConnectionsBench({
       quick,
+      target: connections,
       env: handlerEnv,
       environment: { ...environment, loadAverage1m: loadavg()[0]!.toFixed(2) },
       log: (line) => progress.log(line),

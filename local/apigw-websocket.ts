@@ -1,11 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { webSocketLimits, type FunctionName, type RouteDefinition } from '../lib/definitions.js';
 import { localCredentials, localRegion } from './dynamodb.js';
 import { FaultRegistry, parseFaultRules, type FaultRule } from './faults.js';
 import { readBody, sendJson, SignatureVerifier } from './sigv4.js';
+import type { SendResult, SocketHostEvents } from './socket-host.js';
+import { inProcessSockets, socketProcesses, type SocketTier } from './socket-tier.js';
 
 /** Runs a Lambda function by its logical name with an event, as API Gateway's integration would. */
 export type Invoke = (functionName: FunctionName, event: unknown) => Promise<unknown>;
@@ -28,11 +29,15 @@ export interface WebSocketApiEmulatorOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** The region those signatures must be scoped to (default: the local stack's). */
   region?: string;
+  /**
+   * Child processes that hold the WebSocket connections (default 0: this process holds them). A process may hold
+   * only RLIMIT_NOFILE open files, so more connections than that need several.
+   */
+  socketProcesses?: number;
 }
 
 interface Connection {
   id: string;
-  socket: WebSocket;
   connectedAt: Date;
   lastActiveAt: Date;
   sourceIp: string;
@@ -42,8 +47,6 @@ interface Connection {
   timers: NodeJS.Timeout[];
   /** Set once $disconnect has been scheduled, so it runs exactly once. */
   closing: boolean;
-  /** Bytes of the client message whose frames are still arriving. */
-  incomingMessageBytes: number;
 }
 
 /** Counters for benchmarks and tests. */
@@ -155,9 +158,7 @@ export class WebSocketApiEmulator {
   private readonly signature: SignatureVerifier;
   private frames = { all: emptyFrameStats(), byPrincipal: new Map<string, FrameStats>() };
   private readonly connections = new Map<string, Connection>();
-  private readonly wss: WebSocketServer;
-  /** The subprotocol $connect returned for an upgrade request, if any. */
-  private readonly protocols = new WeakMap<IncomingMessage, string>();
+  private sockets: SocketTier | undefined;
   private readonly server: Server;
   private readonly routeKeys: Map<string, RouteDefinition>;
   private pendingDisconnects = new Set<Promise<void>>();
@@ -168,22 +169,15 @@ export class WebSocketApiEmulator {
     this.region = options.region ?? localRegion;
     this.signature = new SignatureVerifier(options.credentials ?? localCredentials, this.region);
     this.routeKeys = new Map(options.routes.map((route) => [route.routeKey, route]));
-    // The frame reader enforces both limits first; ws's maxPayload (per reassembled message) is only a backstop.
-    // A client that offered a subprotocol gets one only when $connect returned it; otherwise its handshake fails, as in AWS.
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: this.limits.maxMessageBytes,
-      handleProtocols: (offered, request) => {
-        const chosen = this.protocols.get(request);
-        return chosen && offered.has(chosen) ? chosen : false;
-      },
-    });
     this.server = createServer((request, response) => void this.handleHttp(request, response));
     this.server.on('upgrade', (request, socket, head) => void this.handleUpgrade(request, socket, head));
   }
 
-  /** Starts listening; resolves with the bound port. */
+  /** Starts the socket tier and listens; resolves with the bound port. */
   async listen(): Promise<number> {
+    const wire = { maxFrameBytes: this.limits.maxFrameBytes, maxMessageBytes: this.limits.maxMessageBytes };
+    const count = this.options.socketProcesses ?? 0;
+    this.sockets = count > 0 ? await socketProcesses(count, wire, this.socketEvents) : inProcessSockets(wire, this.socketEvents);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
@@ -211,9 +205,12 @@ export class WebSocketApiEmulator {
   async close(): Promise<void> {
     for (const connection of this.connections.values()) this.disconnect(connection, 1001, 'Going away');
     await Promise.allSettled([...this.pendingDisconnects]);
-    this.wss.close();
     this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Closed before the socket processes stop: a server whose sockets were passed on asks those processes whether
+    // they still hold any, and would wait forever for one that is gone.
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.sockets?.stop();
+    await closed;
   }
 
   /**
@@ -286,7 +283,7 @@ export class WebSocketApiEmulator {
     if (!connection) return false;
     connection.closing = true;
     this.forget(connection);
-    connection.socket.terminate();
+    this.sockets?.terminate(connectionId);
     return true;
   }
 
@@ -371,35 +368,50 @@ export class WebSocketApiEmulator {
       return reject(socket, status, 'Connection refused');
     }
     const protocol = Object.entries(connectResult?.headers ?? {}).find(([name]) => name.toLowerCase() === 'sec-websocket-protocol')?.[1];
-    if (protocol) this.protocols.set(request, protocol);
-
-    this.wss.handleUpgrade(request, socket, head, (ws) => {
-      const connection: Connection = {
-        ...pending,
-        socket: ws,
-        lastActiveAt: new Date(),
-        headers,
-        authorizer,
-        timers: [],
-        closing: false,
-        incomingMessageBytes: 0,
-      };
-      // ws reports whole messages only; the frame limit needs each frame's header. Prepended, so the reader sees a
-      // chunk before ws does and closes an oversized frame before its message is handed to an integration.
-      socket.prependListener(
-        'data',
-        frameHeaderReader((frame) => this.handleClientFrame(connection, frame)),
-      );
-      this.connections.set(connection.id, connection);
-      this.stats.connects += 1;
-      this.stats.openConnections = this.connections.size;
-      this.armTimers(connection);
-      ws.on('message', (data, isBinary) => this.handleMessage(connection, data, isBinary));
-      ws.on('close', (code, reason) => this.disconnect(connection, code, reason.toString()));
-      // ws follows every error (e.g. 1009 above maxPayload) with 'close', which runs $disconnect.
-      ws.on('error', () => undefined);
-    });
+    // The connection exists before its 101 is written: a client that sees its handshake complete can be posted to at
+    // once, whichever process completes it.
+    const connection: Connection = { ...pending, headers, authorizer, lastActiveAt: new Date(), timers: [], closing: false };
+    this.connections.set(connection.id, connection);
+    this.stats.connects += 1;
+    this.stats.openConnections = this.connections.size;
+    this.armTimers(connection);
+    this.sockets!.adopt(connection.id, { method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers }, socket, head, protocol);
   }
+
+  /** What the socket tier reports: every message is routed, and a closed socket runs $disconnect once. */
+  private readonly socketEvents: SocketHostEvents = {
+    // The handshake never completed, so the client never had a connection: it goes without $disconnect.
+    failed: (id) => {
+      const connection = this.connections.get(id);
+      if (!connection) return;
+      connection.closing = true;
+      this.forget(connection);
+      this.stats.connects -= 1;
+    },
+    message: (id, body, isBinary, frames) => {
+      const connection = this.connections.get(id);
+      if (!connection || connection.closing) return;
+      for (const bytes of frames) this.countFrame(connection, 'clientToServer', bytes);
+      this.countMessage(
+        connection,
+        'clientToServer',
+        frames.reduce((a, b) => a + b, 0),
+      );
+      this.handleMessage(connection, body, isBinary);
+    },
+    // API Gateway: frames over 32 KB, and messages whose frames add up to more than 128 KB, close with 1009.
+    violation: (id, violation, frames) => {
+      const connection = this.connections.get(id);
+      if (!connection || connection.closing) return;
+      for (const bytes of frames) this.countFrame(connection, 'clientToServer', bytes);
+      this.recordViolation(connection, { direction: 'clientToServer', path: 'client', outcome: 'closed1009', ...violation });
+      this.disconnect(connection, 1009, 'Message too big');
+    },
+    closed: (id, code, reason) => {
+      const connection = this.connections.get(id);
+      if (connection) this.disconnect(connection, code, reason);
+    },
+  };
 
   private armTimers(connection: Connection): void {
     for (const timer of connection.timers) clearTimeout(timer);
@@ -418,34 +430,11 @@ export class WebSocketApiEmulator {
     return route.function;
   }
 
-  /** API Gateway: frames over 32 KB, and messages whose frames add up to more than 128 KB, close with 1009. */
-  private handleClientFrame(connection: Connection, frame: FrameHeader): void {
-    // Control frames (close, ping, pong) are at most 125 bytes and belong to no message.
-    if (connection.closing || frame.opcode >= 0x8) return;
-    connection.incomingMessageBytes = frame.opcode === 0x0 ? connection.incomingMessageBytes + frame.length : frame.length;
-    this.countFrame(connection, 'clientToServer', frame.length);
-    const over =
-      frame.length > this.limits.maxFrameBytes
-        ? { kind: 'frame' as const, bytes: frame.length, limitBytes: this.limits.maxFrameBytes }
-        : connection.incomingMessageBytes > this.limits.maxMessageBytes
-          ? { kind: 'message' as const, bytes: connection.incomingMessageBytes, limitBytes: this.limits.maxMessageBytes }
-          : undefined;
-    if (over) {
-      this.recordViolation(connection, { direction: 'clientToServer', path: 'client', outcome: 'closed1009', ...over });
-      this.disconnect(connection, 1009, 'Message too big');
-      return;
-    }
-    if (frame.fin) this.countMessage(connection, 'clientToServer', connection.incomingMessageBytes);
-  }
-
-  private handleMessage(connection: Connection, data: RawData, isBinary: boolean): void {
-    // A message whose frames broke a limit has already closed the connection; it reaches no integration.
-    if (connection.closing) return;
-    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+  /** Routes a client message (base64 when binary) to its integration. */
+  private handleMessage(connection: Connection, body: string, isBinary: boolean): void {
     this.stats.messagesIn += 1;
     connection.lastActiveAt = new Date();
     this.armTimers(connection);
-    const body = isBinary ? bytes.toString('base64') : bytes.toString('utf8');
     // Binary frames cannot be routed on a JSON field; API Gateway sends them to $default.
     const selected = isBinary ? undefined : selectRouteKey(this.options.routeSelectionExpression, body);
     // $connect and $disconnect are lifecycle routes: a message naming them goes to $default, as in AWS.
@@ -457,7 +446,7 @@ export class WebSocketApiEmulator {
       authorizer: connection.authorizer,
     };
     if (!route) {
-      this.deliver(connection, JSON.stringify({ message: 'Forbidden', connectionId: connection.id, requestId: requestContext.requestId }));
+      void this.deliver(connection, JSON.stringify({ message: 'Forbidden', connectionId: connection.id, requestId: requestContext.requestId }));
       return;
     }
     void this.options
@@ -485,28 +474,29 @@ export class WebSocketApiEmulator {
           );
           return;
         }
-        this.deliver(connection, responseBody);
+        void this.deliver(connection, responseBody);
       })
       .catch((error: unknown) => {
         this.options.onError?.(`${route.routeKey} failed`, error);
-        this.deliver(connection, JSON.stringify({ message: 'Internal server error', connectionId: connection.id, requestId: requestContext.requestId }));
+        void this.deliver(connection, JSON.stringify({ message: 'Internal server error', connectionId: connection.id, requestId: requestContext.requestId }));
       });
   }
 
-  /** Sends one text message (at most 128 KB, checked by the callers) in frames of at most 32 KB, and counts them. */
-  private deliver(connection: Connection, data: string | Buffer): void {
-    if (connection.socket.readyState !== WebSocket.OPEN) return;
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const frameBytes = this.limits.maxFrameBytes;
+  /**
+   * Sends one text message (at most 128 KB, checked by the callers) in frames of at most 32 KB, and counts them;
+   * `limitBuffered`: answer `busy` instead when the client stopped reading.
+   */
+  private async deliver(connection: Connection, text: string, limitBuffered = false): Promise<SendResult> {
+    const result = (await this.sockets?.send(connection.id, text, limitBuffered)) ?? 'gone';
+    if (result !== 'sent') return result;
+    const bytes = Buffer.byteLength(text);
     let offset = 0;
     do {
-      const chunk = bytes.subarray(offset, offset + frameBytes);
-      offset += frameBytes;
-      // ws sends the first fragment as a text frame and the rest as continuations, in order.
-      connection.socket.send(chunk, { binary: false, fin: offset >= bytes.length });
-      this.countFrame(connection, 'serverToClient', chunk.length);
-    } while (offset < bytes.length);
-    this.countMessage(connection, 'serverToClient', bytes.length);
+      this.countFrame(connection, 'serverToClient', Math.min(this.limits.maxFrameBytes, bytes - offset));
+      offset += this.limits.maxFrameBytes;
+    } while (offset < bytes);
+    this.countMessage(connection, 'serverToClient', bytes);
+    return result;
   }
 
   private forget(connection: Connection): void {
@@ -520,7 +510,7 @@ export class WebSocketApiEmulator {
     if (connection.closing) return;
     connection.closing = true;
     this.forget(connection);
-    if (connection.socket.readyState === WebSocket.OPEN) connection.socket.close(code, reason);
+    this.sockets?.close(connection.id, code, reason);
     this.stats.disconnects += 1;
     const run = this.options
       .invoke(this.routeFunction('$disconnect'), {
@@ -567,11 +557,11 @@ export class WebSocketApiEmulator {
     if (fault?.status) return sendFault(response, fault.status);
 
     const connection = this.connections.get(connectionId);
-    // A socket that is closing takes no more data: gone, as in AWS, rather than a 200 for a frame never sent.
-    if (!connection || connection.socket.readyState !== WebSocket.OPEN) {
+    const gone = () => {
       if (request.method === 'POST') this.stats.gone += 1;
-      return sendJson(response, 410, {}, 'GoneException');
-    }
+      sendJson(response, 410, {}, 'GoneException');
+    };
+    if (!connection) return gone();
     switch (request.method) {
       case 'POST': {
         if (size > this.limits.maxMessageBytes) {
@@ -585,11 +575,11 @@ export class WebSocketApiEmulator {
           });
           return sendJson(response, 413, { message: 'Request entity too large' }, 'PayloadTooLargeException');
         }
-        // A client that stopped reading: API Gateway answers 429 rather than buffering without bound.
-        if (connection.socket.bufferedAmount > 4 * this.limits.maxMessageBytes) {
-          return sendJson(response, 429, { message: 'Too Many Requests' }, 'LimitExceededException');
-        }
-        this.deliver(connection, body.toString('utf8'));
+        // A client that stopped reading: API Gateway answers 429 rather than buffering without bound. A socket
+        // that is closing takes no more data: gone, as in AWS, rather than a 200 for a frame never sent.
+        const result = await this.deliver(connection, body.toString('utf8'), true);
+        if (result === 'busy') return sendJson(response, 429, { message: 'Too Many Requests' }, 'LimitExceededException');
+        if (result === 'gone') return gone();
         response.writeHead(200, { 'Content-Length': '0' }).end();
         return;
       }
@@ -679,45 +669,3 @@ function sendFault(response: ServerResponse, status: keyof typeof faultTypes): v
 
 const principalOf = (connection: Pick<Connection, 'authorizer'>): string | undefined =>
   typeof connection.authorizer.principalId === 'string' ? connection.authorizer.principalId : undefined;
-
-/** The header of one WebSocket frame. */
-interface FrameHeader {
-  fin: boolean;
-  opcode: number;
-  /** Payload bytes. */
-  length: number;
-}
-
-/**
- * Follows the frame headers in a client's byte stream (RFC 6455 section 5.2) and skips the payloads. The emulator
- * never negotiates permessage-deflate, so a frame's payload length is its size on the wire.
- */
-function frameHeaderReader(onFrame: (frame: FrameHeader) => void): (chunk: Buffer) => void {
-  let header: number[] = [];
-  let skip = 0;
-  return (chunk) => {
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (skip > 0) {
-        const skipped = Math.min(skip, chunk.length - offset);
-        skip -= skipped;
-        offset += skipped;
-        continue;
-      }
-      header.push(chunk[offset++]!);
-      if (header.length < 2) continue;
-      const short = header[1]! & 0x7f;
-      const extended = short === 126 ? 2 : short === 127 ? 8 : 0;
-      const masked = header[1]! & 0x80 ? 4 : 0;
-      if (header.length < 2 + extended + masked) continue;
-      let length = short;
-      if (extended > 0) {
-        length = 0;
-        for (let i = 2; i < 2 + extended; i++) length = length * 256 + header[i]!;
-      }
-      onFrame({ fin: (header[0]! & 0x80) !== 0, opcode: header[0]! & 0x0f, length });
-      header = [];
-      skip = length;
-    }
-  };
-}

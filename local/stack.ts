@@ -61,6 +61,8 @@ export interface LocalStackOptions {
   env?: Record<string, string>;
   /** Overrides of API Gateway's limits, e.g. a short idle timeout. */
   limits?: Partial<typeof webSocketLimits>;
+  /** Child processes that hold the WebSocket connections (default 0: the stack's process), for more connections than one process may hold open files. */
+  socketProcesses?: number;
   /** Overrides the template's visibility timeout of the fanout queue (shorter in tests so retried records come back quickly). */
   fanoutVisibilityTimeoutSeconds?: number;
   /** Where emulator and integration failures are reported. */
@@ -212,6 +214,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       host,
       limits: options.limits,
       onError,
+      socketProcesses: options.socketProcesses,
     });
     await emulator.listen();
     stoppers.push(() => emulator.close());
